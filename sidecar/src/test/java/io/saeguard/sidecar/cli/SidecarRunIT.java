@@ -1,0 +1,72 @@
+package io.saeguard.sidecar.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import io.saeguard.sidecar.testing.Ports;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The fat jar as a user runs it: {@code java -jar saeguard.jar run} with no Kafka configured. */
+class SidecarRunIT {
+    @TempDir
+    Path dir;
+
+    @Test
+    void runWithoutBootstrapStartsTheEmbeddedBrokerLoudlyBecomesReadyAndStopsCleanlyOnSigterm() throws Exception {
+        // Given the fat jar and a free HTTP port
+        Path jar = Path.of(System.getProperty("saeguard.jar", "target/saeguard.jar"));
+        assertThat(jar).exists();
+        int port = Ports.free();
+        Path log = dir.resolve("sidecar.log");
+
+        // When it runs with no bootstrap
+        ProcessBuilder pb = new ProcessBuilder(List.of(javaBin(), "-Xmx512m", "-Djava.io.tmpdir=" + dir,
+                "-jar", jar.toString(), "run", "--http-port", Integer.toString(port), "--http-host", "127.0.0.1"))
+                .redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().remove("SAEGUARD_KAFKA_BOOTSTRAP");
+        Process sidecar = pb.start();
+        try {
+            // Then it becomes ready, having said loudly that it started an embedded broker
+            HttpClient http = HttpClient.newHttpClient();
+            await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(250))
+                    .until(() -> status(http, port, "/health/ready") == 200);
+            assertThat(status(http, port, "/health/live")).isEqualTo(200);
+            assertThat(Files.readString(log)).contains("EMBEDDED single-node Kafka").contains("topics created");
+        } finally {
+            // And SIGTERM stops it (exit 143 = 128 + SIGTERM, after the shutdown hook ran), the broker closed
+            sidecar.destroy();
+            assertThat(sidecar.waitFor(60, TimeUnit.SECONDS)).as("exited after SIGTERM").isTrue();
+        }
+        String output = Files.readString(log, StandardCharsets.UTF_8);
+        assertThat(sidecar.exitValue()).as(output).isIn(0, 143);
+        assertThat(output).contains("embedded Kafka broker stopped");
+    }
+
+    private static int status(HttpClient http, int port, String path) {
+        try {
+            return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+        } catch (IOException e) {
+            return -1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        }
+    }
+
+    private static String javaBin() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+}

@@ -1,0 +1,111 @@
+package io.saeguard.sidecar.kafka;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.saeguard.sidecar.cli.Main;
+import io.saeguard.sidecar.testing.KafkaBroker;
+import io.saeguard.sidecar.testing.KafkaBrokerExtension;
+import io.saeguard.sidecar.testing.Ports;
+import io.saeguard.topics.catalog.TopicCatalog;
+import io.saeguard.topics.catalog.TopicSpec;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.config.ConfigResource;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code saeguard topics create} against a real broker, read back with the AdminClient. */
+@ExtendWith(KafkaBrokerExtension.class)
+class TopicsCreateIT {
+    @TempDir
+    Path dir;
+
+    @Test
+    void createdTopicsHaveTheConfigsOfTopicsYamlAndASecondRunReportsThemAsExisting(KafkaBroker kafka) throws Exception {
+        // Given the repository's topics.yaml with names made unique to this test (the broker is shared)
+        String prefix = "t" + UUID.randomUUID().toString().substring(0, 8) + ".";
+        Path source = Path.of(System.getProperty("saeguard.topics.file", "../topics/topics.yaml"));
+        Path file = dir.resolve("topics.yaml");
+        Files.writeString(file, Files.readString(source).replace("name: saeguard.", "name: " + prefix + "saeguard."));
+        TopicCatalog catalog = TopicCatalog.load(file);
+
+        // When topics create runs twice
+        String first = runCli("topics", "create", "--bootstrap", kafka.bootstrap(), "--file", file.toString());
+        String second = runCli("topics", "create", "--bootstrap", kafka.bootstrap(), "--file", file.toString());
+
+        // Then the first run created all six, the second found all six
+        assertThat(first.lines().filter(l -> l.startsWith("created"))).hasSize(6);
+        assertThat(second.lines().filter(l -> l.startsWith("exists"))).hasSize(6);
+
+        // And every topic's partitions and configs are those of the file
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrap()))) {
+            int brokers = admin.describeCluster().nodes().get(30, TimeUnit.SECONDS).size();
+            List<String> names = catalog.all().stream().map(TopicSpec::name).collect(Collectors.toList());
+            Map<String, TopicDescription> descriptions = admin.describeTopics(names).allTopicNames().get(30, TimeUnit.SECONDS);
+            Map<ConfigResource, Config> configs = admin.describeConfigs(names.stream()
+                    .map(n -> new ConfigResource(ConfigResource.Type.TOPIC, n)).collect(Collectors.toList()))
+                    .all().get(30, TimeUnit.SECONDS);
+            for (TopicSpec spec : catalog.all()) {
+                TopicDescription d = descriptions.get(spec.name());
+                int replication = Math.min(spec.replication(), brokers);
+                assertThat(d.partitions()).as(spec.name() + " partitions").hasSize(spec.partitions());
+                assertThat(d.partitions().get(0).replicas()).as(spec.name() + " replicas").hasSize(replication);
+                Config actual = configs.get(new ConfigResource(ConfigResource.Type.TOPIC, spec.name()));
+                spec.configs().forEach((key, value) -> {
+                    String expected = key.equals("min.insync.replicas")
+                            ? Integer.toString(Math.min(Integer.parseInt(value), replication)) : value;
+                    assertThat(actual.get(key).value()).as(spec.name() + " " + key).isEqualTo(expected);
+                });
+            }
+        }
+    }
+
+    @Test
+    void unreachableBootstrapFailsWithANonZeroExitAndAClearMessage() throws Exception {
+        // Given nothing listens on the port
+        int port = Ports.free();
+
+        // When topics create is pointed at it with a short timeout
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream oldErr = System.err;
+        int code;
+        try {
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            code = Main.execute("topics", "create", "--bootstrap", "127.0.0.1:" + port,
+                    "--admin-property", "default.api.timeout.ms=3000", "--admin-property", "request.timeout.ms=2000");
+        } finally {
+            System.setErr(oldErr);
+        }
+
+        // Then it fails and says it could not reach the cluster
+        assertThat(code).isNotZero();
+        assertThat(err.toString(StandardCharsets.UTF_8)).contains("cannot reach the Kafka cluster");
+    }
+
+    private static String runCli(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream old = System.out;
+        int code;
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            code = Main.execute(args);
+        } finally {
+            System.setOut(old);
+        }
+        assertThat(code).as("exit code of " + String.join(" ", args)).isZero();
+        return out.toString(StandardCharsets.UTF_8);
+    }
+}

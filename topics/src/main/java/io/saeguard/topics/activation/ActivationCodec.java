@@ -1,0 +1,186 @@
+package io.saeguard.topics.activation;
+
+import io.saeguard.topics.DecodeException;
+import io.saeguard.topics.DecodeException.Reason;
+import io.saeguard.topics.safetensors.DType;
+import io.saeguard.topics.safetensors.SafetensorsFile;
+import io.saeguard.topics.safetensors.SafetensorsWriter;
+import io.saeguard.topics.safetensors.Tensor;
+import java.nio.ByteBuffer;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Reads and writes activation records: a safetensors container with tensor {@code activations}
+ * {@code [n_tokens, d_in]} (F32/F16/BF16), optional {@code token_ids} {@code [n_tokens]} (I32/I64),
+ * and {@code __metadata__} keys {@code request_id} (required), {@code model}, {@code hook},
+ * {@code position}, {@code phase}, {@code final}, {@code tenant}, {@code sae} (design.md §3).
+ *
+ * <p>Stateless and thread-safe.
+ */
+public final class ActivationCodec {
+    public static final String ACTIVATIONS = "activations";
+    public static final String TOKEN_IDS = "token_ids";
+    public static final String REQUEST_ID = "request_id";
+    public static final String MODEL = "model";
+    public static final String HOOK = "hook";
+    public static final String POSITION = "position";
+    public static final String PHASE = "phase";
+    public static final String FINAL = "final";
+    public static final String TENANT = "tenant";
+    public static final String SAE = "sae";
+
+    private ActivationCodec() {
+    }
+
+    /** Decodes a record value; the chunk's tensors are views of {@code value}. */
+    public static ActivationChunk decode(byte[] value) throws DecodeException {
+        return decode(ByteBuffer.wrap(value));
+    }
+
+    /** Decodes the remaining bytes of {@code value}. */
+    public static ActivationChunk decode(ByteBuffer value) throws DecodeException {
+        SafetensorsFile file = SafetensorsFile.parse(value);
+        Map<String, String> md = file.metadata();
+        Tensor act = file.tensor(ACTIVATIONS).orElseThrow(() -> new DecodeException(Reason.MISSING_TENSOR,
+                "activation record: no tensor '" + ACTIVATIONS + "' (found: " + (file.names().isEmpty() ? "none" : String.join(", ", file.names()))
+                        + "); expected " + ACTIVATIONS + " [n_tokens, d_in] in F32, F16 or BF16"));
+        if (act.rank() != 2) {
+            throw new DecodeException(Reason.INVALID_VALUE, "activation record: tensor '" + ACTIVATIONS
+                    + "' must have rank 2 [n_tokens, d_in], found shape " + java.util.Arrays.toString(act.shape()));
+        }
+        if (act.dtype() != DType.F32 && act.dtype() != DType.F16 && act.dtype() != DType.BF16) {
+            throw new DecodeException(Reason.INVALID_VALUE, "activation record: tensor '" + ACTIVATIONS
+                    + "' must be F32, F16 or BF16, found " + act.dtype());
+        }
+        if (act.dim(0) == 0 || act.dim(1) == 0) {
+            throw new DecodeException(Reason.INVALID_VALUE, "activation record: tensor '" + ACTIVATIONS
+                    + "' is empty, shape " + java.util.Arrays.toString(act.shape()));
+        }
+        Optional<Tensor> tokenIds = file.tensor(TOKEN_IDS);
+        if (tokenIds.isPresent()) {
+            Tensor t = tokenIds.get();
+            if (t.rank() != 1 || t.dim(0) != act.dim(0) || (t.dtype() != DType.I32 && t.dtype() != DType.I64)) {
+                throw new DecodeException(Reason.INVALID_VALUE, "activation record: tensor '" + TOKEN_IDS
+                        + "' must be I32 or I64 of shape [" + act.dim(0) + "], found " + t.dtype() + " "
+                        + java.util.Arrays.toString(t.shape()));
+            }
+        }
+        String requestId = md.get(REQUEST_ID);
+        if (requestId == null || requestId.isEmpty()) {
+            throw new DecodeException(Reason.MISSING_FIELD, "activation record: __metadata__ has no '" + REQUEST_ID
+                    + "'" + (requestId == null ? "" : " (it is empty)") + "; every record must name its request");
+        }
+        long position = 0;
+        String pos = md.get(POSITION);
+        if (pos != null) {
+            try {
+                position = Long.parseLong(pos);
+            } catch (NumberFormatException e) {
+                position = -1;
+            }
+            if (position < 0) {
+                throw new DecodeException(Reason.INVALID_VALUE, "activation record: __metadata__ '" + POSITION
+                        + "' must be a non-negative integer, found '" + pos + "'");
+            }
+        }
+        Phase phase = Phase.PROMPT;
+        String ph = md.get(PHASE);
+        if (ph != null) {
+            phase = Phase.fromWire(ph).orElseThrow(() -> new DecodeException(Reason.INVALID_VALUE,
+                    "activation record: __metadata__ '" + PHASE + "' must be prompt or generation, found '" + ph + "'"));
+        }
+        boolean isFinal = false;
+        String fin = md.get(FINAL);
+        if (fin != null) {
+            if (!fin.equals("true") && !fin.equals("false")) {
+                throw new DecodeException(Reason.INVALID_VALUE, "activation record: __metadata__ '" + FINAL
+                        + "' must be true or false, found '" + fin + "'");
+            }
+            isFinal = fin.equals("true");
+        }
+        return new ActivationChunk(requestId, nonEmpty(md.get(MODEL)), nonEmpty(md.get(HOOK)), position, phase, isFinal,
+                nonEmpty(md.get(TENANT)), nonEmpty(md.get(SAE)), act, tokenIds);
+    }
+
+    private static Optional<String> nonEmpty(String s) {
+        return s == null || s.isEmpty() ? Optional.empty() : Optional.of(s);
+    }
+
+    /** Starts an activation record for {@code requestId}; set fields, then {@link Builder#encode}. */
+    public static Builder builder(String requestId) {
+        return new Builder(requestId);
+    }
+
+    /** Writes activation records, as an LLM-side producer (or a test, or the load generator) would. */
+    public static final class Builder {
+        private final SafetensorsWriter writer = new SafetensorsWriter();
+
+        private Builder(String requestId) {
+            if (requestId == null || requestId.isEmpty()) {
+                throw new IllegalArgumentException("request id must be non-empty");
+            }
+            writer.metadata(REQUEST_ID, requestId);
+        }
+
+        public Builder model(String model) {
+            writer.metadata(MODEL, model);
+            return this;
+        }
+
+        public Builder hook(String hook) {
+            writer.metadata(HOOK, hook);
+            return this;
+        }
+
+        public Builder position(long position) {
+            writer.metadata(POSITION, Long.toString(position));
+            return this;
+        }
+
+        public Builder phase(Phase phase) {
+            writer.metadata(PHASE, phase.wireName());
+            return this;
+        }
+
+        public Builder isFinal(boolean isFinal) {
+            writer.metadata(FINAL, Boolean.toString(isFinal));
+            return this;
+        }
+
+        public Builder tenant(String tenant) {
+            writer.metadata(TENANT, tenant);
+            return this;
+        }
+
+        public Builder sae(String sae) {
+            writer.metadata(SAE, sae);
+            return this;
+        }
+
+        /** Sets {@code activations} {@code [tokens, dIn]} from row-major values in the given dtype (F32, F16 or BF16). */
+        public Builder activations(DType dtype, int tokens, int dIn, float[] rowMajor) {
+            if (rowMajor.length != tokens * dIn) {
+                throw new IllegalArgumentException("activations: " + tokens + " x " + dIn + " needs "
+                        + (tokens * dIn) + " values, got " + rowMajor.length);
+            }
+            long[] shape = {tokens, dIn};
+            switch (dtype) {
+                case F32 -> writer.addF32(ACTIVATIONS, shape, rowMajor);
+                case F16 -> writer.addF16(ACTIVATIONS, shape, rowMajor);
+                case BF16 -> writer.addBF16(ACTIVATIONS, shape, rowMajor);
+                default -> throw new IllegalArgumentException("activations must be F32, F16 or BF16, not " + dtype);
+            }
+            return this;
+        }
+
+        public Builder tokenIds(int[] ids) {
+            writer.addI32(TOKEN_IDS, new long[] {ids.length}, ids);
+            return this;
+        }
+
+        public byte[] encode() {
+            return writer.toBytes();
+        }
+    }
+}
