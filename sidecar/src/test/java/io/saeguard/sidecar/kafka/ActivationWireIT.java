@@ -9,7 +9,7 @@ import io.saeguard.sidecar.testing.Kcat;
 import io.saeguard.sidecar.testing.PythonReference;
 import io.saeguard.topics.activation.ActivationChunk;
 import io.saeguard.topics.activation.ActivationCodec;
-import io.saeguard.topics.activation.Phase;
+import io.saeguard.topics.events.Phase;
 import io.saeguard.topics.safetensors.DType;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -1,5 +1,6 @@
 package io.saeguard.topics.activation;
 
+import io.saeguard.topics.events.Phase;
 import io.saeguard.topics.safetensors.Tensor;
 import java.util.Objects;
 import java.util.Optional;

@@ -1,5 +1,6 @@
 package io.saeguard.topics.activation;
 
+import io.saeguard.topics.events.Phase;
 import io.saeguard.topics.DecodeException;
 import io.saeguard.topics.DecodeException.Reason;
 import io.saeguard.topics.safetensors.DType;
@@ -87,7 +88,7 @@ public final class ActivationCodec {
         Phase phase = Phase.PROMPT;
         String ph = md.get(PHASE);
         if (ph != null) {
-            phase = Phase.fromWire(ph).orElseThrow(() -> new DecodeException(Reason.INVALID_VALUE,
+            phase = Phase.fromWireName(ph).orElseThrow(() -> new DecodeException(Reason.INVALID_VALUE,
                     "activation record: __metadata__ '" + PHASE + "' must be prompt or generation, found '" + ph + "'"));
         }
         boolean isFinal = false;

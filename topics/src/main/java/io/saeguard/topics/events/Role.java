@@ -1,0 +1,42 @@
+package io.saeguard.topics.events;
+
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.stream.Collectors;
+
+/**
+ * Who wrote the text of a {@link PromptEvent}, in chat-template terms. Serialised as the lower-case
+ * name; absent on the wire means {@link #USER}.
+ */
+public enum Role {
+    SYSTEM,
+    USER,
+    ASSISTANT,
+    TOOL;
+
+    private static final String WIRE_NAMES =
+            Arrays.stream(values()).map(Role::wireName).collect(Collectors.joining("|"));
+
+    private final String wireName = name().toLowerCase(Locale.ROOT);
+
+    /** The lower-case name used on the wire, as listed in the JSON Schemas. */
+    public String wireName() {
+        return wireName;
+    }
+
+    /** The constant with this exact wire name (case-sensitive, as the schema's {@code enum}), if any. */
+    public static Optional<Role> fromWireName(String wireName) {
+        for (Role value : values()) {
+            if (value.wireName.equals(wireName)) {
+                return Optional.of(value);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** Every wire name, separated by {@code |}, for error messages. */
+    public static String wireNames() {
+        return WIRE_NAMES;
+    }
+}

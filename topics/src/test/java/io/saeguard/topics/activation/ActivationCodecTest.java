@@ -1,0 +1,121 @@
+package io.saeguard.topics.activation;
+
+import io.saeguard.topics.events.Phase;
+import static io.saeguard.topics.DecodeAssertions.assertDecodeError;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.saeguard.topics.DecodeException.Reason;
+import io.saeguard.topics.safetensors.DType;
+import io.saeguard.topics.safetensors.SafetensorsWriter;
+import org.junit.jupiter.api.Test;
+
+class ActivationCodecTest {
+    private static final float[] TWO_BY_THREE = {1, 2, 3, 4, 5, 6};
+
+    @Test
+    void builtRecordDecodesWithAllMetadata() throws Exception {
+        // Given a record with every field set
+        byte[] bytes = ActivationCodec.builder("r-1").model("gemma-2-2b").hook("blocks.20.hook_resid_post").position(128)
+                .phase(Phase.GENERATION).isFinal(true).tenant("acme").sae("gemma-2b-l20-16k")
+                .activations(DType.F32, 2, 3, TWO_BY_THREE).tokenIds(new int[] {7, 8}).encode();
+
+        // When decoded
+        ActivationChunk c = ActivationCodec.decode(bytes);
+
+        // Then every field is back
+        assertThat(c.requestId()).isEqualTo("r-1");
+        assertThat(c.model()).contains("gemma-2-2b");
+        assertThat(c.hook()).contains("blocks.20.hook_resid_post");
+        assertThat(c.position()).isEqualTo(128);
+        assertThat(c.phase()).isEqualTo(Phase.GENERATION);
+        assertThat(c.isFinal()).isTrue();
+        assertThat(c.tenant()).contains("acme");
+        assertThat(c.sae()).contains("gemma-2b-l20-16k");
+        assertThat(c.tokens()).isEqualTo(2);
+        assertThat(c.dIn()).isEqualTo(3);
+        assertThat(c.toFloatArray()).containsExactly(TWO_BY_THREE);
+        assertThat(c.tokenIds().orElseThrow().toIntArray()).containsExactly(7, 8);
+    }
+
+    @Test
+    void minimalRecordGetsTheDocumentedDefaults() throws Exception {
+        ActivationChunk c = ActivationCodec.decode(ActivationCodec.builder("r").activations(DType.BF16, 2, 3, TWO_BY_THREE).encode());
+
+        assertThat(c.position()).isZero();
+        assertThat(c.phase()).isEqualTo(Phase.PROMPT);
+        assertThat(c.isFinal()).isFalse();
+        assertThat(c.model()).isEmpty();
+        assertThat(c.sae()).isEmpty();
+        assertThat(c.toFloatArray()).containsExactly(TWO_BY_THREE); // small integers are exact in bf16
+    }
+
+    @Test
+    void copyRowsReadsASliceOfTokens() throws Exception {
+        ActivationChunk c = ActivationCodec.decode(ActivationCodec.builder("r").activations(DType.F16, 2, 3, TWO_BY_THREE).encode());
+        float[] dst = new float[5];
+
+        c.copyRows(1, 1, dst, 2);
+
+        assertThat(dst).containsExactly(0, 0, 4, 5, 6);
+    }
+
+    @Test
+    void missingActivationsTensorListsWhatWasFound() {
+        byte[] bytes = new SafetensorsWriter().metadata("request_id", "r").addF32("acts", new long[] {1, 1}, new float[] {1}).toBytes();
+
+        assertDecodeError(() -> ActivationCodec.decode(bytes), Reason.MISSING_TENSOR, "no tensor 'activations'", "found: acts");
+    }
+
+    @Test
+    void missingRequestIdIsAMissingField() {
+        byte[] bytes = new SafetensorsWriter().addF32("activations", new long[] {1, 2}, new float[] {1, 2}).toBytes();
+
+        assertDecodeError(() -> ActivationCodec.decode(bytes), Reason.MISSING_FIELD, "no 'request_id'");
+    }
+
+    @Test
+    void emptyRequestIdIsAMissingField() {
+        byte[] bytes = new SafetensorsWriter().metadata("request_id", "")
+                .addF32("activations", new long[] {1, 2}, new float[] {1, 2}).toBytes();
+
+        assertDecodeError(() -> ActivationCodec.decode(bytes), Reason.MISSING_FIELD, "it is empty");
+    }
+
+    @Test
+    void activationsOfRankThreeAreRejectedWithTheShape() {
+        byte[] bytes = new SafetensorsWriter().metadata("request_id", "r")
+                .addF32("activations", new long[] {1, 1, 2}, new float[] {1, 2}).toBytes();
+
+        assertDecodeError(() -> ActivationCodec.decode(bytes), Reason.INVALID_VALUE, "rank 2", "[1, 1, 2]");
+    }
+
+    @Test
+    void integerActivationsAreRejected() {
+        byte[] bytes = new SafetensorsWriter().metadata("request_id", "r")
+                .addI32("activations", new long[] {1, 2}, new int[] {1, 2}).toBytes();
+
+        assertDecodeError(() -> ActivationCodec.decode(bytes), Reason.INVALID_VALUE, "F32, F16 or BF16, found I32");
+    }
+
+    @Test
+    void tokenIdsOfTheWrongLengthAreRejected() {
+        byte[] bytes = new SafetensorsWriter().metadata("request_id", "r")
+                .addF32("activations", new long[] {2, 1}, new float[] {1, 2})
+                .addI32("token_ids", new long[] {3}, new int[] {1, 2, 3}).toBytes();
+
+        assertDecodeError(() -> ActivationCodec.decode(bytes), Reason.INVALID_VALUE, "'token_ids'", "[2]");
+    }
+
+    @Test
+    void badPositionPhaseAndFinalAreNamed() {
+        assertDecodeError(() -> ActivationCodec.decode(withMetadata("position", "-3")), Reason.INVALID_VALUE, "'position'", "'-3'");
+        assertDecodeError(() -> ActivationCodec.decode(withMetadata("position", "x")), Reason.INVALID_VALUE, "'position'", "'x'");
+        assertDecodeError(() -> ActivationCodec.decode(withMetadata("phase", "decode")), Reason.INVALID_VALUE, "'phase'", "'decode'");
+        assertDecodeError(() -> ActivationCodec.decode(withMetadata("final", "yes")), Reason.INVALID_VALUE, "'final'", "'yes'");
+    }
+
+    private static byte[] withMetadata(String key, String value) {
+        return new SafetensorsWriter().metadata("request_id", "r").metadata(key, value)
+                .addF32("activations", new long[] {1, 2}, new float[] {1, 2}).toBytes();
+    }
+}
