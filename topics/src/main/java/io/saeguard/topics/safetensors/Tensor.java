@@ -31,6 +31,14 @@ public final class Tensor {
         }
     }
 
+    /**
+     * A tensor over little-endian bytes read from elsewhere (e.g. an .npy array); the buffer is
+     * used, not copied, and must hold exactly shape × dtype bytes.
+     */
+    public static Tensor of(String name, DType dtype, long[] shape, ByteBuffer littleEndianData) {
+        return new Tensor(name, dtype, shape, littleEndianData.slice());
+    }
+
     static long product(long[] shape) {
         long n = 1;
         for (long d : shape) {

@@ -1,0 +1,165 @@
+package io.saeguard.sae.engine;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.saeguard.sae.Architecture;
+import io.saeguard.sae.Normalization;
+import io.saeguard.sae.SaeConfig;
+import io.saeguard.sae.SingleSae;
+import io.saeguard.sae.Weight;
+
+/**
+ * One dictionary's weights on the engine's device, and its encode/decode as libtorch ops
+ * (algorithms.md §5). Every per-batch array is created from the batch input, so it belongs to the
+ * batch's manager and is freed with it; weights belong to this object's manager.
+ *
+ * <p>Confined to the engine thread.
+ */
+final class DeviceDictionary implements AutoCloseable {
+    /** Per-token state of the input normalisation, needed to map a reconstruction back. */
+    record Encoded(NDArray features, NDArray decisionValues, NDArray normScale, NDArray normShift) {
+    }
+
+    private final SaeConfig config;
+    private final NDManager manager;
+    private final NDArray wEnc;      // [d_in, d_sae] (a transposed view when stored [d_sae, d_in])
+    private final NDArray bEnc;      // [d_sae], or null for gated
+    private final NDArray wDec;      // [d_sae, d_in]
+    private final NDArray bDec;      // [d_in]
+    private final NDArray threshold; // [d_sae] or [1], or null
+    private final NDArray bGate;     // gated only
+    private final NDArray expRMag;   // gated only: exp(r_mag)
+    private final NDArray bMag;      // gated only
+    private final NDArray decoderNorm; // [d_sae], TopK with rescale_acts_by_decoder_norm only
+
+    DeviceDictionary(SingleSae sae, NDManager parent, Device device, DataType dtype) {
+        this.config = sae.config();
+        this.manager = parent.newSubManager(device);
+        this.wEnc = upload(sae.wEnc(), device, dtype);
+        this.bEnc = sae.bEnc().map(w -> upload(w, device, dtype)).orElse(null);
+        this.wDec = upload(sae.wDec(), device, dtype);
+        this.bDec = upload(sae.bDec(), device, dtype);
+        // Thresholds stay F32 even when weights are half precision (SAELens PR #728: bf16 changes θ).
+        this.threshold = sae.threshold().map(w -> upload(w, device, DataType.FLOAT32)).orElse(null);
+        this.bGate = sae.bGate().map(w -> upload(w, device, dtype)).orElse(null);
+        this.expRMag = sae.rMag().map(w -> upload(w, device, dtype).exp()).orElse(null);
+        this.bMag = sae.bMag().map(w -> upload(w, device, dtype)).orElse(null);
+        this.decoderNorm = config.rescaleActsByDecoderNorm() ? wDec.square().sum(new int[] {1}).sqrt() : null;
+    }
+
+    private NDArray upload(Weight w, Device device, DataType dtype) {
+        NDArray stored = manager.create(w.directBytes(), new Shape(w.storedShape()), DataType.FLOAT32);
+        NDArray onDevice = stored.toDevice(device, false);
+        NDArray typed = dtype == DataType.FLOAT32 ? onDevice : onDevice.toType(dtype, false);
+        return w.transposed() ? typed.transpose() : typed;
+    }
+
+    int dIn() {
+        return config.dIn();
+    }
+
+    int dSae() {
+        return config.dSae();
+    }
+
+    /**
+     * Encodes {@code x [n, d_in]} (F32, in the batch's manager) to dense codes {@code [n, d_sae]}.
+     * {@code decisionValues} are what the keep/drop rule compared (for tie-aware tests and health).
+     */
+    Encoded encode(NDArray x) {
+        NDArray scale = null;
+        NDArray shift = null;
+        NDArray in = x;
+        switch (config.normalization()) {
+            case NONE -> {
+            }
+            case EXPECTED_AVERAGE_ONLY_IN -> in = x.mul(config.inputScale());
+            case CONSTANT_NORM_RESCALE -> {
+                // c = sqrt(d) / ||x|| per token; the output is divided by c again.
+                scale = x.square().sum(new int[] {1}, true).sqrt().pow(-1).mul(Math.sqrt(config.dIn()));
+                in = x.mul(scale);
+            }
+            case LAYER_NORM -> {
+                // (x - mu) / (sigma + 1e-5), sigma unbiased, as SAELens' run_time_activation_ln_in.
+                shift = x.mean(new int[] {1}, true);
+                NDArray centred = x.sub(shift);
+                scale = centred.square().sum(new int[] {1}, true).div(config.dIn() - 1).sqrt();
+                in = centred.div(scale.add(1e-5));
+            }
+            default -> throw new IllegalStateException("unknown normalisation " + config.normalization());
+        }
+        if (config.applyBDecToInput()) {
+            in = in.sub(bDec);
+        }
+        NDArray h = in.matMul(wEnc); // [n, d_sae]
+        NDArray features;
+        NDArray decision;
+        Architecture arch = config.architecture();
+        switch (arch) {
+            case STANDARD -> {
+                decision = h.add(bEnc);
+                features = decision.maximum(0f);
+            }
+            case JUMPRELU, BATCHTOPK -> {
+                decision = h.add(bEnc);
+                features = decision.maximum(0f).mul(decision.gt(threshold).toType(decision.getDataType(), false));
+            }
+            case TOPK -> {
+                NDArray pre = h.add(bEnc);
+                if (decoderNorm != null) {
+                    pre = pre.mul(decoderNorm);
+                }
+                decision = pre;
+                features = keepTopK(pre, config.k().getAsInt(), false);
+            }
+            case ABSTOPK -> {
+                decision = h.add(bEnc);
+                features = keepTopK(decision, config.k().getAsInt(), true);
+            }
+            case GATED -> {
+                // pi_gate = h + b_gate; pi_mag = h * exp(r_mag) + b_mag  (sae_in @ (W_enc * exp(r_mag)) == h * exp(r_mag))
+                decision = h.add(bGate);
+                NDArray mag = h.mul(expRMag).add(bMag).maximum(0f);
+                features = mag.mul(decision.gt(0f).toType(mag.getDataType(), false));
+            }
+            default -> throw new IllegalStateException("not a single-dictionary architecture: " + arch);
+        }
+        return new Encoded(features, decision, scale, shift);
+    }
+
+    /** Keeps the k largest entries per row (by |value| when signed), ReLU'd unless signed; zeros elsewhere. */
+    private static NDArray keepTopK(NDArray pre, int k, boolean signed) {
+        NDArray scores = signed ? pre.abs() : pre;
+        NDArray kth = scores.topK(k, 1, true, true).get(0).get(":, " + (k - 1) + ":" + k); // [n, 1]
+        NDArray keep = scores.gte(kth).toType(pre.getDataType(), false);
+        NDArray kept = pre.mul(keep);
+        return signed ? kept : kept.maximum(0f);
+    }
+
+    /** The reconstruction {@code x̂ [n, d_in]} in the input's space. */
+    NDArray decode(Encoded e) {
+        NDArray a = e.features();
+        if (decoderNorm != null) {
+            a = a.div(decoderNorm);
+        }
+        NDArray y = a.matMul(wDec).add(bDec);
+        return switch (config.normalization()) {
+            case NONE -> y;
+            case EXPECTED_AVERAGE_ONLY_IN -> y.div(config.outputScale());
+            case CONSTANT_NORM_RESCALE -> y.div(e.normScale());
+            case LAYER_NORM -> y.mul(e.normScale()).add(e.normShift());
+        };
+    }
+
+    Normalization normalization() {
+        return config.normalization();
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

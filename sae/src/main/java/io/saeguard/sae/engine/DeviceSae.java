@@ -1,0 +1,196 @@
+package io.saeguard.sae.engine;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.saeguard.sae.ComposedSae;
+import io.saeguard.sae.Sae;
+import io.saeguard.sae.SaeConfig;
+import io.saeguard.sae.SaeInputException;
+import io.saeguard.sae.SingleSae;
+import io.saeguard.topics.codes.SparseCodes;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Optional;
+
+/**
+ * An SAE loaded on the engine's device. {@link #encode} is the hot path: one matmul per batch, the
+ * activation rule, and top-k extraction on the device, so only {@code [tokens, kmax]} ids and values
+ * come back to the JVM. Confined to the engine thread (see {@link SaeEngine}).
+ */
+public final class DeviceSae implements AutoCloseable {
+    private final Sae sae;
+    private final SaeConfig config;
+    private final NDManager manager;
+    private final DeviceDictionary base;
+    private final DeviceDictionary residual; // null unless composed
+    private final ComposedSae.ResidualInput residualInput;
+    private final int kmax;
+    private final boolean signed;
+    private final Runnable threadCheck;
+    private ByteBuffer staging;
+
+    DeviceSae(Sae sae, NDManager parent, Device device, DataType weightType, int maxActive, Runnable threadCheck) {
+        if (maxActive < 1) {
+            throw new IllegalArgumentException("maxActive must be >= 1");
+        }
+        this.sae = sae;
+        this.config = sae.config();
+        this.threadCheck = threadCheck;
+        this.manager = parent.newSubManager(device);
+        if (sae instanceof ComposedSae c) {
+            this.base = new DeviceDictionary(c.base(), manager, device, weightType);
+            this.residual = new DeviceDictionary(c.residual(), manager, device, weightType);
+            this.residualInput = c.residualInput();
+            this.signed = c.base().config().architecture().signed() || c.residual().config().architecture().signed();
+        } else {
+            this.base = new DeviceDictionary((SingleSae) sae, manager, device, weightType);
+            this.residual = null;
+            this.residualInput = ComposedSae.ResidualInput.ERROR;
+            this.signed = config.architecture().signed();
+        }
+        this.kmax = Math.min(config.dSae(), config.k().orElse(maxActive));
+    }
+
+    public Sae sae() {
+        return sae;
+    }
+
+    public SaeConfig config() {
+        return config;
+    }
+
+    /** Entries per token in the padded top-k layout: k for TopK SAEs, else the {@code maxActive} cap. */
+    public int kmax() {
+        return kmax;
+    }
+
+    /** Result of {@link #encodePadded}: {@code [tokens, kmax]} ids (-1 = padding) and values (0 = padding). */
+    public record Padded(int tokens, int kmax, int[] indices, float[] values, int truncatedTokens) {
+    }
+
+    /** Result of {@link #encodeDense}: row-major {@code [tokens, d_sae]} codes and, if asked, {@code [tokens, d_in]} reconstruction. */
+    public record Dense(int tokens, float[] features, float[] decisionValues, Optional<float[]> reconstruction) {
+    }
+
+    /**
+     * Encodes {@code tokens} rows of {@code x} (row-major {@code [tokens, d_in]}) to sparse codes.
+     *
+     * @throws SaeInputException when the width is wrong or a value is NaN or infinite (naming the token)
+     */
+    public SparseCodes encode(String saeId, float[] x, int tokens) throws SaeInputException {
+        Padded p = encodePadded(x, tokens);
+        return SparseCodes.fromPadded(saeId, config.dSae(), p.tokens(), p.kmax(), p.indices(), p.values(), p.truncatedTokens());
+    }
+
+    /** Like {@link #encode} but in the padded {@code [tokens, kmax]} layout the CLI writes. */
+    public Padded encodePadded(float[] x, int tokens) throws SaeInputException {
+        threadCheck.run();
+        validate(x, tokens);
+        try (NDManager batch = manager.newSubManager()) {
+            NDArray a = codes(batch, x, tokens, false).features();
+            NDArray scores = signed ? a.abs() : a;
+            NDList top = scores.topK(kmax, 1, true, true);
+            NDArray idx = top.get(1);
+            NDArray values = signed ? a.gather(idx, 1) : top.get(0);
+            int[] indices = idx.toType(DataType.INT32, false).toIntArray();
+            float[] vals = values.toType(DataType.FLOAT32, false).toFloatArray();
+            for (int i = 0; i < vals.length; i++) {
+                if (vals[i] == 0f) {
+                    indices[i] = -1;
+                }
+            }
+            int truncated = 0;
+            if (kmax < config.dSae() && config.k().isEmpty()) {
+                int[] counts = a.neq(0f).toType(DataType.INT32, false).sum(new int[] {1}).toType(DataType.INT32, false).toIntArray();
+                for (int c : counts) {
+                    if (c > kmax) {
+                        truncated++;
+                    }
+                }
+            }
+            return new Padded(tokens, kmax, indices, vals, truncated);
+        }
+    }
+
+    /** Dense codes (and optionally the reconstruction), for the CLI's {@code --dense}/{@code --reconstruct} and for health checks. */
+    public Dense encodeDense(float[] x, int tokens, boolean reconstruct) throws SaeInputException {
+        threadCheck.run();
+        validate(x, tokens);
+        try (NDManager batch = manager.newSubManager()) {
+            Result r = codes(batch, x, tokens, reconstruct);
+            return new Dense(tokens, r.features().toType(DataType.FLOAT32, false).toFloatArray(),
+                    r.decision().toType(DataType.FLOAT32, false).toFloatArray(),
+                    Optional.ofNullable(r.reconstruction()).map(n -> n.toType(DataType.FLOAT32, false).toFloatArray()));
+        }
+    }
+
+    private record Result(NDArray features, NDArray decision, NDArray reconstruction) {
+    }
+
+    private Result codes(NDManager batch, float[] x, int tokens, boolean reconstruct) {
+        NDArray input = batch.create(stage(x, tokens), new Shape(tokens, config.dIn()), DataType.FLOAT32)
+                .toDevice(manager.getDevice(), false);
+        DeviceDictionary.Encoded b = base.encode(input);
+        if (residual == null) {
+            return new Result(b.features(), b.decisionValues(), reconstruct ? base.decode(b) : null);
+        }
+        NDArray baseRecon = base.decode(b);
+        NDArray resIn = residualInput == ComposedSae.ResidualInput.ERROR ? input.sub(baseRecon) : input;
+        DeviceDictionary.Encoded r = residual.encode(resIn);
+        NDArray features = NDArrays.concat(new NDList(b.features(), r.features()), 1);
+        NDArray decision = NDArrays.concat(new NDList(b.decisionValues(), r.decisionValues()), 1);
+        return new Result(features, decision, reconstruct ? baseRecon.add(residual.decode(r)) : null);
+    }
+
+    /** Copies the batch into a reusable direct buffer, so DJL gets native memory without a fresh allocation per call. */
+    private ByteBuffer stage(float[] x, int tokens) {
+        int bytes = tokens * config.dIn() * 4;
+        if (staging == null || staging.capacity() < bytes) {
+            staging = ByteBuffer.allocateDirect(Math.max(bytes, 1 << 16)).order(ByteOrder.nativeOrder());
+        }
+        ByteBuffer b = staging.duplicate().order(ByteOrder.nativeOrder());
+        b.clear();
+        b.asFloatBuffer().put(x, 0, tokens * config.dIn());
+        b.limit(bytes);
+        return b.slice().order(ByteOrder.nativeOrder());
+    }
+
+    private void validate(float[] x, int tokens) throws SaeInputException {
+        int d = config.dIn();
+        if (tokens < 1) {
+            throw new SaeInputException(SaeInputException.Reason.EMPTY, -1, "no tokens to encode");
+        }
+        if (x.length < (long) tokens * d) {
+            throw new SaeInputException(SaeInputException.Reason.WRONG_D_IN, -1, tokens + " tokens of d_in " + d + " need "
+                    + (long) tokens * d + " values, got " + x.length);
+        }
+        for (int t = 0; t < tokens; t++) {
+            int base = t * d;
+            for (int j = 0; j < d; j++) {
+                float v = x[base + j];
+                if (Float.isNaN(v) || Float.isInfinite(v)) {
+                    throw new SaeInputException(SaeInputException.Reason.NON_FINITE, t, "token " + t + " has a non-finite value ("
+                            + v + ") at dimension " + j);
+                }
+            }
+        }
+    }
+
+    /** Checks an input width before copying: a clear error instead of a shape failure inside libtorch. */
+    public void checkWidth(int dIn) throws SaeInputException {
+        if (dIn != config.dIn()) {
+            throw new SaeInputException(SaeInputException.Reason.WRONG_D_IN, -1, "activations have d_in " + dIn + " but the SAE at "
+                    + config.path() + " expects d_in " + config.dIn());
+        }
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

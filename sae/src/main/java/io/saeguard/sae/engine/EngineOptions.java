@@ -1,0 +1,38 @@
+package io.saeguard.sae.engine;
+
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * How the SAE engine starts.
+ *
+ * @param device where to encode
+ * @param cacheDir DJL's cache directory: libtorch's natives are extracted here from the
+ *     {@code pytorch-native-cpu} jar on first start (~430 MB, a few seconds), then reused
+ * @param intraOpThreads libtorch intra-op threads (the GEMM's parallelism)
+ * @param interOpThreads libtorch inter-op threads (we run one op at a time: 1 is enough)
+ * @param gpuHalfPrecision hold weights in F16 on a GPU (never on a CPU, where F16 matmul is ~300× slower)
+ */
+public record EngineOptions(DeviceSpec device, Path cacheDir, int intraOpThreads, int interOpThreads, boolean gpuHalfPrecision) {
+    public EngineOptions {
+        Objects.requireNonNull(device, "device");
+        Objects.requireNonNull(cacheDir, "cacheDir");
+        if (intraOpThreads < 1 || interOpThreads < 1) {
+            throw new IllegalArgumentException("thread counts must be >= 1");
+        }
+    }
+
+    /** The default cache directory: {@code $SAEGUARD_DJL_CACHE}, else {@code ~/.cache/saeguard/djl}. */
+    public static Path defaultCacheDir() {
+        String env = System.getenv("SAEGUARD_DJL_CACHE");
+        if (env != null && !env.isBlank()) {
+            return Path.of(env);
+        }
+        return Path.of(System.getProperty("user.home"), ".cache", "saeguard", "djl");
+    }
+
+    /** The given device, the default cache dir, one intra-op thread per core, one inter-op thread. */
+    public static EngineOptions defaults(DeviceSpec device) {
+        return new EngineOptions(device, defaultCacheDir(), Runtime.getRuntime().availableProcessors(), 1, false);
+    }
+}

@@ -1,0 +1,104 @@
+package io.saeguard.sae.engine;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import io.saeguard.sae.Sae;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The SAE engine: DJL's PyTorch engine on one device, and the root {@link NDManager} that owns
+ * every SAE's weights on it.
+ *
+ * <p><b>Threading contract.</b> An engine and every {@link DeviceSae} it loads are confined to one
+ * thread: the thread that created the engine must make every later call ({@link #load},
+ * {@link DeviceSae#encode}, {@link #close}). libtorch itself parallelises each op over
+ * {@link EngineOptions#intraOpThreads()} threads, so one engine thread keeps the cores busy, and
+ * confinement means no call needs a lock. Hand work to the engine thread through a queue and hand
+ * results back (the sidecar hops back with {@code runOnContext}).
+ *
+ * <p><b>Lifecycle.</b> {@link #start} configures DJL offline (see {@link DjlRuntime}); {@link #close}
+ * frees all device memory of all loaded SAEs.
+ */
+public final class SaeEngine implements AutoCloseable {
+    private static final Logger LOGGER = LoggerFactory.getLogger(SaeEngine.class);
+
+    private final Engine engine;
+    private final Device device;
+    private final NDManager root;
+    private final DataType weightType;
+    private final Thread owner;
+
+    private SaeEngine(Engine engine, Device device, DataType weightType) {
+        this.engine = engine;
+        this.device = device;
+        this.root = engine.newBaseManager(device);
+        this.weightType = weightType;
+        this.owner = Thread.currentThread();
+    }
+
+    /** Starts DJL (offline) and picks the device. */
+    public static SaeEngine start(EngineOptions options) {
+        Engine engine = DjlRuntime.configure(options);
+        Device device = resolve(options.device(), engine);
+        DataType weights = device.isGpu() && options.gpuHalfPrecision() ? DataType.FLOAT16 : DataType.FLOAT32;
+        LOGGER.atInfo().addKeyValue("requested", options.device()).addKeyValue("device", device)
+                .addKeyValue("weights", weights).log("SAE engine started");
+        return new SaeEngine(engine, device, weights);
+    }
+
+    static Device resolve(DeviceSpec spec, Engine engine) {
+        int gpus = engine.getGpuCount();
+        return switch (spec.kind()) {
+            case CPU -> Device.cpu();
+            case AUTO -> gpus > 0 ? Device.gpu(0) : Device.cpu();
+            case GPU -> {
+                if (spec.gpuIndex() >= gpus) {
+                    throw new IllegalStateException("device " + spec + " requested but DJL found " + gpus + " CUDA GPU(s)"
+                            + (gpus == 0 ? "; the PyTorch natives in use are CPU-only or no CUDA driver is present" : ""));
+                }
+                yield Device.gpu(spec.gpuIndex());
+            }
+        };
+    }
+
+    /** The device encoding runs on. */
+    public Device device() {
+        return device;
+    }
+
+    /** "cpu" or "gpu:N", for metric labels. */
+    public String deviceLabel() {
+        return device.isGpu() ? "gpu:" + device.getDeviceId() : "cpu";
+    }
+
+    /** libtorch's version, for logs and reports. */
+    public String libtorchVersion() {
+        return engine.getVersion();
+    }
+
+    /**
+     * Copies an SAE's weights to the device.
+     *
+     * @param maxActive the most active features returned per token by {@link DeviceSae#encode}
+     *     (TopK SAEs return exactly k; this caps the others)
+     */
+    public DeviceSae load(Sae sae, int maxActive) {
+        checkThread();
+        return new DeviceSae(sae, root, device, weightType, maxActive, this::checkThread);
+    }
+
+    void checkThread() {
+        if (Thread.currentThread() != owner) {
+            throw new IllegalStateException("SaeEngine is confined to thread '" + owner.getName() + "', called from '"
+                    + Thread.currentThread().getName() + "'");
+        }
+    }
+
+    @Override
+    public void close() {
+        root.close();
+    }
+}

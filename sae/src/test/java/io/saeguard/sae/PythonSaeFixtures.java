@@ -1,0 +1,66 @@
+package io.saeguard.sae;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs {@code make_sae.py} (Debian's python3 with torch and numpy): it writes a random SAE in a
+ * given format, random inputs, and the PyTorch reference outputs computed from the published
+ * formulas, independently of the Java code under test.
+ */
+public final class PythonSaeFixtures {
+    private PythonSaeFixtures() {
+    }
+
+    /** Debian's interpreter (the pyenv python on PATH lacks python3-torch); override with -Dsaeguard.python. */
+    public static String interpreter() {
+        return System.getProperty("saeguard.python", "/usr/bin/python3");
+    }
+
+    /** Whether the interpreter has torch and numpy. */
+    public static boolean available() {
+        try {
+            Process p = new ProcessBuilder(interpreter(), "-c", "import torch, numpy").redirectErrorStream(true).start();
+            p.getInputStream().readAllBytes();
+            return p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    static Path scriptDir() {
+        String dir = System.getProperty("saeguard.python.dir");
+        if (dir != null) {
+            return Path.of(dir);
+        }
+        try {
+            return Path.of(PythonSaeFixtures.class.getResource("/python/make_sae.py").toURI()).getParent();
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Generates one case into {@code out}: {@code out/sae}, {@code input.safetensors}, {@code expected.safetensors}, {@code case.json}. */
+    public static Path generate(Path out, long seed, String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(interpreter(), scriptDir().resolve("make_sae.py").toString(),
+                "--out", out.toString(), "--seed", Long.toString(seed)));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(300, TimeUnit.SECONDS)).as("make_sae.py finished").isTrue();
+        assertThat(p.exitValue()).as("make_sae.py " + String.join(" ", args) + " said:\n" + output).isZero();
+        assertThat(Files.isDirectory(out.resolve("sae"))).isTrue();
+        return out;
+    }
+}

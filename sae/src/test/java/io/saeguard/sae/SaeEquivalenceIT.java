@@ -1,0 +1,239 @@
+package io.saeguard.sae;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.saeguard.sae.engine.DeviceSae;
+import io.saeguard.sae.engine.DeviceSpec;
+import io.saeguard.sae.engine.EngineOptions;
+import io.saeguard.sae.engine.SaeEngine;
+import io.saeguard.sae.format.SaeLoader;
+import io.saeguard.topics.codes.SparseCodes;
+import io.saeguard.topics.safetensors.SafetensorsFile;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Every SAE format and architecture, generated at random by {@code make_sae.py} and encoded by
+ * PyTorch (float64, from the formulas of algorithms.md §5), must match the Java/DJL engine:
+ * normwise relative error ≤ 1e-5 on codes and reconstructions, identical active sets except
+ * features whose decision value lies within 1e-6 (relative) of the cut. Fresh seed per run, printed.
+ */
+class SaeEquivalenceIT {
+    static final long SEED = new Random().nextLong() & 0xffffffffL;
+    static final double TOLERANCE = 1e-5;
+    static final double TIE = 1e-6;
+    private static SaeEngine engine;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void startEngine() {
+        System.out.println("SaeEquivalenceIT seed=" + SEED);
+        assumeTrue(PythonSaeFixtures.available(), "/usr/bin/python3 with torch and numpy is required (apt-get install python3-torch python3-numpy)");
+        engine = SaeEngine.start(new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), 2, 1, false));
+    }
+
+    @AfterAll
+    static void stopEngine() {
+        if (engine != null) {
+            engine.close();
+        }
+    }
+
+    static Stream<String> cases() {
+        return Stream.of(
+                "--format saelens --arch standard",
+                "--format saelens --arch standard --apply-b-dec 0",
+                "--format saelens --arch jumprelu",
+                "--format saelens --arch jumprelu --weights-dtype BF16",
+                "--format saelens --arch topk --k 8",
+                "--format saelens --arch topk --k 8 --rescale-by-decoder-norm 1",
+                "--format saelens --arch batchtopk",
+                "--format saelens --arch abstopk --k 8",
+                "--format saelens --arch gated",
+                "--format saelens --arch standard --norm expected_average_only_in",
+                "--format saelens --arch jumprelu --norm constant_norm_rescale",
+                "--format saelens --arch topk --k 8 --norm layer_norm",
+                "--format saelens --arch standard --cfg-version 5",
+                "--format saelens --arch topk --k 8 --cfg-version 5",
+                "--format saelens --arch jumprelu --sparsity 1",
+                "--format gemma-scope --arch jumprelu",
+                "--format gemma-scope --arch jumprelu --npz-compressed 1",
+                "--format gemma-scope-2 --arch jumprelu",
+                "--format sparsify --arch topk --k 8",
+                "--format sparsify --arch topk --k 8 --weights-dtype BF16",
+                "--format llama-scope --arch jumprelu",
+                "--format composed --arch topk --residual-input error",
+                "--format composed --arch jumprelu --residual-input input");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void javaEncoderMatchesThePyTorchReference(String args) throws Exception {
+        // Given a random SAE, inputs and PyTorch's outputs
+        long seed = Math.floorMod(SEED + args.hashCode(), 1L << 31);
+        Path out = PythonSaeFixtures.generate(dir, seed, args.split(" "));
+        JsonNode caseJson = new ObjectMapper().readTree(out.resolve("case.json").toFile());
+        SafetensorsFile expected = SafetensorsFile.open(out.resolve("expected.safetensors"));
+        float[] x = SafetensorsFile.open(out.resolve("input.safetensors")).tensor("activations").orElseThrow().toFloatArray();
+        float[] wantFeatures = expected.tensor("features").orElseThrow().toFloatArray();
+        float[] wantRecon = expected.tensor("reconstruction").orElseThrow().toFloatArray();
+        float[] decision = expected.tensor("pre").orElseThrow().toFloatArray();
+        float[] cut = expected.tensor("threshold_used").orElseThrow().toFloatArray();
+
+        // When Java loads and encodes it
+        Sae sae = SaeLoader.load(out.resolve("sae"));
+        int dIn = sae.config().dIn();
+        int dSae = sae.config().dSae();
+        int tokens = x.length / dIn;
+        DeviceSae.Dense dense;
+        SparseCodes codes;
+        try (DeviceSae device = engine.load(sae, dSae)) {
+            dense = device.encodeDense(x, tokens, true);
+            codes = device.encode("test", x, tokens);
+        }
+
+        // Then the config matches what the generator wrote
+        assertThat(sae.config().architecture().wireName()).isEqualTo(caseJson.get("architecture").asText());
+        assertThat(sae.config().format().wireName()).isEqualTo(caseJson.get("format").asText());
+        assertThat(dSae).isEqualTo(caseJson.get("d_sae_total").asInt());
+        // And codes, active sets and reconstruction match the reference
+        assertClose("features", dense.features(), wantFeatures, tokens, dSae);
+        assertClose("reconstruction", dense.reconstruction().orElseThrow(), wantRecon, tokens, dIn);
+        int ties = 0;
+        for (int t = 0; t < tokens; t++) {
+            double scale = 0;
+            for (int f = 0; f < dSae; f++) {
+                scale = Math.max(scale, Math.abs(decision[t * dSae + f]));
+            }
+            for (int f = 0; f < dSae; f++) {
+                int i = t * dSae + f;
+                boolean tie = Math.abs(decision[i] - cut[i]) <= TIE * Math.max(1, scale);
+                if (tie) {
+                    ties++;
+                    continue;
+                }
+                assertThat(dense.features()[i] != 0).as("token %d feature %d active (%s)", t, f, args).isEqualTo(wantFeatures[i] != 0);
+                assertThat(codes.value(t, f)).as("sparse token %d feature %d", t, f).isEqualTo(dense.features()[i]);
+            }
+            assertThat(codes.activeCount(t)).isEqualTo(countNonZero(dense.features(), t * dSae, dSae));
+        }
+        assertThat(ties).as("near-ties exempted").isLessThan(tokens * dSae / 100 + 1);
+        if (args.contains("--sparsity 1")) {
+            float[] density = sae.baselineDensity().orElseThrow();
+            float[] log10 = SafetensorsFile.open(out.resolve("sae/sparsity.safetensors")).tensor("sparsity").orElseThrow().toFloatArray();
+            for (int f = 0; f < dSae; f++) {
+                assertThat((double) density[f]).isCloseTo(Math.pow(10, log10[f]), org.assertj.core.data.Percentage.withPercentage(1e-4));
+            }
+        }
+    }
+
+    @Test
+    void topKCapTruncatesAndCountsTokensWithMoreActiveFeatures() throws Exception {
+        // Given a ReLU SAE whose tokens have more active features than the cap
+        Path out = PythonSaeFixtures.generate(dir, SEED, "--format", "saelens", "--arch", "standard");
+        Sae sae = SaeLoader.load(out.resolve("sae"));
+        float[] x = SafetensorsFile.open(out.resolve("input.safetensors")).tensor("activations").orElseThrow().toFloatArray();
+        int tokens = x.length / sae.config().dIn();
+
+        // When encoded with max_active 2
+        SparseCodes full;
+        SparseCodes capped;
+        try (DeviceSae device = engine.load(sae, sae.config().dSae()); DeviceSae small = engine.load(sae, 2)) {
+            full = device.encode("s", x, tokens);
+            capped = small.encode("s", x, tokens);
+        }
+
+        // Then every token keeps its two largest features and truncations are counted
+        int expectedTruncated = 0;
+        for (int t = 0; t < tokens; t++) {
+            float[] row = full.denseRow(t);
+            float[] sorted = row.clone();
+            Arrays.sort(sorted);
+            assertThat(capped.activeCount(t)).isEqualTo(Math.min(2, full.activeCount(t)));
+            for (int j = 0; j < capped.activeCount(t); j++) {
+                assertThat(capped.valueAt(t, j)).isEqualTo(sorted[sorted.length - 1 - j]);
+            }
+            if (full.activeCount(t) > 2) {
+                expectedTruncated++;
+            }
+        }
+        assertThat(capped.truncatedTokens()).isEqualTo(expectedTruncated).isPositive();
+    }
+
+    @Test
+    void wrongWidthAndNonFiniteValuesAreRejectedWithTheTokenIndex() throws Exception {
+        // Given an SAE with d_in 64
+        Path out = PythonSaeFixtures.generate(dir, SEED, "--format", "saelens", "--arch", "jumprelu");
+        Sae sae = SaeLoader.load(out.resolve("sae"));
+        try (DeviceSae device = engine.load(sae, 64)) {
+            // When the width is wrong, Then the error names both widths
+            assertThatThrownBy(() -> device.checkWidth(63)).isInstanceOf(SaeInputException.class)
+                    .hasMessageContaining("d_in 63").hasMessageContaining("expects d_in 64");
+            // When token 2 holds NaN / token 1 holds +Inf, Then the error names the token
+            float[] x = new float[3 * 64];
+            x[2 * 64 + 5] = Float.NaN;
+            assertThatThrownBy(() -> device.encode("s", x, 3)).isInstanceOf(SaeInputException.class)
+                    .hasMessageContaining("token 2").hasMessageContaining("NaN").hasMessageContaining("dimension 5")
+                    .satisfies(e -> assertThat(((SaeInputException) e).token()).isEqualTo(2));
+            float[] y = new float[2 * 64];
+            y[64] = Float.POSITIVE_INFINITY;
+            assertThatThrownBy(() -> device.encode("s", y, 2)).isInstanceOf(SaeInputException.class)
+                    .hasMessageContaining("token 1").hasMessageContaining("Infinity");
+        }
+    }
+
+    @Test
+    void engineRefusesCallsFromAnotherThread() throws Exception {
+        Path out = PythonSaeFixtures.generate(dir, SEED, "--format", "saelens", "--arch", "standard");
+        Sae sae = SaeLoader.load(out.resolve("sae"));
+        Throwable[] seen = new Throwable[1];
+        Thread other = new Thread(() -> {
+            try {
+                engine.load(sae, 8);
+            } catch (Throwable t) {
+                seen[0] = t;
+            }
+        });
+        other.start();
+        other.join();
+        assertThat(seen[0]).isInstanceOf(IllegalStateException.class).hasMessageContaining("confined");
+    }
+
+    static void assertClose(String what, float[] got, float[] want, int rows, int cols) {
+        assertThat(got).as(what + " length").hasSameSizeAs(want);
+        for (int r = 0; r < rows; r++) {
+            double maxRef = 0;
+            double maxDiff = 0;
+            for (int c = 0; c < cols; c++) {
+                maxRef = Math.max(maxRef, Math.abs(want[r * cols + c]));
+                maxDiff = Math.max(maxDiff, Math.abs(got[r * cols + c] - want[r * cols + c]));
+            }
+            double rel = maxRef == 0 ? maxDiff : maxDiff / maxRef;
+            assertThat(rel).as("%s row %d: max |diff| %s vs max |ref| %s", what, r, maxDiff, maxRef).isLessThanOrEqualTo(TOLERANCE);
+        }
+    }
+
+    private static int countNonZero(float[] a, int from, int n) {
+        int c = 0;
+        for (int i = from; i < from + n; i++) {
+            if (a[i] != 0) {
+                c++;
+            }
+        }
+        return c;
+    }
+}

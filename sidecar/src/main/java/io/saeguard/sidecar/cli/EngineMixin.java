@@ -1,0 +1,27 @@
+package io.saeguard.sidecar.cli;
+
+import io.saeguard.sae.engine.DeviceSpec;
+import io.saeguard.sae.engine.EngineOptions;
+import java.nio.file.Path;
+import picocli.CommandLine.Option;
+
+/** The SAE engine options shared by every command that encodes. */
+final class EngineMixin {
+    @Option(names = "--device", defaultValue = "cpu", description = "auto | cpu | gpu[:N] (default ${DEFAULT-VALUE})")
+    String device;
+
+    @Option(names = "--threads", description = "libtorch intra-op threads (default: one per core)")
+    Integer threads;
+
+    @Option(names = "--djl-cache", description = "DJL cache dir where libtorch's natives are extracted "
+            + "(default: $SAEGUARD_DJL_CACHE or ~/.cache/saeguard/djl)")
+    Path djlCache;
+
+    @Option(names = "--gpu-f16", description = "hold weights in F16 on a GPU (ignored on CPU)")
+    boolean gpuF16;
+
+    EngineOptions options() {
+        int intra = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
+        return new EngineOptions(DeviceSpec.parse(device), djlCache == null ? EngineOptions.defaultCacheDir() : djlCache, intra, 1, gpuF16);
+    }
+}
