@@ -1,0 +1,45 @@
+package io.saeguard.topics.codes;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class SparseCodesTest {
+    @Test
+    void paddedLayoutDropsZerosAndKeepsOrderPerToken() {
+        // Given 2 tokens x kmax 3, token 1 with one padding entry
+        int[] idx = {5, 2, 9, 7, 1, -1};
+        float[] val = {3f, 2f, 1f, 4f, 0.5f, 0f};
+
+        SparseCodes c = SparseCodes.fromPadded("s", 10, 2, 3, idx, val, 1);
+
+        assertThat(c.tokens()).isEqualTo(2);
+        assertThat(c.activeCount(0)).isEqualTo(3);
+        assertThat(c.activeCount(1)).isEqualTo(2);
+        assertThat(c.featureAt(1, 0)).isEqualTo(7);
+        assertThat(c.value(1, 1)).isEqualTo(0.5f);
+        assertThat(c.value(1, 9)).isZero();
+        assertThat(c.denseRow(0)).containsExactly(0, 0, 2, 0, 0, 3, 0, 0, 0, 1);
+        assertThat(c.nonZeros()).isEqualTo(5);
+        assertThat(c.truncatedTokens()).isEqualTo(1);
+    }
+
+    @Test
+    void safetensorsRoundTripKeepsEverything() throws Exception {
+        SparseCodes c = SparseCodes.fromPadded("sae-a", 10, 2, 2, new int[] {1, 2, 3, -1}, new float[] {-1f, 2f, 3f, 0f}, 0);
+
+        SparseCodes back = SparseCodes.fromSafetensors(c.toSafetensors(Map.of("request_id", "r")));
+
+        assertThat(back).isEqualTo(c);
+        assertThat(back.sae()).isEqualTo("sae-a");
+        assertThat(back.dSae()).isEqualTo(10);
+    }
+
+    @Test
+    void featureIdsOutsideTheDictionaryAreRejected() {
+        assertThatThrownBy(() -> SparseCodes.ofCsr("s", 4, new int[] {0, 1}, new int[] {4}, new float[] {1f}))
+                .hasMessageContaining("feature id 4 outside [0, 4)");
+    }
+}
