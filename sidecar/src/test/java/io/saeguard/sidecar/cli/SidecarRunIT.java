@@ -33,9 +33,11 @@ class SidecarRunIT {
 
         // When it runs with no bootstrap
         ProcessBuilder pb = new ProcessBuilder(List.of(javaBin(), "-Xmx512m", "-Djava.io.tmpdir=" + dir,
-                "-jar", jar.toString(), "run", "--http-port", Integer.toString(port), "--http-host", "127.0.0.1"))
+                "-jar", jar.toString(), "run"))
                 .redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().remove("SAEGUARD_KAFKA_BOOTSTRAP");
+        pb.environment().put("SAEGUARD_HTTP_PORT", Integer.toString(port));
+        pb.environment().put("SAEGUARD_HTTP_HOST", "127.0.0.1");
         Process sidecar = pb.start();
         try {
             // Then it becomes ready, having said loudly that it started an embedded broker
@@ -51,7 +53,7 @@ class SidecarRunIT {
         }
         String output = Files.readString(log, StandardCharsets.UTF_8);
         assertThat(sidecar.exitValue()).as(output).isIn(0, 143);
-        assertThat(output).contains("embedded Kafka broker stopped");
+        assertThat(output).contains("embedded Kafka broker stopped").contains("saeguard stopped");
     }
 
     private static int status(HttpClient http, int port, String path) {

@@ -92,6 +92,20 @@ public final class SparseCodes {
         return new SparseCodes(sae, dSae, rowStart.clone(), indices.clone(), values.clone(), 0);
     }
 
+    /** Tokens {@code [from, from + count)} as their own codes (copied), e.g. one record's share of a batch. */
+    public SparseCodes slice(int from, int count) {
+        if (from < 0 || count < 0 || from + count > tokens()) {
+            throw new IndexOutOfBoundsException("tokens [" + from + ", " + (from + count) + ") outside [0, " + tokens() + ")");
+        }
+        int start = rowStart[from];
+        int end = rowStart[from + count];
+        int[] rs = new int[count + 1];
+        for (int t = 0; t <= count; t++) {
+            rs[t] = rowStart[from + t] - start;
+        }
+        return new SparseCodes(sae, dSae, rs, Arrays.copyOfRange(indices, start, end), Arrays.copyOfRange(values, start, end), 0);
+    }
+
     /** The SAE that produced these codes. */
     public String sae() {
         return sae;

@@ -38,6 +38,19 @@ class SparseCodesTest {
     }
 
     @Test
+    void sliceKeepsTheTokensRowsOnly() {
+        SparseCodes c = SparseCodes.fromPadded("s", 10, 3, 2, new int[] {1, 2, 3, -1, 4, 5}, new float[] {1f, 2f, 3f, 0f, 4f, 5f}, 0);
+
+        SparseCodes s = c.slice(1, 2);
+
+        assertThat(s.tokens()).isEqualTo(2);
+        assertThat(s.activeCount(0)).isEqualTo(1);
+        assertThat(s.value(0, 3)).isEqualTo(3f);
+        assertThat(s.value(1, 5)).isEqualTo(5f);
+        assertThat(s.nonZeros()).isEqualTo(3);
+    }
+
+    @Test
     void featureIdsOutsideTheDictionaryAreRejected() {
         assertThatThrownBy(() -> SparseCodes.ofCsr("s", 4, new int[] {0, 1}, new int[] {4}, new float[] {1f}))
                 .hasMessageContaining("feature id 4 outside [0, 4)");

@@ -1,0 +1,122 @@
+package io.saeguard.bench;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.saeguard.sae.SaeInputException;
+import io.saeguard.sae.SingleSae;
+import io.saeguard.sae.engine.DeviceSae;
+import io.saeguard.sae.engine.DeviceSpec;
+import io.saeguard.sae.engine.EngineOptions;
+import io.saeguard.sae.engine.SaeEngine;
+import io.saeguard.topics.codes.SparseCodes;
+import java.util.Locale;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * SAE batch encode ({@link DeviceSae#encode}: input copy, GEMM, JumpReLU, on-device top-k, copy of
+ * {@code [tokens, 64]} back to the JVM) against the bare libtorch GEMM it is built on
+ * ({@code x [batch, d_in] · W_enc [d_in, d_sae]} through DJL, on the very same weight memory).
+ *
+ * <p>The engine is confined to the thread that starts it. JMH runs {@code @Setup(Level.Trial)} of a
+ * {@link Scope#Thread} state on the benchmark thread itself, so setup, every invocation and tear-down
+ * share one thread; were that ever not so, {@link DeviceSae#encode} would fail at once with
+ * "SaeEngine is confined to thread …" rather than measure something else.
+ *
+ * <p>Intra-op threads: one per core, or {@code -Dsaeguard.bench.threads=N} (pass it with
+ * {@code -jvmArgsAppend}). Heap stays small on purpose: weights live off-heap.
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Fork(value = 1, jvmArgsAppend = {"-Xms256m", "-Xmx1g", "-XX:MaxDirectMemorySize=6g"})
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 5, time = 1)
+public class EncodeBenchmark {
+    /** Features returned per token: the sidecar's default cap. */
+    static final int MAX_ACTIVE = 64;
+    private static final long SEED = 20_250_701L;
+
+    @Param({"768x24576", "2304x16384", "4096x65536"})
+    public String shape;
+
+    @Param({"1", "8", "64", "512"})
+    public int batch;
+
+    private SaeEngine engine;
+    private DeviceSae deviceSae;
+    private float[] x;
+    private NDManager baseline;
+    private NDArray baselineW;
+    private NDArray baselineX;
+
+    @Setup(Level.Trial)
+    public void setUp() throws SaeInputException {
+        SaeShape s = SaeShape.parse(shape);
+        int threads = Integer.getInteger("saeguard.bench.threads", Runtime.getRuntime().availableProcessors());
+        // SaeEngine.start configures DJL (offline, cache dir, thread counts): it must come before any other ai.djl use.
+        engine = SaeEngine.start(new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), threads, 1, false));
+        SyntheticJumpRelu synthetic = new SyntheticJumpRelu(s, SEED);
+        SingleSae sae = synthetic.inMemory();
+        deviceSae = engine.load(sae, MAX_ACTIVE);
+        x = synthetic.input(batch, SEED + batch);
+
+        baseline = Engine.getEngine("PyTorch").newBaseManager(Device.cpu());
+        // x: [batch, d_in], W: [d_in, d_sae], zero-copy over the SAE's own W_enc buffer.
+        baselineW = baseline.create(sae.wEnc().directBytes(), new Shape(s.dIn(), s.dSae()), DataType.FLOAT32);
+        baselineX = baseline.create(x, new Shape(batch, s.dIn()));
+
+        reportFiringRate(s);
+    }
+
+    /** One line per fork, so the results can be checked against the 1–5 % the weights are drawn for. */
+    private void reportFiringRate(SaeShape s) throws SaeInputException {
+        int tokens = Math.min(batch, 8);
+        float[] features = deviceSae.encodeDense(x, tokens, false).features();
+        long active = 0;
+        for (float f : features) {
+            if (f != 0f) {
+                active++;
+            }
+        }
+        System.out.printf(Locale.ROOT, "%n[saeguard-bench] %s: %.2f%% of features fire per token (%.0f of %d), intra-op threads %d%n",
+                s, 100.0 * active / ((double) tokens * s.dSae()), (double) active / tokens, s.dSae(),
+                Integer.getInteger("saeguard.bench.threads", Runtime.getRuntime().availableProcessors()));
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        baselineX.close();
+        baselineW.close();
+        baseline.close();
+        deviceSae.close();
+        engine.close();
+    }
+
+    @Benchmark
+    public SparseCodes encode() throws SaeInputException {
+        return deviceSae.encode("bench", x, batch);
+    }
+
+    @Benchmark
+    public void matmul() {
+        NDArray h = baselineX.matMul(baselineW); // [batch, d_sae]; eager, so the GEMM has run on return
+        h.close();
+    }
+}

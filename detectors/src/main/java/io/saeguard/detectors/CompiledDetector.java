@@ -1,0 +1,409 @@
+package io.saeguard.detectors;
+
+import io.saeguard.detectors.Aggregation.Kind;
+import io.saeguard.detectors.Policy.Band;
+import io.saeguard.detectors.spi.TokenRule;
+import io.saeguard.topics.events.Action;
+import io.saeguard.topics.events.AlertFeature;
+import io.saeguard.topics.events.Decision;
+import io.saeguard.topics.events.FeatureRef;
+import io.saeguard.topics.events.Tier;
+import io.saeguard.topics.events.VectorRef;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A definition ready to run: the rule built, the policy flattened into arrays, the steering directions
+ * read. Owns per-chunk scratch (the feature tally and the last evaluation), so it is used by the
+ * engine thread only.
+ */
+final class CompiledDetector {
+    /** How many features a decision lists at most. */
+    static final int DECISION_FEATURES = 8;
+    /** How many firing positions an alert lists at most. */
+    static final int ALERT_POSITIONS = 512;
+
+    private enum Why { BAND, LATCHED, ALWAYS_ON, LOW_TIER_IDLE }
+
+    final DetectorDefinition definition;
+    final String id;
+    final String sae;
+    final TokenRule rule;
+    final int slot;
+    final int generation;
+    private final Kind aggregate;
+    private final int window;
+    private final double fireLevel;
+    private final int[] specialIds;
+    private final boolean skipFirst;
+    private final double[] bandMin;
+    private final Action[] bandAction;
+    private final Tier[] bandTier;
+    private final double[] bandCoefficient;
+    private final double[] bandValue;
+    private final int alwaysOnBand;
+    private final double alertAt;
+    private final int[] named;
+    private final int[] namedSorted;
+    private final int vectorFeature;
+    /** Vector id → unit direction, for the features this detector may steer or clamp along. */
+    final Map<String, float[]> vectors;
+    private final Map<Integer, String> vectorIds;
+    private final TopFeatures tally = new TopFeatures(32);
+    private int checkedDSae = -1;
+    private int checkedDIn = -1;
+
+    // The last evaluation (one chunk).
+    double score;
+    Action action = Action.ALLOW;
+    private int band = -1;
+    private int effectiveBand = -1;
+    private Why why = Why.BAND;
+    private boolean chunkFired;
+    private double meanNorm;
+    private int directionFeature = -1;
+
+    private CompiledDetector(DetectorDefinition d, TokenRule rule, int slot, int generation, Map<String, float[]> vectors) {
+        this.definition = d;
+        this.id = d.id();
+        this.sae = d.sae();
+        this.rule = rule;
+        this.slot = slot;
+        this.generation = generation;
+        this.aggregate = d.aggregate().kind();
+        this.window = d.aggregate().window().orElse(0);
+        this.fireLevel = rule.fireLevel();
+        this.specialIds = d.specialTokens().ids().stream().mapToInt(Integer::intValue).toArray();
+        this.skipFirst = d.specialTokens().skipFirst();
+        List<Band> bands = d.policy().bands();
+        int n = bands.size();
+        bandMin = new double[n];
+        bandAction = new Action[n];
+        bandTier = new Tier[n];
+        bandCoefficient = new double[n];
+        bandValue = new double[n];
+        int always = -1;
+        for (int i = 0; i < n; i++) {
+            Band b = bands.get(i);
+            bandMin[i] = b.min();
+            bandAction[i] = b.action();
+            bandTier[i] = b.tier().orElse(null);
+            bandCoefficient[i] = b.coefficient().orElse(0);
+            bandValue[i] = b.value().orElse(0);
+            if (b.action() == Action.STEER && b.tier().orElseThrow() == Tier.HIGH && always < 0) {
+                always = i;
+            }
+        }
+        alwaysOnBand = always;
+        alertAt = d.policy().alertAt().orElse(Double.NaN);
+        named = rule.namedFeatures();
+        namedSorted = named.clone();
+        Arrays.sort(namedSorted);
+        vectorFeature = d.policy().vectorFeature().orElse(-1);
+        this.vectors = vectors;
+        vectorIds = new HashMap<>();
+        for (String vid : vectors.keySet()) {
+            vectorIds.put(Integer.parseInt(vid.substring(vid.lastIndexOf('/') + 1)), vid);
+        }
+    }
+
+    /**
+     * Builds a detector, reading its steering directions.
+     *
+     * @throws IllegalArgumentException if the definition cannot run (no direction for a steer band, a
+     *     direction that cannot be read, a raw probe whose width disagrees with the SAE's)
+     */
+    static CompiledDetector compile(DetectorDefinition d, DecoderDirections directions, int slot, int generation) {
+        TokenRule rule;
+        try {
+            rule = DetectorKinds.create(d.rule());
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("detector '" + d.id() + "': cannot build its rule: " + e.getMessage(), e);
+        }
+        DetectorKinds.aggregation(d.rule()).ifPresent(own -> {
+            if (!own.equals(d.aggregate())) {
+                throw new IllegalArgumentException("detector '" + d.id() + "': rule kind '" + d.rule().kind()
+                        + "' aggregates with " + own + ", but the definition says " + d.aggregate());
+            }
+        });
+        DetectorDefinitions.interventionProblem(d, rule).ifPresent(p -> {
+            throw new IllegalArgumentException("detector '" + d.id() + "': " + p + "; set policy.vector_feature");
+        });
+        if (rule.needsActivations()) {
+            int dIn;
+            try {
+                dIn = directions.dIn(d.sae());
+            } catch (IllegalArgumentException unknown) {
+                dIn = -1; // checked at the first chunk instead
+            }
+            if (dIn >= 0) {
+                try {
+                    rule.checkActivationWidth(dIn);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("detector '" + d.id() + "': " + e.getMessage(), e);
+                }
+            }
+        }
+        Map<String, float[]> vectors = new LinkedHashMap<>();
+        if (d.policy().intervenes()) {
+            int[] candidates = d.policy().vectorFeature().isPresent()
+                    ? new int[] {d.policy().vectorFeature().getAsInt()} : rule.namedFeatures();
+            for (int f : candidates) {
+                vectors.put(DetectorEngine.vectorId(d.sae(), f), unitDirection(d, directions, f));
+            }
+        }
+        return new CompiledDetector(d, rule, slot, generation, vectors);
+    }
+
+    private static float[] unitDirection(DetectorDefinition d, DecoderDirections directions, int feature) {
+        float[] v;
+        try {
+            v = new float[directions.dIn(d.sae())];
+            directions.direction(d.sae(), feature, v);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("detector '" + d.id() + "': cannot read the decoder direction of feature "
+                    + feature + " of SAE '" + d.sae() + "': " + e.getMessage(), e);
+        }
+        double norm = 0;
+        for (float x : v) {
+            norm += (double) x * x;
+        }
+        norm = Math.sqrt(norm);
+        if (!(norm > 0) || !Double.isFinite(norm)) {
+            throw new IllegalArgumentException("detector '" + d.id() + "': the decoder direction of feature " + feature
+                    + " of SAE '" + d.sae() + "' has norm " + norm + " and cannot be normalised");
+        }
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (v[i] / norm);
+        }
+        return v;
+    }
+
+    /** Checks the chunk fits the rule before any state changes. */
+    void checkChunk(Chunk chunk) {
+        int dSae = chunk.codes().dSae();
+        if (dSae != checkedDSae) {
+            try {
+                rule.checkDictionary(dSae);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("detector '" + id + "' does not fit SAE '" + sae + "': " + e.getMessage(), e);
+            }
+            checkedDSae = dSae;
+        }
+        if (rule.needsActivations()) {
+            if (chunk.activations().isEmpty()) {
+                throw new IllegalArgumentException("detector '" + id + "' reads raw activations, but the chunk of request "
+                        + chunk.requestId() + " carries none (DetectorEngine.needsActivations(\"" + sae + "\") is true)");
+            }
+            if (chunk.dIn() != checkedDIn) {
+                try {
+                    rule.checkActivationWidth(chunk.dIn());
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("detector '" + id + "': " + e.getMessage(), e);
+                }
+                checkedDIn = chunk.dIn();
+            }
+        }
+    }
+
+    /** Scores the chunk, updates the request's state for this detector and applies the policy. */
+    void evaluate(EngineInput in, DetectorState st, double[] scores) {
+        in.mask(specialIds, skipFirst);
+        tally.clear();
+        rule.score(in, scores, tally);
+        Chunk chunk = in.chunk();
+        float[] norms = chunk.activationNorms();
+        int tokens = in.tokens();
+        double chunkMax = Double.NEGATIVE_INFINITY;
+        int counted = 0;
+        int fired = 0;
+        double normSum = 0;
+        for (int t = 0; t < tokens; t++) {
+            if (!in.counted(t)) {
+                continue;
+            }
+            double s = scores[t];
+            if (!Double.isFinite(s)) {
+                throw new IllegalArgumentException("detector '" + id + "': token score " + s + " at position "
+                        + (chunk.position() + t) + " of request " + chunk.requestId() + " (non-finite codes or activations?)");
+            }
+            counted++;
+            normSum += norms[t];
+            chunkMax = Math.max(chunkMax, s);
+            boolean f = s >= fireLevel;
+            if (f) {
+                fired++;
+            }
+            st.add(s, f, aggregate);
+        }
+        chunkFired = fired > 0;
+        double value = switch (aggregate) {
+            case TOKEN -> counted > 0 ? chunkMax : 0;
+            case MAX -> st.counted > 0 ? st.max : 0;
+            case MEAN -> st.counted > 0 ? st.sum / st.counted : 0;
+            case COUNT -> st.fired;
+            case FRACTION -> window > 0 ? st.windowedRate() : (st.counted > 0 ? st.fired / (double) st.counted : 0);
+            case WINDOW -> st.windowMax();
+        };
+        score = rule.finalScore(value);
+        if (!Double.isFinite(score)) {
+            throw new IllegalArgumentException("detector '" + id + "': score " + score + " is not finite");
+        }
+        if (counted > 0) {
+            meanNorm = normSum / counted;
+            st.lastMeanNorm = meanNorm;
+        } else if (!Double.isNaN(st.lastMeanNorm)) {
+            meanNorm = st.lastMeanNorm;
+        } else {
+            double all = 0;
+            for (int t = 0; t < tokens; t++) {
+                all += norms[t];
+            }
+            meanNorm = tokens > 0 ? all / tokens : 0;
+        }
+        int top = strongestNamed();
+        if (top >= 0) {
+            st.lastTopFeature = top;
+        }
+        applyPolicy(st);
+    }
+
+    private int strongestNamed() {
+        int n = tally.sort();
+        for (int r = 0; r < n; r++) {
+            int f = tally.featureAt(r);
+            if (Arrays.binarySearch(namedSorted, f) >= 0) {
+                return f;
+            }
+        }
+        return -1;
+    }
+
+    private void applyPolicy(DetectorState st) {
+        band = -1;
+        for (int i = bandMin.length - 1; i >= 0; i--) {
+            if (score >= bandMin[i]) {
+                band = i;
+                break;
+            }
+        }
+        if (band >= 0 && bandAction[band] == Action.STEER && bandTier[band] == Tier.MEDIUM
+                && severity(band) >= severity(st.latchedBand)) {
+            st.latchedBand = band;
+        }
+        int eff = band;
+        why = Why.BAND;
+        if (eff >= 0 && bandAction[eff] == Action.STEER && bandTier[eff] == Tier.LOW && !chunkFired) {
+            // Low tier steers only where the feature fires (algorithms.md §2, tier 1).
+            int lower = -1;
+            for (int i = eff - 1; i >= 0; i--) {
+                if (!(bandAction[i] == Action.STEER && bandTier[i] == Tier.LOW)) {
+                    lower = i;
+                    break;
+                }
+            }
+            eff = lower;
+            why = Why.LOW_TIER_IDLE;
+        }
+        if (severity(st.latchedBand) > severity(eff)) {
+            eff = st.latchedBand;
+            why = Why.LATCHED;
+        }
+        if (severity(alwaysOnBand) > severity(eff)) {
+            eff = alwaysOnBand;
+            why = Why.ALWAYS_ON;
+        }
+        effectiveBand = eff;
+        action = eff >= 0 ? bandAction[eff] : Action.ALLOW;
+        directionFeature = -1;
+        if (action == Action.STEER || action == Action.CLAMP) {
+            directionFeature = vectorFeature >= 0 ? vectorFeature
+                    : st.lastTopFeature >= 0 ? st.lastTopFeature : named[0];
+        }
+    }
+
+    private int severity(int b) {
+        return b < 0 ? -1 : bandAction[b].ordinal();
+    }
+
+    boolean alertDue(DetectorState st) {
+        return !Double.isNaN(alertAt) && score >= alertAt && action.ordinal() > st.alertedLevel;
+    }
+
+    Optional<Tier> tier() {
+        return action == Action.STEER ? Optional.of(bandTier[effectiveBand]) : Optional.empty();
+    }
+
+    /** This detector's decision for the last evaluated chunk. */
+    Decision decision(Chunk chunk, long seq, long nowMillis) {
+        Decision.Builder b = Decision.builder(chunk.requestId(), seq, action, chunk.position())
+                .detector(id).score(score).features(features()).reason(reason()).ts(nowMillis);
+        tier().ifPresent(b::tier);
+        if (action == Action.STEER) {
+            b.vector(VectorRef.of(vectorIds.get(directionFeature), bandCoefficient[effectiveBand]));
+        } else if (action == Action.CLAMP) {
+            b.vector(VectorRef.of(vectorIds.get(directionFeature), 0.0).withValue(bandValue[effectiveBand] * meanNorm));
+        }
+        return b.build();
+    }
+
+    private List<FeatureRef> features() {
+        int n = Math.min(tally.sort(), DECISION_FEATURES);
+        List<FeatureRef> out = new ArrayList<>(n);
+        for (int r = 0; r < n; r++) {
+            out.add(new FeatureRef(sae, tally.featureAt(r), tally.valueAt(r)));
+        }
+        return out;
+    }
+
+    /** Absolute positions of the counted tokens that fired in the last chunk (at most {@link #ALERT_POSITIONS}). */
+    List<Long> firingPositions(EngineInput in, double[] scores) {
+        List<Long> out = new ArrayList<>();
+        for (int t = 0; t < in.tokens() && out.size() < ALERT_POSITIONS; t++) {
+            if (in.counted(t) && scores[t] >= fireLevel) {
+                out.add(in.position() + t);
+            }
+        }
+        return out;
+    }
+
+    AlertFeature annotate(FeatureRef ref) {
+        AlertFeature a = AlertFeature.of(ref);
+        Optional<String> label = rule.label(ref.id());
+        Optional<String> explanation = rule.explanation(ref.id());
+        if (label.isPresent()) {
+            a = a.withLabel(label.get());
+        }
+        if (explanation.isPresent()) {
+            a = a.withExplanation(explanation.get());
+        }
+        return a;
+    }
+
+    /** Short reason: numbers and feature ids only, never text from the request. */
+    private String reason() {
+        String agg = definition.rule().kind().equals("dsg") ? "rho/tau" : aggregate.name().toLowerCase(Locale.ROOT);
+        StringBuilder r = new StringBuilder(80).append(id).append(": score ")
+                .append(String.format(Locale.ROOT, "%.4g", score)).append(" (").append(agg).append(')');
+        switch (why) {
+            case BAND -> r.append(effectiveBand >= 0 ? " >= band " + bandMin[effectiveBand] : " below every band");
+            case LATCHED -> r.append(", steer latched since the request first reached band ").append(bandMin[effectiveBand]);
+            case ALWAYS_ON -> r.append(", high-tier steer is always on");
+            case LOW_TIER_IDLE -> r.append(", low-tier steer idle (nothing fired in this chunk)")
+                    .append(effectiveBand >= 0 ? ", band " + bandMin[effectiveBand] : "");
+            default -> throw new IllegalStateException();
+        }
+        r.append(" -> ").append(action.wireName());
+        tier().ifPresent(t -> r.append('/').append(t.wireName()));
+        if (directionFeature >= 0) {
+            r.append(" along feature ").append(directionFeature);
+        }
+        return r.toString();
+    }
+}

@@ -1,0 +1,52 @@
+package io.saeguard.detectors;
+
+import io.saeguard.detectors.spi.RuleConfig;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/**
+ * One detector (design.md §5): an SAE, a rule over its codes (or raw activations), an aggregation over
+ * the request, the tokens that never count, and a policy. Parsed from one YAML file by
+ * {@link DetectorDefinitions}; written back by {@link DetectorDefinitions#toYaml(DetectorDefinition)}.
+ *
+ * @param id            unique detector id, {@code [A-Za-z0-9][A-Za-z0-9._-]*} (at most 64 characters), used as a metric label
+ * @param sae           the SAE id from the sidecar config whose codes the rule reads
+ * @param description   free text for people
+ * @param rule          the rule's config record; its {@link RuleConfig#kind()} names the plugin
+ * @param aggregate     the aggregation; for rule kinds with their own (dsg) it is the kind's
+ * @param specialTokens tokens that never count
+ * @param policy        bands, alerting, fail mode
+ */
+public record DetectorDefinition(String id, String sae, Optional<String> description, RuleConfig rule,
+        Aggregation aggregate, SpecialTokens specialTokens, Policy policy) {
+
+    /** The id syntax: safe as a file name, a metric label value and a URL path segment. */
+    public static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+
+    public DetectorDefinition {
+        Objects.requireNonNull(id, "id");
+        Objects.requireNonNull(sae, "sae");
+        Objects.requireNonNull(description, "description");
+        Objects.requireNonNull(rule, "rule");
+        Objects.requireNonNull(aggregate, "aggregate");
+        Objects.requireNonNull(specialTokens, "specialTokens");
+        Objects.requireNonNull(policy, "policy");
+        if (!ID.matcher(id).matches()) {
+            throw new IllegalArgumentException("detector id '" + id + "' must match " + ID.pattern());
+        }
+        if (sae.isBlank()) {
+            throw new IllegalArgumentException("sae must not be blank");
+        }
+    }
+
+    /** A copy with another policy. */
+    public DetectorDefinition withPolicy(Policy replacement) {
+        return new DetectorDefinition(id, sae, description, rule, aggregate, specialTokens, replacement);
+    }
+
+    /** A copy with another id. */
+    public DetectorDefinition withId(String replacement) {
+        return new DetectorDefinition(replacement, sae, description, rule, aggregate, specialTokens, policy);
+    }
+}

@@ -1,0 +1,318 @@
+package io.saeguard.detectors;
+
+import io.saeguard.topics.events.Action;
+import io.saeguard.topics.events.Alert;
+import io.saeguard.topics.events.Decision;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.Predicate;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs detectors over chunks of SAE codes and turns their scores into one decision per chunk, plus
+ * alerts (design.md §5). Keeps per-request state in memory (keyed by request id, so it lives on the
+ * Kafka partition's owner), bounded by {@link StateLimits}.
+ *
+ * <p><b>Threading.</b> Not thread-safe. One thread (the sidecar's engine thread) creates the engine and
+ * calls every method; the rules it builds rely on that and keep scratch buffers without locks.
+ *
+ * <p><b>Per chunk</b> ({@link #evaluate}): every detector of the chunk's SAE scores the chunk's counted
+ * tokens, aggregates over the request ({@link Aggregation}), and maps the score to an action through
+ * its {@link Policy}. The chunk's decision is the most severe verdict (block &gt; clamp &gt; steer &gt;
+ * flag &gt; allow; ties go to the higher score, then to the detector defined first). When no detector
+ * reaches an action above allow, the decision is {@code ALLOW} with no detector, score or features.
+ * Otherwise it carries: {@code seq} = the number of chunks of this request evaluated before (0-based,
+ * across all SAEs of the request), {@code position} = the chunk's first token position, the deciding
+ * detector's id, score and tier, its strongest features (at most 8: SAE, feature id, activation at its
+ * strongest token in this chunk), the steering/clamp vector, a short reason (numbers and feature ids
+ * only, never request text), and {@code ts} = {@code nowMillis}. {@code latencyMs} is left for the
+ * sidecar to fill.
+ *
+ * <p><b>Vectors.</b> Steer and clamp decisions name a direction of the {@code saeguard.steering}
+ * registry by id {@code "<sae>/<feature>"}: the unit-normalised decoder row {@code W_dec[feature] /
+ * ‖W_dec[feature]‖} ({@link #steeringVectors()}; design.md §3). Steer: {@code VectorRef(id,
+ * coefficient)} with the band's coefficient (the applier adds {@code coefficient·v}). Clamp:
+ * {@code VectorRef(id, 0, value)} with {@code value = band value × mean activation norm} of the chunk's
+ * counted tokens (falling back to the detector's previous chunk, then to all the chunk's tokens), since
+ * a fixed clamp constant such as −500 does nothing on models with large residual norms
+ * (algorithms.md §1.5). DSG clamps every selected feature (§1.3); a decision names only the strongest
+ * one's direction.
+ *
+ * <p><b>Alerts.</b> A detector raises an alert when its score reaches {@code alert_at} and its action
+ * is more severe than any it alerted on before in the request: the first time, then only on
+ * escalation, so a request whose {@code max} score stays high does not alert on every chunk. The alert
+ * carries the detector's own decision (same seq and position), its features with the rule's labels and
+ * explanations, the absolute positions of the chunk's tokens that fired (at most 512) and the SAE;
+ * model and hook are left empty for the sidecar.
+ *
+ * <p><b>State lifetime.</b> A request's state is created by its first chunk and released when every
+ * SAE that sent it chunks has sent its final chunk ({@link Chunk#isFinal()}), when it is idle for the
+ * TTL ({@link #evictExpired}), when the cap evicts it (least recently used first), or by
+ * {@link #forgetRequests}. A request seen again after that starts afresh (seq 0).
+ *
+ * <p><b>Errors.</b> {@link #evaluate} throws {@link IllegalArgumentException} for a chunk that does
+ * not fit a detector (feature ids outside the SAE, a probe of the wrong width, missing activations for
+ * a raw probe); those checks run before any state changes. Non-finite codes or activations are found
+ * while scoring; the request's state may then be partly updated.
+ */
+public final class DetectorEngine {
+    private static final Logger LOGGER = LoggerFactory.getLogger(DetectorEngine.class);
+    private static final CompiledDetector[] NONE = new CompiledDetector[0];
+
+    private final DecoderDirections directions;
+    private final StateLimits limits;
+    private final RequestStore store;
+    private final EngineInput input = new EngineInput();
+    private final List<CompiledDetector> detectors = new ArrayList<>();
+    private Map<String, CompiledDetector[]> bySae = Map.of();
+    private Map<String, float[]> vectors = Map.of();
+    private int nextSlot;
+    private int nextGeneration;
+    private double[] scores = new double[256];
+
+    private DetectorEngine(DecoderDirections directions, StateLimits limits) {
+        this.directions = directions;
+        this.limits = limits;
+        this.store = new RequestStore(limits);
+    }
+
+    /**
+     * Builds an engine: every rule created, every steering direction read and normalised.
+     *
+     * @param definitions the detectors, ids unique; evaluated in this order
+     * @param directions  decoder rows of the loaded SAEs (only read here and in {@link #withDefinition})
+     * @param limits      per-request state bounds
+     * @throws IllegalArgumentException naming the detector that cannot run (duplicate id, unreadable
+     *     direction, a steer/clamp band without a direction, a raw probe of the wrong width)
+     */
+    public static DetectorEngine create(List<DetectorDefinition> definitions, DecoderDirections directions, StateLimits limits) {
+        Objects.requireNonNull(directions, "directions");
+        Objects.requireNonNull(limits, "limits");
+        DetectorEngine engine = new DetectorEngine(directions, limits);
+        Set<String> ids = new LinkedHashSet<>();
+        for (DetectorDefinition d : definitions) {
+            if (!ids.add(d.id())) {
+                throw new IllegalArgumentException("detector id '" + d.id() + "' is defined twice");
+            }
+            engine.detectors.add(CompiledDetector.compile(d, directions, engine.nextSlot++, engine.nextGeneration++));
+        }
+        engine.reindex();
+        return engine;
+    }
+
+    /** The registry id of the unit decoder direction of {@code feature} of {@code sae}: {@code "<sae>/<feature>"}. */
+    public static String vectorId(String sae, int feature) {
+        return sae + "/" + feature;
+    }
+
+    private void reindex() {
+        Map<String, List<CompiledDetector>> grouped = new LinkedHashMap<>();
+        Map<String, float[]> v = new TreeMap<>();
+        for (CompiledDetector d : detectors) {
+            grouped.computeIfAbsent(d.sae, k -> new ArrayList<>()).add(d);
+            v.putAll(d.vectors);
+        }
+        Map<String, CompiledDetector[]> index = new HashMap<>();
+        grouped.forEach((sae, list) -> index.put(sae, list.toArray(NONE)));
+        bySae = index;
+        vectors = v;
+    }
+
+    /**
+     * Evaluates one chunk and updates its request's state.
+     *
+     * @param nowMillis the current time, epoch milliseconds (the decisions' {@code ts}, and the request's
+     *                  last-seen time for the TTL)
+     * @throws IllegalArgumentException if the chunk does not fit a detector of its SAE (see the class doc)
+     */
+    public ChunkOutcome evaluate(Chunk chunk, long nowMillis) {
+        CompiledDetector[] ds = bySae.getOrDefault(chunk.sae(), NONE);
+        for (CompiledDetector d : ds) {
+            d.checkChunk(chunk);
+        }
+        RequestState request = store.acquire(chunk.requestId(), nowMillis);
+        long seq = request.nextSeq++;
+        input.reset(chunk);
+        if (scores.length < chunk.tokens()) {
+            scores = new double[Math.max(chunk.tokens(), scores.length * 2)];
+        }
+        List<Verdict> verdicts = new ArrayList<>(ds.length);
+        List<Alert> alerts = List.of();
+        CompiledDetector best = null;
+        Decision bestDecision = null;
+        for (CompiledDetector d : ds) {
+            DetectorState st = request.detector(d.slot, d.generation, d.definition.aggregate().window().orElse(0));
+            d.evaluate(input, st, scores);
+            boolean alert = d.alertDue(st);
+            Decision own = null;
+            if (alert) {
+                own = d.decision(chunk, seq, nowMillis);
+                if (alerts.isEmpty()) {
+                    alerts = new ArrayList<>(2);
+                }
+                alerts.add(Alert.forDecision(own).labels(d::annotate).positions(d.firingPositions(input, scores))
+                        .sae(d.sae).build());
+                st.alertedLevel = d.action.ordinal();
+            }
+            verdicts.add(new Verdict(d.id, d.score, d.action, d.tier(), alert));
+            if (d.action != Action.ALLOW && (best == null || d.action.ordinal() > best.action.ordinal()
+                    || (d.action == best.action && d.score > best.score))) {
+                best = d;
+                bestDecision = own;
+            }
+        }
+        Decision decision;
+        if (best == null) {
+            decision = Decision.builder(chunk.requestId(), seq, Action.ALLOW, chunk.position())
+                    .reason(ds.length == 0 ? "no detector reads SAE " + chunk.sae() : "no detector reached a band")
+                    .ts(nowMillis).build();
+        } else {
+            decision = bestDecision != null ? bestDecision : best.decision(chunk, seq, nowMillis);
+        }
+        if (request.recordChunk(chunk.sae(), chunk.isFinal())) {
+            store.remove(chunk.requestId());
+        }
+        return new ChunkOutcome(decision, alerts, verdicts);
+    }
+
+    /** The SAE ids some detector reads. */
+    public Set<String> saes() {
+        return Collections.unmodifiableSet(new TreeSet<>(bySae.keySet()));
+    }
+
+    /** Whether some detector of this SAE reads raw activations (raw-probe), so chunks must carry them. */
+    public boolean needsActivations(String sae) {
+        for (CompiledDetector d : bySae.getOrDefault(sae, NONE)) {
+            if (d.rule.needsActivations()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Per SAE, the features named by its detectors (rule features and {@code vector_feature}), for per-feature metrics. */
+    public Map<String, Set<Integer>> watchedFeatures() {
+        Map<String, Set<Integer>> out = new TreeMap<>();
+        for (CompiledDetector d : detectors) {
+            Set<Integer> s = out.computeIfAbsent(d.sae, k -> new TreeSet<>());
+            for (int f : d.rule.namedFeatures()) {
+                s.add(f);
+            }
+            d.definition.policy().vectorFeature().ifPresent(s::add);
+        }
+        out.replaceAll((k, s) -> Collections.unmodifiableSet(s));
+        return Collections.unmodifiableMap(out);
+    }
+
+    /**
+     * Every direction a steer or clamp decision of these detectors may name: vector id
+     * {@code "<sae>/<feature>"} to the unit-normalised decoder row (length {@code d_in}), for the
+     * compacted {@code saeguard.steering} topic. The arrays are copies.
+     */
+    public Map<String, float[]> steeringVectors() {
+        Map<String, float[]> out = new TreeMap<>();
+        vectors.forEach((k, v) -> out.put(k, v.clone()));
+        return Collections.unmodifiableMap(out);
+    }
+
+    /** Drops the state of every request the predicate accepts (partitions revoked); returns how many. */
+    public int forgetRequests(Predicate<String> requestId) {
+        return store.forget(requestId);
+    }
+
+    /** Drops requests idle for at least the TTL as of {@code nowMillis}; returns how many. */
+    public int evictExpired(long nowMillis) {
+        return store.evictExpired(nowMillis);
+    }
+
+    /** Requests with state held now. */
+    public int activeRequests() {
+        return store.size();
+    }
+
+    /** Requests evicted so far because the cap was reached (least recently used first). */
+    public long capEvictions() {
+        return store.capEvictions();
+    }
+
+    /** Requests evicted so far by the TTL. */
+    public long ttlEvictions() {
+        return store.ttlEvictions();
+    }
+
+    /** The limits this engine was built with. */
+    public StateLimits limits() {
+        return limits;
+    }
+
+    /**
+     * Hot reload of one detector: replaces the detector with the same id, or adds it after the others.
+     * <b>Mutates this engine in place and returns it</b>, so both {@code engine.withDefinition(d)} and
+     * {@code engine = engine.withDefinition(d)} work. Request state is kept: the other detectors' state
+     * is untouched; the replaced detector's per-request state starts afresh, since its rule, window or
+     * bands may mean something else now. Steering vectors are recomputed (publish
+     * {@link #steeringVectors()} again).
+     *
+     * @throws IllegalArgumentException if the replacement cannot run (see {@link #create}); the engine
+     *     is then unchanged and keeps the old version
+     */
+    public DetectorEngine withDefinition(DetectorDefinition replacement) {
+        Objects.requireNonNull(replacement, "replacement");
+        int at = indexOf(replacement.id());
+        int slot = at >= 0 ? detectors.get(at).slot : nextSlot;
+        CompiledDetector compiled = CompiledDetector.compile(replacement, directions, slot, nextGeneration);
+        nextGeneration++;
+        if (at >= 0) {
+            detectors.set(at, compiled);
+        } else {
+            detectors.add(compiled);
+            nextSlot++;
+        }
+        reindex();
+        LOGGER.atInfo().addKeyValue("detector", replacement.id()).addKeyValue("sae", replacement.sae())
+                .addKeyValue("kind", replacement.rule().kind()).log(at >= 0 ? "detector replaced" : "detector added");
+        return this;
+    }
+
+    /** Removes a detector (in place, returning this engine); its request state is dropped lazily. No-op for an unknown id. */
+    public DetectorEngine withoutDefinition(String id) {
+        int at = indexOf(id);
+        if (at >= 0) {
+            detectors.remove(at);
+            reindex();
+            LOGGER.atInfo().addKeyValue("detector", id).log("detector removed");
+        }
+        return this;
+    }
+
+    private int indexOf(String id) {
+        for (int i = 0; i < detectors.size(); i++) {
+            if (detectors.get(i).id.equals(id)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** The definitions in evaluation order. */
+    public List<DetectorDefinition> definitions() {
+        return detectors.stream().map(d -> d.definition).toList();
+    }
+
+    /** The definition with this id, if any. */
+    public Optional<DetectorDefinition> definition(String id) {
+        int at = indexOf(id);
+        return at >= 0 ? Optional.of(detectors.get(at).definition) : Optional.empty();
+    }
+}

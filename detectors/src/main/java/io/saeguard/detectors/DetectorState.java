@@ -1,0 +1,92 @@
+package io.saeguard.detectors;
+
+import io.saeguard.detectors.Aggregation.Kind;
+
+/**
+ * One detector's state for one request: the running aggregates, the window ring, the tier latch and
+ * what was alerted. Sized once (the ring) when the request first meets the detector.
+ */
+final class DetectorState {
+    final int generation;
+    long counted;
+    long fired;
+    double max = Double.NEGATIVE_INFINITY;
+    double sum;
+    /** Window ring: token scores (aggregate window) or 1/0 fired flags (windowed fraction). */
+    private final double[] ring;
+    private int ringPos;
+    private int ringFill;
+    private int windowFired;
+    /** Largest windowed rate seen so far (windowed fraction). */
+    private double bestRate;
+    /** Band index latched by a medium-tier steer, or -1. */
+    int latchedBand = -1;
+    /** Severity (action ordinal) of the last alert raised, or -1. */
+    int alertedLevel = -1;
+    /** The named feature that fired most strongly in the latest chunk where one did, or -1. */
+    int lastTopFeature = -1;
+    /** Mean activation norm of the latest chunk with counted tokens, or NaN. */
+    double lastMeanNorm = Double.NaN;
+
+    DetectorState(int generation, int window) {
+        this.generation = generation;
+        this.ring = new double[window];
+    }
+
+    /** Adds one counted token. */
+    void add(double score, boolean didFire, Kind kind) {
+        counted++;
+        if (score > max) {
+            max = score;
+        }
+        sum += score;
+        if (didFire) {
+            fired++;
+        }
+        int w = ring.length;
+        if (w == 0) {
+            return;
+        }
+        if (kind == Kind.FRACTION) {
+            if (ringFill == w) {
+                windowFired -= (int) ring[ringPos];
+            } else {
+                ringFill++;
+            }
+            ring[ringPos] = didFire ? 1 : 0;
+            windowFired += didFire ? 1 : 0;
+            if (ringFill == w) {
+                bestRate = Math.max(bestRate, windowFired / (double) w);
+            }
+        } else {
+            ring[ringPos] = score;
+            if (ringFill < w) {
+                ringFill++;
+            }
+        }
+        ringPos = ringPos + 1 == w ? 0 : ringPos + 1;
+    }
+
+    /**
+     * The windowed rate after a chunk: the largest rate over full windows so far; while fewer than W
+     * tokens were counted, the plain fraction at this chunk's end also enters the maximum.
+     */
+    double windowedRate() {
+        if (ringFill > 0 && ringFill < ring.length) {
+            bestRate = Math.max(bestRate, windowFired / (double) ringFill);
+        }
+        return bestRate;
+    }
+
+    /** The largest token score among the last W counted tokens (0 before any). */
+    double windowMax() {
+        if (ringFill == 0) {
+            return 0;
+        }
+        double m = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < ringFill; i++) {
+            m = Math.max(m, ring[i]);
+        }
+        return m;
+    }
+}

@@ -1,0 +1,88 @@
+package io.saeguard.detectors.rules;
+
+import io.saeguard.detectors.spi.RuleConfig;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.Set;
+
+/**
+ * Config of the {@code dsg} rule, the Dynamic SAE Guardrail (Muhamed et al., arXiv 2504.08192;
+ * algorithms.md §1.3). A counted token <em>fires</em> when any selected feature's activation is
+ * strictly above its threshold ({@code a_f(t) > θ_f}, θ defaulting to 0 as in the paper's code).
+ * {@code ρ} is the fraction of fired tokens among the request's counted tokens so far, or with
+ * {@code window: W} the largest such fraction over any {@code W} consecutive counted tokens (the
+ * windowed variant that filler padding cannot dilute, algorithms.md §1.5; see
+ * {@code Aggregation.fraction(int)} for the exact definition).
+ *
+ * <p><b>Score.</b> {@code score = ρ / τ}. Bands compare with {@code ≥}, so a band at {@code min: 1.0}
+ * applies when {@code ρ ≥ τ}. The paper intervenes on {@code ρ > τ} (strict); the two differ only
+ * when ρ equals τ exactly (ρ is a ratio of small integers, so that can happen). {@code saeguard select}
+ * therefore writes τ just above the calibration quantile, which makes {@code ρ ≥ τ} and the paper's
+ * {@code ρ > quantile} the same rule.
+ *
+ * @param features the selected features S_N, at least one, ids unique
+ * @param tau      the calibrated threshold τ on ρ, in {@code (0, 1]}
+ * @param window   W for the windowed variant
+ */
+public record DsgConfig(List<Feature> features, double tau, OptionalInt window) implements RuleConfig {
+    /** The YAML {@code rule.kind}. */
+    public static final String KIND = "dsg";
+
+    /**
+     * A selected feature.
+     *
+     * @param id          feature index, {@code >= 0}
+     * @param threshold   the feature fires above this activation, {@code >= 0} (default 0)
+     * @param label       short human name, for alerts
+     * @param explanation longer interpretation, for alerts
+     */
+    public record Feature(int id, double threshold, Optional<String> label, Optional<String> explanation) {
+        public Feature {
+            Objects.requireNonNull(label, "label");
+            Objects.requireNonNull(explanation, "explanation");
+            if (id < 0) {
+                throw new IllegalArgumentException("feature id must be >= 0, got " + id);
+            }
+            if (!(threshold >= 0) || !Double.isFinite(threshold)) {
+                throw new IllegalArgumentException("threshold of feature " + id + " must be a finite number >= 0");
+            }
+        }
+
+        /** A feature that fires whenever it is active ({@code a > 0}). */
+        public static Feature of(int id) {
+            return new Feature(id, 0, Optional.empty(), Optional.empty());
+        }
+
+        boolean plain() {
+            return threshold == 0 && label.isEmpty() && explanation.isEmpty();
+        }
+    }
+
+    public DsgConfig {
+        features = List.copyOf(features);
+        Objects.requireNonNull(window, "window");
+        if (features.isEmpty()) {
+            throw new IllegalArgumentException("a dsg rule needs at least one feature");
+        }
+        Set<Integer> seen = new HashSet<>();
+        for (Feature f : features) {
+            if (!seen.add(f.id())) {
+                throw new IllegalArgumentException("feature " + f.id() + " is listed twice");
+            }
+        }
+        if (!(tau > 0 && tau <= 1)) {
+            throw new IllegalArgumentException("tau must be in (0, 1], got " + tau);
+        }
+        if (window.isPresent() && window.getAsInt() < 1) {
+            throw new IllegalArgumentException("window must be >= 1, got " + window.getAsInt());
+        }
+    }
+
+    @Override
+    public String kind() {
+        return KIND;
+    }
+}

@@ -1,0 +1,58 @@
+package io.saeguard.detectors.rules;
+
+import io.saeguard.detectors.DetectorConfigException;
+import io.saeguard.detectors.spi.ConfigNode;
+import io.saeguard.detectors.spi.DetectorKind;
+import io.saeguard.detectors.spi.TokenRule;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The {@code probe} rule kind ({@link ProbeConfig}). YAML:
+ * <pre>{@code
+ * rule:
+ *   kind: probe
+ *   weights: toxicity-probe.safetensors   # weight [d_sae], bias [1]; relative to this file
+ *   fire_at: 0.5                          # optional
+ * }</pre>
+ * Probes name no features: steer and clamp bands need {@code policy.vector_feature}.
+ */
+public final class ProbeKind implements DetectorKind<ProbeConfig> {
+    @Override
+    public String name() {
+        return ProbeConfig.KIND;
+    }
+
+    @Override
+    public Class<ProbeConfig> configType() {
+        return ProbeConfig.class;
+    }
+
+    @Override
+    public ProbeConfig parse(ConfigNode rule) throws DetectorConfigException {
+        rule.allowKeys("kind", "weights", "fire_at");
+        double fireAt = fireAt(rule);
+        return new ProbeConfig(rule.string("weights"), ProbeWeights.read(rule, "weights", "d_sae"), fireAt);
+    }
+
+    static double fireAt(ConfigNode rule) throws DetectorConfigException {
+        double fireAt = rule.optionalNumber("fire_at").orElse(0.5);
+        if (!(fireAt > 0 && fireAt < 1)) {
+            throw rule.error("fire_at", "a probability strictly between 0 and 1 is needed, found " + fireAt, "write e.g. 'fire_at: 0.5'");
+        }
+        return fireAt;
+    }
+
+    @Override
+    public Map<String, Object> write(ProbeConfig config) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("weights", config.weightsPath());
+        out.put("fire_at", config.fireAt());
+        return out;
+    }
+
+    @Override
+    public TokenRule create(ProbeConfig config) {
+        return new ProbeRule(config);
+    }
+}

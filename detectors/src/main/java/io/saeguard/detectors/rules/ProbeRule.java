@@ -1,0 +1,60 @@
+package io.saeguard.detectors.rules;
+
+import io.saeguard.detectors.spi.FeatureTally;
+import io.saeguard.detectors.spi.RuleInput;
+import io.saeguard.detectors.spi.TokenRule;
+import io.saeguard.topics.codes.SparseCodes;
+
+/** Logistic regression over SAE codes: {@code p_t = σ(b + Σ_{f active at t} w_f a_f)}; see {@link ProbeConfig}. */
+final class ProbeRule implements TokenRule {
+    private final float[] w;
+    private final double bias;
+    private final double fireAt;
+
+    ProbeRule(ProbeConfig config) {
+        w = config.weights().weight();
+        bias = config.weights().bias();
+        fireAt = config.fireAt();
+    }
+
+    @Override
+    public void score(RuleInput in, double[] scores, FeatureTally tally) {
+        SparseCodes codes = in.codes();
+        int tokens = in.tokens();
+        for (int t = 0; t < tokens; t++) {
+            if (!in.counted(t)) {
+                scores[t] = 0;
+                continue;
+            }
+            int active = codes.activeCount(t);
+            double z = bias;
+            for (int j = 0; j < active; j++) {
+                z += w[codes.featureAt(t, j)] * (double) codes.valueAt(t, j);
+            }
+            double p = ProbeWeights.sigmoid(z);
+            scores[t] = p;
+            if (p >= fireAt) {
+                for (int j = 0; j < active; j++) {
+                    int f = codes.featureAt(t, j);
+                    float v = codes.valueAt(t, j);
+                    double c = w[f] * (double) v;
+                    if (c > 0) {
+                        tally.observe(f, v, c);
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public double fireLevel() {
+        return fireAt;
+    }
+
+    @Override
+    public void checkDictionary(int dSae) {
+        if (w.length != dSae) {
+            throw new IllegalArgumentException("probe has " + w.length + " weights but the SAE has d_sae = " + dSae);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+package io.saeguard.detectors.rules;
+
+import io.saeguard.detectors.spi.RuleConfig;
+import java.util.Objects;
+
+/**
+ * Config of the {@code raw-probe} rule: logistic regression over a token's raw activation, token score
+ * = {@code σ(bias + weight · x_t)}. The strong baseline the sparse-probing paper found hard to beat
+ * (algorithms.md §8); it needs the chunk's activations. A token fires at probability {@code fireAt}.
+ *
+ * @param weightsPath the weights file as written in the YAML (relative to the definition's directory)
+ * @param weights     the loaded weights, {@code weight [d_in]}
+ * @param fireAt      probability at which a token fires, in {@code (0, 1)}; default 0.5
+ */
+public record RawProbeConfig(String weightsPath, ProbeWeights weights, double fireAt) implements RuleConfig {
+    /** The YAML {@code rule.kind}. */
+    public static final String KIND = "raw-probe";
+
+    public RawProbeConfig {
+        Objects.requireNonNull(weightsPath, "weightsPath");
+        Objects.requireNonNull(weights, "weights");
+        if (!(fireAt > 0 && fireAt < 1)) {
+            throw new IllegalArgumentException("fire_at must be in (0, 1), got " + fireAt);
+        }
+    }
+
+    @Override
+    public String kind() {
+        return KIND;
+    }
+}

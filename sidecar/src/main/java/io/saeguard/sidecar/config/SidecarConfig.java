@@ -1,0 +1,79 @@
+package io.saeguard.sidecar.config;
+
+import io.saeguard.topics.catalog.TopicRole;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+
+/**
+ * The sidecar's configuration: one YAML file plus {@code SAEGUARD_…} environment overrides
+ * (see {@link ConfigLoader}). Immutable. {@link #toString()} redacts secrets.
+ */
+public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<SaeEntry> saes, List<Path> detectors, Engine engine,
+        Batching batching, Delivery delivery, Http http, State state, Duration drainTimeout) {
+
+    /** At-least-once (default) or exactly-once (transactions; outputs read with read_committed). */
+    public enum Delivery {
+        AT_LEAST_ONCE,
+        EXACTLY_ONCE
+    }
+
+    /**
+     * Kafka settings. No bootstrap means: start the embedded broker.
+     *
+     * @param consumer extra consumer properties ({@code kafka.consumer.*}), passed through as given
+     * @param producer extra producer properties ({@code kafka.producer.*})
+     * @param admin extra admin client properties ({@code kafka.admin.*})
+     */
+    public record Kafka(Optional<String> bootstrap, String group, Optional<String> instanceId, Map<String, String> consumer,
+            Map<String, String> producer, Map<String, String> admin) {
+        public Kafka {
+            consumer = Map.copyOf(consumer);
+            producer = Map.copyOf(producer);
+            admin = Map.copyOf(admin);
+        }
+
+        @Override
+        public String toString() {
+            return "Kafka[bootstrap=" + bootstrap.orElse("(embedded)") + ", group=" + group + ", instanceId=" + instanceId.orElse("-")
+                    + ", consumer=" + Secrets.redact(consumer) + ", producer=" + Secrets.redact(producer) + ", admin="
+                    + Secrets.redact(admin) + "]";
+        }
+    }
+
+    /**
+     * An SAE to load, and what it serves: records whose {@code sae} metadata equals {@code id}, or
+     * whose {@code model} and {@code hook} match.
+     */
+    public record SaeEntry(String id, Path path, Optional<String> model, Optional<String> hook, int maxActive) {
+    }
+
+    /** The SAE engine: device ({@code auto|cpu|gpu[:N]}), libtorch threads, DJL cache dir. */
+    public record Engine(String device, int threads, Optional<Path> djlCache, boolean gpuF16) {
+    }
+
+    /**
+     * Micro-batching and backpressure: flush a batch at {@code maxBatchTokens} or {@code maxDelay}
+     * after its first token; pause the partitions above {@code maxInflightTokens}, resume below
+     * {@code resumeInflightTokens}.
+     */
+    public record Batching(int maxBatchTokens, Duration maxDelay, int maxInflightTokens, int resumeInflightTokens, int maxRecordTokens) {
+    }
+
+    public record Http(String host, int port) {
+    }
+
+    /** Per-request detector state: idle time-to-live and a hard cap on tracked requests. */
+    public record State(Duration requestTtl, int maxRequests) {
+    }
+
+    @Override
+    public String toString() {
+        return "SidecarConfig[kafka=" + kafka + ", topics=" + new TreeMap<>(topics) + ", saes=" + saes + ", detectors=" + detectors
+                + ", engine=" + engine + ", batching=" + batching + ", delivery=" + delivery + ", http=" + http + ", state=" + state
+                + ", drainTimeout=" + drainTimeout + "]";
+    }
+}

@@ -1,0 +1,66 @@
+package io.saeguard.sidecar.metrics;
+
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+/**
+ * Every metric the sidecar exports (design.md §7: the names are API). Prefix {@code saeguard_},
+ * base units, {@code _total} counters, bounded labels only (never request ids).
+ *
+ * <p>Thread-safe: the Prometheus client's instruments are.
+ */
+public final class Metrics {
+    public static final String OUTCOME_DECIDED = "decided";
+    public static final String OUTCOME_DEADLETTER = "deadletter";
+
+    private final PrometheusRegistry registry;
+    public final Counter events;
+    public final Counter tokensEncoded;
+    public final Histogram encodeSeconds;
+    public final Histogram batchTokens;
+    public final Counter decisions;
+    public final Counter alerts;
+    public final Histogram decisionLatency;
+    public final Gauge inflightTokens;
+    public final Gauge pausedPartitions;
+    public final Counter deadletters;
+    public final Counter truncatedTokens;
+    public final Counter assignments;
+
+    public Metrics(PrometheusRegistry registry) {
+        this.registry = registry;
+        events = Counter.builder().name("saeguard_events_total").help("Input records by topic and outcome (decided, deadletter)")
+                .labelNames("topic", "outcome").register(registry);
+        tokensEncoded = Counter.builder().name("saeguard_tokens_encoded_total").help("Tokens encoded, by SAE").labelNames("sae")
+                .register(registry);
+        encodeSeconds = Histogram.builder().name("saeguard_encode_seconds").help("Wall time of one batch encode on the engine")
+                .labelNames("sae", "device").classicUpperBounds(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
+                .register(registry);
+        batchTokens = Histogram.builder().name("saeguard_batch_tokens").help("Tokens per encoded micro-batch")
+                .classicUpperBounds(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096).register(registry);
+        decisions = Counter.builder().name("saeguard_decisions_total").help("Decisions published, by detector and action")
+                .labelNames("detector", "action").register(registry);
+        alerts = Counter.builder().name("saeguard_alerts_total").help("Alerts published, by detector").labelNames("detector")
+                .register(registry);
+        decisionLatency = Histogram.builder().name("saeguard_decision_latency_seconds")
+                .help("From the activation record's timestamp to the decision's acknowledgement by Kafka")
+                .classicUpperBounds(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10).register(registry);
+        inflightTokens = Gauge.builder().name("saeguard_inflight_tokens").help("Tokens consumed whose outputs are not acknowledged yet")
+                .register(registry);
+        pausedPartitions = Gauge.builder().name("saeguard_paused_partitions").help("Assigned partitions paused by backpressure")
+                .register(registry);
+        deadletters = Counter.builder().name("saeguard_deadletters_total").help("Records sent to the dead-letter topic, by stage and reason")
+                .labelNames("stage", "reason").register(registry);
+        truncatedTokens = Counter.builder().name("saeguard_truncated_tokens_total")
+                .help("Tokens with more active features than max_active (their smallest were dropped), by SAE").labelNames("sae")
+                .register(registry);
+        assignments = Counter.builder().name("saeguard_partition_assignments_total")
+                .help("Rebalance callbacks that assigned partitions to this member").register(registry);
+    }
+
+    public PrometheusRegistry registry() {
+        return registry;
+    }
+}

@@ -1,0 +1,85 @@
+package io.saeguard.sidecar.pipeline;
+
+import io.saeguard.sidecar.metrics.Metrics;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Sends a record that cannot be processed to the dead-letter topic: the original key, value and
+ * headers, plus {@code saeguard.error.*} headers (stage, reason, class, message, topic, partition,
+ * offset, timestamp) so a person can act on it from the topic alone. The record counts as done only
+ * once the dead-letter write is acknowledged; if that write fails, {@link #broken()} turns true and
+ * the sidecar stops committing and reports unready (nothing may be lost silently).
+ *
+ * <p>Thread-safe.
+ */
+final class DeadLetterPublisher {
+    private static final Logger LOGGER = LoggerFactory.getLogger(DeadLetterPublisher.class);
+    static final String PREFIX = "saeguard.error.";
+
+    private final Producer<String, byte[]> producer;
+    private final String topic;
+    private final Metrics metrics;
+    private final Consumer<Ack> acks;
+    private final AtomicBoolean broken = new AtomicBoolean();
+
+    DeadLetterPublisher(Producer<String, byte[]> producer, String topic, Metrics metrics, Consumer<Ack> acks) {
+        this.producer = producer;
+        this.topic = topic;
+        this.metrics = metrics;
+        this.acks = acks;
+    }
+
+    /**
+     * Dead-letters {@code record}.
+     *
+     * @param stage where it failed: decode, route, validate, encode, detect
+     * @param reason a bounded reason (metric label)
+     * @param tokens tokens it held in the in-flight count (0 if never counted)
+     */
+    void send(ConsumerRecord<String, byte[]> record, String stage, String reason, Throwable error, int tokens) {
+        RecordHeaders headers = new RecordHeaders();
+        for (Header h : record.headers()) {
+            headers.add(h);
+        }
+        headers.add(PREFIX + "stage", bytes(stage));
+        headers.add(PREFIX + "reason", bytes(reason));
+        headers.add(PREFIX + "class", bytes(error.getClass().getName()));
+        headers.add(PREFIX + "message", bytes(String.valueOf(error.getMessage())));
+        headers.add(PREFIX + "topic", bytes(record.topic()));
+        headers.add(PREFIX + "partition", bytes(Integer.toString(record.partition())));
+        headers.add(PREFIX + "offset", bytes(Long.toString(record.offset())));
+        headers.add(PREFIX + "ts", bytes(Long.toString(System.currentTimeMillis())));
+        LOGGER.atWarn().addKeyValue("stage", stage).addKeyValue("reason", reason).addKeyValue("topic", record.topic())
+                .addKeyValue("partition", record.partition()).addKeyValue("offset", record.offset())
+                .log("dead-lettering record: {}", error.getMessage());
+        producer.send(new ProducerRecord<>(topic, null, record.key(), record.value(), headers), (meta, e) -> {
+            if (e != null) {
+                broken.set(true);
+                LOGGER.atError().addKeyValue("topic", topic).addKeyValue("sourceOffset", record.offset())
+                        .log("dead-letter write failed; no more commits until restart: {}", e.toString());
+                return;
+            }
+            metrics.deadletters.labelValues(stage, reason).inc();
+            metrics.events.labelValues(record.topic(), Metrics.OUTCOME_DEADLETTER).inc();
+            acks.accept(new Ack(new org.apache.kafka.common.TopicPartition(record.topic(), record.partition()), record.offset(), tokens));
+        });
+    }
+
+    /** True once a dead-letter write failed. */
+    boolean broken() {
+        return broken.get();
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+}

@@ -1,0 +1,376 @@
+package io.saeguard.sidecar.pipeline;
+
+import io.saeguard.detectors.Chunk;
+import io.saeguard.detectors.ChunkOutcome;
+import io.saeguard.detectors.DecoderDirections;
+import io.saeguard.detectors.DetectorDefinition;
+import io.saeguard.detectors.DetectorEngine;
+import io.saeguard.detectors.StateLimits;
+import io.saeguard.sae.Sae;
+import io.saeguard.sae.SaeInputException;
+import io.saeguard.sae.engine.DeviceSae;
+import io.saeguard.sae.engine.EngineOptions;
+import io.saeguard.sae.engine.SaeEngine;
+import io.saeguard.sidecar.config.SidecarConfig;
+import io.saeguard.sidecar.metrics.Metrics;
+import io.saeguard.topics.codes.SparseCodes;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The engine thread: it owns the SAE engine (DJL), every loaded SAE and the detector engine, and is
+ * the only thread that touches them (their threading contract). It micro-batches records like an
+ * inference server: per SAE, a batch is encoded when it holds {@code max_batch_tokens} tokens or
+ * {@code max_delay} after its first token arrived, whichever comes first. Each record's share of the
+ * codes goes through the detectors, and its decision and alerts are published.
+ *
+ * <p>Other threads talk to it only through {@link #submit} and {@link #call} (a queue).
+ */
+public final class EngineLoop implements AutoCloseable {
+    private static final Logger LOGGER = LoggerFactory.getLogger(EngineLoop.class);
+
+    /** Something for the engine thread to do. */
+    private sealed interface Task permits Encode, Call, Forget, Stop {
+    }
+
+    private record Encode(Work work) implements Task {
+    }
+
+    private record Call(Function<Context, Object> body, CompletableFuture<Object> result) implements Task {
+    }
+
+    private record Forget(Set<TopicPartition> partitions) implements Task {
+    }
+
+    private record Stop() implements Task {
+    }
+
+    /** What engine-thread code (HTTP handlers' bodies) may use. Valid only on the engine thread. */
+    public interface Context {
+        DeviceSae sae(String id);
+
+        DetectorEngine detectors();
+
+        SaeEngine engine();
+    }
+
+    private static final class Batch {
+        final List<Work> works = new ArrayList<>();
+        int tokens;
+        long deadlineNanos;
+    }
+
+    private final SidecarConfig.Batching batching;
+    private final Map<String, Sae> saes;
+    private final Map<String, Integer> maxActive;
+    private final EngineOptions engineOptions;
+    private final List<DetectorDefinition> detectorDefinitions;
+    private final StateLimits limits;
+    private final DecisionPublisher decisions;
+    private final DeadLetterPublisher deadLetters;
+    private final Metrics metrics;
+    private final BlockingQueue<Task> queue = new LinkedBlockingQueue<>();
+    private final Thread thread;
+    private final CountDownLatch started = new CountDownLatch(1);
+    private final Map<String, TopicPartition> requestPartitions;
+    private volatile Throwable startFailure;
+    private volatile DetectorEngine detectorEngine;
+    private volatile String deviceLabel = "cpu";
+
+    EngineLoop(SidecarConfig.Batching batching, Map<String, Sae> saes, Map<String, Integer> maxActive, EngineOptions engineOptions,
+            List<DetectorDefinition> detectorDefinitions, StateLimits limits, DecisionPublisher decisions, DeadLetterPublisher deadLetters,
+            Metrics metrics) {
+        this.batching = batching;
+        this.saes = new LinkedHashMap<>(saes);
+        this.maxActive = Map.copyOf(maxActive);
+        this.engineOptions = engineOptions;
+        this.detectorDefinitions = List.copyOf(detectorDefinitions);
+        this.limits = limits;
+        this.decisions = decisions;
+        this.deadLetters = deadLetters;
+        this.metrics = metrics;
+        this.thread = new Thread(this::run, "saeguard-engine");
+        int cap = limits.maxRequests();
+        // Which partition each tracked request came from, to drop state on revoke; bounded like the state itself.
+        this.requestPartitions = new LinkedHashMap<>(16, 0.75f, true) {
+            private static final long serialVersionUID = 1L;
+
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, TopicPartition> eldest) {
+                return size() > cap;
+            }
+        };
+    }
+
+    /** Starts the engine thread and waits until every SAE is on the device (or loading failed). */
+    void start(Duration timeout) throws InterruptedException {
+        thread.start();
+        if (!started.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            throw new IllegalStateException("the SAE engine did not start within " + timeout);
+        }
+        if (startFailure != null) {
+            throw new IllegalStateException("the SAE engine failed to start: " + startFailure.getMessage(), startFailure);
+        }
+    }
+
+    /** Queues a record for encoding. */
+    void submit(Work work) {
+        queue.add(new Encode(work));
+    }
+
+    /** Drops per-request detector state of requests last seen on these partitions (they were revoked). */
+    void forget(Set<TopicPartition> partitions) {
+        queue.add(new Forget(Set.copyOf(partitions)));
+    }
+
+    /** Runs {@code body} on the engine thread, after the records queued before it. */
+    @SuppressWarnings("unchecked")
+    public <T> CompletableFuture<T> call(Function<Context, T> body) {
+        CompletableFuture<Object> f = new CompletableFuture<>();
+        queue.add(new Call(c -> body.apply(c), f));
+        return (CompletableFuture<T>) f;
+    }
+
+    /** Tasks waiting for the engine thread. */
+    public int queued() {
+        return queue.size();
+    }
+
+    /** The device label, e.g. {@code cpu}. */
+    public String deviceLabel() {
+        return deviceLabel;
+    }
+
+    /** The detector engine; read it only on the engine thread, except for its immutable definitions. */
+    public Optional<DetectorEngine> detectorsSnapshot() {
+        return Optional.ofNullable(detectorEngine);
+    }
+
+    private void run() {
+        Map<String, DeviceSae> loaded = new LinkedHashMap<>();
+        SaeEngine engine;
+        try {
+            engine = SaeEngine.start(engineOptions);
+            deviceLabel = engine.deviceLabel();
+            for (Map.Entry<String, Sae> e : saes.entrySet()) {
+                long t0 = System.nanoTime();
+                loaded.put(e.getKey(), engine.load(e.getValue(), maxActive.getOrDefault(e.getKey(), 256)));
+                LOGGER.atInfo().addKeyValue("sae", e.getKey()).addKeyValue("dIn", e.getValue().config().dIn())
+                        .addKeyValue("dSae", e.getValue().config().dSae()).addKeyValue("architecture", e.getValue().config().architecture().wireName())
+                        .addKeyValue("device", engine.deviceLabel()).addKeyValue("ms", (System.nanoTime() - t0) / 1_000_000).log("SAE loaded");
+            }
+            detectorEngine = DetectorEngine.create(detectorDefinitions, directions(), limits);
+        } catch (Throwable t) {
+            startFailure = t;
+            started.countDown();
+            return;
+        }
+        started.countDown();
+        Context context = new Context() {
+            @Override
+            public DeviceSae sae(String id) {
+                DeviceSae s = loaded.get(id);
+                if (s == null) {
+                    throw new IllegalArgumentException("unknown SAE id '" + id + "' (loaded: " + String.join(", ", loaded.keySet()) + ")");
+                }
+                return s;
+            }
+
+            @Override
+            public DetectorEngine detectors() {
+                return detectorEngine;
+            }
+
+            @Override
+            public SaeEngine engine() {
+                return engine;
+            }
+        };
+        Map<String, Batch> batches = new LinkedHashMap<>();
+        long lastEviction = System.nanoTime();
+        try {
+            while (true) {
+                long wait = nextDeadline(batches) - System.nanoTime();
+                Task task = wait <= 0 ? queue.poll() : queue.poll(Math.min(wait, TimeUnit.MILLISECONDS.toNanos(100)), TimeUnit.NANOSECONDS);
+                if (task instanceof Stop) {
+                    flushAll(batches, loaded);
+                    break;
+                }
+                if (task instanceof Encode enc) {
+                    Batch b = batches.computeIfAbsent(enc.work().sae(), k -> new Batch());
+                    if (b.works.isEmpty()) {
+                        b.deadlineNanos = System.nanoTime() + batching.maxDelay().toNanos();
+                    }
+                    b.works.add(enc.work());
+                    b.tokens += enc.work().tokens();
+                    if (b.tokens >= batching.maxBatchTokens()) {
+                        flush(enc.work().sae(), b, loaded);
+                    }
+                } else if (task instanceof Call call) {
+                    flushAll(batches, loaded); // keep per-request order: earlier records first
+                    try {
+                        call.result().complete(call.body().apply(context));
+                    } catch (Throwable t) {
+                        call.result().completeExceptionally(t);
+                    }
+                } else if (task instanceof Forget f) {
+                    flushAll(batches, loaded);
+                    detectorEngine.forgetRequests(r -> f.partitions().contains(requestPartitions.get(r)));
+                    requestPartitions.values().removeIf(f.partitions()::contains);
+                }
+                long now = System.nanoTime();
+                for (Map.Entry<String, Batch> e : batches.entrySet()) {
+                    if (!e.getValue().works.isEmpty() && now >= e.getValue().deadlineNanos) {
+                        flush(e.getKey(), e.getValue(), loaded);
+                    }
+                }
+                if (now - lastEviction > TimeUnit.SECONDS.toNanos(5)) {
+                    detectorEngine.evictExpired(System.currentTimeMillis());
+                    lastEviction = now;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            loaded.values().forEach(DeviceSae::close);
+            engine.close();
+            LOGGER.info("engine thread stopped");
+        }
+    }
+
+    private DecoderDirections directions() {
+        return new DecoderDirections() {
+            @Override
+            public int dIn(String sae) {
+                return require(sae).config().dIn();
+            }
+
+            @Override
+            public void direction(String sae, int feature, float[] dst) {
+                require(sae).decoderRow(feature, dst);
+            }
+
+            private Sae require(String sae) {
+                Sae s = saes.get(sae);
+                if (s == null) {
+                    throw new IllegalArgumentException("detectors name SAE '" + sae + "', which is not configured");
+                }
+                return s;
+            }
+        };
+    }
+
+    private static long nextDeadline(Map<String, Batch> batches) {
+        long next = Long.MAX_VALUE;
+        for (Batch b : batches.values()) {
+            if (!b.works.isEmpty()) {
+                next = Math.min(next, b.deadlineNanos);
+            }
+        }
+        return next == Long.MAX_VALUE ? System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100) : next;
+    }
+
+    private void flushAll(Map<String, Batch> batches, Map<String, DeviceSae> loaded) {
+        batches.forEach((sae, b) -> {
+            if (!b.works.isEmpty()) {
+                flush(sae, b, loaded);
+            }
+        });
+    }
+
+    private void flush(String saeId, Batch batch, Map<String, DeviceSae> loaded) {
+        List<Work> works = new ArrayList<>(batch.works);
+        int tokens = batch.tokens;
+        batch.works.clear();
+        batch.tokens = 0;
+        DeviceSae sae = loaded.get(saeId);
+        int dIn = sae.config().dIn();
+        float[] x = new float[tokens * dIn];
+        int offset = 0;
+        for (Work w : works) {
+            System.arraycopy(w.x(), 0, x, offset, w.x().length);
+            offset += w.x().length;
+        }
+        SparseCodes codes;
+        long t0 = System.nanoTime();
+        try {
+            codes = sae.encode(saeId, x, tokens);
+        } catch (SaeInputException | RuntimeException e) {
+            // Inputs were validated on the poll thread; this is an engine failure. Nothing is lost: dead-letter each record.
+            LOGGER.atError().addKeyValue("sae", saeId).addKeyValue("records", works.size()).log("encode failed: {}", e.toString());
+            for (Work w : works) {
+                deadLetters.send(w.record(), "encode", "engine_error", e, w.tokens());
+            }
+            return;
+        }
+        metrics.encodeSeconds.labelValues(saeId, deviceLabel).observe((System.nanoTime() - t0) / 1e9);
+        metrics.batchTokens.observe(tokens);
+        metrics.tokensEncoded.labelValues(saeId).inc(tokens);
+        if (codes.truncatedTokens() > 0) {
+            metrics.truncatedTokens.labelValues(saeId).inc(codes.truncatedTokens());
+        }
+        boolean needsActivations = detectorEngine.needsActivations(saeId);
+        int row = 0;
+        long now = System.currentTimeMillis();
+        for (Work w : works) {
+            int n = w.tokens();
+            SparseCodes mine = codes.slice(row, n);
+            row += n;
+            ChunkOutcome outcome;
+            try {
+                Chunk chunk = new Chunk(w.chunk().requestId(), saeId, w.chunk().position(), mine,
+                        needsActivations ? Optional.of(w.x()) : Optional.empty(), dIn, norms(w.x(), n, dIn),
+                        w.chunk().tokenIds().map(t -> t.toIntArray()), w.chunk().isFinal());
+                outcome = detectorEngine.evaluate(chunk, now);
+            } catch (RuntimeException e) {
+                deadLetters.send(w.record(), "detect", "detector_error", e, w.tokens());
+                continue;
+            }
+            if (w.chunk().isFinal()) {
+                requestPartitions.remove(w.chunk().requestId());
+            } else {
+                requestPartitions.put(w.chunk().requestId(), w.partition());
+            }
+            decisions.publish(w, outcome);
+        }
+    }
+
+    private static float[] norms(float[] x, int tokens, int dIn) {
+        float[] out = new float[tokens];
+        for (int t = 0; t < tokens; t++) {
+            double s = 0;
+            for (int j = t * dIn; j < (t + 1) * dIn; j++) {
+                s += (double) x[j] * x[j];
+            }
+            out[t] = (float) Math.sqrt(s);
+        }
+        return out;
+    }
+
+    /** Flushes what is queued, stops the thread and frees the device; waits up to {@code timeout}. */
+    void stop(Duration timeout) throws InterruptedException {
+        queue.add(new Stop());
+        thread.join(timeout.toMillis());
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (thread.isAlive()) {
+            stop(Duration.ofSeconds(30));
+        }
+    }
+}

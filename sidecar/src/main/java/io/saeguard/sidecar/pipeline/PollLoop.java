@@ -1,0 +1,289 @@
+package io.saeguard.sidecar.pipeline;
+
+import io.saeguard.sae.Sae;
+import io.saeguard.sidecar.config.SidecarConfig;
+import io.saeguard.sidecar.metrics.Metrics;
+import io.saeguard.topics.DecodeException;
+import io.saeguard.topics.activation.ActivationChunk;
+import io.saeguard.topics.activation.ActivationCodec;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The ingest thread: it alone owns the {@link Consumer}. It polls, decodes and validates each
+ * activation record (bad ones go to the dead-letter topic), routes it to an SAE and hands it to the
+ * engine thread; it commits, per partition, the highest offset below which every record's outputs
+ * were acknowledged ({@link OffsetTracker}) — asynchronously in steady state, synchronously on
+ * revoke and shutdown.
+ *
+ * <p>Backpressure: above {@code max_inflight_tokens} it pauses its partitions <em>and keeps
+ * polling</em> (a paused consumer's poll returns nothing but keeps the group membership alive), and
+ * resumes below {@code resume_inflight_tokens}. Partitions assigned while paused are paused too.
+ */
+final class PollLoop implements Runnable {
+    private static final Logger LOGGER = LoggerFactory.getLogger(PollLoop.class);
+    private static final Duration POLL = Duration.ofMillis(50);
+    private static final long COMMIT_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
+
+    private final Consumer<String, byte[]> consumer;
+    private final List<String> topics;
+    private final SidecarConfig.Batching batching;
+    private final SaeRouter router;
+    private final Map<String, Sae> saes;
+    private final EngineLoop engine;
+    private final DeadLetterPublisher deadLetters;
+    private final DecisionPublisher decisions;
+    private final Metrics metrics;
+    private final OffsetTracker offsets = new OffsetTracker();
+    private final ConcurrentLinkedQueue<Ack> acks = new ConcurrentLinkedQueue<>();
+    private final AtomicLong inflightTokens = new AtomicLong();
+    private final AtomicBoolean stopping = new AtomicBoolean();
+    private final AtomicBoolean assigned = new AtomicBoolean();
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private volatile Duration drainTimeout = Duration.ofSeconds(15);
+    private boolean paused;
+    private long lastCommit;
+
+    PollLoop(Consumer<String, byte[]> consumer, List<String> topics, SidecarConfig.Batching batching, SaeRouter router,
+            Map<String, Sae> saes, EngineLoop engine, DeadLetterPublisher deadLetters, DecisionPublisher decisions, Metrics metrics) {
+        this.consumer = consumer;
+        this.topics = List.copyOf(topics);
+        this.batching = batching;
+        this.router = router;
+        this.saes = Map.copyOf(saes);
+        this.engine = engine;
+        this.deadLetters = deadLetters;
+        this.decisions = decisions;
+        this.metrics = metrics;
+    }
+
+    /** Where the publishers report finished records (any thread). */
+    void ack(Ack ack) {
+        acks.add(ack);
+    }
+
+    /** Whether the group assigned this member at least once. */
+    boolean assigned() {
+        return assigned.get();
+    }
+
+    long inflightTokens() {
+        return inflightTokens.get();
+    }
+
+    /** Starts the shutdown sequence: stop fetching, drain in-flight records to the deadline, commit, close. */
+    void stop(Duration drain) {
+        drainTimeout = drain;
+        stopping.set(true);
+    }
+
+    /** Waits until the loop closed the consumer. */
+    boolean awaitStopped(Duration timeout) throws InterruptedException {
+        return stopped.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void run() {
+        try {
+            consumer.subscribe(topics, new Rebalance());
+            while (!stopping.get()) {
+                drainAcks();
+                backpressure();
+                commitIfDue(false);
+                ConsumerRecords<String, byte[]> records = consumer.poll(POLL);
+                for (ConsumerRecord<String, byte[]> r : records) {
+                    handle(r);
+                }
+            }
+            drain();
+        } catch (WakeupException e) {
+            // shutting down
+        } catch (RuntimeException e) {
+            LOGGER.error("poll loop failed: {}", e.toString(), e);
+        } finally {
+            try {
+                consumer.close(Duration.ofSeconds(10));
+            } catch (RuntimeException e) {
+                LOGGER.warn("closing the consumer: {}", e.toString());
+            }
+            stopped.countDown();
+        }
+    }
+
+    private void drain() {
+        consumer.pause(consumer.assignment());
+        long deadline = System.nanoTime() + drainTimeout.toNanos();
+        while (offsets.unfinished() > 0 && System.nanoTime() < deadline) {
+            drainAcks();
+            consumer.poll(POLL); // keeps the membership alive while paused
+        }
+        drainAcks();
+        if (offsets.unfinished() > 0) {
+            LOGGER.atWarn().addKeyValue("unfinished", offsets.unfinished())
+                    .log("drain deadline passed; unfinished records will be processed again by the next owner");
+        }
+        commitIfDue(true);
+    }
+
+    private void handle(ConsumerRecord<String, byte[]> r) {
+        TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+        offsets.started(tp, r.offset());
+        if (r.value() == null) {
+            deadLetters.send(r, "decode", "null_value", new DecodeException(DecodeException.Reason.MISSING_TENSOR,
+                    "record has no value (a tombstone?)"), 0);
+            return;
+        }
+        ActivationChunk chunk;
+        try {
+            chunk = ActivationCodec.decode(r.value());
+        } catch (DecodeException e) {
+            deadLetters.send(r, "decode", e.reasonLabel(), e, 0);
+            return;
+        }
+        if (r.key() != null && !r.key().equals(chunk.requestId())) {
+            deadLetters.send(r, "validate", "key_mismatch", new IllegalArgumentException("record key '" + r.key()
+                    + "' differs from the request_id in the record's metadata; key activation records by request id"), 0);
+            return;
+        }
+        String sae = router.route(chunk).orElse(null);
+        if (sae == null) {
+            deadLetters.send(r, "route", "unknown_sae", new IllegalArgumentException(router.explain(chunk)), 0);
+            return;
+        }
+        int dIn = saes.get(sae).config().dIn();
+        if (chunk.dIn() != dIn) {
+            deadLetters.send(r, "validate", "wrong_d_in", new IllegalArgumentException("activations have d_in " + chunk.dIn()
+                    + " but SAE '" + sae + "' expects d_in " + dIn), 0);
+            return;
+        }
+        if (chunk.tokens() > batching.maxRecordTokens()) {
+            deadLetters.send(r, "validate", "oversize", new IllegalArgumentException("record holds " + chunk.tokens()
+                    + " tokens, more than batching.max_record_tokens = " + batching.maxRecordTokens() + "; chunk it smaller"), 0);
+            return;
+        }
+        float[] x = chunk.toFloatArray();
+        for (int i = 0; i < x.length; i++) {
+            if (!Float.isFinite(x[i])) {
+                deadLetters.send(r, "validate", "non_finite", new IllegalArgumentException("token " + (i / dIn) + " (position "
+                        + (chunk.position() + i / dIn) + ") has a non-finite value (" + x[i] + ") at dimension " + (i % dIn)), 0);
+                return;
+            }
+        }
+        inflightTokens.addAndGet(chunk.tokens());
+        metrics.inflightTokens.set(inflightTokens.get());
+        engine.submit(new Work(r, chunk, sae, x));
+    }
+
+    private void drainAcks() {
+        for (Ack a; (a = acks.poll()) != null; ) {
+            offsets.finished(a.partition(), a.offset());
+            if (a.tokens() > 0) {
+                inflightTokens.addAndGet(-a.tokens());
+            }
+        }
+        metrics.inflightTokens.set(inflightTokens.get());
+    }
+
+    private void backpressure() {
+        long inflight = inflightTokens.get();
+        if (!paused && inflight > batching.maxInflightTokens()) {
+            paused = true;
+            consumer.pause(consumer.assignment());
+            metrics.pausedPartitions.set(consumer.assignment().size());
+            LOGGER.atInfo().addKeyValue("inflightTokens", inflight).log("backpressure: paused all partitions, still polling");
+        } else if (paused && inflight <= batching.resumeInflightTokens()) {
+            paused = false;
+            consumer.resume(consumer.paused());
+            metrics.pausedPartitions.set(0);
+            LOGGER.atInfo().addKeyValue("inflightTokens", inflight).log("backpressure: resumed");
+        }
+    }
+
+    private void commitIfDue(boolean sync) {
+        long now = System.nanoTime();
+        if (!sync && now - lastCommit < COMMIT_INTERVAL_NANOS) {
+            return;
+        }
+        lastCommit = now;
+        if (deadLetters.broken() || decisions.failed()) {
+            return; // something was not written: commit nothing more, so a restart reprocesses it
+        }
+        Map<TopicPartition, OffsetAndMetadata> toCommit = offsets.toCommit();
+        if (toCommit.isEmpty()) {
+            return;
+        }
+        if (sync) {
+            try {
+                consumer.commitSync(toCommit);
+                offsets.committed(toCommit);
+            } catch (RuntimeException e) {
+                LOGGER.warn("synchronous commit failed: {}", e.toString());
+            }
+        } else {
+            consumer.commitAsync(toCommit, (o, e) -> {
+                if (e == null) {
+                    offsets.committed(o);
+                } else {
+                    LOGGER.atWarn().log("async commit failed (retried at the next commit): {}", e.toString());
+                }
+            });
+        }
+    }
+
+    /** Runs on the poll thread, inside poll(). */
+    private final class Rebalance implements ConsumerRebalanceListener {
+        @Override
+        public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+            if (partitions.isEmpty()) {
+                return;
+            }
+            drainAcks();
+            Map<TopicPartition, OffsetAndMetadata> toCommit = offsets.toCommit();
+            toCommit.keySet().retainAll(new HashSet<>(partitions));
+            if (!toCommit.isEmpty() && !deadLetters.broken() && !decisions.failed()) {
+                try {
+                    consumer.commitSync(toCommit);
+                } catch (RuntimeException e) {
+                    LOGGER.warn("commit on revoke failed: {}", e.toString());
+                }
+            }
+            offsets.remove(partitions);
+            engine.forget(Set.copyOf(partitions));
+            LOGGER.atInfo().addKeyValue("partitions", partitions.size()).log("partitions revoked; their request state dropped");
+        }
+
+        @Override
+        public void onPartitionsLost(Collection<TopicPartition> partitions) {
+            offsets.remove(partitions);
+            engine.forget(Set.copyOf(partitions));
+        }
+
+        @Override
+        public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            assigned.set(true);
+            metrics.assignments.inc();
+            if (paused && !partitions.isEmpty()) {
+                consumer.pause(partitions);
+            }
+            LOGGER.atInfo().addKeyValue("partitions", partitions.size()).addKeyValue("paused", paused).log("partitions assigned");
+        }
+    }
+}

@@ -1,0 +1,249 @@
+package io.saeguard.sidecar.pipeline;
+
+import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.saeguard.detectors.DetectorDefinition;
+import io.saeguard.detectors.DetectorDefinitions;
+import io.saeguard.detectors.StateLimits;
+import io.saeguard.sae.Sae;
+import io.saeguard.sae.engine.DeviceSpec;
+import io.saeguard.sae.engine.EngineOptions;
+import io.saeguard.sae.format.SaeLoader;
+import io.saeguard.sidecar.config.SidecarConfig;
+import io.saeguard.sidecar.http.HttpApi;
+import io.saeguard.sidecar.kafka.EmbeddedKafka;
+import io.saeguard.sidecar.kafka.TopicAdmin;
+import io.saeguard.sidecar.metrics.Metrics;
+import io.saeguard.topics.catalog.TopicCatalog;
+import io.saeguard.topics.catalog.TopicRole;
+import io.saeguard.topics.safetensors.SafetensorsWriter;
+import io.vertx.core.Vertx;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The running sidecar: wires config, the (embedded) broker, SAEs, detectors, the engine thread,
+ * the poll thread, the producer and the HTTP API, and shuts them down in a written order:
+ * not-ready → stop fetching → drain in-flight records to a deadline → final commit → close.
+ */
+public final class Sidecar implements AutoCloseable {
+    private static final Logger LOGGER = LoggerFactory.getLogger(Sidecar.class);
+
+    private final SidecarConfig config;
+    private final Optional<EmbeddedKafka> embedded;
+    private final KafkaProducer<String, byte[]> producer;
+    private final EngineLoop engine;
+    private final PollLoop poll;
+    private final Thread pollThread;
+    private final Vertx vertx;
+    private final HttpApi http;
+    private final Metrics metrics;
+    private final DeadLetterPublisher deadLetters;
+    private final DecisionPublisher decisions;
+    private final AtomicBoolean stopping = new AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private Sidecar(SidecarConfig config, Optional<EmbeddedKafka> embedded, KafkaProducer<String, byte[]> producer, EngineLoop engine,
+            PollLoop poll, Thread pollThread, Vertx vertx, HttpApi http, Metrics metrics, DeadLetterPublisher deadLetters,
+            DecisionPublisher decisions) {
+        this.config = config;
+        this.embedded = embedded;
+        this.producer = producer;
+        this.engine = engine;
+        this.poll = poll;
+        this.pollThread = pollThread;
+        this.vertx = vertx;
+        this.http = http;
+        this.metrics = metrics;
+        this.deadLetters = deadLetters;
+        this.decisions = decisions;
+    }
+
+    /** Starts everything; returns when the HTTP server listens and the pipeline is polling. */
+    public static Sidecar start(SidecarConfig config) throws Exception {
+        LOGGER.atInfo().log("starting saeguard with {}", config);
+        Map<String, Sae> saes = new LinkedHashMap<>();
+        Map<String, Integer> maxActive = new HashMap<>();
+        for (SidecarConfig.SaeEntry e : config.saes()) {
+            saes.put(e.id(), SaeLoader.load(e.path()));
+            maxActive.put(e.id(), e.maxActive());
+        }
+        List<DetectorDefinition> definitions = DetectorDefinitions.loadAll(config.detectors());
+        for (DetectorDefinition d : definitions) {
+            if (!saes.containsKey(d.sae())) {
+                throw new IllegalArgumentException("detector '" + d.id() + "' names SAE '" + d.sae() + "', which the config does not load "
+                        + "(saes: " + String.join(", ", saes.keySet()) + ")");
+            }
+        }
+        if (config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE) {
+            throw new IllegalArgumentException("delivery: exactly-once is not implemented yet; use at-least-once (duplicates are possible "
+                    + "after a crash, and decisions carry request_id + seq so appliers can drop them)");
+        }
+
+        Optional<EmbeddedKafka> embedded = Optional.empty();
+        String bootstrap = config.kafka().bootstrap().orElse(null);
+        TopicCatalog catalog = TopicCatalog.bundled().withNames(config.topics());
+        if (bootstrap == null) {
+            LOGGER.warn("************************************************************************");
+            LOGGER.warn("* No kafka.bootstrap configured: starting an EMBEDDED single-node Kafka *");
+            LOGGER.warn("* broker in this process. For trying saeguard out, NOT for production. *");
+            LOGGER.warn("************************************************************************");
+            EmbeddedKafka broker = EmbeddedKafka.startEphemeral();
+            embedded = Optional.of(broker);
+            bootstrap = broker.bootstrap();
+            Map<String, Object> adminProps = new HashMap<>(config.kafka().admin());
+            adminProps.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            try (Admin admin = Admin.create(adminProps)) {
+                TopicAdmin.createAll(admin, catalog);
+            }
+            LOGGER.atWarn().addKeyValue("bootstrap", bootstrap).log("embedded Kafka broker is up, topics created");
+        }
+
+        PrometheusRegistry registry = new PrometheusRegistry();
+        JvmMetrics.builder().register(registry);
+        Metrics metrics = new Metrics(registry);
+        KafkaProducer<String, byte[]> producer = new KafkaProducer<>(producerProps(config, bootstrap), new StringSerializer(),
+                new ByteArraySerializer());
+        PollLoop[] pollRef = new PollLoop[1];
+        java.util.function.Consumer<Ack> acks = a -> pollRef[0].ack(a);
+        DeadLetterPublisher dlq = new DeadLetterPublisher(producer, catalog.get(TopicRole.DEADLETTER).name(), metrics, acks);
+        DecisionPublisher decisions = new DecisionPublisher(producer, catalog.get(TopicRole.DECISIONS).name(),
+                catalog.get(TopicRole.ALERTS).name(), metrics, acks);
+        EngineOptions engineOptions = new EngineOptions(DeviceSpec.parse(config.engine().device()),
+                config.engine().djlCache().orElse(EngineOptions.defaultCacheDir()), config.engine().threads(), 1, config.engine().gpuF16());
+        EngineLoop engine = new EngineLoop(config.batching(), saes, maxActive, engineOptions, definitions,
+                new StateLimits(config.state().requestTtl(), config.state().maxRequests()), decisions, dlq, metrics);
+        engine.start(Duration.ofMinutes(5));
+        publishSteeringVectors(engine, producer, catalog.get(TopicRole.STEERING).name());
+
+        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProps(config, bootstrap), new StringDeserializer(),
+                new ByteArrayDeserializer());
+        SaeRouter router = new SaeRouter(config.saes());
+        PollLoop poll = new PollLoop(consumer, List.of(catalog.get(TopicRole.ACTIVATIONS).name()), config.batching(), router, saes, engine,
+                dlq, decisions, metrics);
+        pollRef[0] = poll;
+        Thread pollThread = new Thread(poll, "saeguard-poll");
+        pollThread.start();
+
+        Vertx vertx = Vertx.vertx();
+        Sidecar[] self = new Sidecar[1];
+        HttpApi http = new HttpApi(config.http().host(), config.http().port(), () -> self[0] != null && self[0].ready(), registry, engine, router);
+        vertx.deployVerticle(http).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        Sidecar sidecar = new Sidecar(config, embedded, producer, engine, poll, pollThread, vertx, http, metrics, dlq, decisions);
+        self[0] = sidecar;
+        LOGGER.atInfo().addKeyValue("bootstrap", bootstrap).addKeyValue("httpPort", http.actualPort()).addKeyValue("saes", saes.keySet())
+                .addKeyValue("detectors", definitions.size()).addKeyValue("device", engine.deviceLabel()).log("saeguard sidecar started");
+        return sidecar;
+    }
+
+    private static void publishSteeringVectors(EngineLoop engine, KafkaProducer<String, byte[]> producer, String topic) throws Exception {
+        Map<String, float[]> vectors = engine.call(c -> c.detectors().steeringVectors()).get(60, TimeUnit.SECONDS);
+        for (Map.Entry<String, float[]> v : vectors.entrySet()) {
+            byte[] value = new SafetensorsWriter().metadata("id", v.getKey())
+                    .addF32("vector", new long[] {v.getValue().length}, v.getValue()).toBytes();
+            producer.send(new ProducerRecord<>(topic, v.getKey(), value)).get(60, TimeUnit.SECONDS);
+        }
+        if (!vectors.isEmpty()) {
+            LOGGER.atInfo().addKeyValue("vectors", vectors.size()).addKeyValue("topic", topic).log("steering vectors published");
+        }
+    }
+
+    static Map<String, Object> consumerProps(SidecarConfig config, String bootstrap) {
+        Map<String, Object> p = new HashMap<>();
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "500");
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-" + UUID.randomUUID().toString().substring(0, 8));
+        p.putAll(config.kafka().consumer());
+        // Not overridable: delivery guarantees depend on them.
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, config.kafka().group());
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.putIfAbsent(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
+        config.kafka().instanceId().ifPresent(id -> p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, id));
+        return p;
+    }
+
+    static Map<String, Object> producerProps(SidecarConfig config, String bootstrap) {
+        Map<String, Object> p = new HashMap<>();
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "1");
+        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Integer.toString(EmbeddedKafka.MAX_MESSAGE_BYTES));
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, "saeguard-" + UUID.randomUUID().toString().substring(0, 8));
+        p.putAll(config.kafka().producer());
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        return p;
+    }
+
+    /**
+     * Ready = SAEs loaded (the engine started before this object existed), partitions assigned at
+     * least once, the poll thread alive, and every dead-letter and decision write acknowledged so far.
+     */
+    public boolean ready() {
+        return !stopping.get() && poll.assigned() && pollThread.isAlive() && !deadLetters.broken() && !decisions.failed();
+    }
+
+    /** The HTTP port actually bound. */
+    public int httpPort() {
+        return http.actualPort();
+    }
+
+    public Metrics metrics() {
+        return metrics;
+    }
+
+    public EngineLoop engine() {
+        return engine;
+    }
+
+    /** Kafka bootstrap in use (the embedded broker's when none was configured). */
+    public Optional<String> embeddedBootstrap() {
+        return embedded.map(EmbeddedKafka::bootstrap);
+    }
+
+    /** Shutdown in order: not-ready → stop fetching → drain → commit → close. */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        stopping.set(true);
+        LOGGER.info("shutting down: not ready, draining in-flight records");
+        poll.stop(config.drainTimeout());
+        try {
+            poll.awaitStopped(config.drainTimeout().plusSeconds(15));
+            engine.stop(Duration.ofSeconds(30));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        producer.close(Duration.ofSeconds(10));
+        try {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOGGER.warn("Vert.x did not close cleanly: {}", e.toString());
+        }
+        embedded.ifPresent(EmbeddedKafka::close);
+        LOGGER.info("saeguard stopped");
+    }
+}

@@ -1,0 +1,109 @@
+package io.saeguard.sidecar.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.saeguard.topics.catalog.TopicRole;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigLoaderTest {
+    @TempDir
+    Path dir;
+
+    private Path write(String yaml) throws Exception {
+        Path f = dir.resolve("saeguard.yaml");
+        Files.writeString(f, yaml);
+        return f;
+    }
+
+    @Test
+    void theIssuesMinimalFileLoadsWithPathsResolvedAgainstTheFile() throws Exception {
+        Path f = write("""
+                kafka:
+                  bootstrap: 127.0.0.1:9092     # absent -> embedded broker, topics created
+                  group: saeguard
+                saes:
+                  - id: gemma-2b-l20-16k
+                    path: /models/gemma-scope-2b-pt-res/layer_20/width_16k/average_l0_71
+                    model: gemma-2-2b
+                    hook: blocks.20.hook_resid_post
+                detectors:
+                  - detectors/catalog/toxicity.yaml
+                http:
+                  port: 8080
+                """);
+
+        SidecarConfig c = ConfigLoader.load(Optional.of(f), Map.of());
+
+        assertThat(c.kafka().bootstrap()).contains("127.0.0.1:9092");
+        assertThat(c.saes()).singleElement().satisfies(s -> {
+            assertThat(s.id()).isEqualTo("gemma-2b-l20-16k");
+            assertThat(s.model()).contains("gemma-2-2b");
+            assertThat(s.maxActive()).isEqualTo(256);
+        });
+        assertThat(c.detectors()).containsExactly(dir.resolve("detectors/catalog/toxicity.yaml"));
+        assertThat(c.delivery()).isEqualTo(SidecarConfig.Delivery.AT_LEAST_ONCE);
+        assertThat(c.batching().maxBatchTokens()).isEqualTo(512);
+    }
+
+    @Test
+    void environmentOverridesTheFile() throws Exception {
+        Path f = write("kafka:\n  bootstrap: a:1\nbatching:\n  max_delay_ms: 5\n");
+
+        SidecarConfig c = ConfigLoader.load(Optional.of(f), Map.of("SAEGUARD_KAFKA_BOOTSTRAP", "b:2", "SAEGUARD_BATCHING_MAX_DELAY_MS", "9",
+                "SAEGUARD_HTTP_PORT", "0"));
+
+        assertThat(c.kafka().bootstrap()).contains("b:2");
+        assertThat(c.batching().maxDelay()).isEqualTo(Duration.ofMillis(9));
+        assertThat(c.http().port()).isZero();
+    }
+
+    @Test
+    void noFileGivesDefaultsAndTheEmbeddedBroker() throws Exception {
+        SidecarConfig c = ConfigLoader.load(Optional.empty(), Map.of());
+
+        assertThat(c.kafka().bootstrap()).isEmpty();
+        assertThat(c.kafka().group()).isEqualTo("saeguard");
+        assertThat(c.saes()).isEmpty();
+    }
+
+    @Test
+    void unknownKeyIsRejectedNamingKeyAndFile() throws Exception {
+        Path f = write("batching:\n  max_batch_token: 64\n");
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(f), Map.of())).isInstanceOf(ConfigException.class)
+                .hasMessageContaining(f.toString()).hasMessageContaining("unknown key 'batching.max_batch_token'")
+                .hasMessageContaining("max_batch_tokens");
+    }
+
+    @Test
+    void kafkaClientPropertiesPassThroughAndSecretsAreRedacted() throws Exception {
+        Path f = write("kafka:\n  consumer:\n    max.poll.records: 50\n  producer:\n    sasl.jaas.config: 'secret stuff'\n"
+                + "topics:\n  decisions: team.decisions\n");
+
+        SidecarConfig c = ConfigLoader.load(Optional.of(f), Map.of());
+
+        assertThat(c.kafka().consumer()).containsEntry("max.poll.records", "50");
+        assertThat(c.kafka().producer()).containsEntry("sasl.jaas.config", "secret stuff");
+        assertThat(c.topics()).containsEntry(TopicRole.DECISIONS, "team.decisions");
+        assertThat(c.toString()).doesNotContain("secret stuff").contains("[redacted]");
+    }
+
+    @Test
+    void badValuesNameTheKey() throws Exception {
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("delivery: sometimes\n")), Map.of()))
+                .hasMessageContaining("delivery must be at-least-once or exactly-once");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("http:\n  port: eighty\n")), Map.of()))
+                .hasMessageContaining("'http.port' must be an integer");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("saes:\n  - id: a\n")), Map.of()))
+                .hasMessageContaining("saes[0].path is required");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("batching:\n  max_inflight_tokens: 10\n  resume_inflight_tokens: 10\n")),
+                Map.of())).hasMessageContaining("must be below max_inflight_tokens");
+    }
+}

@@ -1,0 +1,281 @@
+package io.saeguard.sidecar.pipeline;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.saeguard.sae.PythonSaeFixtures;
+import io.saeguard.sidecar.testing.KafkaBroker;
+import io.saeguard.sidecar.testing.KafkaBrokerExtension;
+import io.saeguard.sidecar.testing.Kcat;
+import io.saeguard.topics.catalog.TopicRole;
+import io.saeguard.topics.events.Alert;
+import io.saeguard.topics.events.Decision;
+import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.safetensors.SafetensorsWriter;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.header.Header;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The sidecar pipeline against a real broker: Kafka in, SAE codes through a detector, decisions and alerts out. */
+@ExtendWith(KafkaBrokerExtension.class)
+class PipelineIT {
+    private static final long SEED = new Random().nextLong() & 0x7fffffffL;
+    private static final EventCodec CODEC = new EventCodec();
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void tools() {
+        System.out.println("PipelineIT seed=" + SEED);
+        assumeTrue(PythonSaeFixtures.available(), "python3-torch is required");
+        assumeTrue(Kcat.installed(), "kcat is required");
+    }
+
+    @Test
+    void recordsProducedByKcatGetOneDecisionEachMatchingTheRuleOnPyTorchCodes(KafkaBroker kafka) throws Exception {
+        // Given a sidecar and 12 records (4 requests x 3 chunks) written as files and produced by kcat
+        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "");
+        Kcat kcat = new Kcat(kafka.bootstrap());
+        Map<String, Integer> firstToken = new HashMap<>();
+        try (Sidecar sidecar = Sidecar.start(s.config())) {
+            for (int r = 0; r < 4; r++) {
+                for (int c = 0; c < 3; c++) {
+                    String request = "req-" + r;
+                    int first = (r * 3 + c) * Scenario.TOKENS_PER_RECORD;
+                    firstToken.put(request + "@" + c * Scenario.TOKENS_PER_RECORD, first);
+                    kcat.produce(s.topic(TopicRole.ACTIVATIONS), request, s.record(request, first, c * Scenario.TOKENS_PER_RECORD, c == 2), dir);
+                }
+            }
+
+            // When kcat reads the decisions
+            List<Decision> decisions = new ArrayList<>();
+            long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+            while (decisions.size() < 12 && System.nanoTime() < deadline) {
+                decisions.clear();
+                for (String line : readLines(kcat, s.topic(TopicRole.DECISIONS), 12)) {
+                    decisions.add(CODEC.decodeDecision(line.getBytes(StandardCharsets.UTF_8)));
+                }
+            }
+
+            // Then there is exactly one per record, and action and score are the rule's on the reference codes
+            assertThat(decisions).hasSize(12);
+            int fired = 0;
+            for (Decision d : decisions) {
+                Integer first = firstToken.get(d.requestId() + "@" + d.position());
+                assertThat(first).as("decision for an input that exists: " + d.requestId() + "@" + d.position()).isNotNull();
+                String expected = s.expectedAction(first, d.position());
+                assertThat(d.action().wireName()).as("action of " + d.requestId() + "@" + d.position()).isEqualTo(expected);
+                if (!expected.equals("allow")) {
+                    fired++;
+                    assertThat(d.detector()).contains(Scenario.DETECTOR);
+                    assertThat(d.score().orElseThrow()).isCloseTo(s.expectedScore(first, d.position()), org.assertj.core.data.Offset.offset(1e-4));
+                    assertThat(d.features()).anySatisfy(f -> assertThat(f.id()).isEqualTo(s.feature));
+                }
+                assertThat(d.latencyMs()).isPresent();
+            }
+            assertThat(fired).as("the scenario must exercise firing").isPositive();
+
+            // And an alert where a request first fires and where it escalates (not on every firing chunk)
+            java.util.Set<String> firing = new java.util.HashSet<>();
+            Map<String, Integer> alertedLevel = new HashMap<>();
+            List<Decision> ordered = new ArrayList<>(decisions);
+            ordered.sort(java.util.Comparator.comparing(Decision::requestId).thenComparingLong(Decision::position));
+            for (Decision d : ordered) {
+                int level = d.action().ordinal();
+                if (d.action() != io.saeguard.topics.events.Action.ALLOW && level > alertedLevel.getOrDefault(d.requestId(), 0)) {
+                    firing.add(d.requestId() + "@" + d.position());
+                    alertedLevel.put(d.requestId(), level);
+                }
+            }
+            fired = firing.size();
+            List<String> alertLines = List.of();
+            deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (alertLines.size() < fired && System.nanoTime() < deadline) {
+                alertLines = readLines(kcat, s.topic(TopicRole.ALERTS), fired);
+            }
+            java.util.Set<String> alerted = new java.util.HashSet<>();
+            for (String line : alertLines) {
+                Alert a = CODEC.decodeAlert(line.getBytes(StandardCharsets.UTF_8));
+                assertThat(a.detector()).isEqualTo(Scenario.DETECTOR);
+                assertThat(a.features()).anySatisfy(f -> assertThat(f.label()).contains("planted concept"));
+                alerted.add(a.requestId() + "@" + a.decision().position());
+            }
+            assertThat(alerted).isEqualTo(firing);
+            assertThat(sidecar.ready()).isTrue();
+        }
+    }
+
+    @Test
+    void poisonPillsGoToTheDeadLetterTopicWithReasonsAndConsumptionContinues(KafkaBroker kafka) throws Exception {
+        // Given a sidecar, and bad records between good ones
+        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "batching:\n  max_record_tokens: 16\n");
+        Map<String, byte[]> bad = new HashMap<>();
+        bad.put("garbage", "not a safetensors record".getBytes(StandardCharsets.UTF_8));
+        bad.put("wrong-width", new SafetensorsWriter().metadata("request_id", "wrong-width").metadata("model", "test-model")
+                .metadata("hook", "blocks.3.hook_resid_post").addF32("activations", new long[] {1, 63}, new float[63]).toBytes());
+        bad.put("unknown-sae", new SafetensorsWriter().metadata("request_id", "unknown-sae").metadata("sae", "nope")
+                .addF32("activations", new long[] {1, 64}, new float[64]).toBytes());
+        float[] nan = new float[64];
+        nan[7] = Float.NaN;
+        bad.put("nan", new SafetensorsWriter().metadata("request_id", "nan").metadata("sae", Scenario.SAE_ID)
+                .addF32("activations", new long[] {1, 64}, nan).toBytes());
+        bad.put("oversize", new SafetensorsWriter().metadata("request_id", "oversize").metadata("sae", Scenario.SAE_ID)
+                .addF32("activations", new long[] {17, 64}, new float[17 * 64]).toBytes());
+        Map<String, String> expectedReason = Map.of("garbage", "header_length_past_end", "wrong-width", "wrong_d_in",
+                "unknown-sae", "unknown_sae", "nan", "non_finite", "oversize", "oversize");
+        try (Sidecar sidecar = Sidecar.start(s.config())) {
+            s.produce(s.topic(TopicRole.ACTIVATIONS), "good-0", s.record("good-0", 0, 0, true));
+            for (Map.Entry<String, byte[]> b : bad.entrySet()) {
+                s.produce(s.topic(TopicRole.ACTIVATIONS), b.getKey(), b.getValue());
+            }
+            s.produce(s.topic(TopicRole.ACTIVATIONS), "good-1", s.record("good-1", 4, 0, true));
+
+            // When the outputs are read
+            List<ConsumerRecord<String, byte[]>> dead = s.read(TopicRole.DEADLETTER, bad.size(), Duration.ofSeconds(90));
+            List<ConsumerRecord<String, byte[]>> decisions = s.read(TopicRole.DECISIONS, 2, Duration.ofSeconds(60));
+
+            // Then each bad record is dead-lettered once, byte for byte, with its reason and origin
+            assertThat(dead).hasSize(bad.size());
+            for (ConsumerRecord<String, byte[]> d : dead) {
+                assertThat(d.value()).isEqualTo(bad.get(d.key()));
+                assertThat(header(d, "saeguard.error.reason")).isEqualTo(expectedReason.get(d.key()));
+                assertThat(header(d, "saeguard.error.topic")).isEqualTo(s.topic(TopicRole.ACTIVATIONS));
+                assertThat(header(d, "saeguard.error.offset")).matches("\\d+");
+                assertThat(header(d, "saeguard.error.message")).isNotBlank();
+                assertThat(header(d, "saeguard.error.stage")).isIn("decode", "route", "validate");
+            }
+            // And the good records on either side were decided
+            assertThat(decisions).extracting(ConsumerRecord::key).containsExactlyInAnyOrder("good-0", "good-1");
+            assertThat(sidecar.ready()).isTrue();
+        }
+    }
+
+    @Test
+    void httpCheckAndEncodeAnswerSynchronouslyAndRejectBadInputWith400(KafkaBroker kafka) throws Exception {
+        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "");
+        try (Sidecar sidecar = Sidecar.start(s.config())) {
+            HttpClient http = HttpClient.newHttpClient();
+            String base = "http://127.0.0.1:" + sidecar.httpPort();
+            int firing = -1;
+            for (int first = 0; first + Scenario.TOKENS_PER_RECORD <= s.tokens && firing < 0; first += Scenario.TOKENS_PER_RECORD) {
+                if (s.expectedScore(first, 4) >= 1.0) {
+                    firing = first;
+                }
+            }
+            assumeTrue(firing >= 0, "no firing chunk in this seed");
+
+            // When a firing record is checked synchronously
+            HttpResponse<String> check = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/check"))
+                    .header("Content-Type", "application/octet-stream")
+                    .POST(HttpRequest.BodyPublishers.ofByteArray(s.record("sync-1", firing, 4, true))).build(), HttpResponse.BodyHandlers.ofString());
+
+            // Then the decision is the rule's
+            assertThat(check.statusCode()).as(check.body()).isEqualTo(200);
+            assertThat(check.body()).contains("\"action\":\"" + s.expectedAction(firing, 4) + "\"").contains("\"request_id\":\"sync-1\"");
+
+            // When /v1/encode gets JSON activations, Then it returns the active features
+            StringBuilder row = new StringBuilder();
+            for (int t = firing; t < firing + Scenario.TOKENS_PER_RECORD; t++) {
+                row.append(t == firing ? "[" : ",[");
+                for (int j = 0; j < s.dIn; j++) {
+                    row.append(j == 0 ? "" : ",").append(s.inputs[t * s.dIn + j]);
+                }
+                row.append(']');
+            }
+            HttpResponse<String> encode = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/encode"))
+                    .header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"sae\":\"" + Scenario.SAE_ID + "\",\"activations\":[" + row + "]}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(encode.statusCode()).as(encode.body()).isEqualTo(200);
+            assertThat(encode.body()).contains("\"id\":" + s.feature);
+
+            // And bad input gets a 400 with a JSON error naming the problem; the service stays up
+            for (String[] bad : new String[][] {{"application/json", "{\"sae\":\"nope\",\"activations\":[[1]]}", "unknown SAE id 'nope'"},
+                    {"application/json", "{\"activations\":[]}", "'activations' must be"},
+                    {"application/octet-stream", "xx", "safetensors"},
+                    {"application/json", "{\"sae\":\"" + Scenario.SAE_ID + "\",\"activations\":[[1,2,3]]}", "d_in 3"}}) {
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/check")).header("Content-Type", bad[0])
+                        .POST(HttpRequest.BodyPublishers.ofString(bad[1])).build(), HttpResponse.BodyHandlers.ofString());
+                assertThat(r.statusCode()).as(bad[1]).isEqualTo(400);
+                assertThat(r.body()).startsWith("{\"error\":").contains(bad[2]);
+            }
+            HttpResponse<String> live = http.send(HttpRequest.newBuilder(URI.create(base + "/health/live")).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(live.statusCode()).isEqualTo(200);
+            HttpResponse<String> metrics = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(metrics.body()).contains("saeguard_inflight_tokens").contains("saeguard_paused_partitions");
+        }
+    }
+
+    @Test
+    void backpressurePausesPartitionsWhileThePollLoopKeepsTheMemberAlive(KafkaBroker kafka) throws Exception {
+        // Given a tiny in-flight cap, small polls, and a max.poll.interval far shorter than the stall below
+        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "batching:\n  max_inflight_tokens: 8\n  resume_inflight_tokens: 4\n");
+        String config = java.nio.file.Files.readString(s.configFile).replace("    heartbeat.interval.ms: \"1000\"",
+                "    heartbeat.interval.ms: \"1000\"\n    max.poll.records: \"5\"\n    max.poll.interval.ms: \"4000\"");
+        java.nio.file.Files.writeString(s.configFile, config);
+        try (Sidecar sidecar = Sidecar.start(s.config())) {
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(sidecar::ready);
+            double assignmentsBefore = sidecar.metrics().assignments.get();
+
+            // When the engine stalls for 9 s while 30 records (120 tokens) arrive
+            var stall = sidecar.engine().call(c -> {
+                try {
+                    Thread.sleep(9000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return null;
+            });
+            try (var producer = s.producer()) {
+                for (int i = 0; i < 30; i++) {
+                    producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(s.topic(TopicRole.ACTIVATIONS), "bp-" + i,
+                            s.record("bp-" + i, i * Scenario.TOKENS_PER_RECORD, 0, true)));
+                }
+            }
+            double maxInflight = 0;
+            double maxPaused = 0;
+            while (!stall.isDone()) {
+                maxInflight = Math.max(maxInflight, sidecar.metrics().inflightTokens.get());
+                maxPaused = Math.max(maxPaused, sidecar.metrics().pausedPartitions.get());
+                Thread.sleep(50);
+            }
+
+            // Then the partitions were paused, in-flight stayed within the cap plus one poll, and no rebalance happened
+            assertThat(maxPaused).isPositive();
+            assertThat(maxInflight).isLessThanOrEqualTo(8 + 5 * Scenario.TOKENS_PER_RECORD);
+            assertThat(sidecar.metrics().assignments.get()).isEqualTo(assignmentsBefore);
+            // And everything is decided once the engine is back
+            assertThat(s.read(TopicRole.DECISIONS, 30, Duration.ofSeconds(90))).hasSize(30);
+            assertThat(sidecar.metrics().pausedPartitions.get()).isZero();
+        }
+    }
+
+    private static String header(ConsumerRecord<String, byte[]> r, String name) {
+        Header h = r.headers().lastHeader(name);
+        return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+    }
+
+    private static List<String> readLines(Kcat kcat, String topic, int count) throws Exception {
+        if (count == 0) {
+            return List.of();
+        }
+        String out = new String(kcat.consume(topic, count, "%s\\n"), StandardCharsets.UTF_8);
+        return out.lines().filter(l -> !l.isBlank()).toList();
+    }
+}

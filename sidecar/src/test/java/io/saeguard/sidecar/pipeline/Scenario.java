@@ -1,0 +1,236 @@
+package io.saeguard.sidecar.pipeline;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.saeguard.sae.PythonSaeFixtures;
+import io.saeguard.sidecar.config.ConfigLoader;
+import io.saeguard.sidecar.config.SidecarConfig;
+import io.saeguard.sidecar.kafka.TopicAdmin;
+import io.saeguard.topics.activation.ActivationCodec;
+import io.saeguard.topics.catalog.TopicCatalog;
+import io.saeguard.topics.catalog.TopicRole;
+import io.saeguard.topics.events.Phase;
+import io.saeguard.topics.safetensors.DType;
+import io.saeguard.topics.safetensors.SafetensorsFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+/**
+ * A pipeline test's world: a random SAE with PyTorch's reference codes for its inputs
+ * ({@code make_sae.py}), a {@code features} detector on a feature that really fires in those codes,
+ * uniquely named topics on the test broker, and a sidecar config pointing at all of it. The test
+ * can compute every expected decision from the reference codes and the rule, independently of the
+ * code under test.
+ */
+final class Scenario {
+    static final String SAE_ID = "test-sae";
+    static final String DETECTOR = "planted";
+    static final int TOKENS_PER_RECORD = 4;
+
+    final Path dir;
+    final String bootstrap;
+    final TopicCatalog catalog;
+    final float[] inputs;      // [tokens, dIn] row-major
+    final float[] features;    // reference codes [tokens, dSae]
+    final int dIn;
+    final int dSae;
+    final int tokens;
+    final int feature;
+    final float threshold;
+    final Path configFile;
+
+    private Scenario(Path dir, String bootstrap, TopicCatalog catalog, float[] inputs, float[] features, int dIn, int dSae, int feature,
+            float threshold, Path configFile) {
+        this.dir = dir;
+        this.bootstrap = bootstrap;
+        this.catalog = catalog;
+        this.inputs = inputs;
+        this.features = features;
+        this.dIn = dIn;
+        this.dSae = dSae;
+        this.tokens = inputs.length / dIn;
+        this.feature = feature;
+        this.threshold = threshold;
+        this.configFile = configFile;
+    }
+
+    /** Builds the scenario; {@code extraConfig} is appended to the generated YAML (e.g. a batching section). */
+    static Scenario create(Path dir, String bootstrap, long seed, String extraConfig) throws Exception {
+        Path c = PythonSaeFixtures.generate(dir.resolve("sae-case"), seed, "--format", "saelens", "--arch", "jumprelu", "--tokens", "48");
+        float[] inputs = SafetensorsFile.open(c.resolve("input.safetensors")).tensor("activations").orElseThrow().toFloatArray();
+        float[] features = SafetensorsFile.open(c.resolve("expected.safetensors")).tensor("features").orElseThrow().toFloatArray();
+        int dIn = 64;
+        int dSae = 256;
+        int tokens = inputs.length / dIn;
+        // The feature that fires on the most tokens, with a threshold at the median of its values: some chunks fire, some don't.
+        int best = 0;
+        int bestCount = -1;
+        for (int f = 0; f < dSae; f++) {
+            int n = 0;
+            for (int t = 0; t < tokens; t++) {
+                if (features[t * dSae + f] > 0) {
+                    n++;
+                }
+            }
+            if (n > bestCount) {
+                bestCount = n;
+                best = f;
+            }
+        }
+        List<Float> values = new ArrayList<>();
+        for (int t = 0; t < tokens; t++) {
+            if (features[t * dSae + best] > 0) {
+                values.add(features[t * dSae + best]);
+            }
+        }
+        values.sort(null);
+        float threshold = values.get(values.size() / 2) * 0.999f;
+        Path detector = dir.resolve("planted.yaml");
+        Files.writeString(detector, """
+                id: %s
+                sae: %s
+                rule:
+                  kind: features
+                  match: any
+                  features:
+                    - id: %d
+                      threshold: %s
+                      label: planted concept
+                aggregate: token
+                policy:
+                  alert_at: 1.0
+                  bands:
+                    - min: 1.0
+                      action: flag
+                    - min: 1.5
+                      action: block
+                """.formatted(DETECTOR, SAE_ID, best, Float.toString(threshold)));
+        String prefix = "t" + UUID.randomUUID().toString().substring(0, 8) + ".";
+        Map<TopicRole, String> names = new EnumMap<>(TopicRole.class);
+        for (TopicRole r : TopicRole.values()) {
+            names.put(r, prefix + "saeguard." + r.key());
+        }
+        TopicCatalog catalog = TopicCatalog.bundled().withNames(names);
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            TopicAdmin.createAll(admin, catalog);
+        }
+        StringBuilder topics = new StringBuilder("topics:\n");
+        names.forEach((r, n) -> topics.append("  ").append(r.key()).append(": ").append(n).append('\n'));
+        Path config = dir.resolve("saeguard.yaml");
+        Files.writeString(config, """
+                kafka:
+                  bootstrap: %s
+                  group: %s
+                  consumer:
+                    session.timeout.ms: "10000"
+                    heartbeat.interval.ms: "1000"
+                saes:
+                  - id: %s
+                    path: %s
+                    model: test-model
+                    hook: blocks.3.hook_resid_post
+                detectors:
+                  - %s
+                engine:
+                  device: cpu
+                  threads: 1
+                http:
+                  host: 127.0.0.1
+                  port: 0
+                shutdown:
+                  drain_timeout_ms: 5000
+                %s
+                %s
+                """.formatted(bootstrap, prefix + "group", SAE_ID, c.resolve("sae"), detector, topics, extraConfig));
+        return new Scenario(dir, bootstrap, catalog, inputs, features, dIn, dSae, best, threshold, config);
+    }
+
+    SidecarConfig config() throws Exception {
+        return ConfigLoader.load(Optional.of(configFile), Map.of());
+    }
+
+    String topic(TopicRole role) {
+        return catalog.get(role).name();
+    }
+
+    /** One activation record: tokens [first, first + TOKENS_PER_RECORD) of the reference input, as request {@code requestId}. */
+    byte[] record(String requestId, int first, long position, boolean isFinal) {
+        float[] rows = new float[TOKENS_PER_RECORD * dIn];
+        System.arraycopy(inputs, (first % tokens) * dIn, rows, 0, rows.length);
+        return ActivationCodec.builder(requestId).model("test-model").hook("blocks.3.hook_resid_post").position(position)
+                .phase(Phase.PROMPT).isFinal(isFinal).activations(DType.F32, TOKENS_PER_RECORD, dIn, rows).encode();
+    }
+
+    /**
+     * The expected score of the record built from tokens starting at {@code first} and placed at
+     * request {@code position}: max over its tokens of a/threshold, leaving out request position 0
+     * (BOS never counts by default).
+     */
+    double expectedScore(int first, long position) {
+        double s = 0;
+        for (int i = 0; i < TOKENS_PER_RECORD; i++) {
+            if (position + i == 0) {
+                continue;
+            }
+            int t = first % tokens + i;
+            s = Math.max(s, features[t * dSae + feature] / threshold);
+        }
+        return s;
+    }
+
+    /** The expected action for that score under the detector's bands. */
+    String expectedAction(int first, long position) {
+        double s = expectedScore(first, position);
+        return s >= 1.5 ? "block" : s >= 1.0 ? "flag" : "allow";
+    }
+
+    KafkaProducer<String, byte[]> producer() {
+        return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all",
+                ProducerConfig.MAX_REQUEST_SIZE_CONFIG, "20000000"), new StringSerializer(), new ByteArraySerializer());
+    }
+
+    void produce(String topic, String key, byte[] value) throws Exception {
+        try (KafkaProducer<String, byte[]> p = producer()) {
+            p.send(new ProducerRecord<>(topic, key, value)).get(30, TimeUnit.SECONDS);
+        }
+    }
+
+    /** Reads records from the beginning of {@code topic} until {@code count} arrived or the timeout passed. */
+    List<ConsumerRecord<String, byte[]>> read(TopicRole role, int count, Duration timeout) {
+        try (KafkaConsumer<String, byte[]> c = new KafkaConsumer<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                ConsumerConfig.GROUP_ID_CONFIG, "reader-" + UUID.randomUUID(), ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), new StringDeserializer(), new ByteArrayDeserializer())) {
+            c.subscribe(List.of(topic(role)));
+            List<ConsumerRecord<String, byte[]>> out = new ArrayList<>();
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (out.size() < count && System.nanoTime() < deadline) {
+                c.poll(Duration.ofMillis(200)).forEach(out::add);
+            }
+            return out;
+        }
+    }
+
+    static void assertSameBytes(byte[] a, byte[] b) {
+        assertThat(a).isEqualTo(b);
+    }
+}
