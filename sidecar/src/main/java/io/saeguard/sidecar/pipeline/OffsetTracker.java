@@ -1,6 +1,7 @@
 package io.saeguard.sidecar.pipeline;
 
 import java.util.ArrayDeque;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
@@ -67,6 +68,18 @@ final class OffsetTracker {
     /** Forgets partitions that were revoked or lost. */
     void remove(Iterable<TopicPartition> revoked) {
         revoked.forEach(partitions::remove);
+    }
+
+    /** Records consumed but not yet finished, over the given partitions. */
+    int unfinished(Collection<TopicPartition> which) {
+        int n = 0;
+        for (TopicPartition tp : which) {
+            PartitionState s = partitions.get(tp);
+            if (s != null) {
+                n += s.pending.size();
+            }
+        }
+        return n;
     }
 
     /** Records consumed but not yet finished, over all partitions. */

@@ -42,6 +42,7 @@ final class PollLoop implements Runnable {
     private static final Logger LOGGER = LoggerFactory.getLogger(PollLoop.class);
     private static final Duration POLL = Duration.ofMillis(50);
     private static final long COMMIT_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
+    private static final long REVOKE_DRAIN_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     private final Consumer<String, byte[]> consumer;
     private final List<String> topics;
@@ -248,6 +249,14 @@ final class PollLoop implements Runnable {
         }
     }
 
+    private String positions(Collection<TopicPartition> partitions) {
+        StringBuilder sb = new StringBuilder();
+        for (TopicPartition tp : partitions) {
+            sb.append(tp.partition()).append('=').append(consumer.position(tp)).append(' ');
+        }
+        return sb.toString();
+    }
+
     /** Runs on the poll thread, inside poll(). */
     private final class Rebalance implements ConsumerRebalanceListener {
         @Override
@@ -255,7 +264,19 @@ final class PollLoop implements Runnable {
             if (partitions.isEmpty()) {
                 return;
             }
+            // Let the records of these partitions that are already in the pipeline finish (bounded), so
+            // the new owner does not process them again: fewer duplicates on every rebalance.
+            long deadline = System.nanoTime() + Math.min(drainTimeout.toNanos(), REVOKE_DRAIN_NANOS);
             drainAcks();
+            while (offsets.unfinished(partitions) > 0 && System.nanoTime() < deadline) {
+                try {
+                    Thread.sleep(5);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+                drainAcks();
+            }
             Map<TopicPartition, OffsetAndMetadata> toCommit = offsets.toCommit();
             toCommit.keySet().retainAll(new HashSet<>(partitions));
             if (!toCommit.isEmpty() && !deadLetters.broken() && !decisions.failed()) {
@@ -267,7 +288,8 @@ final class PollLoop implements Runnable {
             }
             offsets.remove(partitions);
             engine.forget(Set.copyOf(partitions));
-            LOGGER.atInfo().addKeyValue("partitions", partitions.size()).log("partitions revoked; their request state dropped");
+            LOGGER.atInfo().addKeyValue("partitions", partitions.size()).addKeyValue("committed", toCommit)
+                    .log("partitions revoked; their request state dropped");
         }
 
         @Override
@@ -283,7 +305,8 @@ final class PollLoop implements Runnable {
             if (paused && !partitions.isEmpty()) {
                 consumer.pause(partitions);
             }
-            LOGGER.atInfo().addKeyValue("partitions", partitions.size()).addKeyValue("paused", paused).log("partitions assigned");
+            LOGGER.atInfo().addKeyValue("partitions", partitions.size()).addKeyValue("paused", paused)
+                    .addKeyValue("positions", LOGGER.isDebugEnabled() ? positions(partitions) : "-").log("partitions assigned");
         }
     }
 }
