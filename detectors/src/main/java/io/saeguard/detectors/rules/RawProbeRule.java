@@ -51,9 +51,4 @@ final class RawProbeRule implements TokenRule {
             throw new IllegalArgumentException("raw probe has " + w.length + " weights but the activations have d_in = " + dIn);
         }
     }
-
-    /** The activation width the weights expect. */
-    int dIn() {
-        return w.length;
-    }
 }

@@ -126,9 +126,21 @@ final class Organism {
         return new Request(x, encode(x), false, false);
     }
 
-    /** The padding attack: benign filler tokens, then the request's tokens (BOS kept in front). */
+    /**
+     * The padding attack: innocuous filler tokens, then the request's tokens (BOS kept in front). The
+     * attacker's filler is text on which no concept feature fires (as the DSG replication found, filler
+     * from the same topic fires the same features and does not dilute, algorithms.md §1.5).
+     */
     Request padded(Request request, int filler) {
-        Request pad = request(filler, false, false);
+        float[][] fillerX = new float[filler][];
+        for (int t = 0; t < filler; t++) {
+            float[] x;
+            do {
+                x = token(0, GENERIC_NEGATIVE_RATE);
+            } while (firesConcept(x));
+            fillerX[t] = x;
+        }
+        Request pad = new Request(fillerX, encode(fillerX), false, false);
         int offset = request.bos() ? 1 : 0;
         float[][] x = new float[filler + request.tokens()][];
         int t = 0;
@@ -142,6 +154,16 @@ final class Organism {
             x[t++] = request.x()[i];
         }
         return new Request(x, encode(x), request.planted(), request.bos());
+    }
+
+    private boolean firesConcept(float[] x) {
+        float[] a = encode(new float[][] {x})[0];
+        for (int f : CONCEPT) {
+            if (a[f] > 0) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private float[] token(double conceptRate, double genericRate) {

@@ -30,6 +30,7 @@ final class DeviceDictionary implements AutoCloseable {
     private final NDArray wDec;      // [d_sae, d_in]
     private final NDArray bDec;      // [d_in]
     private final NDArray threshold; // [d_sae] or [1], or null
+    private final NDArray cut;       // max(θ, 0): ReLU(pre)·1[pre > θ] == pre·1[pre > max(θ, 0)]
     private final NDArray bGate;     // gated only
     private final NDArray expRMag;   // gated only: exp(r_mag)
     private final NDArray bMag;      // gated only
@@ -44,6 +45,7 @@ final class DeviceDictionary implements AutoCloseable {
         this.bDec = upload(sae.bDec(), device, dtype);
         // Thresholds stay F32 even when weights are half precision (SAELens PR #728: bf16 changes θ).
         this.threshold = sae.threshold().map(w -> upload(w, device, DataType.FLOAT32)).orElse(null);
+        this.cut = threshold == null ? null : threshold.maximum(0f);
         this.bGate = sae.bGate().map(w -> upload(w, device, dtype)).orElse(null);
         this.expRMag = sae.rMag().map(w -> upload(w, device, dtype).exp()).orElse(null);
         this.bMag = sae.bMag().map(w -> upload(w, device, dtype)).orElse(null);
@@ -67,9 +69,12 @@ final class DeviceDictionary implements AutoCloseable {
 
     /**
      * Encodes {@code x [n, d_in]} (F32, in the batch's manager) to dense codes {@code [n, d_sae]}.
-     * {@code decisionValues} are what the keep/drop rule compared (for tie-aware tests and health).
+     * With {@code keepDecision}, {@code decisionValues} are what the keep/drop rule compared (for
+     * tie-aware tests and dense output); without it the rule runs in place on the GEMM's output, so
+     * the hot path allocates one {@code [n, d_sae]} array instead of several (each fresh array costs
+     * page faults at these sizes; bench/README.md).
      */
-    Encoded encode(NDArray x) {
+    Encoded encode(NDArray x, boolean keepDecision) {
         NDArray scale = null;
         NDArray shift = null;
         NDArray in = x;
@@ -94,36 +99,40 @@ final class DeviceDictionary implements AutoCloseable {
         if (config.applyBDecToInput()) {
             in = in.sub(bDec);
         }
-        NDArray h = in.matMul(wEnc); // [n, d_sae]
+        NDArray h = in.matMul(wEnc); // [n, d_sae], a fresh array of this batch: safe to modify in place
         NDArray features;
-        NDArray decision;
+        NDArray decision = null;
         Architecture arch = config.architecture();
         switch (arch) {
             case STANDARD -> {
-                decision = h.add(bEnc);
-                features = decision.maximum(0f);
+                h.addi(bEnc);
+                decision = keepDecision ? h.duplicate() : null;
+                features = h.muli(h.gt(0f)); // ReLU in place
             }
             case JUMPRELU, BATCHTOPK -> {
-                decision = h.add(bEnc);
-                features = decision.maximum(0f).mul(decision.gt(threshold).toType(decision.getDataType(), false));
+                h.addi(bEnc);
+                decision = keepDecision ? h.duplicate() : null;
+                features = h.muli(h.gt(cut));
             }
             case TOPK -> {
-                NDArray pre = h.add(bEnc);
+                h.addi(bEnc);
                 if (decoderNorm != null) {
-                    pre = pre.mul(decoderNorm);
+                    h.muli(decoderNorm);
                 }
-                decision = pre;
-                features = keepTopK(pre, config.k().getAsInt(), false);
+                decision = keepDecision ? h.duplicate() : null;
+                features = keepTopK(h, config.k().getAsInt(), false);
             }
             case ABSTOPK -> {
-                decision = h.add(bEnc);
-                features = keepTopK(decision, config.k().getAsInt(), true);
+                h.addi(bEnc);
+                decision = keepDecision ? h.duplicate() : null;
+                features = keepTopK(h, config.k().getAsInt(), true);
             }
             case GATED -> {
                 // pi_gate = h + b_gate; pi_mag = h * exp(r_mag) + b_mag  (sae_in @ (W_enc * exp(r_mag)) == h * exp(r_mag))
-                decision = h.add(bGate);
-                NDArray mag = h.mul(expRMag).add(bMag).maximum(0f);
-                features = mag.mul(decision.gt(0f).toType(mag.getDataType(), false));
+                NDArray gate = h.add(bGate);
+                decision = gate;
+                NDArray mag = h.muli(expRMag).addi(bMag);
+                features = mag.muli(mag.gt(0f)).muli(gate.gt(0f));
             }
             default -> throw new IllegalStateException("not a single-dictionary architecture: " + arch);
         }

@@ -92,25 +92,29 @@ public final class DeviceSae implements AutoCloseable {
         threadCheck.run();
         validate(x, tokens);
         try (NDManager batch = manager.newSubManager()) {
-            NDArray a = codes(batch, x, tokens, false).features();
+            NDArray a = codes(batch, x, tokens, false, false).features();
+            // One extra column tells truncation: a token lost features iff its (kmax+1)-th largest is non-zero.
+            boolean countTruncation = kmax < config.dSae() && config.k().isEmpty();
+            int k = countTruncation ? kmax + 1 : kmax;
             NDArray scores = signed ? a.abs() : a;
-            NDList top = scores.topK(kmax, 1, true, true);
+            NDList top = scores.topK(k, 1, true, true);
             NDArray idx = top.get(1);
             NDArray values = signed ? a.gather(idx, 1) : top.get(0);
-            int[] indices = idx.toType(DataType.INT32, false).toIntArray();
-            float[] vals = values.toType(DataType.FLOAT32, false).toFloatArray();
+            int[] allIndices = idx.toType(DataType.INT32, false).toIntArray();
+            float[] allValues = values.toType(DataType.FLOAT32, false).toFloatArray();
+            int[] indices = new int[tokens * kmax];
+            float[] vals = new float[tokens * kmax];
+            int truncated = 0;
+            for (int t = 0; t < tokens; t++) {
+                System.arraycopy(allIndices, t * k, indices, t * kmax, kmax);
+                System.arraycopy(allValues, t * k, vals, t * kmax, kmax);
+                if (countTruncation && allValues[t * k + kmax] != 0f) {
+                    truncated++;
+                }
+            }
             for (int i = 0; i < vals.length; i++) {
                 if (vals[i] == 0f) {
                     indices[i] = -1;
-                }
-            }
-            int truncated = 0;
-            if (kmax < config.dSae() && config.k().isEmpty()) {
-                int[] counts = a.neq(0f).toType(DataType.INT32, false).sum(new int[] {1}).toType(DataType.INT32, false).toIntArray();
-                for (int c : counts) {
-                    if (c > kmax) {
-                        truncated++;
-                    }
                 }
             }
             return new Padded(tokens, kmax, indices, vals, truncated);
@@ -122,7 +126,7 @@ public final class DeviceSae implements AutoCloseable {
         threadCheck.run();
         validate(x, tokens);
         try (NDManager batch = manager.newSubManager()) {
-            Result r = codes(batch, x, tokens, reconstruct);
+            Result r = codes(batch, x, tokens, reconstruct, true);
             return new Dense(tokens, r.features().toType(DataType.FLOAT32, false).toFloatArray(),
                     r.decision().toType(DataType.FLOAT32, false).toFloatArray(),
                     Optional.ofNullable(r.reconstruction()).map(n -> n.toType(DataType.FLOAT32, false).toFloatArray()));
@@ -132,18 +136,18 @@ public final class DeviceSae implements AutoCloseable {
     private record Result(NDArray features, NDArray decision, NDArray reconstruction) {
     }
 
-    private Result codes(NDManager batch, float[] x, int tokens, boolean reconstruct) {
+    private Result codes(NDManager batch, float[] x, int tokens, boolean reconstruct, boolean keepDecision) {
         NDArray input = batch.create(stage(x, tokens), new Shape(tokens, config.dIn()), DataType.FLOAT32)
                 .toDevice(manager.getDevice(), false);
-        DeviceDictionary.Encoded b = base.encode(input);
+        DeviceDictionary.Encoded b = base.encode(input, keepDecision);
         if (residual == null) {
             return new Result(b.features(), b.decisionValues(), reconstruct ? base.decode(b) : null);
         }
         NDArray baseRecon = base.decode(b);
         NDArray resIn = residualInput == ComposedSae.ResidualInput.ERROR ? input.sub(baseRecon) : input;
-        DeviceDictionary.Encoded r = residual.encode(resIn);
+        DeviceDictionary.Encoded r = residual.encode(resIn, keepDecision);
         NDArray features = NDArrays.concat(new NDList(b.features(), r.features()), 1);
-        NDArray decision = NDArrays.concat(new NDList(b.decisionValues(), r.decisionValues()), 1);
+        NDArray decision = keepDecision ? NDArrays.concat(new NDList(b.decisionValues(), r.decisionValues()), 1) : null;
         return new Result(features, decision, reconstruct ? baseRecon.add(residual.decode(r)) : null);
     }
 

@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code saeguard} command line. Every command of the product lives under it. */
 @Command(name = "saeguard", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Streaming SAE monitoring and guardrail sidecar for LLM deployments.",
-        subcommands = {RunCommand.class, BrokerCommand.class, TopicsCommand.class, InspectCommand.class, EncodeCommand.class,
+        subcommands = {RunCommand.class, BrokerCommand.class, TopicsCommand.class, InspectCommand.class, EncodeCommand.class, SelectCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     private Main() {

@@ -2,11 +2,10 @@ package io.saeguard.sidecar.pipeline;
 
 import io.saeguard.sidecar.metrics.Metrics;
 import java.nio.charset.StandardCharsets;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Consumer;
+import java.util.List;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.slf4j.Logger;
@@ -16,8 +15,8 @@ import org.slf4j.LoggerFactory;
  * Sends a record that cannot be processed to the dead-letter topic: the original key, value and
  * headers, plus {@code saeguard.error.*} headers (stage, reason, class, message, topic, partition,
  * offset, timestamp) so a person can act on it from the topic alone. The record counts as done only
- * once the dead-letter write is acknowledged; if that write fails, {@link #broken()} turns true and
- * the sidecar stops committing and reports unready (nothing may be lost silently).
+ * once the dead-letter write is delivered; if that write fails, the sink turns failed and the
+ * sidecar stops committing and reports unready (nothing may be lost silently).
  *
  * <p>Thread-safe.
  */
@@ -25,17 +24,14 @@ final class DeadLetterPublisher {
     private static final Logger LOGGER = LoggerFactory.getLogger(DeadLetterPublisher.class);
     static final String PREFIX = "saeguard.error.";
 
-    private final Producer<String, byte[]> producer;
+    private final OutputSink sink;
     private final String topic;
     private final Metrics metrics;
-    private final Consumer<Ack> acks;
-    private final AtomicBoolean broken = new AtomicBoolean();
 
-    DeadLetterPublisher(Producer<String, byte[]> producer, String topic, Metrics metrics, Consumer<Ack> acks) {
-        this.producer = producer;
+    DeadLetterPublisher(OutputSink sink, String topic, Metrics metrics) {
+        this.sink = sink;
         this.topic = topic;
         this.metrics = metrics;
-        this.acks = acks;
     }
 
     /**
@@ -61,22 +57,16 @@ final class DeadLetterPublisher {
         LOGGER.atWarn().addKeyValue("stage", stage).addKeyValue("reason", reason).addKeyValue("topic", record.topic())
                 .addKeyValue("partition", record.partition()).addKeyValue("offset", record.offset())
                 .log("dead-lettering record: {}", error.getMessage());
-        producer.send(new ProducerRecord<>(topic, null, record.key(), record.value(), headers), (meta, e) -> {
-            if (e != null) {
-                broken.set(true);
-                LOGGER.atError().addKeyValue("topic", topic).addKeyValue("sourceOffset", record.offset())
-                        .log("dead-letter write failed; no more commits until restart: {}", e.toString());
-                return;
-            }
-            metrics.deadletters.labelValues(stage, reason).inc();
-            metrics.events.labelValues(record.topic(), Metrics.OUTCOME_DEADLETTER).inc();
-            acks.accept(new Ack(new org.apache.kafka.common.TopicPartition(record.topic(), record.partition()), record.offset(), tokens));
-        });
+        sink.emit(new TopicPartition(record.topic(), record.partition()), record.offset(), tokens,
+                List.of(new ProducerRecord<>(topic, null, record.key(), record.value(), headers)), () -> {
+                    metrics.deadletters.labelValues(stage, reason).inc();
+                    metrics.events.labelValues(record.topic(), Metrics.OUTCOME_DEADLETTER).inc();
+                });
     }
 
-    /** True once a dead-letter write failed. */
+    /** True once an output (dead letter or decision) could not be delivered. */
     boolean broken() {
-        return broken.get();
+        return sink.failed();
     }
 
     private static byte[] bytes(String s) {

@@ -5,41 +5,28 @@ import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.Decision;
 import io.saeguard.topics.events.EventCodec;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Consumer;
-import org.apache.kafka.clients.producer.Callback;
-import org.apache.kafka.clients.producer.Producer;
+import java.util.ArrayList;
+import java.util.List;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Publishes a record's outputs: one decision to {@code saeguard.decisions} and its alerts to
- * {@code saeguard.alerts}, keyed by request id. When Kafka has acknowledged all of them the record
- * is done ({@link Ack}); a failed write leaves it unfinished, so its offset is never committed and
- * the record is processed again after a restart (at-least-once), and the sidecar reports unready.
- *
- * <p>{@code KafkaProducer.send} may block (metadata, a full buffer), so it is called from the engine
- * thread, never from a Vert.x event loop. Thread-safe.
+ * {@code saeguard.alerts}, keyed by request id, as one group through the {@link OutputSink}
+ * (at-least-once or exactly-once). Thread-safe.
  */
 final class DecisionPublisher {
-    private static final Logger LOGGER = LoggerFactory.getLogger(DecisionPublisher.class);
     private static final EventCodec CODEC = new EventCodec();
 
-    private final Producer<String, byte[]> producer;
+    private final OutputSink sink;
     private final String decisionsTopic;
     private final String alertsTopic;
     private final Metrics metrics;
-    private final Consumer<Ack> acks;
-    private final AtomicBoolean failed = new AtomicBoolean();
 
-    DecisionPublisher(Producer<String, byte[]> producer, String decisionsTopic, String alertsTopic, Metrics metrics, Consumer<Ack> acks) {
-        this.producer = producer;
+    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, Metrics metrics) {
+        this.sink = sink;
         this.decisionsTopic = decisionsTopic;
         this.alertsTopic = alertsTopic;
         this.metrics = metrics;
-        this.acks = acks;
     }
 
     /** Publishes the outcome of {@code work}; returns the decision as published (latency filled in). */
@@ -47,34 +34,25 @@ final class DecisionPublisher {
         long produced = work.record().timestamp();
         long now = System.currentTimeMillis();
         Decision decision = outcome.decision().toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
-        int parts = 1 + outcome.alerts().size();
-        AtomicInteger remaining = new AtomicInteger(parts);
         String key = work.chunk().requestId();
-        Callback done = (meta, e) -> {
-            if (e != null) {
-                if (failed.compareAndSet(false, true)) {
-                    LOGGER.atError().addKeyValue("topic", work.record().topic()).addKeyValue("offset", work.record().offset())
-                            .log("publishing a decision failed; the record stays uncommitted: {}", e.toString());
-                }
-                return;
-            }
-            if (remaining.decrementAndGet() == 0) {
-                metrics.decisionLatency.observe(Math.max(0, System.currentTimeMillis() - produced) / 1000.0);
-                metrics.events.labelValues(work.record().topic(), Metrics.OUTCOME_DECIDED).inc();
-                metrics.decisions.labelValues(decision.detector().orElse("none"), decision.action().wireName()).inc();
-                acks.accept(new Ack(work.partition(), work.record().offset(), work.tokens()));
-            }
-        };
-        producer.send(new ProducerRecord<>(decisionsTopic, key, CODEC.encode(decision)), done);
+        List<ProducerRecord<String, byte[]>> outputs = new ArrayList<>(1 + outcome.alerts().size());
+        outputs.add(new ProducerRecord<>(decisionsTopic, key, CODEC.encode(decision)));
         for (Alert alert : outcome.alerts()) {
-            metrics.alerts.labelValues(alert.detector()).inc();
-            producer.send(new ProducerRecord<>(alertsTopic, key, CODEC.encode(alert)), done);
+            outputs.add(new ProducerRecord<>(alertsTopic, key, CODEC.encode(alert)));
         }
+        sink.emit(work.partition(), work.record().offset(), work.tokens(), outputs, () -> {
+            metrics.decisionLatency.observe(Math.max(0, System.currentTimeMillis() - produced) / 1000.0);
+            metrics.events.labelValues(work.record().topic(), Metrics.OUTCOME_DECIDED).inc();
+            metrics.decisions.labelValues(decision.detector().orElse("none"), decision.action().wireName()).inc();
+            for (Alert alert : outcome.alerts()) {
+                metrics.alerts.labelValues(alert.detector()).inc();
+            }
+        });
         return decision;
     }
 
-    /** True once any output failed to publish. */
+    /** True once any output failed to deliver. */
     boolean failed() {
-        return failed.get();
+        return sink.failed();
     }
 }

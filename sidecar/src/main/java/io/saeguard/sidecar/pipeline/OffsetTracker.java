@@ -70,6 +70,11 @@ final class OffsetTracker {
         revoked.forEach(partitions::remove);
     }
 
+    /** Whether the partition is tracked (assigned and not revoked since). */
+    boolean tracks(TopicPartition tp) {
+        return partitions.containsKey(tp);
+    }
+
     /** Records consumed but not yet finished, over the given partitions. */
     int unfinished(Collection<TopicPartition> which) {
         int n = 0;

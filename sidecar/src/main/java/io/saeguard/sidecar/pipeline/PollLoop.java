@@ -53,6 +53,7 @@ final class PollLoop implements Runnable {
     private final DeadLetterPublisher deadLetters;
     private final DecisionPublisher decisions;
     private final Metrics metrics;
+    private final java.util.Optional<TransactionalSink> transactions;
     private final OffsetTracker offsets = new OffsetTracker();
     private final ConcurrentLinkedQueue<Ack> acks = new ConcurrentLinkedQueue<>();
     private final AtomicLong inflightTokens = new AtomicLong();
@@ -64,7 +65,8 @@ final class PollLoop implements Runnable {
     private long lastCommit;
 
     PollLoop(Consumer<String, byte[]> consumer, List<String> topics, SidecarConfig.Batching batching, SaeRouter router,
-            Map<String, Sae> saes, EngineLoop engine, DeadLetterPublisher deadLetters, DecisionPublisher decisions, Metrics metrics) {
+            Map<String, Sae> saes, EngineLoop engine, DeadLetterPublisher deadLetters, DecisionPublisher decisions, Metrics metrics,
+            java.util.Optional<TransactionalSink> transactions) {
         this.consumer = consumer;
         this.topics = List.copyOf(topics);
         this.batching = batching;
@@ -74,6 +76,7 @@ final class PollLoop implements Runnable {
         this.deadLetters = deadLetters;
         this.decisions = decisions;
         this.metrics = metrics;
+        this.transactions = transactions;
     }
 
     /** Where the publishers report finished records (any thread). */
@@ -194,6 +197,10 @@ final class PollLoop implements Runnable {
     }
 
     private void drainAcks() {
+        if (transactions.isPresent()) {
+            // Exactly-once: finished records leave the pipeline when their transaction commits.
+            inflightTokens.addAndGet(-transactions.get().commit(offsets, consumer));
+        }
         for (Ack a; (a = acks.poll()) != null; ) {
             offsets.finished(a.partition(), a.offset());
             if (a.tokens() > 0) {
@@ -219,6 +226,9 @@ final class PollLoop implements Runnable {
     }
 
     private void commitIfDue(boolean sync) {
+        if (transactions.isPresent()) {
+            return; // offsets are committed inside the transactions (drainAcks)
+        }
         long now = System.nanoTime();
         if (!sync && now - lastCommit < COMMIT_INTERVAL_NANOS) {
             return;
@@ -279,7 +289,9 @@ final class PollLoop implements Runnable {
             }
             Map<TopicPartition, OffsetAndMetadata> toCommit = offsets.toCommit();
             toCommit.keySet().retainAll(new HashSet<>(partitions));
-            if (!toCommit.isEmpty() && !deadLetters.broken() && !decisions.failed()) {
+            if (transactions.isPresent()) {
+                inflightTokens.addAndGet(-transactions.get().drop(partitions));
+            } else if (!toCommit.isEmpty() && !deadLetters.broken() && !decisions.failed()) {
                 try {
                     consumer.commitSync(toCommit);
                 } catch (RuntimeException e) {
@@ -294,6 +306,7 @@ final class PollLoop implements Runnable {
 
         @Override
         public void onPartitionsLost(Collection<TopicPartition> partitions) {
+            transactions.ifPresent(t -> inflightTokens.addAndGet(-t.drop(partitions)));
             offsets.remove(partitions);
             engine.forget(Set.copyOf(partitions));
         }

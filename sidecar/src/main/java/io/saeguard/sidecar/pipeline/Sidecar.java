@@ -96,11 +96,6 @@ public final class Sidecar implements AutoCloseable {
                         + "(saes: " + String.join(", ", saes.keySet()) + ")");
             }
         }
-        if (config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE) {
-            throw new IllegalArgumentException("delivery: exactly-once is not implemented yet; use at-least-once (duplicates are possible "
-                    + "after a crash, and decisions carry request_id + seq so appliers can drop them)");
-        }
-
         Optional<EmbeddedKafka> embedded = Optional.empty();
         String bootstrap = config.kafka().bootstrap().orElse(null);
         TopicCatalog catalog = TopicCatalog.bundled().withNames(config.topics());
@@ -123,25 +118,34 @@ public final class Sidecar implements AutoCloseable {
         PrometheusRegistry registry = new PrometheusRegistry();
         JvmMetrics.builder().register(registry);
         Metrics metrics = new Metrics(registry);
+        boolean exactlyOnce = config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE;
+        if (exactlyOnce && config.kafka().instanceId().isEmpty()) {
+            LOGGER.warn("delivery is exactly-once but kafka.instance_id is not set: after a crash, outputs stall for up to "
+                    + "transaction.timeout.ms (10 s) until the broker aborts the dead instance's transaction; set a stable instance id");
+        }
         KafkaProducer<String, byte[]> producer = new KafkaProducer<>(producerProps(config, bootstrap), new StringSerializer(),
                 new ByteArraySerializer());
+        if (exactlyOnce) {
+            producer.initTransactions();
+        }
         PollLoop[] pollRef = new PollLoop[1];
-        java.util.function.Consumer<Ack> acks = a -> pollRef[0].ack(a);
-        DeadLetterPublisher dlq = new DeadLetterPublisher(producer, catalog.get(TopicRole.DEADLETTER).name(), metrics, acks);
-        DecisionPublisher decisions = new DecisionPublisher(producer, catalog.get(TopicRole.DECISIONS).name(),
-                catalog.get(TopicRole.ALERTS).name(), metrics, acks);
+        Optional<TransactionalSink> transactions = exactlyOnce ? Optional.of(new TransactionalSink(producer)) : Optional.empty();
+        OutputSink sink = transactions.isPresent() ? transactions.get() : new DirectSink(producer, a -> pollRef[0].ack(a));
+        DeadLetterPublisher dlq = new DeadLetterPublisher(sink, catalog.get(TopicRole.DEADLETTER).name(), metrics);
+        DecisionPublisher decisions = new DecisionPublisher(sink, catalog.get(TopicRole.DECISIONS).name(),
+                catalog.get(TopicRole.ALERTS).name(), metrics);
         EngineOptions engineOptions = new EngineOptions(DeviceSpec.parse(config.engine().device()),
                 config.engine().djlCache().orElse(EngineOptions.defaultCacheDir()), config.engine().threads(), 1, config.engine().gpuF16());
         EngineLoop engine = new EngineLoop(config.batching(), saes, maxActive, engineOptions, definitions,
                 new StateLimits(config.state().requestTtl(), config.state().maxRequests()), decisions, dlq, metrics);
         engine.start(Duration.ofMinutes(5));
-        publishSteeringVectors(engine, producer, catalog.get(TopicRole.STEERING).name());
+        publishSteeringVectors(engine, producer, catalog.get(TopicRole.STEERING).name(), exactlyOnce);
 
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProps(config, bootstrap), new StringDeserializer(),
                 new ByteArrayDeserializer());
         SaeRouter router = new SaeRouter(config.saes());
         PollLoop poll = new PollLoop(consumer, List.of(catalog.get(TopicRole.ACTIVATIONS).name()), config.batching(), router, saes, engine,
-                dlq, decisions, metrics);
+                dlq, decisions, metrics, transactions);
         pollRef[0] = poll;
         Thread pollThread = new Thread(poll, "saeguard-poll");
         pollThread.start();
@@ -157,16 +161,26 @@ public final class Sidecar implements AutoCloseable {
         return sidecar;
     }
 
-    private static void publishSteeringVectors(EngineLoop engine, KafkaProducer<String, byte[]> producer, String topic) throws Exception {
+    private static void publishSteeringVectors(EngineLoop engine, KafkaProducer<String, byte[]> producer, String topic, boolean transactional)
+            throws Exception {
         Map<String, float[]> vectors = engine.call(c -> c.detectors().steeringVectors()).get(60, TimeUnit.SECONDS);
+        if (vectors.isEmpty()) {
+            return;
+        }
+        if (transactional) {
+            producer.beginTransaction();
+        }
         for (Map.Entry<String, float[]> v : vectors.entrySet()) {
             byte[] value = new SafetensorsWriter().metadata("id", v.getKey())
                     .addF32("vector", new long[] {v.getValue().length}, v.getValue()).toBytes();
-            producer.send(new ProducerRecord<>(topic, v.getKey(), value)).get(60, TimeUnit.SECONDS);
+            producer.send(new ProducerRecord<>(topic, v.getKey(), value));
         }
-        if (!vectors.isEmpty()) {
-            LOGGER.atInfo().addKeyValue("vectors", vectors.size()).addKeyValue("topic", topic).log("steering vectors published");
+        if (transactional) {
+            producer.commitTransaction();
+        } else {
+            producer.flush();
         }
+        LOGGER.atInfo().addKeyValue("vectors", vectors.size()).addKeyValue("topic", topic).log("steering vectors published");
     }
 
     static Map<String, Object> consumerProps(SidecarConfig config, String bootstrap) {
@@ -181,6 +195,9 @@ public final class Sidecar implements AutoCloseable {
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.putIfAbsent(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
         config.kafka().instanceId().ifPresent(id -> p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, id));
+        if (config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE) {
+            p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        }
         return p;
     }
 
@@ -193,6 +210,14 @@ public final class Sidecar implements AutoCloseable {
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        if (config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE) {
+            // A stable id per instance (kafka.instance_id) lets a restarted instance fence its predecessor and abort
+            // the transaction it left open at once. With a random id the open transaction blocks read_committed
+            // readers and the group's offsets until transaction.timeout.ms, so that timeout is kept short.
+            p.putIfAbsent(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, "10000");
+            p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "saeguard-" + config.kafka().group() + "-"
+                    + config.kafka().instanceId().orElse(UUID.randomUUID().toString()));
+        }
         return p;
     }
 

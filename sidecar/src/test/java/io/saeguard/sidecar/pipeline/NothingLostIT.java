@@ -25,7 +25,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -39,7 +40,7 @@ class NothingLostIT {
     private static final long SEED = new Random().nextLong() & 0x7fffffffL;
     private static final EventCodec CODEC = new EventCodec();
 
-    @TempDir
+    @TempDir(cleanup = org.junit.jupiter.api.io.CleanupMode.ON_SUCCESS)
     Path dir;
 
     @BeforeAll
@@ -48,10 +49,16 @@ class NothingLostIT {
         assumeTrue(PythonSaeFixtures.available(), "python3-torch is required");
     }
 
-    @Test
-    void everyInputIsAccountedForAcrossASidecarKill9AndRestart(KafkaBroker kafka) throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"at-least-once", "exactly-once"})
+    void everyInputIsAccountedForAcrossASidecarKill9AndRestart(String delivery, KafkaBroker kafka) throws Exception {
         // Given a sidecar process and a stream of 120 records, one in ten a poison pill
-        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "batching:\n  max_delay_ms: 20\n");
+        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "batching:\n  max_delay_ms: 20\ndelivery: " + delivery + "\n");
+        if (delivery.equals("exactly-once")) {
+            // A stable instance id: the restarted process fences its predecessor (and takes over its static group membership).
+            java.nio.file.Files.writeString(s.configFile, java.nio.file.Files.readString(s.configFile)
+                    .replace("  group: ", "  instance_id: nothing-lost-0\n  group: "));
+        }
         Set<String> valid = new HashSet<>();
         Set<String> poison = new HashSet<>();
         Process sidecar = startProcess(s, "first");
@@ -99,9 +106,13 @@ class NothingLostIT {
             for (int n : deadSeen.values()) {
                 duplicates += n - 1;
             }
-            System.out.println("NothingLostIT: " + valid.size() + " valid, " + poison.size() + " poison, duplicates after kill -9: " + duplicates);
+            System.out.println("NothingLostIT " + delivery + ": " + valid.size() + " valid, " + poison.size()
+                    + " poison, duplicates after kill -9: " + duplicates);
             assertThat(seen.keySet()).as("decided inputs (nothing lost, nothing invented)").isEqualTo(valid);
             assertThat(deadSeen.keySet()).as("dead-lettered inputs").isEqualTo(poison);
+            if (delivery.equals("exactly-once")) {
+                assertThat(duplicates).as("duplicates seen by a read_committed reader").isZero();
+            }
         } finally {
             sidecar.destroy();
             sidecar.waitFor(60, TimeUnit.SECONDS);

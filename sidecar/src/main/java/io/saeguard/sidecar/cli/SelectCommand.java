@@ -1,0 +1,139 @@
+package io.saeguard.sidecar.cli;
+
+import io.saeguard.detectors.DetectorDefinitions;
+import io.saeguard.detectors.select.ExampleSet;
+import io.saeguard.detectors.select.FeatureSelection;
+import io.saeguard.detectors.select.MarkdownReport;
+import io.saeguard.detectors.select.SelectionOptions;
+import io.saeguard.detectors.select.SelectionResult;
+import io.saeguard.sae.Sae;
+import io.saeguard.sae.engine.DeviceSae;
+import io.saeguard.sae.engine.SaeEngine;
+import io.saeguard.sae.format.SaeLoader;
+import io.saeguard.topics.codes.SparseCodes;
+import io.saeguard.topics.safetensors.SafetensorsFile;
+import io.saeguard.topics.safetensors.Tensor;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code saeguard select}: turns labelled example activations into a detector (algorithms.md §1, §6, §8). */
+@Command(name = "select", mixinStandardHelpOptions = true,
+        description = {"Selects SAE features that tell positive from negative examples and writes a detector YAML.",
+                "Inputs: safetensors with 'activations' [tokens, d_in] and optionally 'request' I32 [tokens] grouping tokens into",
+                "examples (without it, every token is an example). --random: random-token activations for LangFIR filtering.",
+                "The report holds per-feature statistics and held-out AUROC/precision/recall against a raw-activation probe."})
+final class SelectCommand implements Callable<Integer> {
+    @Option(names = "--sae", required = true, description = "SAE directory (or Gemma Scope .npz file)")
+    Path saePath;
+
+    @Option(names = "--sae-id", description = "the SAE id the detector names (as in the sidecar config; default: the SAE folder name)")
+    String saeId;
+
+    @Option(names = "--id", defaultValue = "selected", description = "detector id (default ${DEFAULT-VALUE})")
+    String id;
+
+    @Option(names = "--positive", required = true, description = "activations of the concept's examples")
+    Path positive;
+
+    @Option(names = "--negative", required = true, description = "activations of benign examples")
+    Path negative;
+
+    @Option(names = "--random", description = "activations of random tokens (LangFIR: drop features that fire on them)")
+    Path random;
+
+    @Option(names = "--method", defaultValue = "dsg", description = "dsg | mean-diff (default ${DEFAULT-VALUE})")
+    String method;
+
+    @Option(names = "--rule", defaultValue = "dsg", description = "the written detector's rule: dsg | features (default ${DEFAULT-VALUE})")
+    String rule;
+
+    @Option(names = "--top", defaultValue = "20", description = "features to keep (default ${DEFAULT-VALUE})")
+    int top;
+
+    @Option(names = "--window", description = "dsg: windowed rate over the last W tokens")
+    Integer window;
+
+    @Option(names = "--max-active", defaultValue = "256", description = "most active features kept per token (default ${DEFAULT-VALUE})")
+    int maxActive;
+
+    @Option(names = "--out", required = true, description = "detector YAML to write")
+    Path out;
+
+    @Option(names = "--report", description = "markdown report to write")
+    Path report;
+
+    @Mixin
+    EngineMixin engineOptions;
+
+    @Override
+    public Integer call() throws Exception {
+        Sae sae = SaeLoader.load(saePath);
+        String sid = saeId != null ? saeId : Optional.ofNullable(saePath.toAbsolutePath().getFileName()).map(Path::toString).orElse("sae");
+        SelectionOptions options = SelectionOptions.defaults(id, sid)
+                .withMethod(switch (method.toLowerCase(Locale.ROOT)) {
+                    case "dsg" -> SelectionOptions.Method.DSG;
+                    case "mean-diff" -> SelectionOptions.Method.MEAN_DIFF;
+                    default -> throw new IllegalArgumentException("--method must be dsg or mean-diff, found '" + method + "'");
+                })
+                .withRule(switch (rule.toLowerCase(Locale.ROOT)) {
+                    case "dsg" -> SelectionOptions.RuleChoice.DSG;
+                    case "features" -> SelectionOptions.RuleChoice.FEATURES;
+                    default -> throw new IllegalArgumentException("--rule must be dsg or features, found '" + rule + "'");
+                })
+                .withTopN(top);
+        if (window != null) {
+            options = options.withWindow(window);
+        }
+        SelectionResult result;
+        try (SaeEngine engine = SaeEngine.start(engineOptions.options()); DeviceSae device = engine.load(sae, maxActive)) {
+            ExampleSet pos = examples(device, sid, positive);
+            ExampleSet neg = examples(device, sid, negative);
+            Optional<ExampleSet> rnd = random == null ? Optional.empty() : Optional.of(examples(device, sid, random));
+            result = FeatureSelection.select(pos, neg, rnd, options);
+        }
+        Files.writeString(out, DetectorDefinitions.toYaml(result.detector()));
+        String md = MarkdownReport.render(result.report());
+        if (report != null) {
+            Files.writeString(report, md);
+        }
+        System.err.println("wrote " + out + (report != null ? " and " + report : ""));
+        System.out.println(md);
+        return 0;
+    }
+
+    private ExampleSet examples(DeviceSae device, String sid, Path file) throws Exception {
+        SafetensorsFile f = SafetensorsFile.open(file);
+        Tensor acts = f.tensor("activations").orElseThrow(() -> new IllegalArgumentException(file + ": no tensor 'activations' (found: "
+                + String.join(", ", f.names()) + ")"));
+        if (acts.rank() != 2) {
+            throw new IllegalArgumentException(file + ": 'activations' must be [tokens, d_in], found " + Arrays.toString(acts.shape()));
+        }
+        int n = Math.toIntExact(acts.dim(0));
+        int dIn = Math.toIntExact(acts.dim(1));
+        device.checkWidth(dIn);
+        float[] x = acts.toFloatArray();
+        int kmax = device.kmax();
+        int[] idx = new int[n * kmax];
+        float[] val = new float[n * kmax];
+        int batch = 512;
+        float[] chunk = new float[batch * dIn];
+        for (int start = 0; start < n; start += batch) {
+            int m = Math.min(batch, n - start);
+            System.arraycopy(x, start * dIn, chunk, 0, m * dIn);
+            DeviceSae.Padded p = device.encodePadded(chunk, m);
+            System.arraycopy(p.indices(), 0, idx, start * kmax, m * kmax);
+            System.arraycopy(p.values(), 0, val, start * kmax, m * kmax);
+        }
+        SparseCodes codes = SparseCodes.fromPadded(sid, device.config().dSae(), n, kmax, idx, val, 0);
+        Optional<Tensor> request = f.tensor("request");
+        ExampleSet set = request.isPresent() ? ExampleSet.ofExamples(codes, request.get().toIntArray()) : ExampleSet.ofTokens(codes);
+        return set.withActivations(x, dIn);
+    }
+}
