@@ -9,9 +9,13 @@ import io.prometheus.metrics.expositionformats.ExpositionFormats;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.saeguard.detectors.Chunk;
 import io.saeguard.detectors.ChunkOutcome;
+import io.saeguard.detectors.DetectorConfigException;
+import io.saeguard.detectors.DetectorDefinition;
+import io.saeguard.detectors.DetectorDefinitions;
 import io.saeguard.sae.engine.DeviceSae;
 import io.saeguard.sidecar.pipeline.EngineLoop;
 import io.saeguard.sidecar.pipeline.SaeRouter;
+import io.saeguard.sidecar.pipeline.TokenNorms;
 import io.saeguard.topics.DecodeException;
 import io.saeguard.topics.activation.ActivationChunk;
 import io.saeguard.topics.activation.ActivationCodec;
@@ -34,7 +38,8 @@ import java.util.function.BooleanSupplier;
 /**
  * The sidecar's HTTP surface (Vert.x Web): {@code GET /health/live}, {@code GET /health/ready},
  * {@code GET /metrics} (Prometheus text, OpenMetrics or protobuf by {@code Accept}),
- * {@code POST /v1/encode} and {@code POST /v1/check}. Encoding and detection run on the engine
+ * {@code POST /v1/encode}, {@code POST /v1/check}, {@code GET /v1/detectors},
+ * {@code GET|PUT /v1/detectors/{id}} (hot reload). Encoding and detection run on the engine
  * thread; handlers never block the event loop, and results come back with the engine's future
  * (completed on the engine thread, then delivered on this verticle's context).
  *
@@ -44,6 +49,7 @@ import java.util.function.BooleanSupplier;
  * {@code Retry-After}.
  */
 public final class HttpApi extends VerticleBase {
+    private static final org.slf4j.Logger LOGGER = org.slf4j.LoggerFactory.getLogger(HttpApi.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final EventCodec CODEC = new EventCodec();
     private static final ExpositionFormats FORMATS = ExpositionFormats.init();
@@ -80,6 +86,10 @@ public final class HttpApi extends VerticleBase {
         r.post("/v1/*").handler(BodyHandler.create().setBodyLimit(32L * 1024 * 1024));
         r.post("/v1/encode").handler(ctx -> run(ctx, false));
         r.post("/v1/check").handler(ctx -> run(ctx, true));
+        r.get("/v1/detectors").handler(this::listDetectors);
+        r.get("/v1/detectors/:id").handler(this::getDetector);
+        r.put("/v1/detectors/:id").handler(BodyHandler.create().setBodyLimit(1024 * 1024));
+        r.put("/v1/detectors/:id").handler(this::putDetector);
         return vertx.createHttpServer().requestHandler(r).listen(port, host).onSuccess(s -> server = s);
     }
 
@@ -96,6 +106,73 @@ public final class HttpApi extends VerticleBase {
             writer.write(out, registry.scrape());
             return Buffer.buffer(out.toByteArray());
         }, false).onSuccess(b -> ctx.response().putHeader("Content-Type", writer.getContentType()).end(b)).onFailure(ctx::fail);
+    }
+
+    private void listDetectors(RoutingContext ctx) {
+        onEngine(ctx, c -> {
+            ArrayNode list = JSON.createArrayNode();
+            for (DetectorDefinition d : c.detectors().definitions()) {
+                list.addObject().put("id", d.id()).put("sae", d.sae()).put("yaml", DetectorDefinitions.toYaml(d));
+            }
+            return JSON.createObjectNode().set("detectors", list).toString();
+        }, "application/json");
+    }
+
+    private void getDetector(RoutingContext ctx) {
+        String id = ctx.pathParam("id");
+        engine.call(c -> c.detectors().definition(id).map(DetectorDefinitions::toYaml)).whenComplete((yaml, err) ->
+                vertx.getOrCreateContext().runOnContext(v -> {
+                    if (err != null) {
+                        json(ctx, 500, error(err.getMessage()));
+                    } else if (yaml.isEmpty()) {
+                        json(ctx, 404, error("unknown detector '" + id + "'"));
+                    } else {
+                        ctx.response().putHeader("Content-Type", "application/yaml").end(yaml.get());
+                    }
+                }));
+    }
+
+    /**
+     * Replaces (or adds) one detector from a YAML body. A definition that does not validate, names
+     * another id, or names an SAE this sidecar does not load is refused with 400 and the running
+     * version stays in force.
+     */
+    private void putDetector(RoutingContext ctx) {
+        String id = ctx.pathParam("id");
+        DetectorDefinition def;
+        try {
+            Buffer body = ctx.body().buffer();
+            if (body == null || body.length() == 0) {
+                throw new IllegalArgumentException("empty body: send the detector's YAML");
+            }
+            def = DetectorDefinitions.parse(body.getBytes(), "PUT /v1/detectors/" + id);
+            if (!def.id().equals(id)) {
+                throw new IllegalArgumentException("the body's id '" + def.id() + "' differs from the path's '" + id + "'");
+            }
+        } catch (DetectorConfigException | IllegalArgumentException e) {
+            json(ctx, 400, error(e.getMessage()));
+            return;
+        }
+        onEngine(ctx, c -> {
+            c.sae(def.sae()); // throws IllegalArgumentException (400) for an SAE this sidecar does not load
+            boolean existed = c.detectors().definition(id).isPresent();
+            c.detectors().withDefinition(def);
+            LOGGER.atInfo().addKeyValue("detector", id).addKeyValue("sae", def.sae()).log(existed ? "detector replaced" : "detector added");
+            return JSON.createObjectNode().put("id", id).put("status", existed ? "replaced" : "added").toString();
+        }, "application/json");
+    }
+
+    /** Runs {@code body} on the engine thread and answers with its string; IllegalArgumentException is a 400. */
+    private void onEngine(RoutingContext ctx, java.util.function.Function<EngineLoop.Context, String> body, String type) {
+        io.vertx.core.Context vc = vertx.getOrCreateContext();
+        engine.call(body).whenComplete((out, err) -> vc.runOnContext(v -> {
+            if (err == null) {
+                ctx.response().putHeader("Content-Type", type).end(out);
+                return;
+            }
+            Throwable cause = err instanceof java.util.concurrent.CompletionException && err.getCause() != null ? err.getCause() : err;
+            json(ctx, cause instanceof IllegalArgumentException ? 400 : 500, error(cause.getMessage()));
+        }));
     }
 
     private record Request(String requestId, String sae, long position, int tokens, int dIn, float[] x, Optional<int[]> tokenIds,
@@ -124,14 +201,7 @@ public final class HttpApi extends VerticleBase {
                 if (!check) {
                     return encodeResponse(req, codes);
                 }
-                float[] norms = new float[req.tokens()];
-                for (int t = 0; t < req.tokens(); t++) {
-                    double s = 0;
-                    for (int j = t * req.dIn(); j < (t + 1) * req.dIn(); j++) {
-                        s += (double) req.x()[j] * req.x()[j];
-                    }
-                    norms[t] = (float) Math.sqrt(s);
-                }
+                float[] norms = TokenNorms.of(req.x(), req.tokens(), req.dIn());
                 Chunk chunk = new Chunk(req.requestId(), req.sae(), req.position(), codes,
                         c.detectors().needsActivations(req.sae()) ? Optional.of(req.x()) : Optional.empty(), req.dIn(), norms,
                         req.tokenIds(), req.isFinal());

@@ -333,7 +333,7 @@ public final class EngineLoop implements AutoCloseable {
             ChunkOutcome outcome;
             try {
                 Chunk chunk = new Chunk(w.chunk().requestId(), saeId, w.chunk().position(), mine,
-                        needsActivations ? Optional.of(w.x()) : Optional.empty(), dIn, norms(w.x(), n, dIn),
+                        needsActivations ? Optional.of(w.x()) : Optional.empty(), dIn, TokenNorms.of(w.x(), n, dIn),
                         w.chunk().tokenIds().map(t -> t.toIntArray()), w.chunk().isFinal());
                 outcome = detectorEngine.evaluate(chunk, now);
             } catch (RuntimeException e) {
@@ -347,18 +347,6 @@ public final class EngineLoop implements AutoCloseable {
             }
             decisions.publish(w, outcome);
         }
-    }
-
-    private static float[] norms(float[] x, int tokens, int dIn) {
-        float[] out = new float[tokens];
-        for (int t = 0; t < tokens; t++) {
-            double s = 0;
-            for (int j = t * dIn; j < (t + 1) * dIn; j++) {
-                s += (double) x[j] * x[j];
-            }
-            out[t] = (float) Math.sqrt(s);
-        }
-        return out;
     }
 
     /** Flushes what is queued, stops the thread and frees the device; waits up to {@code timeout}. */

@@ -61,12 +61,13 @@ public final class Sidecar implements AutoCloseable {
     private final Metrics metrics;
     private final DeadLetterPublisher deadLetters;
     private final DecisionPublisher decisions;
+    private final DetectorFileWatcher watcher;
     private final AtomicBoolean stopping = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private Sidecar(SidecarConfig config, Optional<EmbeddedKafka> embedded, KafkaProducer<String, byte[]> producer, EngineLoop engine,
             PollLoop poll, Thread pollThread, Vertx vertx, HttpApi http, Metrics metrics, DeadLetterPublisher deadLetters,
-            DecisionPublisher decisions) {
+            DecisionPublisher decisions, DetectorFileWatcher watcher) {
         this.config = config;
         this.embedded = embedded;
         this.producer = producer;
@@ -78,6 +79,7 @@ public final class Sidecar implements AutoCloseable {
         this.metrics = metrics;
         this.deadLetters = deadLetters;
         this.decisions = decisions;
+        this.watcher = watcher;
     }
 
     /** Starts everything; returns when the HTTP server listens and the pipeline is polling. */
@@ -150,11 +152,12 @@ public final class Sidecar implements AutoCloseable {
         Thread pollThread = new Thread(poll, "saeguard-poll");
         pollThread.start();
 
+        DetectorFileWatcher watcher = new DetectorFileWatcher(config.detectors(), engine);
         Vertx vertx = Vertx.vertx();
         Sidecar[] self = new Sidecar[1];
         HttpApi http = new HttpApi(config.http().host(), config.http().port(), () -> self[0] != null && self[0].ready(), registry, engine, router);
         vertx.deployVerticle(http).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        Sidecar sidecar = new Sidecar(config, embedded, producer, engine, poll, pollThread, vertx, http, metrics, dlq, decisions);
+        Sidecar sidecar = new Sidecar(config, embedded, producer, engine, poll, pollThread, vertx, http, metrics, dlq, decisions, watcher);
         self[0] = sidecar;
         LOGGER.atInfo().addKeyValue("bootstrap", bootstrap).addKeyValue("httpPort", http.actualPort()).addKeyValue("saes", saes.keySet())
                 .addKeyValue("detectors", definitions.size()).addKeyValue("device", engine.deviceLabel()).log("saeguard sidecar started");
@@ -255,6 +258,11 @@ public final class Sidecar implements AutoCloseable {
         }
         stopping.set(true);
         LOGGER.info("shutting down: not ready, draining in-flight records");
+        try {
+            watcher.close();
+        } catch (java.io.IOException e) {
+            LOGGER.warn("closing the detector file watcher: {}", e.toString());
+        }
         poll.stop(config.drainTimeout());
         try {
             poll.awaitStopped(config.drainTimeout().plusSeconds(15));

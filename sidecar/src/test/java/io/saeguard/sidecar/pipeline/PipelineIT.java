@@ -223,6 +223,77 @@ class PipelineIT {
     }
 
     @Test
+    void detectorsAreReplacedAtRunTimeOverHttpAndBadDefinitionsAreRefusedKeepingTheOldOne(KafkaBroker kafka) throws Exception {
+        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "");
+        try (Sidecar sidecar = Sidecar.start(s.config())) {
+            HttpClient http = HttpClient.newHttpClient();
+            String base = "http://127.0.0.1:" + sidecar.httpPort();
+            String yaml = java.nio.file.Files.readString(dir.resolve("planted.yaml"));
+
+            // When the detector is replaced by one with a huge threshold, Then a firing record no longer fires
+            int firing = -1;
+            for (int first = 0; first + Scenario.TOKENS_PER_RECORD <= s.tokens && firing < 0; first += Scenario.TOKENS_PER_RECORD) {
+                if (s.expectedScore(first, 4) >= 1.0) {
+                    firing = first;
+                }
+            }
+            assumeTrue(firing >= 0, "no firing chunk in this seed");
+            String raised = yaml.replaceFirst("threshold: .*", "threshold: 1.0e9");
+            HttpResponse<String> put = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/detectors/" + Scenario.DETECTOR))
+                    .PUT(HttpRequest.BodyPublishers.ofString(raised)).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(put.statusCode()).as(put.body()).isEqualTo(200);
+            assertThat(put.body()).contains("\"replaced\"");
+            HttpResponse<String> check = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/check"))
+                    .header("Content-Type", "application/octet-stream")
+                    .POST(HttpRequest.BodyPublishers.ofByteArray(s.record("after-put", firing, 4, true))).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(check.body()).contains("\"action\":\"allow\"");
+
+            // And invalid definitions get 400 naming the problem, with the running version unchanged
+            for (String[] bad : new String[][] {{yaml.replace("kind: features", "kind: nonsense"), "nonsense"},
+                    {yaml.replace("sae: " + Scenario.SAE_ID, "sae: not-loaded"), "unknown SAE id 'not-loaded'"},
+                    {yaml.replace("id: " + Scenario.DETECTOR, "id: other"), "differs from the path"}}) {
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/detectors/" + Scenario.DETECTOR))
+                        .PUT(HttpRequest.BodyPublishers.ofString(bad[0])).build(), HttpResponse.BodyHandlers.ofString());
+                assertThat(r.statusCode()).as(r.body()).isEqualTo(400);
+                assertThat(r.body()).contains(bad[1]);
+            }
+            HttpResponse<String> current = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/detectors/" + Scenario.DETECTOR)).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(current.statusCode()).isEqualTo(200);
+            assertThat(current.body()).contains("kind: features").doesNotContain("threshold: " + s.threshold);
+            HttpResponse<String> unknown = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/detectors/nope")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(unknown.statusCode()).isEqualTo(404);
+            HttpResponse<String> list = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/detectors")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(list.body()).contains("\"id\":\"" + Scenario.DETECTOR + "\"");
+        }
+    }
+
+    @Test
+    void anEditedDetectorFileIsReloadedAndAnInvalidEditKeepsTheRunningVersion(KafkaBroker kafka) throws Exception {
+        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "");
+        try (Sidecar sidecar = Sidecar.start(s.config())) {
+            HttpClient http = HttpClient.newHttpClient();
+            URI detector = URI.create("http://127.0.0.1:" + sidecar.httpPort() + "/v1/detectors/" + Scenario.DETECTOR);
+            Path file = dir.resolve("planted.yaml");
+            String original = java.nio.file.Files.readString(file);
+
+            // When the file is edited to a new threshold, Then the running detector follows
+            java.nio.file.Files.writeString(file, original.replaceFirst("threshold: .*", "threshold: 123.5"));
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() ->
+                    http.send(HttpRequest.newBuilder(detector).build(), HttpResponse.BodyHandlers.ofString()).body().contains("123.5"));
+
+            // When the file is broken, Then the running version stays
+            Thread.sleep(1100); // a distinct modification time
+            java.nio.file.Files.writeString(file, original.replace("kind: features", "kind: nonsense"));
+            Thread.sleep(3000);
+            String current = http.send(HttpRequest.newBuilder(detector).build(), HttpResponse.BodyHandlers.ofString()).body();
+            assertThat(current).contains("123.5").contains("kind: features");
+        }
+    }
+
+    @Test
     void backpressurePausesPartitionsWhileThePollLoopKeepsTheMemberAlive(KafkaBroker kafka) throws Exception {
         // Given a tiny in-flight cap, small polls, and a max.poll.interval far shorter than the stall below
         Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "batching:\n  max_inflight_tokens: 8\n  resume_inflight_tokens: 4\n");
