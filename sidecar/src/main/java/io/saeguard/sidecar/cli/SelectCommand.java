@@ -57,6 +57,10 @@ final class SelectCommand implements Callable<Integer> {
     @Option(names = "--top", defaultValue = "20", description = "features to keep (default ${DEFAULT-VALUE})")
     int top;
 
+    @Option(names = "--random-limit", defaultValue = "0.01",
+            description = "LangFIR: drop features firing on more than this fraction of the random tokens (default ${DEFAULT-VALUE})")
+    double randomLimit;
+
     @Option(names = "--window", description = "dsg: windowed rate over the last W tokens")
     Integer window;
 
@@ -87,7 +91,8 @@ final class SelectCommand implements Callable<Integer> {
                     case "features" -> SelectionOptions.RuleChoice.FEATURES;
                     default -> throw new IllegalArgumentException("--rule must be dsg or features, found '" + rule + "'");
                 })
-                .withTopN(top);
+                .withTopN(top)
+                .withRandomRateLimit(randomLimit);
         if (window != null) {
             options = options.withWindow(window);
         }

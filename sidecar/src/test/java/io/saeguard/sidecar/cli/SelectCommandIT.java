@@ -34,14 +34,14 @@ class SelectCommandIT {
         float[] wEnc = SafetensorsFile.open(c.resolve("sae/sae_weights.safetensors")).tensor("W_enc").orElseThrow().toFloatArray();
         int dIn = 64;
         int dSae = 256;
-        // Plant a feature that (almost) never fires on ordinary tokens, as a real concept feature would not:
-        // a feature that fires on random tokens is rightly dropped by the LangFIR filter.
+        // Plant the feature that fires least on the random-token slice (tokens 256..383): make_sae's SAEs fire
+        // densely (~10% per feature), so LangFIR runs with a 5% limit here; real concept features fire far less.
         float[] ref = SafetensorsFile.open(c.resolve("expected.safetensors")).tensor("features").orElseThrow().toFloatArray();
         int planted = 0;
         int fewest = Integer.MAX_VALUE;
         for (int f = 0; f < dSae; f++) {
             int fires = 0;
-            for (int t = 0; t < 384; t++) {
+            for (int t = 256; t < 384; t++) {
                 if (ref[t * dSae + f] > 0) {
                     fires++;
                 }
@@ -51,6 +51,7 @@ class SelectCommandIT {
                 planted = f;
             }
         }
+        assumeTrue(fewest <= 6, "no feature fires on at most 5% of the random tokens in this seed");
         double norm = 0;
         for (int j = 0; j < dIn; j++) {
             norm += wEnc[j * dSae + planted] * wEnc[j * dSae + planted];
@@ -87,7 +88,7 @@ class SelectCommandIT {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar",
                 System.getProperty("saeguard.jar", "target/saeguard.jar"), "select", "--sae", c.resolve("sae").toString(), "--sae-id", "test-sae",
                 "--id", "planted", "--positive", dir.resolve("pos.safetensors").toString(), "--negative", dir.resolve("neg.safetensors").toString(),
-                "--random", dir.resolve("rnd.safetensors").toString(), "--method", "mean-diff", "--rule", "features", "--top", "3",
+                "--random", dir.resolve("rnd.safetensors").toString(), "--method", "mean-diff", "--rule", "features", "--top", "3", "--random-limit", "0.05",
                 "--out", out.toString(), "--report", report.toString()));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

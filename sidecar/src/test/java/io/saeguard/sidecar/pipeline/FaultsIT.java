@@ -24,7 +24,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -46,13 +47,14 @@ class FaultsIT {
         assumeTrue(PythonSaeFixtures.available(), "python3-torch is required");
     }
 
-    @Test
-    void everyInputIsDecidedAcrossABrokerStopAndStart() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"at-least-once", "exactly-once"})
+    void everyInputIsDecidedAcrossABrokerStopAndStart(String delivery) throws Exception {
         // Given a broker of our own (persistent, fixed port) and a sidecar on it
         int port = Ports.free();
         Path data = dir.resolve("kafka");
         EmbeddedKafka broker = EmbeddedKafka.start(port, Optional.of(data), Map.of());
-        Scenario s = Scenario.create(dir.resolve("s"), broker.bootstrap(), SEED, "");
+        Scenario s = Scenario.create(dir.resolve("s"), broker.bootstrap(), SEED, "delivery: " + delivery + "\n");
         Set<String> inputs = new HashSet<>();
         try (Sidecar sidecar = Sidecar.start(s.config())) {
             org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(sidecar::ready);
@@ -66,17 +68,21 @@ class FaultsIT {
 
             // Then every input is decided
             Map<String, Integer> seen = decided(s, inputs.size());
-            System.out.println("FaultsIT broker restart: " + inputs.size() + " inputs, duplicates " + duplicates(seen));
+            System.out.println("FaultsIT broker restart " + delivery + ": " + inputs.size() + " inputs, duplicates " + duplicates(seen));
             assertThat(seen.keySet()).isEqualTo(inputs);
+            if (delivery.equals("exactly-once")) {
+                assertThat(duplicates(seen)).as("duplicates seen by a read_committed reader").isZero();
+            }
         } finally {
             broker.close();
         }
     }
 
-    @Test
-    void everyInputIsDecidedAcrossARebalanceToASecondInstanceAndTheFirstOnesShutdown(KafkaBroker kafka) throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"at-least-once", "exactly-once"})
+    void everyInputIsDecidedAcrossARebalanceToASecondInstanceAndTheFirstOnesShutdown(String delivery, KafkaBroker kafka) throws Exception {
         // Given one sidecar consuming
-        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "");
+        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "delivery: " + delivery + "\n");
         Set<String> inputs = new HashSet<>();
         Sidecar first = Sidecar.start(s.config());
         try (Sidecar second = startSecond(s, first, inputs)) {
@@ -86,8 +92,11 @@ class FaultsIT {
 
             // Then every input is decided by one of them
             Map<String, Integer> seen = decided(s, inputs.size());
-            System.out.println("FaultsIT rebalance: " + inputs.size() + " inputs, duplicates " + duplicates(seen));
+            System.out.println("FaultsIT rebalance " + delivery + ": " + inputs.size() + " inputs, duplicates " + duplicates(seen));
             assertThat(seen.keySet()).isEqualTo(inputs);
+            if (delivery.equals("exactly-once")) {
+                assertThat(duplicates(seen)).as("duplicates seen by a read_committed reader").isZero();
+            }
             assertThat(second.metrics().assignments.get()).isGreaterThanOrEqualTo(2);
         } finally {
             first.close();
