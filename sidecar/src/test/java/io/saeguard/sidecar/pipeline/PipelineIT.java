@@ -294,6 +294,38 @@ class PipelineIT {
     }
 
     @Test
+    void aFailedDeadLetterWriteStopsCommitsAndMakesTheSidecarUnready(KafkaBroker kafka) throws Exception {
+        // Given a sidecar whose dead-letter topic does not exist (the broker does not auto-create topics)
+        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "");
+        String config = java.nio.file.Files.readString(s.configFile)
+                .replace("  deadletter: " + s.topic(TopicRole.DEADLETTER), "  deadletter: missing-" + java.util.UUID.randomUUID())
+                .replace("  consumer:\n", "  producer:\n    max.block.ms: \"3000\"\n  consumer:\n");
+        java.nio.file.Files.writeString(s.configFile, config);
+        String group = s.config().kafka().group();
+        try (Sidecar sidecar = Sidecar.start(s.config()); var producer = s.producer();
+                org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                        Map.of(org.apache.kafka.clients.admin.AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrap()))) {
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(sidecar::ready);
+
+            // When a poison pill arrives (its dead-letter write fails) and a good record follows on the same partition
+            var poison = producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(s.topic(TopicRole.ACTIVATIONS), "same-key",
+                    "garbage".getBytes(StandardCharsets.UTF_8))).get();
+            producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(s.topic(TopicRole.ACTIVATIONS), "same-key",
+                    s.record("same-key", 0, 4, true))).get();
+
+            // Then the sidecar reports unready, still decides the good record, and never commits past the pill
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> !sidecar.ready());
+            assertThat(s.read(TopicRole.DECISIONS, 1, Duration.ofSeconds(30))).hasSize(1);
+            Thread.sleep(1000); // a few commit intervals
+            var tp = new org.apache.kafka.common.TopicPartition(poison.topic(), poison.partition());
+            var committed = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, java.util.concurrent.TimeUnit.SECONDS)
+                    .get(tp);
+            assertThat(committed == null ? 0 : committed.offset()).as("committed offset of the pill's partition")
+                    .isLessThanOrEqualTo(poison.offset());
+        }
+    }
+
+    @Test
     void backpressurePausesPartitionsWhileThePollLoopKeepsTheMemberAlive(KafkaBroker kafka) throws Exception {
         // Given a tiny in-flight cap, small polls, and a max.poll.interval far shorter than the stall below
         Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "batching:\n  max_inflight_tokens: 8\n  resume_inflight_tokens: 4\n");
