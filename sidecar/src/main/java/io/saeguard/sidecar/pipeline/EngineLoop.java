@@ -59,6 +59,13 @@ public final class EngineLoop implements AutoCloseable {
     private record Stop() implements Task {
     }
 
+    /** Half-life of the recent firing rates, in tokens. */
+    static final double HALF_LIFE_TOKENS = 100_000;
+    /** A feature with no fire over this many tokens counts as dead. */
+    static final long DEAD_WINDOW_TOKENS = 1_000_000;
+    /** Fraction of tokens whose reconstruction is computed for the FVU metric. */
+    static final double FVU_SAMPLE_RATE = 0.01;
+
     /** What engine-thread code (HTTP handlers' bodies) may use. Valid only on the engine thread. */
     public interface Context {
         DeviceSae sae(String id);
@@ -87,6 +94,9 @@ public final class EngineLoop implements AutoCloseable {
     private final Thread thread;
     private final CountDownLatch started = new CountDownLatch(1);
     private final Map<String, TopicPartition> requestPartitions;
+    private final Map<String, io.saeguard.sidecar.metrics.FeatureStats> featureStats = new LinkedHashMap<>();
+    private final java.util.Random sampler = new java.util.Random();
+    private volatile Map<String, Set<Integer>> watched = Map.of();
     private volatile Throwable startFailure;
     private volatile DetectorEngine detectorEngine;
     private volatile String deviceLabel = "cpu";
@@ -103,6 +113,10 @@ public final class EngineLoop implements AutoCloseable {
         this.decisions = decisions;
         this.deadLetters = deadLetters;
         this.metrics = metrics;
+        for (Map.Entry<String, Sae> e : this.saes.entrySet()) {
+            featureStats.put(e.getKey(), new io.saeguard.sidecar.metrics.FeatureStats(e.getKey(), e.getValue().config().dSae(),
+                    e.getValue().baselineDensity(), HALF_LIFE_TOKENS, DEAD_WINDOW_TOKENS));
+        }
         this.thread = new Thread(this::run, "saeguard-engine");
         int cap = limits.maxRequests();
         // Which partition each tracked request came from, to drop state on revoke; bounded like the state itself.
@@ -174,6 +188,7 @@ public final class EngineLoop implements AutoCloseable {
                         .addKeyValue("device", engine.deviceLabel()).addKeyValue("ms", (System.nanoTime() - t0) / 1_000_000).log("SAE loaded");
             }
             detectorEngine = DetectorEngine.create(detectorDefinitions, directions(), limits);
+            watched = Map.copyOf(detectorEngine.watchedFeatures());
         } catch (Throwable t) {
             startFailure = t;
             started.countDown();
@@ -227,6 +242,7 @@ public final class EngineLoop implements AutoCloseable {
                     } catch (Throwable t) {
                         call.result().completeExceptionally(t);
                     }
+                    watched = Map.copyOf(detectorEngine.watchedFeatures()); // a call may have reloaded detectors
                 } else if (task instanceof Forget f) {
                     flushAll(batches, loaded);
                     detectorEngine.forgetRequests(r -> f.partitions().contains(requestPartitions.get(r)));
@@ -323,6 +339,9 @@ public final class EngineLoop implements AutoCloseable {
         if (codes.truncatedTokens() > 0) {
             metrics.truncatedTokens.labelValues(saeId).inc(codes.truncatedTokens());
         }
+        io.saeguard.sidecar.metrics.FeatureStats stats = featureStats.get(saeId);
+        stats.record(codes);
+        sampleReconstruction(sae, stats, x, tokens, dIn);
         boolean needsActivations = detectorEngine.needsActivations(saeId);
         int row = 0;
         long now = System.currentTimeMillis();
@@ -347,6 +366,33 @@ public final class EngineLoop implements AutoCloseable {
             }
             decisions.publish(w, outcome);
         }
+    }
+
+    /** Reconstructs a sampled ~1% of the batch's tokens (at most 4) for the FVU metric. */
+    private void sampleReconstruction(DeviceSae sae, io.saeguard.sidecar.metrics.FeatureStats stats, float[] x, int tokens, int dIn) {
+        int taken = 0;
+        for (int t = 0; t < tokens && taken < 4; t++) {
+            if (sampler.nextDouble() >= FVU_SAMPLE_RATE) {
+                continue;
+            }
+            taken++;
+            float[] row = java.util.Arrays.copyOfRange(x, t * dIn, (t + 1) * dIn);
+            try {
+                stats.recordReconstruction(row, sae.encodeDense(row, 1, true).reconstruction().orElseThrow());
+            } catch (SaeInputException | RuntimeException e) {
+                LOGGER.atDebug().log("FVU sample failed: {}", e.toString());
+            }
+        }
+    }
+
+    /** Per-SAE feature statistics, for the metrics exporter (thread-safe objects). */
+    public List<io.saeguard.sidecar.metrics.FeatureStats> featureStats() {
+        return List.copyOf(featureStats.values());
+    }
+
+    /** Features named by the running detectors, per SAE (a snapshot, safe to read from any thread). */
+    public Map<String, Set<Integer>> watchedFeatures() {
+        return watched;
     }
 
     /** Flushes what is queued, stops the thread and frees the device; waits up to {@code timeout}. */

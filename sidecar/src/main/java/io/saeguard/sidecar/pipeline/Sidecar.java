@@ -49,6 +49,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class Sidecar implements AutoCloseable {
     private static final Logger LOGGER = LoggerFactory.getLogger(Sidecar.class);
+    /** Most frequent features exported per SAE besides the watched ones (bounds the series). */
+    static final int TOP_FEATURES = 20;
 
     private final SidecarConfig config;
     private final Optional<EmbeddedKafka> embedded;
@@ -141,6 +143,7 @@ public final class Sidecar implements AutoCloseable {
         EngineLoop engine = new EngineLoop(config.batching(), saes, maxActive, engineOptions, definitions,
                 new StateLimits(config.state().requestTtl(), config.state().maxRequests()), decisions, dlq, metrics);
         engine.start(Duration.ofMinutes(5));
+        new io.saeguard.sidecar.metrics.FeatureMetrics(registry, engine.featureStats(), engine::watchedFeatures, TOP_FEATURES);
         publishSteeringVectors(engine, producer, catalog.get(TopicRole.STEERING).name(), exactlyOnce);
 
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProps(config, bootstrap), new StringDeserializer(),

@@ -117,6 +117,18 @@ class PipelineIT {
                 alerted.add(a.requestId() + "@" + a.decision().position());
             }
             assertThat(alerted).isEqualTo(firing);
+
+            // And the watched feature's firing count is exported (it fired on the tokens the reference says)
+            String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + sidecar.httpPort()
+                    + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+            long reference = 0;
+            for (int t = 0; t < 48; t++) {
+                if (s.features[t * s.dSae + s.feature] != 0) {
+                    reference++;
+                }
+            }
+            assertThat(metrics).contains("saeguard_feature_fires_total{feature=\"" + s.feature + "\",sae=\"test-sae\"} " + reference + ".0");
+            assertThat(metrics).contains("saeguard_feature_fire_rate{feature=\"" + s.feature + "\",sae=\"test-sae\"}");
             assertThat(sidecar.ready()).isTrue();
         }
     }

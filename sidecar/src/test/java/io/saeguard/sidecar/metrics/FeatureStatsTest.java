@@ -1,0 +1,80 @@
+package io.saeguard.sidecar.metrics;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import io.saeguard.topics.codes.SparseCodes;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+class FeatureStatsTest {
+    /** Tokens: t0 {1}, t1 {1, 2}, t2 {}, t3 {1} over d_sae = 3 (kmax 2, -1/0 padding). */
+    private static SparseCodes fourTokens() {
+        return SparseCodes.fromPadded("s", 3, 4, 2, new int[] {1, -1, 1, 2, -1, -1, 1, -1}, new float[] {1f, 0f, 2f, 3f, 0f, 0f, 4f, 0f}, 0);
+    }
+
+    @Test
+    void firesAndRatesCountTokensOnWhichAFeatureIsActive() {
+        FeatureStats s = new FeatureStats("s", 3, Optional.empty(), 1e12, 1_000);
+
+        s.record(fourTokens());
+
+        assertThat(s.fires(1)).isEqualTo(3);
+        assertThat(s.fires(2)).isEqualTo(1);
+        assertThat(s.fires(0)).isZero();
+        assertThat(s.tokens()).isEqualTo(4);
+        assertThat(s.fireRate(1)).isCloseTo(0.75, within(1e-9));
+        assertThat(s.fireRate(2)).isCloseTo(0.25, within(1e-9));
+        assertThat(s.topFeatures(5)).containsExactly(1, 2);
+    }
+
+    @Test
+    void ratesForgetOldTrafficWithTheConfiguredHalfLife() {
+        // Given feature 1 fired on all of 4 tokens, then 4 tokens without it, with a half-life of 4 tokens
+        FeatureStats s = new FeatureStats("s", 3, Optional.empty(), 4, 1_000);
+        s.record(SparseCodes.fromPadded("s", 3, 4, 1, new int[] {1, 1, 1, 1}, new float[] {1, 1, 1, 1}, 0));
+
+        s.record(SparseCodes.fromPadded("s", 3, 4, 1, new int[] {-1, -1, -1, -1}, new float[] {0, 0, 0, 0}, 0));
+
+        // Then the rate is (4·0.5) / (4·0.5 + 4) = 1/3
+        assertThat(s.fireRate(1)).isCloseTo(1.0 / 3, within(1e-9));
+    }
+
+    @Test
+    void deadFeaturesAreThoseSilentOverTheWindow() {
+        FeatureStats s = new FeatureStats("s", 3, Optional.empty(), 1e12, 2);
+
+        s.record(fourTokens());
+
+        // feature 0 never fired; feature 2 last fired at token 1 (< 4 - 2); feature 1 at token 3
+        assertThat(s.deadFeatures()).isEqualTo(2);
+    }
+
+    @Test
+    void driftIsZeroForTheBaselineDistributionAndOneForADisjointOne() {
+        FeatureStats same = new FeatureStats("s", 3, Optional.of(new float[] {0f, 0.3f, 0.1f}), 1e12, 1_000);
+        FeatureStats disjoint = new FeatureStats("s", 3, Optional.of(new float[] {0.5f, 0f, 0f}), 1e12, 1_000);
+
+        same.record(fourTokens());
+        disjoint.record(fourTokens());
+
+        assertThat(same.drift().orElseThrow()).isCloseTo(0.0, within(1e-9)); // live 3:1 == baseline 0.3:0.1
+        assertThat(disjoint.drift().orElseThrow()).isCloseTo(1.0, within(1e-9));
+        assertThat(new FeatureStats("s", 3, Optional.empty(), 1e12, 1).drift()).isEmpty();
+    }
+
+    @Test
+    void fvuIsResidualOverTotalVariance() {
+        FeatureStats s = new FeatureStats("s", 3, Optional.empty(), 1e12, 1_000);
+
+        // x = (1, 0) and (-1, 0), mean 0, total variance 2; reconstruction 0 leaves all of it
+        s.recordReconstruction(new float[] {1, 0}, new float[] {0, 0});
+        s.recordReconstruction(new float[] {-1, 0}, new float[] {0, 0});
+
+        assertThat(s.fvu().orElseThrow()).isCloseTo(1.0, within(1e-3));
+        FeatureStats perfect = new FeatureStats("s", 3, Optional.empty(), 1e12, 1_000);
+        perfect.recordReconstruction(new float[] {1, 0}, new float[] {1, 0});
+        perfect.recordReconstruction(new float[] {-1, 0}, new float[] {-1, 0});
+        assertThat(perfect.fvu().orElseThrow()).isCloseTo(0.0, within(1e-12));
+    }
+}
