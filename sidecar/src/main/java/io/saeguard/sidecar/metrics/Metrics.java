@@ -28,6 +28,8 @@ public final class Metrics {
     public final Counter deadletters;
     public final Counter truncatedTokens;
     public final Counter assignments;
+    public final Gauge consumerLag;
+    public final io.prometheus.metrics.core.metrics.Info buildInfo;
 
     public Metrics(PrometheusRegistry registry) {
         this.registry = registry;
@@ -58,6 +60,11 @@ public final class Metrics {
                 .register(registry);
         assignments = Counter.builder().name("saeguard_partition_assignments_total")
                 .help("Rebalance callbacks that assigned partitions to this member").register(registry);
+        consumerLag = Gauge.builder().name("saeguard_consumer_lag_records")
+                .help("Records between this member's position and the end of each assigned partition").labelNames("topic", "partition")
+                .register(registry);
+        buildInfo = io.prometheus.metrics.core.metrics.Info.builder().name("saeguard_build_info")
+                .help("saeguard's version and the SAEs this instance loaded").labelNames("version", "saes").register(registry);
     }
 
     public PrometheusRegistry registry() {

@@ -116,6 +116,7 @@ final class PollLoop implements Runnable {
                 for (ConsumerRecord<String, byte[]> r : records) {
                     handle(r);
                 }
+                reportLag();
             }
             drain();
         } catch (WakeupException e) {
@@ -194,6 +195,20 @@ final class PollLoop implements Runnable {
         inflightTokens.addAndGet(chunk.tokens());
         metrics.inflightTokens.set(inflightTokens.get());
         engine.submit(new Work(r, chunk, sae, x));
+    }
+
+    private long lastLagReport;
+
+    /** Consumer lag per assigned partition, from the fetcher's cached end offsets (no broker round trip). */
+    private void reportLag() {
+        long now = System.nanoTime();
+        if (now - lastLagReport < TimeUnit.SECONDS.toNanos(1)) {
+            return;
+        }
+        lastLagReport = now;
+        for (TopicPartition tp : consumer.assignment()) {
+            consumer.currentLag(tp).ifPresent(lag -> metrics.consumerLag.labelValues(tp.topic(), Integer.toString(tp.partition())).set(lag));
+        }
     }
 
     private void drainAcks() {
@@ -300,6 +315,7 @@ final class PollLoop implements Runnable {
             }
             offsets.remove(partitions);
             engine.forget(Set.copyOf(partitions));
+            partitions.forEach(tp -> metrics.consumerLag.remove(tp.topic(), Integer.toString(tp.partition())));
             LOGGER.atInfo().addKeyValue("partitions", partitions.size()).addKeyValue("committed", toCommit)
                     .log("partitions revoked; their request state dropped");
         }

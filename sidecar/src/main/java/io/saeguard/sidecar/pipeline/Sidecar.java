@@ -122,6 +122,8 @@ public final class Sidecar implements AutoCloseable {
         PrometheusRegistry registry = new PrometheusRegistry();
         JvmMetrics.builder().register(registry);
         Metrics metrics = new Metrics(registry);
+        String version = Optional.ofNullable(Sidecar.class.getPackage().getImplementationVersion()).orElse("dev");
+        metrics.buildInfo.setLabelValues(version, String.join(",", saes.keySet()));
         boolean exactlyOnce = config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE;
         if (exactlyOnce && config.kafka().instanceId().isEmpty()) {
             LOGGER.warn("delivery is exactly-once but kafka.instance_id is not set: after a crash, outputs stall for up to "

@@ -64,6 +64,7 @@ class FaultsIT {
             broker.close();
             Thread.sleep(3000);
             broker = EmbeddedKafka.start(port, Optional.of(data), Map.of());
+            s.awaitLeaders(Duration.ofSeconds(60));
             produce(s, 30, 60, inputs);
 
             // Then every input is decided

@@ -129,6 +129,8 @@ class PipelineIT {
             }
             assertThat(metrics).contains("saeguard_feature_fires_total{feature=\"" + s.feature + "\",sae=\"test-sae\"} " + reference + ".0");
             assertThat(metrics).contains("saeguard_feature_fire_rate{feature=\"" + s.feature + "\",sae=\"test-sae\"}");
+            assertThat(metrics).contains("saeguard_build_info{").contains("saes=\"test-sae\"");
+            assertThat(metrics).contains("saeguard_consumer_lag_records{partition=");
             assertThat(sidecar.ready()).isTrue();
         }
     }

@@ -173,6 +173,26 @@ final class Scenario {
         return catalog.get(role).name();
     }
 
+    /** Waits until every partition of the activations topic has a leader (after a broker restart). */
+    void awaitLeaders(Duration timeout) throws Exception {
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (System.nanoTime() < deadline) {
+                try {
+                    var d = admin.describeTopics(List.of(topic(TopicRole.ACTIVATIONS))).allTopicNames().get(10, TimeUnit.SECONDS)
+                            .get(topic(TopicRole.ACTIVATIONS));
+                    if (d.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty())) {
+                        return;
+                    }
+                } catch (Exception e) {
+                    // not ready yet
+                }
+                Thread.sleep(200);
+            }
+            throw new AssertionError("activations partitions have no leader after " + timeout);
+        }
+    }
+
     /** One activation record: tokens [first, first + TOKENS_PER_RECORD) of the reference input, as request {@code requestId}. */
     byte[] record(String requestId, int first, long position, boolean isFinal) {
         float[] rows = new float[TOKENS_PER_RECORD * dIn];
@@ -205,8 +225,11 @@ final class Scenario {
     }
 
     KafkaProducer<String, byte[]> producer() {
+        // One request in flight: after a broker restart an idempotent producer with several in flight was seen
+        // looping on OUT_OF_ORDER_SEQUENCE_NUMBER; test inputs must arrive in order anyway.
         return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all",
-                ProducerConfig.MAX_REQUEST_SIZE_CONFIG, "20000000"), new StringSerializer(), new ByteArraySerializer());
+                ProducerConfig.MAX_REQUEST_SIZE_CONFIG, "20000000", ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, "1"),
+                new StringSerializer(), new ByteArraySerializer());
     }
 
     void produce(String topic, String key, byte[] value) throws Exception {
