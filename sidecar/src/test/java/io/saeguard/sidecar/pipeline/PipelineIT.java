@@ -130,7 +130,10 @@ class PipelineIT {
             assertThat(metrics).contains("saeguard_feature_fires_total{feature=\"" + s.feature + "\",sae=\"test-sae\"} " + reference + ".0");
             assertThat(metrics).contains("saeguard_feature_fire_rate{feature=\"" + s.feature + "\",sae=\"test-sae\"}");
             assertThat(metrics).contains("saeguard_build_info{").contains("saes=\"test-sae\"");
-            assertThat(metrics).contains("saeguard_consumer_lag_records{partition=");
+            // lag is refreshed once a second, from end offsets the fetcher learns: allow it a few refreshes
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(20)).until(() -> HttpClient.newHttpClient().send(
+                    HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + sidecar.httpPort() + "/metrics")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body().contains("saeguard_consumer_lag_records{partition="));
             assertThat(sidecar.ready()).isTrue();
         }
     }
