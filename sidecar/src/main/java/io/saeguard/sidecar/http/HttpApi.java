@@ -254,23 +254,14 @@ public final class HttpApi extends VerticleBase {
             String sae = router.route(named, text(j, "model"), text(j, "hook")).orElseThrow(() -> new IllegalArgumentException(
                     named.isPresent() ? "unknown SAE id '" + named.get() + "' (configured: " + router.ids() + ")"
                             : "give 'sae' (an SAE id) or 'model' and 'hook' that a configured SAE serves (configured: " + router.ids() + ")"));
-            return validate(new Request(requestId, sae, j.path("position").asLong(0), tokens, dIn, x, Optional.empty(),
-                    j.path("final").asBoolean(false)));
+            return new Request(requestId, sae, j.path("position").asLong(0), tokens, dIn, x, Optional.empty(),
+                    j.path("final").asBoolean(false));
         }
         ActivationChunk chunk = ActivationCodec.decode(body.getBytes());
         String sae = router.route(chunk).orElseThrow(() -> new IllegalArgumentException("no configured SAE serves this record (sae "
                 + chunk.sae().orElse("-") + ", model " + chunk.model().orElse("-") + ", hook " + chunk.hook().orElse("-") + ")"));
-        return validate(new Request(chunk.requestId(), sae, chunk.position(), chunk.tokens(), chunk.dIn(), chunk.toFloatArray(),
-                chunk.tokenIds().map(t -> t.toIntArray()), chunk.isFinal()));
-    }
-
-    private static Request validate(Request r) {
-        for (int i = 0; i < r.x().length; i++) {
-            if (!Float.isFinite(r.x()[i])) {
-                throw new IllegalArgumentException("token " + (i / r.dIn()) + " has a non-finite value at dimension " + (i % r.dIn()));
-            }
-        }
-        return r;
+        return new Request(chunk.requestId(), sae, chunk.position(), chunk.tokens(), chunk.dIn(), chunk.toFloatArray(),
+                chunk.tokenIds().map(t -> t.toIntArray()), chunk.isFinal());
     }
 
     private static Optional<String> text(JsonNode j, String key) {

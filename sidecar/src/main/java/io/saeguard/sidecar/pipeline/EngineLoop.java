@@ -169,11 +169,6 @@ public final class EngineLoop implements AutoCloseable {
         return deviceLabel;
     }
 
-    /** The detector engine; read it only on the engine thread, except for its immutable definitions. */
-    public Optional<DetectorEngine> detectorsSnapshot() {
-        return Optional.ofNullable(detectorEngine);
-    }
-
     private void run() {
         Map<String, DeviceSae> loaded = new LinkedHashMap<>();
         SaeEngine engine;

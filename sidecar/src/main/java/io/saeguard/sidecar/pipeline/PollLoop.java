@@ -89,10 +89,6 @@ final class PollLoop implements Runnable {
         return assigned.get();
     }
 
-    long inflightTokens() {
-        return inflightTokens.get();
-    }
-
     /** Starts the shutdown sequence: stop fetching, drain in-flight records to the deadline, commit, close. */
     void stop(Duration drain) {
         drainTimeout = drain;

@@ -250,11 +250,6 @@ public final class Sidecar implements AutoCloseable {
         return engine;
     }
 
-    /** Kafka bootstrap in use (the embedded broker's when none was configured). */
-    public Optional<String> embeddedBootstrap() {
-        return embedded.map(EmbeddedKafka::bootstrap);
-    }
-
     /** Shutdown in order: not-ready → stop fetching → drain → commit → close. */
     @Override
     public void close() {

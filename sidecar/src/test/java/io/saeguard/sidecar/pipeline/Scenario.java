@@ -253,7 +253,4 @@ final class Scenario {
         }
     }
 
-    static void assertSameBytes(byte[] a, byte[] b) {
-        assertThat(a).isEqualTo(b);
-    }
 }

@@ -134,15 +134,6 @@ public final class SafetensorsWriter {
         return out;
     }
 
-    /** The container's total size in bytes. */
-    public long size() {
-        long n = 8 + header().length;
-        for (Entry e : entries) {
-            n += e.bytes.remaining();
-        }
-        return n;
-    }
-
     /** Serialises the container. */
     public byte[] toBytes() {
         byte[] header = header();
