@@ -216,6 +216,22 @@ public final class DetectorEngine {
     }
 
     /**
+     * Per SAE, the human-readable label of each named feature that has one (the first detector
+     * naming it wins), for the live page and dashboards.
+     */
+    public Map<String, Map<Integer, String>> featureLabels() {
+        Map<String, Map<Integer, String>> out = new TreeMap<>();
+        for (CompiledDetector d : detectors) {
+            Map<Integer, String> labels = out.computeIfAbsent(d.sae, k -> new TreeMap<>());
+            for (int f : d.rule.namedFeatures()) {
+                d.rule.label(f).ifPresent(l -> labels.putIfAbsent(f, l));
+            }
+        }
+        out.replaceAll((k, m) -> Collections.unmodifiableMap(m));
+        return Collections.unmodifiableMap(out);
+    }
+
+    /**
      * Every direction a steer or clamp decision of these detectors may name: vector id
      * {@code "<sae>/<feature>"} to the unit-normalised decoder row (length {@code d_in}), for the
      * compacted {@code saeguard.steering} topic. The arrays are copies.

@@ -36,9 +36,12 @@ public final class ConfigLoader {
     static final List<String> SCALARS = List.of("kafka.bootstrap", "kafka.group", "kafka.instance_id", "engine.device", "engine.threads",
             "engine.djl_cache", "engine.gpu_f16", "batching.max_batch_tokens", "batching.max_delay_ms", "batching.max_inflight_tokens",
             "batching.resume_inflight_tokens", "batching.max_record_tokens", "delivery", "http.host", "http.port",
-            "state.request_ttl_ms", "state.max_requests", "shutdown.drain_timeout_ms");
+            "state.request_ttl_ms", "state.max_requests", "shutdown.drain_timeout_ms", "metrics.top_features", "metrics.fire_rate_half_life_tokens",
+            "metrics.dead_window_tokens", "metrics.fvu_sample_rate", "metrics.calibration_tokens");
     private static final Map<String, Set<String>> SECTIONS = Map.of(
-            "", Set.of("kafka", "topics", "saes", "detectors", "engine", "batching", "delivery", "http", "state", "shutdown"),
+            "", Set.of("kafka", "topics", "saes", "detectors", "engine", "batching", "delivery", "http", "state", "shutdown", "metrics"),
+            "metrics", Set.of("top_features", "watch", "fire_rate_half_life_tokens", "dead_window_tokens", "fvu_sample_rate",
+                    "calibration_tokens"),
             "kafka", Set.of("bootstrap", "group", "instance_id", "consumer", "producer", "admin"),
             "engine", Set.of("device", "threads", "djl_cache", "gpu_f16"),
             "batching", Set.of("max_batch_tokens", "max_delay_ms", "max_inflight_tokens", "resume_inflight_tokens", "max_record_tokens"),
@@ -208,7 +211,49 @@ public final class ConfigLoader {
                 intValue(st, "max_requests", "state.max_requests", 100_000, 1));
         JsonNode sd = section(root, "shutdown");
         Duration drain = Duration.ofMillis(intValue(sd, "drain_timeout_ms", "shutdown.drain_timeout_ms", 15_000, 0));
-        return new SidecarConfig(kafka, topics, saes, detectors, engine, batching, delivery, http, state, drain);
+        return new SidecarConfig(kafka, topics, saes, detectors, engine, batching, delivery, http, state, drain, metrics(section(root, "metrics")));
+    }
+
+    private SidecarConfig.MetricsSettings metrics(JsonNode m) throws ConfigException {
+        SidecarConfig.MetricsSettings d = SidecarConfig.MetricsSettings.defaults();
+        Map<String, Set<Integer>> watch = new LinkedHashMap<>();
+        JsonNode w = m.get("watch");
+        if (w != null && !w.isNull()) {
+            if (!w.isObject()) {
+                throw new ConfigException(source + ": 'metrics.watch' must map SAE ids to lists of feature ids, e.g. {my-sae: [12, 345]}");
+            }
+            for (Iterator<Map.Entry<String, JsonNode>> it = w.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                Set<Integer> ids = new java.util.TreeSet<>();
+                if (!e.getValue().isArray()) {
+                    throw new ConfigException(source + ": 'metrics.watch." + e.getKey() + "' must be a list of feature ids");
+                }
+                for (JsonNode f : e.getValue()) {
+                    if (!f.canConvertToExactIntegral() || f.intValue() < 0) {
+                        throw new ConfigException(source + ": 'metrics.watch." + e.getKey() + "' holds '" + f.asText()
+                                + "', which is not a feature id (an integer >= 0)");
+                    }
+                    ids.add(f.intValue());
+                }
+                watch.put(e.getKey(), ids);
+            }
+        }
+        double sampleRate = d.fvuSampleRate();
+        JsonNode sr = m.get("fvu_sample_rate");
+        if (sr != null && !sr.isNull()) {
+            try {
+                sampleRate = Double.parseDouble(sr.asText().trim());
+            } catch (NumberFormatException e) {
+                sampleRate = Double.NaN;
+            }
+            if (!(sampleRate >= 0 && sampleRate <= 1)) {
+                throw new ConfigException(source + ": 'metrics.fvu_sample_rate' must be a number in [0, 1], found '" + sr.asText() + "'");
+            }
+        }
+        return new SidecarConfig.MetricsSettings(intValue(m, "top_features", "metrics.top_features", d.topFeatures(), 0), watch,
+                intValue(m, "fire_rate_half_life_tokens", "metrics.fire_rate_half_life_tokens", (int) d.halfLifeTokens(), 1),
+                intValue(m, "dead_window_tokens", "metrics.dead_window_tokens", (int) d.deadWindowTokens(), 1), sampleRate,
+                intValue(m, "calibration_tokens", "metrics.calibration_tokens", (int) d.calibrationTokens(), 0));
     }
 
     private void checkKeys(JsonNode node, String section) throws ConfigException {

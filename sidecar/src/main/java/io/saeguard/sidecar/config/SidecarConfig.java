@@ -13,7 +13,7 @@ import java.util.TreeMap;
  * (see {@link ConfigLoader}). Immutable. {@link #toString()} redacts secrets.
  */
 public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<SaeEntry> saes, List<Path> detectors, Engine engine,
-        Batching batching, Delivery delivery, Http http, State state, Duration drainTimeout) {
+        Batching batching, Delivery delivery, Http http, State state, Duration drainTimeout, MetricsSettings metrics) {
 
     /** At-least-once (default) or exactly-once (transactions; outputs read with read_committed). */
     public enum Delivery {
@@ -70,10 +70,34 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
     public record State(Duration requestTtl, int maxRequests) {
     }
 
+    /**
+     * Feature-frequency metrics. Series are exported per SAE for the watched features (those named
+     * by detectors plus {@code watch}) and the {@code topFeatures} most frequent ones, so each
+     * feature metric has at most |watched| + topFeatures series per SAE.
+     *
+     * @param topFeatures most frequent features exported per SAE besides the watched ones
+     * @param watch extra features to export, by SAE id
+     * @param halfLifeTokens half-life of the decayed firing rate, in tokens
+     * @param deadWindowTokens a feature silent for this many tokens counts as dead
+     * @param fvuSampleRate fraction of tokens reconstructed for the FVU metric (at most 4 per batch)
+     * @param calibrationTokens for an SAE without {@code sparsity.safetensors}, the firing density over
+     *     its first this-many tokens becomes the baseline for drift (0: no baseline)
+     */
+    public record MetricsSettings(int topFeatures, Map<String, java.util.Set<Integer>> watch, long halfLifeTokens, long deadWindowTokens,
+            double fvuSampleRate, long calibrationTokens) {
+        public MetricsSettings {
+            watch = Map.copyOf(watch);
+        }
+
+        public static MetricsSettings defaults() {
+            return new MetricsSettings(20, Map.of(), 100_000, 1_000_000, 0.01, 100_000);
+        }
+    }
+
     @Override
     public String toString() {
         return "SidecarConfig[kafka=" + kafka + ", topics=" + new TreeMap<>(topics) + ", saes=" + saes + ", detectors=" + detectors
                 + ", engine=" + engine + ", batching=" + batching + ", delivery=" + delivery + ", http=" + http + ", state=" + state
-                + ", drainTimeout=" + drainTimeout + "]";
+                + ", drainTimeout=" + drainTimeout + ", metrics=" + metrics + "]";
     }
 }

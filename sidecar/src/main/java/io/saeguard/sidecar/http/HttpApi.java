@@ -39,7 +39,8 @@ import java.util.function.BooleanSupplier;
  * The sidecar's HTTP surface (Vert.x Web): {@code GET /health/live}, {@code GET /health/ready},
  * {@code GET /metrics} (Prometheus text, OpenMetrics or protobuf by {@code Accept}),
  * {@code POST /v1/encode}, {@code POST /v1/check}, {@code GET /v1/detectors},
- * {@code GET|PUT /v1/detectors/{id}} (hot reload). Encoding and detection run on the engine
+ * {@code GET|PUT /v1/detectors/{id}} (hot reload), and the live page: {@code GET /},
+ * {@code GET /v1/alerts/stream} (server-sent events), {@code GET /v1/features/top}. Encoding and detection run on the engine
  * thread; handlers never block the event loop, and results come back with the engine's future
  * (completed on the engine thread, then delivered on this verticle's context).
  *
@@ -62,10 +63,13 @@ public final class HttpApi extends VerticleBase {
     private final PrometheusRegistry registry;
     private final EngineLoop engine;
     private final SaeRouter router;
+    private final AlertFeed alerts;
+    private Buffer page;
     private HttpServer server;
 
     public HttpApi(String host, int port, BooleanSupplier ready, PrometheusRegistry registry, EngineLoop engine,
-            SaeRouter router) {
+            SaeRouter router, AlertFeed alerts) {
+        this.alerts = alerts;
         this.host = Objects.requireNonNull(host, "host");
         this.port = port;
         this.ready = ready;
@@ -76,7 +80,16 @@ public final class HttpApi extends VerticleBase {
 
     @Override
     public Future<?> start() {
+        try (java.io.InputStream in = HttpApi.class.getResourceAsStream("index.html")) {
+            page = Buffer.buffer(Objects.requireNonNull(in, "index.html missing from the jar").readAllBytes());
+        } catch (IOException e) {
+            return Future.failedFuture(e);
+        }
         Router r = Router.router(vertx);
+        r.get("/").handler(ctx -> ctx.response().putHeader("Content-Type", "text/html; charset=utf-8")
+                .putHeader("Cache-Control", "no-cache").end(page));
+        r.get("/v1/alerts/stream").handler(this::alertStream);
+        r.get("/v1/features/top").handler(this::topFeatures);
         r.get("/health/live").handler(ctx -> json(ctx, 200, "{\"status\":\"up\"}"));
         r.get("/health/ready").handler(ctx -> {
             boolean ok = ready.getAsBoolean();
@@ -106,6 +119,83 @@ public final class HttpApi extends VerticleBase {
             writer.write(out, registry.scrape());
             return Buffer.buffer(out.toByteArray());
         }, false).onSuccess(b -> ctx.response().putHeader("Content-Type", writer.getContentType()).end(b)).onFailure(ctx::fail);
+    }
+
+    /**
+     * Server-sent events: the recent alerts first, then each new one as it is acknowledged by Kafka
+     * ({@code event: alert}, data = the alert's JSON), and a comment every 15 s to keep proxies from
+     * closing the stream. A client that cannot keep up misses alerts rather than growing a queue.
+     */
+    private void alertStream(RoutingContext ctx) {
+        io.vertx.core.http.HttpServerResponse res = ctx.response();
+        res.setChunked(true).putHeader("Content-Type", "text/event-stream").putHeader("Cache-Control", "no-cache")
+                .putHeader("X-Accel-Buffering", "no");
+        res.write(": saeguard alerts\n\n");
+        for (String json : alerts.recent()) {
+            res.write("event: alert\ndata: " + json + "\n\n");
+        }
+        io.vertx.core.Context vc = vertx.getOrCreateContext();
+        Runnable unsubscribe = alerts.subscribe(json -> vc.runOnContext(v -> {
+            if (!res.closed() && !res.writeQueueFull()) {
+                res.write("event: alert\ndata: " + json + "\n\n");
+            }
+        }));
+        long timer = vertx.setPeriodic(15_000, id -> {
+            if (!res.closed()) {
+                res.write(": keep-alive\n\n");
+            }
+        });
+        res.closeHandler(v -> {
+            unsubscribe.run();
+            vertx.cancelTimer(timer);
+        });
+    }
+
+    /**
+     * The most frequent features per SAE, with the watched ones, their labels, fire rates and
+     * baseline densities, plus the SAE's health figures: {@code GET /v1/features/top?n=20}.
+     */
+    private void topFeatures(RoutingContext ctx) {
+        int n;
+        try {
+            n = Integer.parseInt(Optional.ofNullable(ctx.queryParams().get("n")).orElse("20"));
+            if (n < 1 || n > 1000) {
+                throw new NumberFormatException();
+            }
+        } catch (NumberFormatException e) {
+            json(ctx, 400, error("n must be an integer in 1..1000"));
+            return;
+        }
+        vertx.executeBlocking(() -> {
+            ObjectNode root = JSON.createObjectNode();
+            ArrayNode list = root.putArray("saes");
+            java.util.Map<String, java.util.Set<Integer>> watched = engine.watchedFeatures();
+            java.util.Map<String, java.util.Map<Integer, String>> labels = engine.featureLabels();
+            for (io.saeguard.sidecar.metrics.FeatureStats s : engine.featureStats()) {
+                ObjectNode o = list.addObject().put("sae", s.sae()).put("d_sae", s.dSae()).put("tokens", s.tokens())
+                        .put("dead_features", s.deadFeatures());
+                s.drift().ifPresent(d -> o.put("drift_js", d));
+                s.fvu().ifPresent(v -> o.put("fvu", v));
+                ArrayNode fs = o.putArray("features");
+                java.util.Set<Integer> mine = watched.getOrDefault(s.sae(), java.util.Set.of());
+                java.util.Map<Integer, String> named = labels.getOrDefault(s.sae(), java.util.Map.of());
+                java.util.LinkedHashSet<Integer> ids = new java.util.LinkedHashSet<>();
+                for (int f : s.topFeatures(n)) {
+                    ids.add(f);
+                }
+                ids.addAll(new java.util.TreeSet<>(mine));
+                for (int f : ids) {
+                    if (f < 0 || f >= s.dSae()) {
+                        continue;
+                    }
+                    ObjectNode fo = fs.addObject().put("id", f).put("fires", s.fires(f)).put("fire_rate", s.fireRate(f))
+                            .put("watched", mine.contains(f));
+                    s.baselineDensity(f).ifPresent(d -> fo.put("baseline_density", d));
+                    Optional.ofNullable(named.get(f)).ifPresent(l -> fo.put("label", l));
+                }
+            }
+            return root.toString();
+        }, false).onSuccess(body -> json(ctx, 200, body)).onFailure(ctx::fail);
     }
 
     private void listDetectors(RoutingContext ctx) {

@@ -17,7 +17,9 @@ import java.util.Optional;
  *   <li>dead features: no fire in the last {@code deadWindowTokens} tokens (reported once that many
  *       tokens were seen);</li>
  *   <li>drift: Jensen–Shannon divergence (base 2, in [0, 1]) between the live firing distribution
- *       (recent counts normalised to sum 1) and the baseline density (normalised likewise);</li>
+ *       (recent counts normalised to sum 1) and the baseline density (normalised likewise); the
+ *       baseline is the SAE's {@code sparsity.safetensors} when it ships one, else the density over
+ *       a calibration window (the first {@code calibrationTokens} tokens seen), frozen then;</li>
  *   <li>reconstruction FVU on sampled tokens: Σ‖x − x̂‖² / Σ‖x − x̄‖², over a decayed window.</li>
  * </ul>
  *
@@ -28,7 +30,9 @@ public final class FeatureStats {
     private final int dSae;
     private final double decayPerToken;
     private final long deadWindowTokens;
-    private final Optional<float[]> baseline;
+    private final long calibrationTokens;
+    private float[] baseline; // null until known
+    private String baselineSource;
     private final long[] fires;
     private final long[] lastFire;
     private final double[] recent;
@@ -40,10 +44,23 @@ public final class FeatureStats {
     private double inputSquareSum;
     private double sampled;
 
+    /** Without a calibration window: no baseline unless one is given. */
     public FeatureStats(String sae, int dSae, Optional<float[]> baseline, double halfLifeTokens, long deadWindowTokens) {
+        this(sae, dSae, baseline, halfLifeTokens, deadWindowTokens, 0);
+    }
+
+    /**
+     * @param baseline the SAE's training firing density per feature ({@code sparsity.safetensors}), if it ships one
+     * @param calibrationTokens without a baseline, the firing density over the first this-many tokens becomes
+     *     the baseline (0: none)
+     */
+    public FeatureStats(String sae, int dSae, Optional<float[]> baseline, double halfLifeTokens, long deadWindowTokens,
+            long calibrationTokens) {
         this.sae = sae;
         this.dSae = dSae;
-        this.baseline = baseline.map(float[]::clone);
+        this.baseline = baseline.map(float[]::clone).orElse(null);
+        this.baselineSource = baseline.isPresent() ? "sparsity" : "none";
+        this.calibrationTokens = calibrationTokens;
         this.decayPerToken = Math.pow(0.5, 1.0 / halfLifeTokens);
         this.deadWindowTokens = deadWindowTokens;
         this.fires = new long[dSae];
@@ -77,6 +94,18 @@ public final class FeatureStats {
             }
         }
         tokens += n;
+        if (baseline == null && calibrationTokens > 0 && tokens >= calibrationTokens) {
+            baseline = new float[dSae];
+            for (int f = 0; f < dSae; f++) {
+                baseline[f] = (float) (fires[f] / (double) tokens);
+            }
+            baselineSource = "calibration";
+        }
+    }
+
+    /** Where the baseline density comes from: {@code sparsity} (the SAE's file), {@code calibration} (the first tokens seen) or {@code none} yet. */
+    public synchronized String baselineSource() {
+        return baselineSource;
     }
 
     /** Records one sampled token's input and reconstruction for the FVU. */
@@ -113,8 +142,8 @@ public final class FeatureStats {
         return recentTokens == 0 ? 0 : recent[feature] / recentTokens;
     }
 
-    public Optional<Double> baselineDensity(int feature) {
-        return baseline.map(b -> (double) b[feature]);
+    public synchronized Optional<Double> baselineDensity(int feature) {
+        return baseline == null ? Optional.empty() : Optional.of((double) baseline[feature]);
     }
 
     /** Features with no fire in the last {@code deadWindowTokens} tokens; 0 until that many tokens were seen. */
@@ -133,12 +162,12 @@ public final class FeatureStats {
 
     /** JS divergence (base 2) of the live firing distribution from the baseline's; empty without a baseline or data. */
     public synchronized Optional<Double> drift() {
-        if (baseline.isEmpty() || recentTokens == 0) {
+        if (baseline == null || recentTokens == 0) {
             return Optional.empty();
         }
         double liveSum = 0;
         double baseSum = 0;
-        float[] b = baseline.get();
+        float[] b = baseline;
         for (int f = 0; f < dSae; f++) {
             liveSum += recent[f];
             baseSum += b[f];

@@ -28,6 +28,8 @@ public final class Metrics {
     public final Counter deadletters;
     public final Counter truncatedTokens;
     public final Counter assignments;
+    public final Counter recoveries;
+    public final Histogram detectorScore;
     public final Gauge consumerLag;
     public final io.prometheus.metrics.core.metrics.Info buildInfo;
 
@@ -60,6 +62,11 @@ public final class Metrics {
                 .register(registry);
         assignments = Counter.builder().name("saeguard_partition_assignments_total")
                 .help("Rebalance callbacks that assigned partitions to this member").register(registry);
+        detectorScore = Histogram.builder().name("saeguard_detector_score")
+                .help("Each detector's aggregated score per record (>= 1 means its rule fired)").labelNames("detector")
+                .classicUpperBounds(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10).register(registry);
+        recoveries = Counter.builder().name("saeguard_pipeline_recoveries_total")
+                .help("Times an output could not be delivered and the pipeline rewound to the committed offsets").register(registry);
         consumerLag = Gauge.builder().name("saeguard_consumer_lag_records")
                 .help("Records between this member's position and the end of each assigned partition").labelNames("topic", "partition")
                 .register(registry);

@@ -5,7 +5,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.slf4j.Logger;
@@ -16,7 +15,8 @@ import org.slf4j.LoggerFactory;
  * headers, plus {@code saeguard.error.*} headers (stage, reason, class, message, topic, partition,
  * offset, timestamp) so a person can act on it from the topic alone. The record counts as done only
  * once the dead-letter write is delivered; if that write fails, the sink turns failed and the
- * sidecar stops committing and reports unready (nothing may be lost silently).
+ * sidecar stops committing, reports unready and rewinds to the committed offsets (nothing may be
+ * lost silently).
  *
  * <p>Thread-safe.
  */
@@ -37,11 +37,11 @@ final class DeadLetterPublisher {
     /**
      * Dead-letters {@code record}.
      *
+     * @param source where it was consumed, its generation and its tokens in the in-flight count
      * @param stage where it failed: decode, route, validate, encode, detect
      * @param reason a bounded reason (metric label)
-     * @param tokens tokens it held in the in-flight count (0 if never counted)
      */
-    void send(ConsumerRecord<String, byte[]> record, String stage, String reason, Throwable error, int tokens) {
+    void send(ConsumerRecord<String, byte[]> record, Source source, String stage, String reason, Throwable error) {
         RecordHeaders headers = new RecordHeaders();
         for (Header h : record.headers()) {
             headers.add(h);
@@ -57,8 +57,7 @@ final class DeadLetterPublisher {
         LOGGER.atWarn().addKeyValue("stage", stage).addKeyValue("reason", reason).addKeyValue("topic", record.topic())
                 .addKeyValue("partition", record.partition()).addKeyValue("offset", record.offset())
                 .log("dead-lettering record: {}", error.getMessage());
-        sink.emit(new TopicPartition(record.topic(), record.partition()), record.offset(), tokens,
-                List.of(new ProducerRecord<>(topic, null, record.key(), record.value(), headers)), () -> {
+        sink.emit(source, List.of(new ProducerRecord<>(topic, null, record.key(), record.value(), headers)), () -> {
                     metrics.deadletters.labelValues(stage, reason).inc();
                     metrics.events.labelValues(record.topic(), Metrics.OUTCOME_DEADLETTER).inc();
                 });

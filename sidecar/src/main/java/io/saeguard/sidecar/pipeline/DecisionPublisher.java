@@ -1,12 +1,14 @@
 package io.saeguard.sidecar.pipeline;
 
 import io.saeguard.detectors.ChunkOutcome;
+import io.saeguard.detectors.Verdict;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.Decision;
 import io.saeguard.topics.events.EventCodec;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
 /**
@@ -21,8 +23,11 @@ final class DecisionPublisher {
     private final String decisionsTopic;
     private final String alertsTopic;
     private final Metrics metrics;
+    private final Consumer<List<Alert>> alertListener;
 
-    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, Metrics metrics) {
+    /** @param alertListener gets each record's alerts once Kafka acknowledged them (the live page); must not block */
+    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, Metrics metrics, Consumer<List<Alert>> alertListener) {
+        this.alertListener = alertListener;
         this.sink = sink;
         this.decisionsTopic = decisionsTopic;
         this.alertsTopic = alertsTopic;
@@ -40,13 +45,17 @@ final class DecisionPublisher {
         for (Alert alert : outcome.alerts()) {
             outputs.add(new ProducerRecord<>(alertsTopic, key, CODEC.encode(alert)));
         }
-        sink.emit(work.partition(), work.record().offset(), work.tokens(), outputs, () -> {
+        sink.emit(work.source(), outputs, () -> {
             metrics.decisionLatency.observe(Math.max(0, System.currentTimeMillis() - produced) / 1000.0);
             metrics.events.labelValues(work.record().topic(), Metrics.OUTCOME_DECIDED).inc();
             metrics.decisions.labelValues(decision.detector().orElse("none"), decision.action().wireName()).inc();
             for (Alert alert : outcome.alerts()) {
                 metrics.alerts.labelValues(alert.detector()).inc();
             }
+            for (Verdict v : outcome.verdicts()) {
+                metrics.detectorScore.labelValues(v.detector()).observe(v.score());
+            }
+            alertListener.accept(outcome.alerts());
         });
         return decision;
     }

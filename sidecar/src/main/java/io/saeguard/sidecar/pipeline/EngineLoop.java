@@ -16,6 +16,7 @@ import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.codes.SparseCodes;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -59,13 +60,6 @@ public final class EngineLoop implements AutoCloseable {
     private record Stop() implements Task {
     }
 
-    /** Half-life of the recent firing rates, in tokens. */
-    static final double HALF_LIFE_TOKENS = 100_000;
-    /** A feature with no fire over this many tokens counts as dead. */
-    static final long DEAD_WINDOW_TOKENS = 1_000_000;
-    /** Fraction of tokens whose reconstruction is computed for the FVU metric. */
-    static final double FVU_SAMPLE_RATE = 0.01;
-
     /** What engine-thread code (HTTP handlers' bodies) may use. Valid only on the engine thread. */
     public interface Context {
         DeviceSae sae(String id);
@@ -97,13 +91,18 @@ public final class EngineLoop implements AutoCloseable {
     private final Map<String, io.saeguard.sidecar.metrics.FeatureStats> featureStats = new LinkedHashMap<>();
     private final java.util.Random sampler = new java.util.Random();
     private volatile Map<String, Set<Integer>> watched = Map.of();
+    private volatile Map<String, Map<Integer, String>> labels = Map.of();
     private volatile Throwable startFailure;
     private volatile DetectorEngine detectorEngine;
     private volatile String deviceLabel = "cpu";
+    private final Generation generation;
+    private final SidecarConfig.MetricsSettings metricsSettings;
 
     EngineLoop(SidecarConfig.Batching batching, Map<String, Sae> saes, Map<String, Integer> maxActive, EngineOptions engineOptions,
             List<DetectorDefinition> detectorDefinitions, StateLimits limits, DecisionPublisher decisions, DeadLetterPublisher deadLetters,
-            Metrics metrics) {
+            Metrics metrics, Generation generation, SidecarConfig.MetricsSettings metricsSettings) {
+        this.generation = generation;
+        this.metricsSettings = metricsSettings;
         this.batching = batching;
         this.saes = new LinkedHashMap<>(saes);
         this.maxActive = Map.copyOf(maxActive);
@@ -115,7 +114,8 @@ public final class EngineLoop implements AutoCloseable {
         this.metrics = metrics;
         for (Map.Entry<String, Sae> e : this.saes.entrySet()) {
             featureStats.put(e.getKey(), new io.saeguard.sidecar.metrics.FeatureStats(e.getKey(), e.getValue().config().dSae(),
-                    e.getValue().baselineDensity(), HALF_LIFE_TOKENS, DEAD_WINDOW_TOKENS));
+                    e.getValue().baselineDensity(), metricsSettings.halfLifeTokens(), metricsSettings.deadWindowTokens(),
+                    metricsSettings.calibrationTokens()));
         }
         this.thread = new Thread(this::run, "saeguard-engine");
         int cap = limits.maxRequests();
@@ -183,7 +183,8 @@ public final class EngineLoop implements AutoCloseable {
                         .addKeyValue("device", engine.deviceLabel()).addKeyValue("ms", (System.nanoTime() - t0) / 1_000_000).log("SAE loaded");
             }
             detectorEngine = DetectorEngine.create(detectorDefinitions, directions(), limits);
-            watched = Map.copyOf(detectorEngine.watchedFeatures());
+            watched = watchList(detectorEngine.watchedFeatures());
+            labels = detectorEngine.featureLabels();
         } catch (Throwable t) {
             startFailure = t;
             started.countDown();
@@ -237,7 +238,8 @@ public final class EngineLoop implements AutoCloseable {
                     } catch (Throwable t) {
                         call.result().completeExceptionally(t);
                     }
-                    watched = Map.copyOf(detectorEngine.watchedFeatures()); // a call may have reloaded detectors
+                    watched = watchList(detectorEngine.watchedFeatures()); // a call may have reloaded detectors
+                    labels = detectorEngine.featureLabels();
                 } else if (task instanceof Forget f) {
                     flushAll(batches, loaded);
                     detectorEngine.forgetRequests(r -> f.partitions().contains(requestPartitions.get(r)));
@@ -305,9 +307,16 @@ public final class EngineLoop implements AutoCloseable {
 
     private void flush(String saeId, Batch batch, Map<String, DeviceSae> loaded) {
         List<Work> works = new ArrayList<>(batch.works);
-        int tokens = batch.tokens;
         batch.works.clear();
         batch.tokens = 0;
+        works.removeIf(w -> generation.stale(w.generation())); // consumed again since a recovery
+        if (works.isEmpty()) {
+            return;
+        }
+        int tokens = 0;
+        for (Work w : works) {
+            tokens += w.tokens();
+        }
         DeviceSae sae = loaded.get(saeId);
         int dIn = sae.config().dIn();
         float[] x = new float[tokens * dIn];
@@ -324,7 +333,7 @@ public final class EngineLoop implements AutoCloseable {
             // Inputs were validated on the poll thread; this is an engine failure. Nothing is lost: dead-letter each record.
             LOGGER.atError().addKeyValue("sae", saeId).addKeyValue("records", works.size()).log("encode failed: {}", e.toString());
             for (Work w : works) {
-                deadLetters.send(w.record(), "encode", "engine_error", e, w.tokens());
+                deadLetters.send(w.record(), w.source(), "encode", "engine_error", e);
             }
             return;
         }
@@ -351,7 +360,7 @@ public final class EngineLoop implements AutoCloseable {
                         w.chunk().tokenIds().map(t -> t.toIntArray()), w.chunk().isFinal());
                 outcome = detectorEngine.evaluate(chunk, now);
             } catch (RuntimeException e) {
-                deadLetters.send(w.record(), "detect", "detector_error", e, w.tokens());
+                deadLetters.send(w.record(), w.source(), "detect", "detector_error", e);
                 continue;
             }
             if (w.chunk().isFinal()) {
@@ -363,11 +372,20 @@ public final class EngineLoop implements AutoCloseable {
         }
     }
 
-    /** Reconstructs a sampled ~1% of the batch's tokens (at most 4) for the FVU metric. */
+    /** Features named by detectors plus the configured watch list, per SAE. */
+    private Map<String, Set<Integer>> watchList(Map<String, Set<Integer>> byDetectors) {
+        Map<String, Set<Integer>> out = new HashMap<>();
+        byDetectors.forEach((sae, ids) -> out.computeIfAbsent(sae, k -> new java.util.TreeSet<>()).addAll(ids));
+        metricsSettings.watch().forEach((sae, ids) -> out.computeIfAbsent(sae, k -> new java.util.TreeSet<>()).addAll(ids));
+        out.replaceAll((sae, ids) -> Set.copyOf(ids));
+        return Map.copyOf(out);
+    }
+
+    /** Reconstructs a sampled fraction of the batch's tokens (at most 4) for the FVU metric. */
     private void sampleReconstruction(DeviceSae sae, io.saeguard.sidecar.metrics.FeatureStats stats, float[] x, int tokens, int dIn) {
         int taken = 0;
         for (int t = 0; t < tokens && taken < 4; t++) {
-            if (sampler.nextDouble() >= FVU_SAMPLE_RATE) {
+            if (sampler.nextDouble() >= metricsSettings.fvuSampleRate()) {
                 continue;
             }
             taken++;
@@ -385,7 +403,12 @@ public final class EngineLoop implements AutoCloseable {
         return List.copyOf(featureStats.values());
     }
 
-    /** Features named by the running detectors, per SAE (a snapshot, safe to read from any thread). */
+    /** Labels the running detectors give their features, per SAE (a snapshot, safe to read from any thread). */
+    public Map<String, Map<Integer, String>> featureLabels() {
+        return labels;
+    }
+
+    /** Features named by the running detectors plus {@code metrics.watch}, per SAE (a snapshot, safe to read from any thread). */
     public Map<String, Set<Integer>> watchedFeatures() {
         return watched;
     }

@@ -21,6 +21,7 @@ final class OffsetTracker {
     private static final class PartitionState {
         final ArrayDeque<Long> pending = new ArrayDeque<>();
         final Set<Long> done = new HashSet<>();
+        long first = -1;
         long committable = -1;
         long committed = -1;
     }
@@ -29,7 +30,17 @@ final class OffsetTracker {
 
     /** A record was handed to the pipeline; offsets arrive in increasing order per partition. */
     void started(TopicPartition tp, long offset) {
-        partitions.computeIfAbsent(tp, k -> new PartitionState()).pending.addLast(offset);
+        PartitionState s = partitions.computeIfAbsent(tp, k -> new PartitionState());
+        if (s.first < 0) {
+            s.first = offset;
+        }
+        s.pending.addLast(offset);
+    }
+
+    /** The first offset handed to the pipeline since the partition was tracked, or -1 if none. */
+    long firstStarted(TopicPartition tp) {
+        PartitionState s = partitions.get(tp);
+        return s == null ? -1 : s.first;
     }
 
     /** A record's outputs were acknowledged. Unknown partitions (revoked since) are ignored. */

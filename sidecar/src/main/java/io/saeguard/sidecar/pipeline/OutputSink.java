@@ -2,7 +2,6 @@ package io.saeguard.sidecar.pipeline;
 
 import java.util.List;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.TopicPartition;
 
 /**
  * Where a record's outputs go. Each input record produces one group of outputs (a decision and its
@@ -23,13 +22,21 @@ interface OutputSink {
     /**
      * Delivers one record's outputs.
      *
-     * @param source the consumed record's partition
-     * @param offset the consumed record's offset
-     * @param tokens tokens it holds in the in-flight count (0 if never counted)
+     * @param source the consumed record; outputs of a stale generation are dropped
      * @param onDelivered runs once, after all outputs were delivered (metrics)
      */
-    void emit(TopicPartition source, long offset, int tokens, List<ProducerRecord<String, byte[]>> outputs, Runnable onDelivered);
+    void emit(Source source, List<ProducerRecord<String, byte[]>> outputs, Runnable onDelivered);
 
-    /** True once an output could not be delivered: commit nothing more, report unready. */
+    /**
+     * True once an output of the current generation could not be delivered: commit nothing more,
+     * report unready, until the poll thread recovers the pipeline ({@link #reset}).
+     */
     boolean failed();
+
+    /**
+     * Poll thread, during a recovery: makes the sink usable again (a transactional sink replaces
+     * its producer, which fences the old one and completes its open transaction) and clears the
+     * failure. Throws when that is not possible yet (the broker is still away); it is tried again.
+     */
+    void reset();
 }

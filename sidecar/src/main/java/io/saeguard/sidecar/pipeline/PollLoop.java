@@ -43,6 +43,8 @@ final class PollLoop implements Runnable {
     private static final Duration POLL = Duration.ofMillis(50);
     private static final long COMMIT_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
     private static final long REVOKE_DRAIN_NANOS = TimeUnit.SECONDS.toNanos(10);
+    private static final Duration RECOVERY_CALL_TIMEOUT = Duration.ofSeconds(10);
+    private static final long FAILURE_STREAK_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(60);
 
     private final Consumer<String, byte[]> consumer;
     private final List<String> topics;
@@ -51,11 +53,12 @@ final class PollLoop implements Runnable {
     private final Map<String, Sae> saes;
     private final EngineLoop engine;
     private final DeadLetterPublisher deadLetters;
-    private final DecisionPublisher decisions;
+    private final OutputSink sink;
+    private final Generation generation;
     private final Metrics metrics;
     private final java.util.Optional<TransactionalSink> transactions;
     private final OffsetTracker offsets = new OffsetTracker();
-    private final ConcurrentLinkedQueue<Ack> acks = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<Source> acks = new ConcurrentLinkedQueue<>();
     private final AtomicLong inflightTokens = new AtomicLong();
     private final AtomicBoolean stopping = new AtomicBoolean();
     private final AtomicBoolean assigned = new AtomicBoolean();
@@ -63,10 +66,18 @@ final class PollLoop implements Runnable {
     private volatile Duration drainTimeout = Duration.ofSeconds(15);
     private boolean paused;
     private long lastCommit;
+    /** A recovery started and has not completed: partitions stay paused, nothing is committed. */
+    private volatile boolean rewindPending;
+    /** An unexpected exception in the loop: recover as for an output failure. */
+    private volatile boolean loopFailed;
+    private long nextRecoveryNanos;
+    private long lastRecoveredNanos = Long.MIN_VALUE / 2;
+    /** Failed recovery attempts plus failures soon after a recovery: drives the backoff. */
+    private int failureStreak;
 
     PollLoop(Consumer<String, byte[]> consumer, List<String> topics, SidecarConfig.Batching batching, SaeRouter router,
-            Map<String, Sae> saes, EngineLoop engine, DeadLetterPublisher deadLetters, DecisionPublisher decisions, Metrics metrics,
-            java.util.Optional<TransactionalSink> transactions) {
+            Map<String, Sae> saes, EngineLoop engine, DeadLetterPublisher deadLetters, OutputSink sink, Generation generation,
+            Metrics metrics, java.util.Optional<TransactionalSink> transactions) {
         this.consumer = consumer;
         this.topics = List.copyOf(topics);
         this.batching = batching;
@@ -74,14 +85,15 @@ final class PollLoop implements Runnable {
         this.saes = Map.copyOf(saes);
         this.engine = engine;
         this.deadLetters = deadLetters;
-        this.decisions = decisions;
+        this.sink = sink;
+        this.generation = generation;
         this.metrics = metrics;
         this.transactions = transactions;
     }
 
     /** Where the publishers report finished records (any thread). */
-    void ack(Ack ack) {
-        acks.add(ack);
+    void ack(Source source) {
+        acks.add(source);
     }
 
     /** Whether the group assigned this member at least once. */
@@ -105,14 +117,27 @@ final class PollLoop implements Runnable {
         try {
             consumer.subscribe(topics, new Rebalance());
             while (!stopping.get()) {
-                drainAcks();
-                backpressure();
-                commitIfDue(false);
-                ConsumerRecords<String, byte[]> records = consumer.poll(POLL);
-                for (ConsumerRecord<String, byte[]> r : records) {
-                    handle(r);
+                try {
+                    if (sink.failed() || rewindPending || loopFailed) {
+                        recover();
+                    }
+                    drainAcks();
+                    if (!rewindPending) {
+                        backpressure();
+                        commitIfDue(false);
+                    }
+                    ConsumerRecords<String, byte[]> records = consumer.poll(POLL);
+                    for (ConsumerRecord<String, byte[]> r : records) {
+                        handle(r);
+                    }
+                    reportLag();
+                } catch (WakeupException e) {
+                    throw e;
+                } catch (RuntimeException e) {
+                    // Records of this poll may be half handed over: rewind to the committed offsets, as for an output failure.
+                    LOGGER.error("poll loop iteration failed; recovering: {}", e.toString(), e);
+                    loopFailed = true;
                 }
-                reportLag();
             }
             drain();
         } catch (WakeupException e) {
@@ -148,49 +173,120 @@ final class PollLoop implements Runnable {
         TopicPartition tp = new TopicPartition(r.topic(), r.partition());
         offsets.started(tp, r.offset());
         if (r.value() == null) {
-            deadLetters.send(r, "decode", "null_value", new DecodeException(DecodeException.Reason.MISSING_TENSOR,
-                    "record has no value (a tombstone?)"), 0);
+            deadLetter(r, "decode", "null_value", new DecodeException(DecodeException.Reason.MISSING_TENSOR,
+                    "record has no value (a tombstone?)"));
             return;
         }
         ActivationChunk chunk;
         try {
             chunk = ActivationCodec.decode(r.value());
         } catch (DecodeException e) {
-            deadLetters.send(r, "decode", e.reasonLabel(), e, 0);
+            deadLetter(r, "decode", e.reasonLabel(), e);
             return;
         }
         if (r.key() != null && !r.key().equals(chunk.requestId())) {
-            deadLetters.send(r, "validate", "key_mismatch", new IllegalArgumentException("record key '" + r.key()
-                    + "' differs from the request_id in the record's metadata; key activation records by request id"), 0);
+            deadLetter(r, "validate", "key_mismatch", new IllegalArgumentException("record key '" + r.key()
+                    + "' differs from the request_id in the record's metadata; key activation records by request id"));
             return;
         }
         String sae = router.route(chunk).orElse(null);
         if (sae == null) {
-            deadLetters.send(r, "route", "unknown_sae", new IllegalArgumentException(router.explain(chunk)), 0);
+            deadLetter(r, "route", "unknown_sae", new IllegalArgumentException(router.explain(chunk)));
             return;
         }
         int dIn = saes.get(sae).config().dIn();
         if (chunk.dIn() != dIn) {
-            deadLetters.send(r, "validate", "wrong_d_in", new IllegalArgumentException("activations have d_in " + chunk.dIn()
-                    + " but SAE '" + sae + "' expects d_in " + dIn), 0);
+            deadLetter(r, "validate", "wrong_d_in", new IllegalArgumentException("activations have d_in " + chunk.dIn()
+                    + " but SAE '" + sae + "' expects d_in " + dIn));
             return;
         }
         if (chunk.tokens() > batching.maxRecordTokens()) {
-            deadLetters.send(r, "validate", "oversize", new IllegalArgumentException("record holds " + chunk.tokens()
-                    + " tokens, more than batching.max_record_tokens = " + batching.maxRecordTokens() + "; chunk it smaller"), 0);
+            deadLetter(r, "validate", "oversize", new IllegalArgumentException("record holds " + chunk.tokens()
+                    + " tokens, more than batching.max_record_tokens = " + batching.maxRecordTokens() + "; chunk it smaller"));
             return;
         }
         float[] x = chunk.toFloatArray();
         for (int i = 0; i < x.length; i++) {
             if (!Float.isFinite(x[i])) {
-                deadLetters.send(r, "validate", "non_finite", new IllegalArgumentException("token " + (i / dIn) + " (position "
-                        + (chunk.position() + i / dIn) + ") has a non-finite value (" + x[i] + ") at dimension " + (i % dIn)), 0);
+                deadLetter(r, "validate", "non_finite", new IllegalArgumentException("token " + (i / dIn) + " (position "
+                        + (chunk.position() + i / dIn) + ") has a non-finite value (" + x[i] + ") at dimension " + (i % dIn)));
                 return;
             }
         }
         inflightTokens.addAndGet(chunk.tokens());
         metrics.inflightTokens.set(inflightTokens.get());
-        engine.submit(new Work(r, chunk, sae, x));
+        engine.submit(new Work(r, generation.current(), chunk, sae, x));
+    }
+
+    private void deadLetter(ConsumerRecord<String, byte[]> r, String stage, String reason, Throwable error) {
+        deadLetters.send(r, new Source(new TopicPartition(r.topic(), r.partition()), r.offset(), generation.current(), 0), stage, reason, error);
+    }
+
+    /** Whether the pipeline is healthy: no output failure, no recovery under way. */
+    boolean healthy() {
+        return !sink.failed() && !rewindPending && !loopFailed;
+    }
+
+    /**
+     * After an output could not be delivered: stop committing, advance the {@link Generation} (the
+     * work still in flight turns stale), make the sink usable again, and seek every assigned
+     * partition back to the offset the group committed, dropping request state so those records
+     * are processed again from a clean slate. Any step that fails (the broker is still away) is
+     * retried with a capped backoff while the partitions stay paused and the instance unready.
+     */
+    private void recover() {
+        long now = System.nanoTime();
+        Set<TopicPartition> assigned = consumer.assignment();
+        if (!rewindPending) {
+            rewindPending = true;
+            consumer.pause(assigned);
+            // A failure soon after a recovery (the output topic is still missing, say) backs off further.
+            failureStreak = now - lastRecoveredNanos < FAILURE_STREAK_WINDOW_NANOS ? failureStreak + 1 : 0;
+            nextRecoveryNanos = now + backoffNanos(failureStreak);
+            LOGGER.atWarn().addKeyValue("partitions", assigned.size()).addKeyValue("retryInMs", backoffNanos(failureStreak) / 1_000_000)
+                    .log("output failure: pausing, rewinding to the committed offsets");
+        }
+        if (now < nextRecoveryNanos) {
+            return;
+        }
+        generation.advance();
+        try {
+            sink.reset();
+            Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(assigned, RECOVERY_CALL_TIMEOUT);
+            for (TopicPartition tp : assigned) {
+                OffsetAndMetadata c = committed.get(tp);
+                long to = c != null ? c.offset() : offsets.firstStarted(tp);
+                if (to >= 0) {
+                    consumer.seek(tp, to);
+                }
+            }
+        } catch (RuntimeException e) {
+            failureStreak++;
+            nextRecoveryNanos = now + backoffNanos(failureStreak);
+            LOGGER.atWarn().addKeyValue("streak", failureStreak).addKeyValue("retryInMs", backoffNanos(failureStreak) / 1_000_000)
+                    .log("recovery not possible yet: {}", e.toString());
+            return;
+        }
+        transactions.ifPresent(t -> t.drop(assigned));
+        offsets.remove(assigned);
+        acks.clear();
+        engine.forget(Set.copyOf(assigned));
+        inflightTokens.set(0);
+        metrics.inflightTokens.set(0);
+        metrics.recoveries.inc();
+        paused = false;
+        metrics.pausedPartitions.set(0);
+        rewindPending = false;
+        loopFailed = false;
+        lastRecoveredNanos = System.nanoTime();
+        consumer.resume(consumer.paused());
+        LOGGER.atWarn().addKeyValue("partitions", assigned.size()).addKeyValue("generation", generation.current())
+                .log("recovered: partitions rewound to the committed offsets, their records are processed again");
+    }
+
+    /** No wait for a first failure, then 0.5 s doubling up to 30 s. */
+    static long backoffNanos(int streak) {
+        return streak == 0 ? 0 : TimeUnit.MILLISECONDS.toNanos(Math.min(30_000, 500L << Math.min(6, streak - 1)));
     }
 
     private long lastLagReport;
@@ -208,11 +304,14 @@ final class PollLoop implements Runnable {
     }
 
     private void drainAcks() {
-        if (transactions.isPresent()) {
+        if (transactions.isPresent() && !rewindPending) {
             // Exactly-once: finished records leave the pipeline when their transaction commits.
             inflightTokens.addAndGet(-transactions.get().commit(offsets, consumer));
         }
-        for (Ack a; (a = acks.poll()) != null; ) {
+        for (Source a; (a = acks.poll()) != null; ) {
+            if (generation.stale(a.generation())) {
+                continue; // consumed again since the last recovery; its tokens left the count then
+            }
             offsets.finished(a.partition(), a.offset());
             if (a.tokens() > 0) {
                 inflightTokens.addAndGet(-a.tokens());
@@ -245,8 +344,8 @@ final class PollLoop implements Runnable {
             return;
         }
         lastCommit = now;
-        if (deadLetters.broken() || decisions.failed()) {
-            return; // something was not written: commit nothing more, so a restart reprocesses it
+        if (sink.failed() || rewindPending) {
+            return; // something was not written: commit nothing more; the recovery rewinds to the committed offsets
         }
         Map<TopicPartition, OffsetAndMetadata> toCommit = offsets.toCommit();
         if (toCommit.isEmpty()) {
@@ -302,7 +401,7 @@ final class PollLoop implements Runnable {
             toCommit.keySet().retainAll(new HashSet<>(partitions));
             if (transactions.isPresent()) {
                 inflightTokens.addAndGet(-transactions.get().drop(partitions));
-            } else if (!toCommit.isEmpty() && !deadLetters.broken() && !decisions.failed()) {
+            } else if (!toCommit.isEmpty() && !sink.failed() && !rewindPending) {
                 try {
                     consumer.commitSync(toCommit);
                 } catch (RuntimeException e) {
@@ -327,7 +426,7 @@ final class PollLoop implements Runnable {
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
             assigned.set(true);
             metrics.assignments.inc();
-            if (paused && !partitions.isEmpty()) {
+            if ((paused || rewindPending) && !partitions.isEmpty()) {
                 consumer.pause(partitions);
             }
             LOGGER.atInfo().addKeyValue("partitions", partitions.size()).addKeyValue("paused", paused)

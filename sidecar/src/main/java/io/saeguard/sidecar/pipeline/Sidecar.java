@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.pipeline;
 
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.saeguard.detectors.DetectorDefinition;
@@ -10,6 +11,7 @@ import io.saeguard.sae.engine.DeviceSpec;
 import io.saeguard.sae.engine.EngineOptions;
 import io.saeguard.sae.format.SaeLoader;
 import io.saeguard.sidecar.config.SidecarConfig;
+import io.saeguard.sidecar.http.AlertFeed;
 import io.saeguard.sidecar.http.HttpApi;
 import io.saeguard.sidecar.kafka.EmbeddedKafka;
 import io.saeguard.sidecar.kafka.TopicAdmin;
@@ -24,6 +26,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -49,38 +52,34 @@ import org.slf4j.LoggerFactory;
  */
 public final class Sidecar implements AutoCloseable {
     private static final Logger LOGGER = LoggerFactory.getLogger(Sidecar.class);
-    /** Most frequent features exported per SAE besides the watched ones (bounds the series). */
-    static final int TOP_FEATURES = 20;
 
     private final SidecarConfig config;
     private final Optional<EmbeddedKafka> embedded;
     private final KafkaProducer<String, byte[]> producer;
+    private final Optional<TransactionalSink> transactions;
     private final EngineLoop engine;
     private final PollLoop poll;
     private final Thread pollThread;
     private final Vertx vertx;
     private final HttpApi http;
     private final Metrics metrics;
-    private final DeadLetterPublisher deadLetters;
-    private final DecisionPublisher decisions;
     private final DetectorFileWatcher watcher;
     private final AtomicBoolean stopping = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private Sidecar(SidecarConfig config, Optional<EmbeddedKafka> embedded, KafkaProducer<String, byte[]> producer, EngineLoop engine,
-            PollLoop poll, Thread pollThread, Vertx vertx, HttpApi http, Metrics metrics, DeadLetterPublisher deadLetters,
-            DecisionPublisher decisions, DetectorFileWatcher watcher) {
+    private Sidecar(SidecarConfig config, Optional<EmbeddedKafka> embedded, KafkaProducer<String, byte[]> producer,
+            Optional<TransactionalSink> transactions, EngineLoop engine, PollLoop poll, Thread pollThread, Vertx vertx, HttpApi http,
+            Metrics metrics, DetectorFileWatcher watcher) {
         this.config = config;
         this.embedded = embedded;
         this.producer = producer;
+        this.transactions = transactions;
         this.engine = engine;
         this.poll = poll;
         this.pollThread = pollThread;
         this.vertx = vertx;
         this.http = http;
         this.metrics = metrics;
-        this.deadLetters = deadLetters;
-        this.decisions = decisions;
         this.watcher = watcher;
     }
 
@@ -98,6 +97,19 @@ public final class Sidecar implements AutoCloseable {
             if (!saes.containsKey(d.sae())) {
                 throw new IllegalArgumentException("detector '" + d.id() + "' names SAE '" + d.sae() + "', which the config does not load "
                         + "(saes: " + String.join(", ", saes.keySet()) + ")");
+            }
+        }
+        for (Map.Entry<String, Set<Integer>> w : config.metrics().watch().entrySet()) {
+            Sae sae = saes.get(w.getKey());
+            if (sae == null) {
+                throw new IllegalArgumentException("metrics.watch names SAE '" + w.getKey() + "', which the config does not load (saes: "
+                        + String.join(", ", saes.keySet()) + ")");
+            }
+            for (int f : w.getValue()) {
+                if (f >= sae.config().dSae()) {
+                    throw new IllegalArgumentException("metrics.watch." + w.getKey() + " names feature " + f + ", but SAE '" + w.getKey()
+                            + "' has " + sae.config().dSae() + " features (ids 0.." + (sae.config().dSae() - 1) + ")");
+                }
             }
         }
         Optional<EmbeddedKafka> embedded = Optional.empty();
@@ -122,6 +134,9 @@ public final class Sidecar implements AutoCloseable {
         PrometheusRegistry registry = new PrometheusRegistry();
         JvmMetrics.builder().register(registry);
         Metrics metrics = new Metrics(registry);
+        Sidecar[] self = new Sidecar[1];
+        GaugeWithCallback.builder().name("saeguard_ready").help("1 when this instance is ready (partitions assigned, outputs writable), else 0")
+                .callback(cb -> cb.call(self[0] != null && self[0].ready() ? 1 : 0)).register(registry);
         String version = Optional.ofNullable(Sidecar.class.getPackage().getImplementationVersion()).orElse("dev");
         metrics.buildInfo.setLabelValues(version, String.join(",", saes.keySet()));
         boolean exactlyOnce = config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE;
@@ -129,40 +144,46 @@ public final class Sidecar implements AutoCloseable {
             LOGGER.warn("delivery is exactly-once but kafka.instance_id is not set: after a crash, outputs stall for up to "
                     + "transaction.timeout.ms (10 s) until the broker aborts the dead instance's transaction; set a stable instance id");
         }
-        KafkaProducer<String, byte[]> producer = new KafkaProducer<>(producerProps(config, bootstrap), new StringSerializer(),
-                new ByteArraySerializer());
+        Map<String, Object> producerProps = producerProps(config, bootstrap);
+        KafkaProducer<String, byte[]> producer = new KafkaProducer<>(producerProps, new StringSerializer(), new ByteArraySerializer());
         if (exactlyOnce) {
             producer.initTransactions();
         }
         PollLoop[] pollRef = new PollLoop[1];
-        Optional<TransactionalSink> transactions = exactlyOnce ? Optional.of(new TransactionalSink(producer)) : Optional.empty();
-        OutputSink sink = transactions.isPresent() ? transactions.get() : new DirectSink(producer, a -> pollRef[0].ack(a));
+        AlertFeed alertFeed = new AlertFeed();
+        Generation generation = new Generation();
+        Optional<TransactionalSink> transactions = exactlyOnce
+                ? Optional.of(new TransactionalSink(producer,
+                        () -> new KafkaProducer<>(producerProps, new StringSerializer(), new ByteArraySerializer()), generation))
+                : Optional.empty();
+        OutputSink sink = transactions.isPresent() ? transactions.get() : new DirectSink(producer, a -> pollRef[0].ack(a), generation);
         DeadLetterPublisher dlq = new DeadLetterPublisher(sink, catalog.get(TopicRole.DEADLETTER).name(), metrics);
         DecisionPublisher decisions = new DecisionPublisher(sink, catalog.get(TopicRole.DECISIONS).name(),
-                catalog.get(TopicRole.ALERTS).name(), metrics);
+                catalog.get(TopicRole.ALERTS).name(), metrics, alertFeed::publish);
         EngineOptions engineOptions = new EngineOptions(DeviceSpec.parse(config.engine().device()),
                 config.engine().djlCache().orElse(EngineOptions.defaultCacheDir()), config.engine().threads(), 1, config.engine().gpuF16());
         EngineLoop engine = new EngineLoop(config.batching(), saes, maxActive, engineOptions, definitions,
-                new StateLimits(config.state().requestTtl(), config.state().maxRequests()), decisions, dlq, metrics);
+                new StateLimits(config.state().requestTtl(), config.state().maxRequests()), decisions, dlq, metrics, generation, config.metrics());
         engine.start(Duration.ofMinutes(5));
-        new io.saeguard.sidecar.metrics.FeatureMetrics(registry, engine.featureStats(), engine::watchedFeatures, TOP_FEATURES);
+        new io.saeguard.sidecar.metrics.FeatureMetrics(registry, engine.featureStats(), engine::watchedFeatures,
+                config.metrics().topFeatures());
         publishSteeringVectors(engine, producer, catalog.get(TopicRole.STEERING).name(), exactlyOnce);
 
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProps(config, bootstrap), new StringDeserializer(),
                 new ByteArrayDeserializer());
         SaeRouter router = new SaeRouter(config.saes());
         PollLoop poll = new PollLoop(consumer, List.of(catalog.get(TopicRole.ACTIVATIONS).name()), config.batching(), router, saes, engine,
-                dlq, decisions, metrics, transactions);
+                dlq, sink, generation, metrics, transactions);
         pollRef[0] = poll;
         Thread pollThread = new Thread(poll, "saeguard-poll");
         pollThread.start();
 
         DetectorFileWatcher watcher = new DetectorFileWatcher(config.detectors(), engine);
         Vertx vertx = Vertx.vertx();
-        Sidecar[] self = new Sidecar[1];
-        HttpApi http = new HttpApi(config.http().host(), config.http().port(), () -> self[0] != null && self[0].ready(), registry, engine, router);
+        HttpApi http = new HttpApi(config.http().host(), config.http().port(), () -> self[0] != null && self[0].ready(), registry, engine, router,
+                alertFeed);
         vertx.deployVerticle(http).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        Sidecar sidecar = new Sidecar(config, embedded, producer, engine, poll, pollThread, vertx, http, metrics, dlq, decisions, watcher);
+        Sidecar sidecar = new Sidecar(config, embedded, producer, transactions, engine, poll, pollThread, vertx, http, metrics, watcher);
         self[0] = sidecar;
         LOGGER.atInfo().addKeyValue("bootstrap", bootstrap).addKeyValue("httpPort", http.actualPort()).addKeyValue("saes", saes.keySet())
                 .addKeyValue("detectors", definitions.size()).addKeyValue("device", engine.deviceLabel()).log("saeguard sidecar started");
@@ -231,10 +252,10 @@ public final class Sidecar implements AutoCloseable {
 
     /**
      * Ready = SAEs loaded (the engine started before this object existed), partitions assigned at
-     * least once, the poll thread alive, and every dead-letter and decision write acknowledged so far.
+     * least once, the poll thread alive, and no output failure still being recovered from.
      */
     public boolean ready() {
-        return !stopping.get() && poll.assigned() && pollThread.isAlive() && !deadLetters.broken() && !decisions.failed();
+        return !stopping.get() && poll.assigned() && pollThread.isAlive() && poll.healthy();
     }
 
     /** The HTTP port actually bound. */
@@ -270,7 +291,7 @@ public final class Sidecar implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        producer.close(Duration.ofSeconds(10));
+        transactions.ifPresentOrElse(t -> t.close(Duration.ofSeconds(10)), () -> producer.close(Duration.ofSeconds(10)));
         try {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         } catch (Exception e) {

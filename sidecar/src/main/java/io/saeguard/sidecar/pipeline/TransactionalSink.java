@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.pipeline;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -8,6 +9,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.Producer;
@@ -28,27 +30,40 @@ import org.slf4j.LoggerFactory;
  * without duplicates.
  *
  * <p>A failed transaction is aborted and the sink turns {@link #failed()}: the sidecar stops
- * committing and reports unready; a restart resumes from the last committed transaction.
- * {@link #emit} is thread-safe; {@link #commit} and {@link #drop} run on the poll thread only.
+ * committing, reports unready and recovers: {@link #reset} replaces the producer (same
+ * transactional id, so {@code initTransactions} fences the old one and completes whatever it left
+ * open), and the poll thread rewinds to the offsets the group committed.
+ * {@link #emit} is thread-safe; {@link #commit}, {@link #drop}, {@link #reset} and {@link #close}
+ * run on the poll thread (or after it stopped).
  */
 final class TransactionalSink implements OutputSink {
     private static final Logger LOGGER = LoggerFactory.getLogger(TransactionalSink.class);
 
-    private record Emitted(TopicPartition source, long offset, int tokens, List<ProducerRecord<String, byte[]>> outputs, Runnable onDelivered) {
+    private record Emitted(Source source, List<ProducerRecord<String, byte[]>> outputs, Runnable onDelivered) {
     }
 
-    private final Producer<String, byte[]> producer;
+    private final Supplier<Producer<String, byte[]>> producers;
+    private final Generation generation;
+    private Producer<String, byte[]> producer;
     private final ConcurrentLinkedQueue<Emitted> incoming = new ConcurrentLinkedQueue<>();
     private final Map<TopicPartition, TreeMap<Long, Emitted>> waiting = new HashMap<>();
     private final AtomicBoolean failed = new AtomicBoolean();
 
-    TransactionalSink(Producer<String, byte[]> producer) {
+    /**
+     * @param producer the first producer, transactions initialised
+     * @param producers makes a replacement with the same transactional id (transactions not yet initialised)
+     */
+    TransactionalSink(Producer<String, byte[]> producer, Supplier<Producer<String, byte[]>> producers, Generation generation) {
         this.producer = producer;
+        this.producers = producers;
+        this.generation = generation;
     }
 
     @Override
-    public void emit(TopicPartition source, long offset, int tokens, List<ProducerRecord<String, byte[]>> outputs, Runnable onDelivered) {
-        incoming.add(new Emitted(source, offset, tokens, List.copyOf(outputs), onDelivered));
+    public void emit(Source source, List<ProducerRecord<String, byte[]>> outputs, Runnable onDelivered) {
+        if (!generation.stale(source.generation())) {
+            incoming.add(new Emitted(source, List.copyOf(outputs), onDelivered));
+        }
     }
 
     /**
@@ -59,12 +74,16 @@ final class TransactionalSink implements OutputSink {
     long commit(OffsetTracker offsets, Consumer<?, ?> consumer) {
         long released = 0;
         for (Emitted e; (e = incoming.poll()) != null; ) {
-            if (!offsets.tracks(e.source())) {
-                released += e.tokens(); // its partition was revoked: the new owner reprocesses it
+            if (generation.stale(e.source().generation())) {
+                continue; // consumed again since the last recovery; its tokens left the count then
+            }
+            TopicPartition tp = e.source().partition();
+            if (!offsets.tracks(tp)) {
+                released += e.source().tokens(); // its partition was revoked: the new owner reprocesses it
                 continue;
             }
-            offsets.finished(e.source(), e.offset());
-            waiting.computeIfAbsent(e.source(), k -> new TreeMap<>()).put(e.offset(), e);
+            offsets.finished(tp, e.source().offset());
+            waiting.computeIfAbsent(tp, k -> new TreeMap<>()).put(e.source().offset(), e);
         }
         if (failed.get()) {
             return released;
@@ -90,14 +109,15 @@ final class TransactionalSink implements OutputSink {
             }
             producer.sendOffsetsToTransaction(toCommit, consumer.groupMetadata());
             producer.commitTransaction();
-        } catch (KafkaException e) {
+        } catch (KafkaException | IllegalStateException e) {
             failed.set(true);
-            LOGGER.atError().log("transaction failed; aborting, no more commits (restart resumes from the last committed transaction): {}",
+            LOGGER.atError().log("transaction failed; aborting, commits stop until the pipeline rewinds to the committed offsets: {}",
                     e.toString());
             try {
                 producer.abortTransaction();
-            } catch (KafkaException abort) {
-                LOGGER.warn("abort failed too: {}", abort.toString());
+            } catch (RuntimeException abort) {
+                // e.g. a timed-out commit must be retried, not aborted: reset() replaces the producer, which settles it
+                LOGGER.warn("abort failed too (the recovery replaces the producer): {}", abort.toString());
             }
             return released;
         }
@@ -110,10 +130,25 @@ final class TransactionalSink implements OutputSink {
             }
         }
         for (Emitted e : batch) {
-            tokens += e.tokens();
+            tokens += e.source().tokens();
             e.onDelivered().run();
         }
         return tokens;
+    }
+
+    @Override
+    public void reset() {
+        incoming.clear();
+        waiting.clear();
+        producer.close(Duration.ZERO);
+        producer = producers.get();
+        producer.initTransactions(); // fences the old producer; its open transaction is completed or aborted
+        failed.set(false);
+    }
+
+    /** Closes the current producer (shutdown). */
+    void close(Duration timeout) {
+        producer.close(timeout);
     }
 
     /** Poll thread: forgets outputs of revoked partitions (the new owner reprocesses those records); returns their tokens. */
@@ -123,7 +158,7 @@ final class TransactionalSink implements OutputSink {
             TreeMap<Long, Emitted> w = waiting.remove(tp);
             if (w != null) {
                 for (Emitted e : w.values()) {
-                    tokens += e.tokens();
+                    tokens += e.source().tokens();
                 }
             }
         }

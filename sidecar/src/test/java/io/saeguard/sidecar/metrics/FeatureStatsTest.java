@@ -9,6 +9,29 @@ import org.junit.jupiter.api.Test;
 
 class FeatureStatsTest {
     /** Tokens: t0 {1}, t1 {1, 2}, t2 {}, t3 {1} over d_sae = 3 (kmax 2, -1/0 padding). */
+    @Test
+    void withoutASparsityFileTheFirstTokensBecomeTheBaseline() {
+        // Given an SAE without sparsity.safetensors and a calibration window of 4 tokens
+        FeatureStats s = new FeatureStats("s", 3, Optional.empty(), 1e12, 1_000, 4);
+        assertThat(s.baselineSource()).isEqualTo("none");
+        assertThat(s.drift()).isEmpty();
+
+        // When the first 4 tokens arrive (feature 1 on 3, feature 2 on 1)
+        s.record(fourTokens());
+
+        // Then their densities are the baseline, and the same traffic shows no drift
+        assertThat(s.baselineSource()).isEqualTo("calibration");
+        assertThat(s.baselineDensity(1).orElseThrow()).isCloseTo(0.75, within(1e-6));
+        assertThat(s.baselineDensity(2).orElseThrow()).isCloseTo(0.25, within(1e-6));
+        assertThat(s.baselineDensity(0)).hasValue(0.0);
+        assertThat(s.drift().orElseThrow()).isCloseTo(0.0, within(1e-6));
+
+        // When later traffic fires only feature 0, Then the frozen baseline stays and drift moves towards 1
+        s.record(SparseCodes.fromPadded("s", 3, 4, 1, new int[] {0, 0, 0, 0}, new float[] {1, 1, 1, 1}, 0));
+        assertThat(s.baselineDensity(1).orElseThrow()).isCloseTo(0.75, within(1e-6));
+        assertThat(s.drift().orElseThrow()).isGreaterThan(0.25); // JS = 0.311 by hand
+    }
+
     private static SparseCodes fourTokens() {
         return SparseCodes.fromPadded("s", 3, 4, 2, new int[] {1, -1, 1, 2, -1, -1, 1, -1}, new float[] {1f, 0f, 2f, 3f, 0f, 0f, 4f, 0f}, 0);
     }

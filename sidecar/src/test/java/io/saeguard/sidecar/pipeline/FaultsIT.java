@@ -11,6 +11,8 @@ import io.saeguard.sidecar.testing.Ports;
 import io.saeguard.topics.catalog.TopicRole;
 import io.saeguard.topics.events.Decision;
 import io.saeguard.topics.events.EventCodec;
+import io.saeguard.sidecar.kafka.TopicAdmin;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -20,6 +22,9 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -76,6 +81,44 @@ class FaultsIT {
             }
         } finally {
             broker.close();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"at-least-once", "exactly-once"})
+    void outputsThatCannotBeWrittenAreRetriedByRewindingUntilTheirTopicIsBack(String delivery, KafkaBroker kafka) throws Exception {
+        // Given a sidecar whose producer gives up on a missing topic after 2 s, deciding the first records
+        Scenario s = Scenario.create(dir, kafka.bootstrap(), SEED, "delivery: " + delivery + "\n");
+        Files.writeString(s.configFile, Files.readString(s.configFile).replace("  consumer:\n", "  producer:\n    max.block.ms: \"2000\"\n  consumer:\n"));
+        Set<String> inputs = new HashSet<>();
+        try (Sidecar sidecar = Sidecar.start(s.config());
+                Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrap()))) {
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(sidecar::ready);
+            produce(s, 0, 16, inputs);
+            assertThat(decided(s, inputs.size()).keySet()).isEqualTo(inputs);
+
+            // When the decisions topic disappears while records keep coming
+            admin.deleteTopics(List.of(s.topic(TopicRole.DECISIONS))).all().get(30, TimeUnit.SECONDS);
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30))
+                    .until(() -> !admin.listTopics().names().get().contains(s.topic(TopicRole.DECISIONS)));
+            produce(s, 16, 32, inputs);
+
+            // Then the sidecar turns unready and rewinds, again and again, without losing or committing anything
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> !sidecar.ready());
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> sidecar.metrics().recoveries.get() >= 1);
+
+            // And once the topic is back, every input is decided and the sidecar is ready again
+            TopicAdmin.createAll(admin, s.catalog);
+            Map<String, Integer> seen = decided(s, 16);
+            System.out.println("FaultsIT missing output topic " + delivery + ": " + seen.size() + " of the 16 later inputs decided, duplicates "
+                    + duplicates(seen) + ", recoveries " + sidecar.metrics().recoveries.get());
+            Set<String> later = new HashSet<>(inputs);
+            later.removeIf(k -> Integer.parseInt(k.substring(k.indexOf('@') + 1)) < 8);
+            assertThat(seen.keySet()).isEqualTo(later);
+            if (delivery.equals("exactly-once")) {
+                assertThat(duplicates(seen)).as("duplicates seen by a read_committed reader").isZero();
+            }
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(sidecar::ready);
         }
     }
 

@@ -57,4 +57,23 @@ class OffsetTrackerTest {
         assertThat(t.toCommit()).isEmpty();
         assertThat(t.unfinished()).isEqualTo(1);
     }
+
+    @Test
+    void theFirstStartedOffsetIsWhereARewindGoesWhenNothingWasCommitted() {
+        // Given a partition tracked from offset 7 on, with 7 and 8 finished and committed
+        OffsetTracker t = new OffsetTracker();
+        assertThat(t.firstStarted(P0)).isEqualTo(-1);
+        t.started(P0, 7);
+        t.started(P0, 8);
+        t.finished(P0, 7);
+
+        // Then the first started offset stays 7 however far the partition moved
+        assertThat(t.firstStarted(P0)).isEqualTo(7);
+
+        // When the partition is forgotten (recovery, revoke), Then tracking restarts at the next record
+        t.remove(List.of(P0));
+        assertThat(t.firstStarted(P0)).isEqualTo(-1);
+        t.started(P0, 9);
+        assertThat(t.firstStarted(P0)).isEqualTo(9);
+    }
 }
