@@ -134,6 +134,12 @@ public final class Sidecar implements AutoCloseable {
         PrometheusRegistry registry = new PrometheusRegistry();
         JvmMetrics.builder().register(registry);
         Metrics metrics = new Metrics(registry);
+        // Series for known label values start at 0, so rate() and alert rules see them before the first event.
+        saes.keySet().forEach(id -> {
+            metrics.tokensEncoded.labelValues(id);
+            metrics.truncatedTokens.labelValues(id);
+        });
+        definitions.forEach(d -> metrics.alerts.labelValues(d.id()));
         Sidecar[] self = new Sidecar[1];
         GaugeWithCallback.builder().name("saeguard_ready").help("1 when this instance is ready (partitions assigned, outputs writable), else 0")
                 .callback(cb -> cb.call(self[0] != null && self[0].ready() ? 1 : 0)).register(registry);
