@@ -39,7 +39,7 @@ public final class PythonSaeFixtures {
         }
     }
 
-    static Path scriptDir() {
+    public static Path scriptDir() {
         String dir = System.getProperty("saeguard.python.dir");
         if (dir != null) {
             return Path.of(dir);

@@ -37,9 +37,14 @@ public final class ConfigLoader {
             "engine.djl_cache", "engine.gpu_f16", "batching.max_batch_tokens", "batching.max_delay_ms", "batching.max_inflight_tokens",
             "batching.resume_inflight_tokens", "batching.max_record_tokens", "delivery", "http.host", "http.port",
             "state.request_ttl_ms", "state.max_requests", "shutdown.drain_timeout_ms", "metrics.top_features", "metrics.fire_rate_half_life_tokens",
-            "metrics.dead_window_tokens", "metrics.fvu_sample_rate", "metrics.calibration_tokens");
+            "metrics.dead_window_tokens", "metrics.fvu_sample_rate", "metrics.calibration_tokens", "prompts.model", "prompts.tokenizer",
+            "prompts.model_name", "prompts.hook", "prompts.max_tokens", "prompts.max_batch_prompts", "prompts.excerpts",
+            "prompts.excerpt_context_chars");
     private static final Map<String, Set<String>> SECTIONS = Map.of(
-            "", Set.of("kafka", "topics", "saes", "detectors", "engine", "batching", "delivery", "http", "state", "shutdown", "metrics"),
+            "", Set.of("kafka", "topics", "saes", "detectors", "engine", "batching", "delivery", "http", "state", "shutdown", "metrics",
+                    "prompts"),
+            "prompts", Set.of("model", "tokenizer", "model_name", "hook", "max_tokens", "max_batch_prompts", "excerpts",
+                    "excerpt_context_chars"),
             "metrics", Set.of("top_features", "watch", "fire_rate_half_life_tokens", "dead_window_tokens", "fvu_sample_rate",
                     "calibration_tokens"),
             "kafka", Set.of("bootstrap", "group", "instance_id", "consumer", "producer", "admin"),
@@ -211,7 +216,37 @@ public final class ConfigLoader {
                 intValue(st, "max_requests", "state.max_requests", 100_000, 1));
         JsonNode sd = section(root, "shutdown");
         Duration drain = Duration.ofMillis(intValue(sd, "drain_timeout_ms", "shutdown.drain_timeout_ms", 15_000, 0));
-        return new SidecarConfig(kafka, topics, saes, detectors, engine, batching, delivery, http, state, drain, metrics(section(root, "metrics")));
+        return new SidecarConfig(kafka, topics, saes, detectors, engine, batching, delivery, http, state, drain, metrics(section(root, "metrics")),
+                prompts(root));
+    }
+
+    private Optional<SidecarConfig.Prompts> prompts(JsonNode root) throws ConfigException {
+        if (root.get("prompts") == null || root.get("prompts").isNull()) {
+            return Optional.empty();
+        }
+        JsonNode p = section(root, "prompts");
+        String model = optText(p, "prompts.model").orElseThrow(() -> new ConfigException(source
+                + ": 'prompts.model' is required: builtin:all-minilm-l6-v2, a .onnx file or a TorchScript .pt file"));
+        boolean builtin = model.equals("builtin:all-minilm-l6-v2");
+        if (!builtin) {
+            if (model.startsWith("builtin:")) {
+                throw new ConfigException(source + ": unknown built-in prompt model '" + model + "' (available: builtin:all-minilm-l6-v2)");
+            }
+            model = baseDir.resolve(model).normalize().toString();
+        }
+        Optional<Path> tokenizer = optText(p, "prompts.tokenizer").map(t -> baseDir.resolve(t).normalize());
+        if (!builtin && tokenizer.isEmpty()) {
+            throw new ConfigException(source + ": 'prompts.tokenizer' is required for model " + model + " (its tokenizer.json)");
+        }
+        Optional<String> name = optText(p, "prompts.model_name");
+        Optional<String> hook = optText(p, "prompts.hook");
+        if (!builtin && (name.isEmpty() || hook.isEmpty())) {
+            throw new ConfigException(source + ": 'prompts.model_name' and 'prompts.hook' are required for model " + model
+                    + " (they route its hidden states to an SAE)");
+        }
+        return Optional.of(new SidecarConfig.Prompts(model, tokenizer, name.orElse("all-minilm-l6-v2"), hook.orElse("blocks.5.hook_resid_post"),
+                intValue(p, "max_tokens", "prompts.max_tokens", 256, 2), intValue(p, "max_batch_prompts", "prompts.max_batch_prompts", 16, 1),
+                bool(p, "excerpts", "prompts.excerpts", true), intValue(p, "excerpt_context_chars", "prompts.excerpt_context_chars", 60, 0)));
     }
 
     private SidecarConfig.MetricsSettings metrics(JsonNode m) throws ConfigException {

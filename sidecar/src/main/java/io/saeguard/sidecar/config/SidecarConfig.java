@@ -13,7 +13,8 @@ import java.util.TreeMap;
  * (see {@link ConfigLoader}). Immutable. {@link #toString()} redacts secrets.
  */
 public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<SaeEntry> saes, List<Path> detectors, Engine engine,
-        Batching batching, Delivery delivery, Http http, State state, Duration drainTimeout, MetricsSettings metrics) {
+        Batching batching, Delivery delivery, Http http, State state, Duration drainTimeout, MetricsSettings metrics,
+        Optional<Prompts> prompts) {
 
     /** At-least-once (default) or exactly-once (transactions; outputs read with read_committed). */
     public enum Delivery {
@@ -94,10 +95,28 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
         }
     }
 
+    /**
+     * The prompt path: consume {@code saeguard.prompts}, tokenize, run a local model to per-token
+     * hidden states, then the same SAE → detectors → decisions path, the SAE chosen by
+     * {@code modelName} + {@code hook}.
+     *
+     * @param model {@code builtin:all-minilm-l6-v2}, a {@code .onnx} file or a TorchScript {@code .pt} file
+     * @param tokenizer the model's {@code tokenizer.json} (not needed for the built-in model)
+     * @param modelName the model name hidden states are labelled with (routes to an SAE)
+     * @param hook the hook name hidden states are labelled with (routes to an SAE)
+     * @param maxTokens longer texts keep their first tokens and the closing special token
+     * @param maxBatchPrompts prompts run through the model together at most
+     * @param excerpts whether alerts of prompt events carry the text around the firing tokens
+     * @param excerptContextChars characters of context on each side of an excerpt
+     */
+    public record Prompts(String model, Optional<Path> tokenizer, String modelName, String hook, int maxTokens, int maxBatchPrompts,
+            boolean excerpts, int excerptContextChars) {
+    }
+
     @Override
     public String toString() {
         return "SidecarConfig[kafka=" + kafka + ", topics=" + new TreeMap<>(topics) + ", saes=" + saes + ", detectors=" + detectors
                 + ", engine=" + engine + ", batching=" + batching + ", delivery=" + delivery + ", http=" + http + ", state=" + state
-                + ", drainTimeout=" + drainTimeout + ", metrics=" + metrics + "]";
+                + ", drainTimeout=" + drainTimeout + ", metrics=" + metrics + ", prompts=" + prompts + "]";
     }
 }

@@ -30,6 +30,8 @@ public final class Metrics {
     public final Counter assignments;
     public final Counter recoveries;
     public final Histogram detectorScore;
+    public final Histogram promptModelSeconds;
+    public final Counter promptTokensTruncated;
     public final Gauge consumerLag;
     public final io.prometheus.metrics.core.metrics.Info buildInfo;
 
@@ -65,6 +67,11 @@ public final class Metrics {
         detectorScore = Histogram.builder().name("saeguard_detector_score")
                 .help("Each detector's aggregated score per record (>= 1 means its rule fired)").labelNames("detector")
                 .classicUpperBounds(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10).register(registry);
+        promptModelSeconds = Histogram.builder().name("saeguard_prompt_model_seconds")
+                .help("Prompt model forward pass per batch of prompt events (tokenize, pad, run)")
+                .classicUpperBounds(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10).register(registry);
+        promptTokensTruncated = Counter.builder().name("saeguard_prompt_tokens_truncated_total")
+                .help("Tokens of prompt events dropped by prompts.max_tokens truncation").register(registry);
         recoveries = Counter.builder().name("saeguard_pipeline_recoveries_total")
                 .help("Times an output could not be delivered and the pipeline rewound to the committed offsets").register(registry);
         consumerLag = Gauge.builder().name("saeguard_consumer_lag_records")

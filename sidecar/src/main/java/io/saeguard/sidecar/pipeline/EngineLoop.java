@@ -11,9 +11,15 @@ import io.saeguard.sae.SaeInputException;
 import io.saeguard.sae.engine.DeviceSae;
 import io.saeguard.sae.engine.EngineOptions;
 import io.saeguard.sae.engine.SaeEngine;
+import io.saeguard.sae.lm.HiddenStateModel;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.Metrics;
+import io.saeguard.topics.DecodeException;
+import io.saeguard.topics.activation.ActivationChunk;
+import io.saeguard.topics.activation.ActivationCodec;
 import io.saeguard.topics.codes.SparseCodes;
+import io.saeguard.topics.events.Phase;
+import io.saeguard.topics.safetensors.DType;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -45,7 +51,7 @@ public final class EngineLoop implements AutoCloseable {
     private static final Logger LOGGER = LoggerFactory.getLogger(EngineLoop.class);
 
     /** Something for the engine thread to do. */
-    private sealed interface Task permits Encode, Call, Forget, Stop {
+    private sealed interface Task permits Encode, Call, Forget, Stop, Prompt {
     }
 
     private record Encode(Work work) implements Task {
@@ -58,6 +64,9 @@ public final class EngineLoop implements AutoCloseable {
     }
 
     private record Stop() implements Task {
+    }
+
+    private record Prompt(PromptWork work) implements Task {
     }
 
     /** What engine-thread code (HTTP handlers' bodies) may use. Valid only on the engine thread. */
@@ -97,11 +106,18 @@ public final class EngineLoop implements AutoCloseable {
     private volatile String deviceLabel = "cpu";
     private final Generation generation;
     private final SidecarConfig.MetricsSettings metricsSettings;
+    private final Optional<SidecarConfig.Prompts> promptSettings;
+    private final List<PromptWork> prompts = new ArrayList<>();
+    private long promptDeadlineNanos;
+    private HiddenStateModel promptModel; // engine thread only
+    private volatile int promptModelWidth = -1;
 
     EngineLoop(SidecarConfig.Batching batching, Map<String, Sae> saes, Map<String, Integer> maxActive, EngineOptions engineOptions,
             List<DetectorDefinition> detectorDefinitions, StateLimits limits, DecisionPublisher decisions, DeadLetterPublisher deadLetters,
-            Metrics metrics, Generation generation, SidecarConfig.MetricsSettings metricsSettings) {
+            Metrics metrics, Generation generation, SidecarConfig.MetricsSettings metricsSettings,
+            Optional<SidecarConfig.Prompts> promptSettings) {
         this.generation = generation;
+        this.promptSettings = promptSettings;
         this.metricsSettings = metricsSettings;
         this.batching = batching;
         this.saes = new LinkedHashMap<>(saes);
@@ -146,6 +162,16 @@ public final class EngineLoop implements AutoCloseable {
         queue.add(new Encode(work));
     }
 
+    /** Queues a prompt event for the prompt model (then the SAE). */
+    void submitPrompt(PromptWork work) {
+        queue.add(new Prompt(work));
+    }
+
+    /** The prompt model's hidden size, once the engine started with one; -1 without. */
+    int promptModelWidth() {
+        return promptModelWidth;
+    }
+
     /** Drops per-request detector state of requests last seen on these partitions (they were revoked). */
     void forget(Set<TopicPartition> partitions) {
         queue.add(new Forget(Set.copyOf(partitions)));
@@ -185,6 +211,11 @@ public final class EngineLoop implements AutoCloseable {
             detectorEngine = DetectorEngine.create(detectorDefinitions, directions(), limits);
             watched = watchList(detectorEngine.watchedFeatures());
             labels = detectorEngine.featureLabels();
+            if (promptSettings.isPresent()) {
+                SidecarConfig.Prompts ps = promptSettings.get();
+                promptModel = HiddenStateModel.open(ps.model(), ps.tokenizer().orElse(null), ps.maxTokens(), engineOptions.cacheDir());
+                promptModelWidth = promptModel.dModel();
+            }
         } catch (Throwable t) {
             startFailure = t;
             started.countDown();
@@ -215,21 +246,21 @@ public final class EngineLoop implements AutoCloseable {
         long lastEviction = System.nanoTime();
         try {
             while (true) {
-                long wait = nextDeadline(batches) - System.nanoTime();
+                long wait = Math.min(nextDeadline(batches), prompts.isEmpty() ? Long.MAX_VALUE : promptDeadlineNanos) - System.nanoTime();
                 Task task = wait <= 0 ? queue.poll() : queue.poll(Math.min(wait, TimeUnit.MILLISECONDS.toNanos(100)), TimeUnit.NANOSECONDS);
                 if (task instanceof Stop) {
                     flushAll(batches, loaded);
                     break;
                 }
                 if (task instanceof Encode enc) {
-                    Batch b = batches.computeIfAbsent(enc.work().sae(), k -> new Batch());
-                    if (b.works.isEmpty()) {
-                        b.deadlineNanos = System.nanoTime() + batching.maxDelay().toNanos();
+                    enqueue(enc.work(), batches, loaded);
+                } else if (task instanceof Prompt p) {
+                    if (prompts.isEmpty()) {
+                        promptDeadlineNanos = System.nanoTime() + batching.maxDelay().toNanos();
                     }
-                    b.works.add(enc.work());
-                    b.tokens += enc.work().tokens();
-                    if (b.tokens >= batching.maxBatchTokens()) {
-                        flush(enc.work().sae(), b, loaded);
+                    prompts.add(p.work());
+                    if (prompts.size() >= promptSettings.orElseThrow().maxBatchPrompts()) {
+                        runPrompts(batches, loaded);
                     }
                 } else if (task instanceof Call call) {
                     flushAll(batches, loaded); // keep per-request order: earlier records first
@@ -246,6 +277,9 @@ public final class EngineLoop implements AutoCloseable {
                     requestPartitions.values().removeIf(f.partitions()::contains);
                 }
                 long now = System.nanoTime();
+                if (!prompts.isEmpty() && now >= promptDeadlineNanos) {
+                    runPrompts(batches, loaded);
+                }
                 for (Map.Entry<String, Batch> e : batches.entrySet()) {
                     if (!e.getValue().works.isEmpty() && now >= e.getValue().deadlineNanos) {
                         flush(e.getKey(), e.getValue(), loaded);
@@ -260,6 +294,9 @@ public final class EngineLoop implements AutoCloseable {
             Thread.currentThread().interrupt();
         } finally {
             loaded.values().forEach(DeviceSae::close);
+            if (promptModel != null) {
+                promptModel.close();
+            }
             engine.close();
             LOGGER.info("engine thread stopped");
         }
@@ -297,7 +334,93 @@ public final class EngineLoop implements AutoCloseable {
         return next == Long.MAX_VALUE ? System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100) : next;
     }
 
+    private void enqueue(Work work, Map<String, Batch> batches, Map<String, DeviceSae> loaded) {
+        Batch b = batches.computeIfAbsent(work.sae(), k -> new Batch());
+        if (b.works.isEmpty()) {
+            b.deadlineNanos = System.nanoTime() + batching.maxDelay().toNanos();
+        }
+        b.works.add(work);
+        b.tokens += work.tokens();
+        if (b.tokens >= batching.maxBatchTokens()) {
+            flush(work.sae(), b, loaded);
+        }
+    }
+
+    /**
+     * Runs the waiting prompt events through the prompt model in one padded batch and queues each
+     * one's hidden states for its SAE as a whole request (position 0, final). A model failure
+     * dead-letters the prompts (stage {@code model}).
+     */
+    private void runPrompts(Map<String, Batch> batches, Map<String, DeviceSae> loaded) {
+        List<PromptWork> works = new ArrayList<>(prompts);
+        prompts.clear();
+        works.removeIf(w -> generation.stale(w.generation()));
+        if (works.isEmpty()) {
+            return;
+        }
+        SidecarConfig.Prompts ps = promptSettings.orElseThrow();
+        List<HiddenStateModel.Result> results;
+        long t0 = System.nanoTime();
+        try {
+            results = promptModel.run(works.stream().map(w -> w.event().text()).toList());
+        } catch (RuntimeException e) {
+            LOGGER.atError().addKeyValue("prompts", works.size()).log("prompt model failed: {}", e.toString());
+            for (PromptWork w : works) {
+                deadLetters.send(w.record(), w.source(), "model", "model_error", e);
+            }
+            return;
+        }
+        metrics.promptModelSeconds.observe((System.nanoTime() - t0) / 1e9);
+        for (int i = 0; i < works.size(); i++) {
+            PromptWork w = works.get(i);
+            HiddenStateModel.Result r = results.get(i);
+            if (r.droppedTokens() > 0) {
+                metrics.promptTokensTruncated.inc(r.droppedTokens());
+            }
+            int[] ids = new int[r.tokens()];
+            for (int t = 0; t < ids.length; t++) {
+                ids[t] = (int) r.ids()[t];
+            }
+            ActivationChunk chunk;
+            try {
+                chunk = ActivationCodec.decode(ActivationCodec.builder(w.event().requestId()).model(ps.modelName()).hook(ps.hook())
+                        .position(0).phase(w.event().phase().orElse(Phase.PROMPT)).isFinal(true)
+                        .activations(DType.F32, r.tokens(), r.dModel(), r.rows()).tokenIds(ids).encode());
+            } catch (DecodeException | RuntimeException e) {
+                deadLetters.send(w.record(), w.source(), "model", "model_error", e);
+                continue;
+            }
+            enqueue(new Work(w.record(), w.generation(), chunk, w.sae(), r.rows(), w.counted(),
+                    Optional.of(new Work.PromptText(w.event().text(), r))), batches, loaded);
+        }
+    }
+
+    /** For a prompt event: its alerts with the text around the tokens where each detector fired. */
+    private List<io.saeguard.topics.events.Alert> withExcerpts(Work w, List<io.saeguard.topics.events.Alert> alerts) {
+        if (w.prompt().isEmpty() || alerts.isEmpty() || !promptSettings.map(SidecarConfig.Prompts::excerpts).orElse(false)) {
+            return alerts;
+        }
+        Work.PromptText p = w.prompt().get();
+        int context = promptSettings.get().excerptContextChars();
+        List<io.saeguard.topics.events.Alert> out = new ArrayList<>(alerts.size());
+        for (io.saeguard.topics.events.Alert a : alerts) {
+            if (a.positions().isEmpty()) {
+                out.add(a);
+                continue;
+            }
+            long first = a.positions().stream().mapToLong(Long::longValue).min().orElseThrow();
+            long last = a.positions().stream().mapToLong(Long::longValue).max().orElseThrow();
+            String excerpt = p.tokens().excerpt(p.text(), (int) first, (int) last + 1, context, 4 * context + 200);
+            out.add(excerpt.isEmpty() ? a : new io.saeguard.topics.events.Alert(a.decision(), a.features(), a.positions(),
+                    Optional.of(excerpt), a.hook(), a.model(), a.sae()));
+        }
+        return out;
+    }
+
     private void flushAll(Map<String, Batch> batches, Map<String, DeviceSae> loaded) {
+        if (!prompts.isEmpty()) {
+            runPrompts(batches, loaded);
+        }
         batches.forEach((sae, b) -> {
             if (!b.works.isEmpty()) {
                 flush(sae, b, loaded);
@@ -367,6 +490,9 @@ public final class EngineLoop implements AutoCloseable {
                 requestPartitions.remove(w.chunk().requestId());
             } else {
                 requestPartitions.put(w.chunk().requestId(), w.partition());
+            }
+            if (w.prompt().isPresent()) {
+                outcome = new ChunkOutcome(outcome.decision(), withExcerpts(w, outcome.alerts()), outcome.verdicts());
             }
             decisions.publish(w, outcome);
         }

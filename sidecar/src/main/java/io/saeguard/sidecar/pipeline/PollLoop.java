@@ -6,6 +6,8 @@ import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.DecodeException;
 import io.saeguard.topics.activation.ActivationChunk;
 import io.saeguard.topics.activation.ActivationCodec;
+import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.events.PromptEvent;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.HashSet;
@@ -57,6 +59,13 @@ final class PollLoop implements Runnable {
     private final Generation generation;
     private final Metrics metrics;
     private final java.util.Optional<TransactionalSink> transactions;
+    private final java.util.Optional<PromptRoute> prompts;
+
+    /** Where prompt events come from and which SAE their hidden states go to. */
+    record PromptRoute(String topic, String sae, int maxTokens) {
+    }
+
+    private static final EventCodec PROMPT_CODEC = new EventCodec();
     private final OffsetTracker offsets = new OffsetTracker();
     private final ConcurrentLinkedQueue<Source> acks = new ConcurrentLinkedQueue<>();
     private final AtomicLong inflightTokens = new AtomicLong();
@@ -77,7 +86,8 @@ final class PollLoop implements Runnable {
 
     PollLoop(Consumer<String, byte[]> consumer, List<String> topics, SidecarConfig.Batching batching, SaeRouter router,
             Map<String, Sae> saes, EngineLoop engine, DeadLetterPublisher deadLetters, OutputSink sink, Generation generation,
-            Metrics metrics, java.util.Optional<TransactionalSink> transactions) {
+            Metrics metrics, java.util.Optional<TransactionalSink> transactions, java.util.Optional<PromptRoute> prompts) {
+        this.prompts = prompts;
         this.consumer = consumer;
         this.topics = List.copyOf(topics);
         this.batching = batching;
@@ -172,6 +182,10 @@ final class PollLoop implements Runnable {
     private void handle(ConsumerRecord<String, byte[]> r) {
         TopicPartition tp = new TopicPartition(r.topic(), r.partition());
         offsets.started(tp, r.offset());
+        if (prompts.isPresent() && r.topic().equals(prompts.get().topic())) {
+            handlePrompt(r);
+            return;
+        }
         if (r.value() == null) {
             deadLetter(r, "decode", "null_value", new DecodeException(DecodeException.Reason.MISSING_TENSOR,
                     "record has no value (a tombstone?)"));
@@ -216,6 +230,34 @@ final class PollLoop implements Runnable {
         inflightTokens.addAndGet(chunk.tokens());
         metrics.inflightTokens.set(inflightTokens.get());
         engine.submit(new Work(r, generation.current(), chunk, sae, x));
+    }
+
+    /** A prompt event: JSON per topics/schemas, keyed by its request id, with text; the engine runs the prompt model. */
+    private void handlePrompt(ConsumerRecord<String, byte[]> r) {
+        if (r.value() == null) {
+            deadLetter(r, "decode", "null_value", new DecodeException(DecodeException.Reason.MISSING_FIELD, "prompt record has no value (a tombstone?)"));
+            return;
+        }
+        PromptEvent event;
+        try {
+            event = PROMPT_CODEC.decodePrompt(r.value());
+        } catch (DecodeException e) {
+            deadLetter(r, "decode", e.reasonLabel(), e);
+            return;
+        }
+        if (r.key() != null && !r.key().equals(event.requestId())) {
+            deadLetter(r, "validate", "key_mismatch", new IllegalArgumentException("record key '" + r.key()
+                    + "' differs from the event's request_id; key prompt records by request id"));
+            return;
+        }
+        if (event.text().isBlank()) {
+            deadLetter(r, "validate", "empty_text", new IllegalArgumentException("prompt event has no text"));
+            return;
+        }
+        int counted = prompts.get().maxTokens();
+        inflightTokens.addAndGet(counted);
+        metrics.inflightTokens.set(inflightTokens.get());
+        engine.submitPrompt(new PromptWork(r, generation.current(), event, prompts.get().sae(), counted));
     }
 
     private void deadLetter(ConsumerRecord<String, byte[]> r, String stage, String reason, Throwable error) {

@@ -112,6 +112,14 @@ public final class Sidecar implements AutoCloseable {
                 }
             }
         }
+        SaeRouter router = new SaeRouter(config.saes());
+        Optional<String> promptSae = Optional.empty();
+        if (config.prompts().isPresent()) {
+            SidecarConfig.Prompts ps = config.prompts().get();
+            promptSae = Optional.of(router.route(Optional.empty(), Optional.of(ps.modelName()), Optional.of(ps.hook())).orElseThrow(() ->
+                    new IllegalArgumentException("prompts: no configured SAE serves model '" + ps.modelName() + "' at hook '" + ps.hook()
+                            + "'; give an SAE entry that model and hook (saes: " + String.join(", ", saes.keySet()) + ")")));
+        }
         Optional<EmbeddedKafka> embedded = Optional.empty();
         String bootstrap = config.kafka().bootstrap().orElse(null);
         TopicCatalog catalog = TopicCatalog.bundled().withNames(config.topics());
@@ -169,17 +177,31 @@ public final class Sidecar implements AutoCloseable {
         EngineOptions engineOptions = new EngineOptions(DeviceSpec.parse(config.engine().device()),
                 config.engine().djlCache().orElse(EngineOptions.defaultCacheDir()), config.engine().threads(), 1, config.engine().gpuF16());
         EngineLoop engine = new EngineLoop(config.batching(), saes, maxActive, engineOptions, definitions,
-                new StateLimits(config.state().requestTtl(), config.state().maxRequests()), decisions, dlq, metrics, generation, config.metrics());
+                new StateLimits(config.state().requestTtl(), config.state().maxRequests()), decisions, dlq, metrics, generation, config.metrics(),
+                config.prompts());
         engine.start(Duration.ofMinutes(5));
+        Optional<PollLoop.PromptRoute> promptRoute = Optional.empty();
+        if (promptSae.isPresent()) {
+            int dIn = saes.get(promptSae.get()).config().dIn();
+            if (engine.promptModelWidth() != dIn) {
+                engine.stop(Duration.ofSeconds(30));
+                throw new IllegalArgumentException("the prompt model's hidden states have width " + engine.promptModelWidth() + " but SAE '"
+                        + promptSae.get() + "' (serving " + config.prompts().get().modelName() + " " + config.prompts().get().hook()
+                        + ") expects d_in " + dIn);
+            }
+            promptRoute = Optional.of(new PollLoop.PromptRoute(catalog.get(TopicRole.PROMPTS).name(), promptSae.get(),
+                    config.prompts().get().maxTokens()));
+        }
         new io.saeguard.sidecar.metrics.FeatureMetrics(registry, engine.featureStats(), engine::watchedFeatures,
                 config.metrics().topFeatures());
         publishSteeringVectors(engine, producer, catalog.get(TopicRole.STEERING).name(), exactlyOnce);
 
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProps(config, bootstrap), new StringDeserializer(),
                 new ByteArrayDeserializer());
-        SaeRouter router = new SaeRouter(config.saes());
-        PollLoop poll = new PollLoop(consumer, List.of(catalog.get(TopicRole.ACTIVATIONS).name()), config.batching(), router, saes, engine,
-                dlq, sink, generation, metrics, transactions);
+        List<String> inputTopics = new java.util.ArrayList<>(List.of(catalog.get(TopicRole.ACTIVATIONS).name()));
+        promptRoute.ifPresent(r -> inputTopics.add(r.topic()));
+        PollLoop poll = new PollLoop(consumer, inputTopics, config.batching(), router, saes, engine,
+                dlq, sink, generation, metrics, transactions, promptRoute);
         pollRef[0] = poll;
         Thread pollThread = new Thread(poll, "saeguard-poll");
         pollThread.start();

@@ -1,16 +1,30 @@
 package io.saeguard.sidecar.pipeline;
 
+import io.saeguard.sae.lm.HiddenStateModel;
 import io.saeguard.topics.activation.ActivationChunk;
+import java.util.Optional;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
 
 /**
- * One decoded activation record on its way through the pipeline: the original record (kept for
- * the dead-letter topic), the {@link Generation} it was consumed in, its chunk, the SAE it routes to, and its activations as F32 rows.
- * Handed from the poll thread to the engine thread and on to the producer's callbacks; never
- * mutated after construction.
+ * One record on its way through the SAE: the original record (kept for the dead-letter topic), the
+ * {@link Generation} it was consumed in, its chunk, the SAE it routes to, its activations as F32
+ * rows, the tokens it holds in the in-flight count, and — for a prompt event — its text and
+ * tokenization (for alert excerpts). Handed from the poll thread to the engine thread and on to
+ * the producer's callbacks; never mutated after construction.
  */
-record Work(ConsumerRecord<String, byte[]> record, long generation, ActivationChunk chunk, String sae, float[] x) {
+record Work(ConsumerRecord<String, byte[]> record, long generation, ActivationChunk chunk, String sae, float[] x, int counted,
+        Optional<PromptText> prompt) {
+
+    /** The text of a prompt event and how the model tokenized it. */
+    record PromptText(String text, HiddenStateModel.Result tokens) {
+    }
+
+    /** An activation record: counted by its own tokens, no text. */
+    Work(ConsumerRecord<String, byte[]> record, long generation, ActivationChunk chunk, String sae, float[] x) {
+        this(record, generation, chunk, sae, x, chunk.tokens(), Optional.empty());
+    }
+
     TopicPartition partition() {
         return new TopicPartition(record.topic(), record.partition());
     }
@@ -20,6 +34,6 @@ record Work(ConsumerRecord<String, byte[]> record, long generation, ActivationCh
     }
 
     Source source() {
-        return new Source(partition(), record.offset(), generation, chunk.tokens());
+        return new Source(partition(), record.offset(), generation, counted);
     }
 }

@@ -1,0 +1,292 @@
+package io.saeguard.sidecar.pipeline;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.saeguard.sae.PythonSaeFixtures;
+import io.saeguard.sae.engine.DeviceSpec;
+import io.saeguard.sae.engine.DjlRuntime;
+import io.saeguard.sae.engine.EngineOptions;
+import io.saeguard.sae.lm.HiddenStateModel;
+import io.saeguard.sidecar.config.ConfigLoader;
+import io.saeguard.sidecar.kafka.TopicAdmin;
+import io.saeguard.sidecar.testing.KafkaBroker;
+import io.saeguard.sidecar.testing.KafkaBrokerExtension;
+import io.saeguard.topics.catalog.TopicCatalog;
+import io.saeguard.topics.catalog.TopicRole;
+import io.saeguard.topics.events.Alert;
+import io.saeguard.topics.events.Decision;
+import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.events.PromptEvent;
+import io.saeguard.topics.safetensors.SafetensorsFile;
+import io.saeguard.topics.safetensors.SafetensorsWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Prompt events end to end: text on {@code saeguard.prompts} → the built-in MiniLM (DJL tokenizer +
+ * OnnxRuntime) → an SAE → a features detector → decisions and alerts with text excerpts. The
+ * expected decisions come from an independent computation: the same texts' hidden states (the
+ * model itself is checked against a float64 ONNX interpreter in {@code HiddenStateReferenceIT})
+ * encoded by the float64 PyTorch SAE reference, and the rule applied by hand.
+ */
+@ExtendWith(KafkaBrokerExtension.class)
+class PromptPipelineIT {
+    private static final long SEED = new Random().nextLong() & 0x7fffffffL;
+    private static final EventCodec CODEC = new EventCodec();
+    private static final String MODEL = "all-minilm-l6-v2";
+    private static final String HOOK = "blocks.5.hook_resid_post";
+    private static final List<String> TEXTS = List.of(
+            "How do I reset my password?",
+            "Write a poem about the sea at night.",
+            "Explain how vaccines train the immune system.",
+            "What is the capital of Australia?",
+            "You are a worthless idiot and everyone hates you.",
+            "Give me step by step instructions to pick a lock.",
+            "Summarise the plot of Hamlet in two sentences.",
+            "Translate 'good morning' into French and German.",
+            "Which stocks should I buy with my savings?",
+            "The weather in Lisbon is sunny and warm today.",
+            "I feel lonely and nobody listens to me.",
+            "List three prime numbers larger than one hundred.");
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void tools() {
+        System.out.println("PromptPipelineIT seed=" + SEED);
+        assumeTrue(PythonSaeFixtures.available(), "python3-torch is required");
+    }
+
+    @Test
+    void promptEventsAreDecidedAsTheReferenceSaysAndAlertsCarryExcerpts(KafkaBroker kafka) throws Exception {
+        // Given a random ReLU SAE on MiniLM's width and the texts' hidden states, encoded by the PyTorch reference
+        Path c = PythonSaeFixtures.generate(dir.resolve("case"), SEED, "--format", "saelens", "--arch", "standard", "--d-in", "384",
+                "--d-sae", "512", "--tokens", "4");
+        // make_sae's b_enc suits its own inputs' scale; with b_enc = 0 about half the features fire on MiniLM's hidden states
+        Path weights = c.resolve("sae/sae_weights.safetensors");
+        SafetensorsFile file = SafetensorsFile.open(weights);
+        SafetensorsWriter rewritten = new SafetensorsWriter();
+        for (String name : new java.util.TreeSet<>(file.names())) {
+            var tensor = file.tensor(name).orElseThrow();
+            float[] values = name.equals("b_enc") ? new float[tensor.toFloatArray().length] : tensor.toFloatArray();
+            rewritten.addF32(name, tensor.shape(), values);
+        }
+        Path tmp = c.resolve("sae/weights.tmp");
+        Files.write(tmp, rewritten.toBytes());
+        Files.move(tmp, weights, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        DjlRuntime.configure(new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), 1, 1, false));
+        List<HiddenStateModel.Result> hidden = new ArrayList<>();
+        try (HiddenStateModel model = HiddenStateModel.open(HiddenStateModel.BUILTIN_MINILM, null, 64, EngineOptions.defaultCacheDir())) {
+            for (String t : TEXTS) {
+                hidden.add(model.run(List.of(t)).get(0));
+            }
+        }
+        int total = hidden.stream().mapToInt(HiddenStateModel.Result::tokens).sum();
+        float[] rows = new float[total * 384];
+        int at = 0;
+        for (HiddenStateModel.Result r : hidden) {
+            System.arraycopy(r.rows(), 0, rows, at, r.rows().length);
+            at += r.rows().length;
+        }
+        Path in = dir.resolve("hidden.safetensors");
+        Path out = dir.resolve("features.safetensors");
+        Files.write(in, new SafetensorsWriter().addF32("activations", new long[] {total, 384}, rows).toBytes());
+        Process p = new ProcessBuilder(PythonSaeFixtures.interpreter(), PythonSaeFixtures.scriptDir().resolve("encode_saelens.py").toString(),
+                c.resolve("sae").toString(), in.toString(), out.toString()).redirectErrorStream(true).start();
+        String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(5, TimeUnit.MINUTES)).isTrue();
+        assertThat(p.exitValue()).as(log).isZero();
+        float[] features = SafetensorsFile.open(out).tensor("features").orElseThrow().toFloatArray();
+        int dSae = features.length / total;
+
+        // And a detector on the feature that fires on the most texts (outside position 0), its threshold at the median peak
+        int best = -1;
+        int bestTexts = -1;
+        for (int f = 0; f < dSae; f++) {
+            int n = 0;
+            for (double peak : peaks(hidden, features, dSae, f)) {
+                n += peak > 0 ? 1 : 0;
+            }
+            if (n > bestTexts) {
+                bestTexts = n;
+                best = f;
+            }
+        }
+        assertThat(bestTexts).as("a feature fires on some texts").isPositive();
+        List<Double> firing = new ArrayList<>();
+        for (double peak : peaks(hidden, features, dSae, best)) {
+            if (peak > 0) {
+                firing.add(peak);
+            }
+        }
+        firing.sort(null);
+        double threshold = firing.get(firing.size() / 2) * 0.999;
+        Path detector = dir.resolve("concept.yaml");
+        Files.writeString(detector, """
+                id: concept
+                sae: minilm-sae
+                rule:
+                  kind: features
+                  match: any
+                  features:
+                    - id: %d
+                      threshold: %s
+                      label: planted concept
+                aggregate: max
+                policy:
+                  alert_at: 1.0
+                  bands:
+                    - min: 1.0
+                      action: flag
+                    - min: 1.5
+                      action: block
+                """.formatted(best, Double.toString(threshold)));
+
+        String prefix = "p" + UUID.randomUUID().toString().substring(0, 8) + ".";
+        Map<TopicRole, String> names = new EnumMap<>(TopicRole.class);
+        for (TopicRole r : TopicRole.values()) {
+            names.put(r, prefix + "saeguard." + r.key());
+        }
+        TopicCatalog catalog = TopicCatalog.bundled().withNames(names);
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrap()))) {
+            TopicAdmin.createAll(admin, catalog);
+        }
+        StringBuilder topics = new StringBuilder("topics:\n");
+        names.forEach((r, n) -> topics.append("  ").append(r.key()).append(": ").append(n).append('\n'));
+        Path config = dir.resolve("saeguard.yaml");
+        Files.writeString(config, """
+                kafka:
+                  bootstrap: %s
+                  group: %sgroup
+                saes:
+                  - id: minilm-sae
+                    path: %s
+                    model: %s
+                    hook: %s
+                    max_active: 512
+                detectors:
+                  - %s
+                prompts:
+                  model: builtin:all-minilm-l6-v2
+                  max_tokens: 64
+                  excerpt_context_chars: 12
+                engine:
+                  device: cpu
+                  threads: 1
+                http:
+                  host: 127.0.0.1
+                  port: 0
+                %s
+                """.formatted(kafka.bootstrap(), prefix, c.resolve("sae"), MODEL, HOOK, detector, topics));
+
+        try (Sidecar sidecar = Sidecar.start(ConfigLoader.load(Optional.of(config), Map.of()))) {
+            Awaitility.await().atMost(Duration.ofSeconds(60)).until(sidecar::ready);
+
+            // When the texts arrive as prompt events, plus one that is not JSON
+            try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrap(),
+                    ProducerConfig.ACKS_CONFIG, "all"), new StringSerializer(), new ByteArraySerializer())) {
+                for (int i = 0; i < TEXTS.size(); i++) {
+                    PromptEvent e = PromptEvent.of("prompt-" + i, TEXTS.get(i), System.currentTimeMillis()).withModel(MODEL);
+                    producer.send(new ProducerRecord<>(names.get(TopicRole.PROMPTS), e.requestId(), CODEC.encode(e)));
+                }
+                producer.send(new ProducerRecord<>(names.get(TopicRole.PROMPTS), "bad", "{not json".getBytes(StandardCharsets.UTF_8)));
+                producer.flush();
+            }
+
+            // Then each text's decision is the one the reference codes give
+            Map<String, Decision> decisions = new HashMap<>();
+            for (ConsumerRecord<String, byte[]> r : read(kafka.bootstrap(), names.get(TopicRole.DECISIONS), TEXTS.size())) {
+                Decision d = CODEC.decodeDecision(r.value());
+                decisions.put(d.requestId(), d);
+            }
+            assertThat(decisions).hasSize(TEXTS.size());
+            double[] peaks = peaks(hidden, features, dSae, best);
+            int fired = 0;
+            for (int i = 0; i < TEXTS.size(); i++) {
+                double score = peaks[i] / threshold;
+                String expected = score >= 1.5 ? "block" : score >= 1.0 ? "flag" : "allow";
+                Decision d = decisions.get("prompt-" + i);
+                if (Math.abs(score - 1.0) > 1e-3 && Math.abs(score - 1.5) > 1e-3) { // not on a band edge
+                    assertThat(d.action().wireName()).as("prompt-%d (reference score %.4f)", i, score).isEqualTo(expected);
+                }
+                fired += expected.equals("allow") ? 0 : 1;
+            }
+            assertThat(fired).isPositive();
+
+            // And alerts for prompt events carry the text around the firing tokens
+            List<ConsumerRecord<String, byte[]>> alerts = read(kafka.bootstrap(), names.get(TopicRole.ALERTS), fired);
+            assertThat(alerts).isNotEmpty();
+            for (ConsumerRecord<String, byte[]> r : alerts) {
+                Alert a = CODEC.decodeAlert(r.value());
+                String text = TEXTS.get(Integer.parseInt(a.decision().requestId().substring("prompt-".length())));
+                assertThat(a.excerpt()).isPresent();
+                assertThat(text).contains(a.excerpt().get().replace("…", ""));
+                assertThat(a.positions()).isNotEmpty();
+            }
+
+            // And the malformed event is dead-lettered; the model's time is measured
+            assertThat(read(kafka.bootstrap(), names.get(TopicRole.DEADLETTER), 1)).hasSize(1);
+            assertThat(sidecar.metrics().promptModelSeconds.collect().getDataPoints().get(0).getCount()).isPositive();
+            System.out.println("PromptPipelineIT: " + TEXTS.size() + " prompts, " + total + " tokens, feature " + best + ", " + fired
+                    + " fired, " + alerts.size() + " alerts");
+        }
+    }
+
+    /** Per text, the feature's largest code over its tokens, leaving out position 0 ([CLS], not counted by detectors). */
+    private static double[] peaks(List<HiddenStateModel.Result> hidden, float[] features, int dSae, int feature) {
+        double[] out = new double[hidden.size()];
+        int row = 0;
+        for (int i = 0; i < hidden.size(); i++) {
+            int n = hidden.get(i).tokens();
+            for (int t = 1; t < n; t++) {
+                out[i] = Math.max(out[i], features[(row + t) * dSae + feature]);
+            }
+            row += n;
+        }
+        return out;
+    }
+
+    private static List<ConsumerRecord<String, byte[]>> read(String bootstrap, String topic, int count) {
+        try (KafkaConsumer<String, byte[]> c = new KafkaConsumer<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                ConsumerConfig.GROUP_ID_CONFIG, "reader-" + UUID.randomUUID(), ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest"),
+                new StringDeserializer(), new ByteArrayDeserializer())) {
+            c.subscribe(List.of(topic));
+            List<ConsumerRecord<String, byte[]>> out = new ArrayList<>();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+            while (out.size() < count && System.nanoTime() < deadline) {
+                c.poll(Duration.ofMillis(200)).forEach(out::add);
+            }
+            return out;
+        }
+    }
+}
