@@ -1,0 +1,31 @@
+"""saeguard_attach: connect a PyTorch LLM server to the saeguard sidecar.
+
+* :class:`ActivationPublisher` sends a hook point's activations to ``saeguard.activations``
+  (safetensors records, chunked, from a background thread; drops rather than blocks).
+* :class:`DecisionListener` follows ``saeguard.decisions``: the latest decision per request, TTL.
+* :class:`SteeringRegistry` caches the directions of ``saeguard.steering``.
+* :class:`GuardHook` is the forward hook that publishes and applies steer / clamp / block.
+* :func:`check` asks the sidecar's ``POST /v1/check`` for a synchronous verdict.
+* :class:`ResidPost` names a hook point in every numbering scheme.
+
+See README.md for the HF ``generate`` and vLLM recipes and their caveats.
+"""
+from .decisions import Action, Decision, DecisionFormatError, FeatureRef, Tier, VectorRef, parse_decision
+from .gate import CheckError, CheckResult, check
+from .hook import HF_RESIDUAL, VLLM_RESIDUAL, Blocked, GuardHook, HookStats, ResidualStream
+from .hook_names import ResidPost, find_decoder_layer
+from .interventions import clamp, steer
+from .listener import DecisionBook, DecisionListener, ListenerStats
+from .publisher import DEFAULT_MAX_RECORD_BYTES, ActivationPublisher, PublisherStats
+from .records import RecordSource, encode_records, rows_per_record
+from .steering import SteeringFormatError, SteeringRegistry, parse_vector
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action", "ActivationPublisher", "Blocked", "CheckError", "CheckResult", "check", "DEFAULT_MAX_RECORD_BYTES", "Decision", "DecisionBook",
+    "DecisionFormatError", "DecisionListener", "FeatureRef", "GuardHook", "HF_RESIDUAL", "HookStats",
+    "ListenerStats", "PublisherStats", "RecordSource", "ResidPost", "ResidualStream", "SteeringFormatError",
+    "SteeringRegistry", "Tier", "VLLM_RESIDUAL", "VectorRef", "clamp", "encode_records", "find_decoder_layer",
+    "parse_decision", "parse_vector", "rows_per_record", "steer",
+]
