@@ -51,6 +51,20 @@ public final class PythonSaeFixtures {
         }
     }
 
+    /**
+     * Runs {@code encode_sae_dir.py}: PyTorch's float64 encoding of the SAE directory {@code sae}
+     * (SAELens, or composed of SAELens parts) over {@code input}'s {@code activations}, written to
+     * {@code out} as F32 {@code features}, {@code pre}, {@code threshold_used}, {@code reconstruction}.
+     */
+    public static Path encodeDirectory(Path sae, Path input, Path out) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(interpreter(), scriptDir().resolve("encode_sae_dir.py").toString(), "--sae", sae.toString(),
+                "--input", input.toString(), "--out", out.toString()).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(300, TimeUnit.SECONDS)).as("encode_sae_dir.py finished").isTrue();
+        assertThat(p.exitValue()).as("encode_sae_dir.py said:\n" + output).isZero();
+        return out;
+    }
+
     /** Generates one case into {@code out}: {@code out/sae}, {@code input.safetensors}, {@code expected.safetensors}, {@code case.json}. */
     public static Path generate(Path out, long seed, String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(interpreter(), scriptDir().resolve("make_sae.py").toString(),

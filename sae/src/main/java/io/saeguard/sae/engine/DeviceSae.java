@@ -133,6 +133,18 @@ public final class DeviceSae implements AutoCloseable {
         }
     }
 
+    /**
+     * The reconstruction alone, row-major {@code [tokens, d_in]}: what a residual SAE's training
+     * subtracts from its input ({@code saeguard train --residual-of}).
+     */
+    public float[] reconstruct(float[] x, int tokens) throws SaeInputException {
+        threadCheck.run();
+        validate(x, tokens);
+        try (NDManager batch = manager.newSubManager()) {
+            return codes(batch, x, tokens, true, false).reconstruction().toType(DataType.FLOAT32, false).toFloatArray();
+        }
+    }
+
     private record Result(NDArray features, NDArray decision, NDArray reconstruction) {
     }
 

@@ -49,7 +49,12 @@ public final class SaeEngine implements AutoCloseable {
         return new SaeEngine(engine, device, weights);
     }
 
-    static Device resolve(DeviceSpec spec, Engine engine) {
+    /**
+     * The DJL device for a spec: {@code auto} picks the first CUDA GPU DJL finds, else the CPU.
+     *
+     * @throws IllegalStateException when a GPU is requested and DJL finds none with that index
+     */
+    public static Device resolve(DeviceSpec spec, Engine engine) {
         int gpus = engine.getGpuCount();
         return switch (spec.kind()) {
             case CPU -> Device.cpu();

@@ -54,6 +54,7 @@ public final class Sidecar implements AutoCloseable {
     private static final Logger LOGGER = LoggerFactory.getLogger(Sidecar.class);
 
     private final SidecarConfig config;
+    private final String bootstrap;
     private final Optional<EmbeddedKafka> embedded;
     private final KafkaProducer<String, byte[]> producer;
     private final Optional<TransactionalSink> transactions;
@@ -67,10 +68,11 @@ public final class Sidecar implements AutoCloseable {
     private final AtomicBoolean stopping = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private Sidecar(SidecarConfig config, Optional<EmbeddedKafka> embedded, KafkaProducer<String, byte[]> producer,
+    private Sidecar(SidecarConfig config, String bootstrap, Optional<EmbeddedKafka> embedded, KafkaProducer<String, byte[]> producer,
             Optional<TransactionalSink> transactions, EngineLoop engine, PollLoop poll, Thread pollThread, Vertx vertx, HttpApi http,
             Metrics metrics, DetectorFileWatcher watcher) {
         this.config = config;
+        this.bootstrap = bootstrap;
         this.embedded = embedded;
         this.producer = producer;
         this.transactions = transactions;
@@ -211,7 +213,7 @@ public final class Sidecar implements AutoCloseable {
         HttpApi http = new HttpApi(config.http().host(), config.http().port(), () -> self[0] != null && self[0].ready(), registry, engine, router,
                 alertFeed);
         vertx.deployVerticle(http).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        Sidecar sidecar = new Sidecar(config, embedded, producer, transactions, engine, poll, pollThread, vertx, http, metrics, watcher);
+        Sidecar sidecar = new Sidecar(config, bootstrap, embedded, producer, transactions, engine, poll, pollThread, vertx, http, metrics, watcher);
         self[0] = sidecar;
         LOGGER.atInfo().addKeyValue("bootstrap", bootstrap).addKeyValue("httpPort", http.actualPort()).addKeyValue("saes", saes.keySet())
                 .addKeyValue("detectors", definitions.size()).addKeyValue("device", engine.deviceLabel()).log("saeguard sidecar started");
@@ -284,6 +286,11 @@ public final class Sidecar implements AutoCloseable {
      */
     public boolean ready() {
         return !stopping.get() && poll.assigned() && pollThread.isAlive() && poll.healthy();
+    }
+
+    /** The Kafka bootstrap servers in use (the embedded broker's when none was configured). */
+    public String bootstrap() {
+        return bootstrap;
     }
 
     /** The HTTP port actually bound. */
