@@ -509,20 +509,32 @@ public final class EngineLoop implements AutoCloseable {
 
     /** Reconstructs a sampled fraction of the batch's tokens (at most 4) for the FVU metric. */
     private void sampleReconstruction(DeviceSae sae, io.saeguard.sidecar.metrics.FeatureStats stats, float[] x, int tokens, int dIn) {
+        int[] picked = new int[4];
         int taken = 0;
-        for (int t = 0; t < tokens && taken < 4; t++) {
-            if (sampler.nextDouble() >= metricsSettings.fvuSampleRate()) {
-                continue;
-            }
-            taken++;
-            float[] row = java.util.Arrays.copyOfRange(x, t * dIn, (t + 1) * dIn);
-            try {
-                stats.recordReconstruction(row, sae.encodeDense(row, 1, true).reconstruction().orElseThrow());
-            } catch (SaeInputException | RuntimeException e) {
-                LOGGER.atDebug().log("FVU sample failed: {}", e.toString());
+        for (int t = 0; t < tokens && taken < picked.length; t++) {
+            if (sampler.nextDouble() < metricsSettings.fvuSampleRate()) {
+                picked[taken++] = t;
             }
         }
+        if (taken == 0) {
+            return;
+        }
+        // One reconstruct call for the sampled rows (no dense codes copied back): cheap next to the batch encode.
+        float[] rows = new float[taken * dIn];
+        for (int i = 0; i < taken; i++) {
+            System.arraycopy(x, picked[i] * dIn, rows, i * dIn, dIn);
+        }
+        try {
+            float[] rec = sae.reconstruct(rows, taken);
+            for (int i = 0; i < taken; i++) {
+                stats.recordReconstruction(java.util.Arrays.copyOfRange(rows, i * dIn, (i + 1) * dIn),
+                        java.util.Arrays.copyOfRange(rec, i * dIn, (i + 1) * dIn));
+            }
+        } catch (SaeInputException | RuntimeException e) {
+            LOGGER.atDebug().log("FVU sample failed: {}", e.toString());
+        }
     }
+
 
     /** Per-SAE feature statistics, for the metrics exporter (thread-safe objects). */
     public List<io.saeguard.sidecar.metrics.FeatureStats> featureStats() {
