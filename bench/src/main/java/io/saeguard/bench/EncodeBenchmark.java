@@ -50,8 +50,10 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 1)
 public class EncodeBenchmark {
     /** Features returned per token: the sidecar's default cap. */
-    static final int MAX_ACTIVE = 64;
-    private static final long SEED = 20_250_701L;
+    /** Features kept per token; {@code -Dsaeguard.bench.maxActive=256} matches the sidecar's default {@code max_active}. */
+    static final int MAX_ACTIVE = Integer.getInteger("saeguard.bench.maxActive", 64);
+    /** Seed of the synthetic weights; {@link BenchSae} writes the same SAE for the pipeline benchmark. */
+    static final long SEED = 20_250_701L;
 
     @Param({"768x24576", "2304x16384", "4096x65536"})
     public String shape;

@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# The pipeline benchmark (issue 9): saeguard's sidecar against the two Python consumers a user would
+# otherwise write (bench/baseline/naive.py, batched.py), on one broker, with the same records from
+# the same load generator, and against the machine's ceilings measured in the same run.
+#
+#   bench/run.sh            full run (~25 min on 2 cores): per workload, the three systems run at once on
+#                           their own topics and are measured in rotation (3 saturation rounds, then
+#                           25/50/90 % of each one's saturation), then the ceilings; writes
+#                           bench/results/pipeline-<date>.md/.png/ (raw files) and the README table
+#   bench/run.sh --quick    one round, short windows: a smoke run (~11 min); README untouched
+#   bench/run.sh --soak     10 minutes of the sidecar at 50 % of its saturation (workload 1):
+#                           heap after GC and RSS at start, every minute, end; bench/results/soak-<date>.md
+#   --jfr                   record the sidecar with JFR (settings=profile); summarise the engine thread by
+#                           pipeline stage and every busy thread's hottest frames (w<N>-saeguard.jfr.txt)
+# Options: --skip-build, --workloads 1,2, --systems saeguard,naive,batched, --soak-s SECONDS.
+# Environment: SAEGUARD_BENCH_SAE_DIR (default /tmp/saeguard-bench/sae-2304x16384; written once, ~300 MB);
+#   SAEGUARD_BENCH_ENGINE_THREADS (the sidecar's engine.threads and JMH's threads) and SAEGUARD_BENCH_PY_THREADS
+#   (the baselines' torch.set_num_threads), both default: one per core.
+#
+# Workload 1, generation stream: 64 concurrent requests, 1 token per record (F32, d_in 2304).
+# Workload 2, prompt chunks:     64 concurrent requests, 64 tokens per record.
+# SAE: 2304x16384 JumpReLU, random weights (io.saeguard.bench.BenchSae), one-feature threshold detector.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0; soak=0; build=1; soak_s=600; jfr=0
+workloads=1,2; systems=saeguard,naive,batched
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --soak) soak=1 ;;
+    --skip-build) build=0 ;;
+    --jfr) jfr=1 ;;
+    --workloads) workloads=$2; shift ;;
+    --systems) systems=$2; shift ;;
+    --soak-s) soak_s=$2; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+PY=/usr/bin/python3   # Debian's: python3-torch, python3-numpy, python3-confluent-kafka, python3-yaml
+JAR=bench/target/benchmarks.jar
+SG=sidecar/target/saeguard.jar
+cores=$(nproc)
+eth=${SAEGUARD_BENCH_ENGINE_THREADS:-$cores}
+pth=${SAEGUARD_BENCH_PY_THREADS:-$cores}
+stamp=$(date -u +%Y-%m-%d-%H%M)
+if [[ $soak == 1 ]]; then kind=soak; elif [[ $quick == 1 ]]; then kind=quick; else kind=pipeline; fi
+raw=bench/results/$kind-$stamp
+mkdir -p "$raw"
+work=$(mktemp -d /tmp/saeguard-bench-run.XXXXXX)
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# Windows (seconds). The full run keeps the whole thing under ~30 minutes on 2 cores.
+if [[ $quick == 1 ]]; then
+  W=(--warmup-s 4 --measure-s 10 --rate-warmup-s 3 --rate-measure-s 10 --min-samples 50 --rate-measure-max-s 15 --drain-timeout-s 60)
+  JMH=(-wi 1 -i 3 -w 1 -r 1); PYCEIL=2; KSEC=3; ROUNDS=1
+else
+  W=(--warmup-s 6 --measure-s 15 --rate-warmup-s 5 --rate-measure-s 20 --min-samples 200 --rate-measure-max-s 60 --drain-timeout-s 90)
+  JMH=(-wi 2 -i 5 -w 1 -r 1); PYCEIL=5; KSEC=5; ROUNDS=3
+fi
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do
+    if kill -0 "$p" 2>/dev/null; then kill -TERM "$p" 2>/dev/null || true; fi
+  done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop() { # stop one process we started, by pid: SIGTERM, then SIGKILL after 30 s
+  local p=$1
+  kill -TERM "$p" 2>/dev/null || return 0
+  for _ in $(seq 1 150); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.2; done
+  log "pid $p did not stop in 30 s: SIGKILL"; kill -KILL "$p" 2>/dev/null || true
+}
+
+await() { # await DESCRIPTION TIMEOUT_S COMMAND...
+  local what=$1 t=$2; shift 2
+  for _ in $(seq 1 $((t * 5))); do if "$@" >/dev/null 2>&1; then return 0; fi; sleep 0.2; done
+  log "timed out after ${t}s waiting for $what"; return 1
+}
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+json_get() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' "$@"; }
+
+# --- build ---------------------------------------------------------------------------------------
+if [[ $build == 1 ]]; then
+  log "building bench and sidecar"
+  ./mvnw -q -B -ntp -DskipTests package -pl bench,sidecar -am
+fi
+
+# --- environment -----------------------------------------------------------------------------------
+{
+  echo "{"
+  echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\", \"kind\": \"$kind\", \"cores\": $cores,"
+  echo "  \"cpu\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\","
+  echo "  \"mem_gib\": $(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),"
+  echo "  \"java\": \"$(java -version 2>&1 | head -1 | sed 's/"//g')\","
+  echo "  \"sidecar_engine_threads\": $eth,"
+  echo "  \"loadavg_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
+  echo "  \"python_runtime\": $(cd bench/baseline && $PY -c 'import json,sys,torch,saebaseline as sb; torch.set_num_threads(int(sys.argv[1])); print(json.dumps(sb.runtime_info(int(sys.argv[1]))))' "$pth")"
+  echo "}"
+} > "$raw/env.json"
+
+# --- SAE and detector (written once) ---------------------------------------------------------------
+sae_root=${SAEGUARD_BENCH_SAE_DIR:-/tmp/saeguard-bench/sae-2304x16384}
+java -Xmx2g -cp "$JAR" io.saeguard.bench.BenchSae --dir "$sae_root" > "$raw/sae.json"
+sae_dir=$(json_get "$raw/sae.json" '["sae_dir"]')
+detector=$(json_get "$raw/sae.json" '["detector"]')
+log "SAE $sae_dir, detector $detector"
+
+# --- broker ------------------------------------------------------------------------------------------
+kport=$(free_port)
+java -jar "$SG" broker --port "$kport" --no-topics --data "$work/kafka" > "$raw/broker.log" 2>&1 &
+broker=$!; pids+=("$broker")
+await "the broker" 120 grep -q "saeguard broker ready" "$raw/broker.log"
+bootstrap=127.0.0.1:$kport
+log "broker pid $broker on $bootstrap"
+
+create_topics() { # create_topics PREFIX: every saeguard topic, renamed PREFIX.saeguard.*
+  sed "s/^\(    name: \)saeguard\./\1$1.saeguard./" topics/topics.yaml > "$work/topics-$1.yaml"
+  java -jar "$SG" topics create --bootstrap "$bootstrap" --file "$work/topics-$1.yaml" > "$work/topics-$1.out" 2>&1
+}
+
+start_saeguard() { # start_saeguard PREFIX HTTP_PORT LOG -> sets sut
+  local prefix=$1 http=$2 cfg=$work/$1.yaml
+  cat > "$cfg" <<EOF
+kafka:
+  bootstrap: $bootstrap
+  group: $prefix.saeguard
+topics:
+  activations: $prefix.saeguard.activations
+  decisions: $prefix.saeguard.decisions
+  alerts: $prefix.saeguard.alerts
+  steering: $prefix.saeguard.steering
+  deadletter: $prefix.saeguard.deadletter
+  prompts: $prefix.saeguard.prompts
+saes:
+  - id: bench-sae
+    path: $sae_dir
+    model: synthetic
+    hook: blocks.0.hook_resid_post
+detectors:
+  - $detector
+engine:
+  device: cpu
+  threads: $eth
+http:
+  host: 127.0.0.1
+  port: $http
+EOF
+  cp "$cfg" "$raw/$prefix.saeguard.yaml"
+  local jvm=()
+  [[ $jfr == 1 ]] && jvm=("-XX:StartFlightRecording=filename=${3%.log}.jfr,settings=profile,dumponexit=true")
+  java "${jvm[@]}" -jar "$SG" run --config "$cfg" > "$3" 2>&1 &
+  sut=$!; pids+=("$sut")
+  await "the sidecar to be ready" 180 curl -sf "http://127.0.0.1:$http/health/ready"
+}
+
+start_python() { # start_python SCRIPT PREFIX OUT ERR -> sets sut
+  (cd bench/baseline && exec $PY "$1.py" --bootstrap "$bootstrap" --activations "$2.saeguard.activations" \
+     --decisions "$2.saeguard.decisions" --sae "$sae_dir" --detector "$detector" --threads "$pth") > "$3" 2> "$4" &
+  sut=$!; pids+=("$sut")
+  await "$1.py to be assigned its partitions" 120 grep -q "^READY" "$3"
+}
+
+loadgen() { # loadgen LABEL PREFIX TOKENS_PER_RECORD REQUEST_TOKENS PHASES EXTRA...
+  local label=$1 prefix=$2 tpr=$3 rt=$4 phases=$5; shift 5
+  java -Xmx1g -cp "$JAR" io.saeguard.bench.LoadGenerator --bootstrap "$bootstrap" \
+    --activations "$prefix.saeguard.activations" --decisions "$prefix.saeguard.decisions" --label "$label" \
+    --d-in 2304 --tokens-per-record "$tpr" --requests 64 --request-tokens "$rt" --phases "$phases" \
+    --pid "sut=$sut" --pid "broker=$broker" --out-json "$raw/$label.json" --out-csv "$raw/$label.csv" "$@" \
+    2> "$raw/$label.loadgen.log"
+}
+
+jmh_ceiling() { # jmh_ceiling BATCH OUT
+  java -jar "$JAR" 'EncodeBenchmark' -p shape=2304x16384 -p batch="$1" -f 1 "${JMH[@]}" \
+    -jvmArgsAppend "-Xms256m -Xmx1g -XX:MaxDirectMemorySize=6g -Dsaeguard.bench.maxActive=256 -Dsaeguard.bench.threads=$eth" \
+    -rf json -rff "$2" > "${2%.json}.txt" 2>&1
+}
+
+# --- soak ---------------------------------------------------------------------------------------------
+if [[ $soak == 1 ]]; then
+  prefix=s$stamp; prefix=${prefix//-/}
+  create_topics "$prefix"
+  http=$(free_port)
+  start_saeguard "$prefix" "$http" "$raw/soak-saeguard.log"
+  log "soak: sidecar pid $sut; saturation, then ${soak_s}s at 50 %"
+  loadgen soak-w1-saeguard "$prefix" 1 256 saturation,soak:50 --warmup-s 10 --measure-s 20 --rate-warmup-s 10 --min-backlog-tokens 2048 \
+    --soak-s "$soak_s" --snapshot-s 60 --jcmd sut --metrics-url "http://127.0.0.1:$http/metrics"
+  stop "$sut"
+  $PY bench/pipeline_report.py soak "$raw" "bench/results/soak-$stamp.md"
+  log "wrote bench/results/soak-$stamp.md"
+  exit 0
+fi
+
+# --- workloads × systems, interleaved -------------------------------------------------------------
+# The machine is shared and its load drifts by minutes, so the systems of a workload are not run one
+# after the other: all three run at once, each on its own topics (an idle one costs next to nothing),
+# and the load generator measures them in rotation: R saturation rounds (system order rotated every
+# round; a system's saturation is the median of its rounds), then each load level for each system.
+saturation_of() { $PY bench/pipeline_report.py median-saturation "$@"; }
+for wl in ${workloads//,/ }; do
+  case $wl in
+    1) tpr=1; rt=256 ;;
+    2) tpr=64; rt=512 ;;
+    *) echo "run.sh: unknown workload $wl" >&2; exit 2 ;;
+  esac
+  declare -A spid=() sprefix=() shttp=()
+  sys_list=(${systems//,/ })
+  for sys in "${sys_list[@]}"; do
+    prefix=b$stamp-w$wl-$sys; prefix=${prefix//-/}
+    sprefix[$sys]=$prefix
+    create_topics "$prefix"
+    case $sys in
+      saeguard)
+        shttp[$sys]=$(free_port)
+        start_saeguard "$prefix" "${shttp[$sys]}" "$raw/w$wl-$sys.log" ;;
+      naive|batched)
+        start_python "$sys" "$prefix" "$raw/w$wl-$sys.out" "$raw/w$wl-$sys.stats" ;;
+      *) echo "run.sh: unknown system $sys" >&2; exit 2 ;;
+    esac
+    spid[$sys]=$sut
+    log "w$wl-$sys: pid $sut"
+  done
+  measure() { # measure SYS LABEL PHASES EXTRA...: one load generator run against SYS, the others idle
+    local sys=$1 label=$2 phases=$3; shift 3
+    local extra=(--min-backlog-tokens $([[ $sys == naive ]] && echo $((4 * tpr)) || echo 2048))
+    [[ $sys == saeguard ]] && extra+=(--metrics-url "http://127.0.0.1:${shttp[$sys]}/metrics")
+    for other in "${sys_list[@]}"; do [[ $other != "$sys" ]] && extra+=(--pid "idle-$other=${spid[$other]}"); done
+    sut=${spid[$sys]}
+    loadgen "$label" "${sprefix[$sys]}" "$tpr" "$rt" "$phases" "${W[@]}" "${extra[@]}" "$@"
+    log "$label: $(grep -E '^loadgen' "$raw/$label.loadgen.log" | sed 's/^loadgen [^:]*: //' | tr '\n' ' ')"
+  }
+  n=${#sys_list[@]}
+  for r in $(seq 1 "$ROUNDS"); do
+    for i in $(seq 0 $((n - 1))); do
+      sys=${sys_list[$(((i + r - 1) % n))]}
+      measure "$sys" "w$wl-$sys-sat$r" saturation
+    done
+  done
+  declare -A sat=()
+  for sys in "${sys_list[@]}"; do sat[$sys]=$(saturation_of "$raw"/w$wl-$sys-sat*.json); done
+  for pct in 25 50 90; do
+    for sys in "${sys_list[@]}"; do
+      measure "$sys" "w$wl-$sys-load$pct" "$pct" --saturation "${sat[$sys]}"
+    done
+  done
+  if [[ -n ${spid[saeguard]:-} ]]; then
+    curl -sf "http://127.0.0.1:${shttp[saeguard]}/metrics" > "$raw/w$wl-saeguard.metrics.txt" || true
+  fi
+  for sys in "${sys_list[@]}"; do stop "${spid[$sys]}"; done
+  # Ceilings, with every system stopped: Kafka's consume rate of the saeguard run's records, the encode-only
+  # rate at the batch size each system ran in its saturation rounds.
+  log "w$wl: ceilings"
+  for sys in "${sys_list[@]}"; do
+    case $sys in
+      saeguard)
+        if [[ $jfr == 1 && -f $raw/w$wl-saeguard.jfr ]]; then
+          $PY bench/pipeline_report.py jfr "$raw/w$wl-saeguard.jfr" > "$raw/w$wl-saeguard.jfr.txt" || log "w$wl: JFR summary failed"
+        fi
+        java -cp "$JAR" io.saeguard.bench.ConsumeCeiling --bootstrap "$bootstrap" --topic "${sprefix[$sys]}.saeguard.activations" \
+          --tokens-per-record "$tpr" --seconds "$KSEC" --out "$raw/w$wl-kafka.json" > /dev/null 2> "$raw/w$wl-kafka.log"
+        jmh_ceiling "$($PY bench/pipeline_report.py batch "$raw"/w$wl-saeguard-sat*.json)" "$raw/w$wl-encode-jmh.json" ;;
+      naive|batched)
+        batch=$($PY bench/pipeline_report.py batch --stats "$raw/w$wl-$sys.stats" "$raw"/w$wl-$sys-sat*.json)
+        (cd bench/baseline && $PY encode_ceiling.py --sae "$sae_dir" --batch "$batch" --threads "$pth" --seconds "$PYCEIL") \
+          > "$raw/w$wl-$sys.encode.json" ;;
+    esac
+  done
+  unset spid sprefix shttp sat
+done
+
+sed -i "s/^}$/, \"loadavg_end\": \"$(cut -d' ' -f1-3 /proc/loadavg)\" }/" "$raw/env.json"
+report=bench/results/$kind-$stamp.md
+readme=()
+[[ $kind == pipeline ]] && readme=(--readme bench/README.md)
+$PY bench/pipeline_report.py report "$raw" "$report" "${readme[@]}"
+log "wrote $report and ${report%.md}.png (raw files in $raw/)"
