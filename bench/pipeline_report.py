@@ -5,7 +5,8 @@
     pipeline_report.py median-saturation SAT.json...      median saturation tokens/s over rounds
     pipeline_report.py report RAW_DIR OUT.md [--readme bench/README.md]   table, ratios, PNG plot (OUT.png)
     pipeline_report.py soak RAW_DIR OUT.md                 heap / RSS over the soak
-    pipeline_report.py jfr RECORDING.jfr                   hottest frames per thread (JFR execution + native samples)
+    pipeline_report.py jfr RECORDING.jfr [SAT.json...]     hottest frames per thread (JFR execution + native samples),
+                                                          only inside the saturation windows of SAT.json if given
 
 Reads only what run.sh wrote: env.json, sae.json, w{1,2}-{saeguard,naive,batched}-{sat<r>,load<pct>}.json (LoadGenerator),
 w*.stats (the baselines' STATS lines), w*-kafka.json (ConsumeCeiling), w*-encode-jmh.json (JMH),
@@ -328,18 +329,19 @@ def report(raw, out_md, readme=None):
                          f"average; share of wall time: {parts}; encode ran at {fmt(d['tokens'] / d['encode_s'] if d['encode_s'] else None)} "
                          "tokens/s while encoding.")
     for w in present:
-        t = os.path.join(raw, f"w{w}-saeguard.jfr.txt")
-        if os.path.exists(t):
-            with open(t) as f:
-                text = f.read()
-            block = text.split("\n\n")[1] if text.count("\n\n") >= 1 else text
-            L.append("")
-            L.append(f"JFR, workload {w}, saeguard, whole run (saturation rounds and loads): the engine thread's samples by "
-                     f"pipeline stage; per-thread hottest frames in `{os.path.relpath(t, os.path.dirname(out_md))}`.")
-            L.append("")
-            L.append("```")
-            L.append(block.strip())
-            L.append("```")
+        for suffix, scope in (("-sat", "inside the saturation windows"), ("", "whole run (saturation rounds and loads)")):
+            t = os.path.join(raw, f"w{w}-saeguard{suffix}.jfr.txt")
+            if os.path.exists(t):
+                with open(t) as f:
+                    text = f.read()
+                block = text.split("\n\n")[1] if text.count("\n\n") >= 1 else text
+                L.append("")
+                L.append(f"JFR, workload {w}, saeguard, {scope}: the engine thread's samples by pipeline stage; per-thread "
+                         f"hottest frames in `{os.path.relpath(t, os.path.dirname(out_md))}`.")
+                L.append("")
+                L.append("```")
+                L.append(block.strip())
+                L.append("```")
     L.append("")
     L.append("Sanity: every system ran the same detector on the same records; `flagged` above is the share of decisions that "
              "were not `allow` (the sidecar keeps the 256 strongest of the ~320 features active per token of this random SAE, "
@@ -438,9 +440,18 @@ def soak(raw, out_md):
         f.write("\n".join(L) + "\n")
 
 
-def jfr_summary(path, top=8):
+def epoch_ms(iso):
+    """'2026-11-22T18:03:37.828002003Z' -> milliseconds since the epoch."""
+    import datetime
+    base, _, frac = iso.rstrip("Z").partition(".")
+    t = datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp()
+    return int(t * 1000) + int((frac + "000")[:3])
+
+
+def jfr_summary(path, top=8, windows=None):
     """Counts JFR's execution samples (threads running Java) and native-method samples (threads inside a
-    native method: libtorch through JNI, socket waits) per thread, and each thread's top frames."""
+    native method: libtorch through JNI, socket waits) per thread, and each thread's top frames; with
+    `windows` ([start, end] epoch ms), only the samples inside them."""
     import collections
     import subprocess
     out = subprocess.run(["jfr", "print", "--json", "--stack-depth", "64", "--events", "jdk.ExecutionSample,jdk.NativeMethodSample", path],
@@ -449,7 +460,7 @@ def jfr_summary(path, top=8):
     per_thread = collections.defaultdict(collections.Counter)
     totals = collections.Counter()
     # The engine thread's samples by pipeline stage: the outermost-listed stage found on the stack wins.
-    stages = [("EngineLoop.sampleReconstruction", "FVU sampling (metrics.fvu_sample_rate: encodeDense + decode of single rows)"),
+    stages = [("EngineLoop.sampleReconstruction", "FVU sampling (metrics.fvu_sample_rate: reconstructing sampled rows)"),
               ("FeatureStats.record", "feature statistics"), ("TokenNorms.of", "token norms"),
               ("DetectorEngine.evaluate", "detectors"), ("DecisionPublisher.publish", "decision JSON + producer.send"),
               ("DeadLetterPublisher.send", "dead letters"), ("DeviceSae.encode", "DeviceSae.encode (the batch: GEMM, JumpReLU, top-k)"),
@@ -457,6 +468,8 @@ def jfr_summary(path, top=8):
     engine = collections.Counter()
     for e in events:
         v = e["values"]
+        if windows and not any(a <= epoch_ms(v["startTime"]) < b for a, b in windows):
+            continue
         thread = (v.get("sampledThread") or {}).get("javaName") or "?"
         frames = (v.get("stackTrace") or {}).get("frames") or []
         if thread == "saeguard-engine":
@@ -471,8 +484,9 @@ def jfr_summary(path, top=8):
         per_thread[thread][f"[{kind}] {top_frame}"] += 1
         totals[(thread, kind)] += 1
     waits = ("EPoll.wait", "LinuxWatchService.poll", "Object.wait", "Unsafe.park", "Thread.sleep", "Net.poll", "Net.accept")
-    lines = [f"JFR samples in {os.path.basename(path)} (settings=profile, one sample per thread every 10-20 ms; threads that "
-             "only waited on sockets, locks or timers left out)", ""]
+    scope = f"inside {len(windows)} saturation window(s)" if windows else "the whole recording"
+    lines = [f"JFR samples in {os.path.basename(path)}, {scope} (settings=profile, one sample per thread every 10-20 ms; "
+             "threads that only waited on sockets, locks or timers left out)", ""]
     n = sum(engine.values())
     if n:
         lines.append(f"saeguard-engine by pipeline stage ({n} samples while running or in native code):")
@@ -504,7 +518,8 @@ def main(argv):
         readme = argv[argv.index("--readme") + 1] if "--readme" in argv else None
         report(argv[1], argv[2], readme)
     elif len(argv) >= 2 and argv[0] == "jfr":
-        print(jfr_summary(argv[1]))
+        windows = [phase(load(f), "saturation")["window_epoch_ms"] for f in argv[2:] if phase(load(f), "saturation")]
+        print(jfr_summary(argv[1], windows=windows or None))
     elif len(argv) >= 3 and argv[0] == "soak":
         soak(argv[1], argv[2])
     else:

@@ -267,6 +267,8 @@ for wl in ${workloads//,/ }; do
       saeguard)
         if [[ $jfr == 1 && -f $raw/w$wl-saeguard.jfr ]]; then
           $PY bench/pipeline_report.py jfr "$raw/w$wl-saeguard.jfr" > "$raw/w$wl-saeguard.jfr.txt" || log "w$wl: JFR summary failed"
+          $PY bench/pipeline_report.py jfr "$raw/w$wl-saeguard.jfr" "$raw"/w$wl-saeguard-sat*.json > "$raw/w$wl-saeguard-sat.jfr.txt" \
+            || log "w$wl: JFR summary failed"
         fi
         java -cp "$JAR" io.saeguard.bench.ConsumeCeiling --bootstrap "$bootstrap" --topic "${sprefix[$sys]}.saeguard.activations" \
           --tokens-per-record "$tpr" --seconds "$KSEC" --out "$raw/w$wl-kafka.json" > /dev/null 2> "$raw/w$wl-kafka.log"
