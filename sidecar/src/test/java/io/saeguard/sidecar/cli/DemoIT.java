@@ -7,21 +7,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.saeguard.sae.PythonSaeFixtures;
-import io.saeguard.sae.engine.DeviceSpec;
-import io.saeguard.sae.engine.DjlRuntime;
-import io.saeguard.sae.engine.EngineOptions;
-import io.saeguard.sae.lm.HiddenStateModel;
-import io.saeguard.topics.safetensors.SafetensorsFile;
-import io.saeguard.topics.safetensors.SafetensorsWriter;
+import io.saeguard.sidecar.testing.PromptReference;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -71,53 +63,25 @@ class DemoIT {
         assertThat(s.recall()).isGreaterThanOrEqualTo(MIN_RECALL);
 
         // And its detections are exactly those of the PyTorch SAE reference on the same hidden states
-        DjlRuntime.configure(new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), 1, 1, false));
-        List<HiddenStateModel.Result> hidden = new ArrayList<>();
-        try (HiddenStateModel model = HiddenStateModel.open(HiddenStateModel.BUILTIN_MINILM, null, 96, EngineOptions.defaultCacheDir())) {
-            for (DemoCommand.Prompt p : prompts) {
-                hidden.add(model.run(List.of(p.text())).get(0));
-            }
+        PromptReference ref = PromptReference.of(prompts.stream().map(DemoCommand.Prompt::text).toList(), 96, dir.resolve("ref/sae"), dir);
+        JsonNode rule = detector.path("rule").path("features");
+        int[] ids = new int[rule.size()];
+        double[] thresholds = new double[rule.size()];
+        for (int j = 0; j < rule.size(); j++) {
+            ids[j] = rule.get(j).path("id").asInt();
+            thresholds[j] = rule.get(j).path("threshold").asDouble();
         }
-        int total = hidden.stream().mapToInt(HiddenStateModel.Result::tokens).sum();
-        float[] rows = new float[total * 384];
-        int at = 0;
-        for (HiddenStateModel.Result r : hidden) {
-            System.arraycopy(r.rows(), 0, rows, at, r.rows().length);
-            at += r.rows().length;
-        }
-        Path in = dir.resolve("hidden.safetensors");
-        Path codes = dir.resolve("codes.safetensors");
-        Files.write(in, new SafetensorsWriter().addF32("activations", new long[] {total, 384}, rows).toBytes());
-        Process p = new ProcessBuilder(PythonSaeFixtures.interpreter(), PythonSaeFixtures.scriptDir().resolve("encode_saelens.py").toString(),
-                dir.resolve("ref/sae").toString(), in.toString(), codes.toString()).redirectErrorStream(true).start();
-        String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(5, TimeUnit.MINUTES)).isTrue();
-        assertThat(p.exitValue()).as(log).isZero();
-        float[] features = SafetensorsFile.open(codes).tensor("features").orElseThrow().toFloatArray();
-        int dSae = features.length / total;
-        int row = 0;
+        double[] scores = ref.scores(ids, thresholds);
         int expectedFired = 0;
         int mismatches = 0;
         for (int i = 0; i < prompts.size(); i++) {
-            double score = 0;
-            int n = hidden.get(i).tokens();
-            for (int t = 1; t < n; t++) { // position 0 ([CLS]) never counts
-                for (JsonNode f : detector.path("rule").path("features")) {
-                    score = Math.max(score, features[(row + t) * dSae + f.path("id").asInt()] / f.path("threshold").asDouble());
-                }
-            }
-            row += n;
-            boolean fired = score >= 1.0;
+            boolean fired = scores[i] >= 1.0;
             expectedFired += fired ? 1 : 0;
-            if (Math.abs(score - 1.0) > 1e-4) { // a score on the edge may round either way in F32
-                mismatches += fired == firedInDemo(s, i) ? 0 : 1;
+            if (Math.abs(scores[i] - 1.0) > 1e-4) { // a score on the edge may round either way in F32
+                mismatches += fired == s.fired().contains("demo-" + i) ? 0 : 1;
             }
         }
         assertThat(mismatches).as("prompts the demo decided differently from the reference").isZero();
         System.out.println("DemoIT: the reference fires on " + expectedFired + " prompts, the demo on " + s.fired().size());
-    }
-
-    private static boolean firedInDemo(DemoCommand.Summary s, int i) {
-        return s.fired().contains("demo-" + i);
     }
 }

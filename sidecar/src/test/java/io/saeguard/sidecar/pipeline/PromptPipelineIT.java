@@ -4,15 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.saeguard.sae.PythonSaeFixtures;
-import io.saeguard.sae.engine.DeviceSpec;
-import io.saeguard.sae.engine.DjlRuntime;
-import io.saeguard.sae.engine.EngineOptions;
 import io.saeguard.sae.lm.HiddenStateModel;
 import io.saeguard.sidecar.config.ConfigLoader;
-import io.saeguard.sidecar.kafka.TopicAdmin;
 import io.saeguard.sidecar.testing.KafkaBroker;
 import io.saeguard.sidecar.testing.KafkaBrokerExtension;
-import io.saeguard.topics.catalog.TopicCatalog;
+import io.saeguard.sidecar.testing.PromptReference;
 import io.saeguard.topics.catalog.TopicRole;
 import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.Decision;
@@ -25,7 +21,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -33,8 +28,6 @@ import java.util.Optional;
 import java.util.Random;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -104,37 +97,17 @@ class PromptPipelineIT {
         Path tmp = c.resolve("sae/weights.tmp");
         Files.write(tmp, rewritten.toBytes());
         Files.move(tmp, weights, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        DjlRuntime.configure(new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), 1, 1, false));
-        List<HiddenStateModel.Result> hidden = new ArrayList<>();
-        try (HiddenStateModel model = HiddenStateModel.open(HiddenStateModel.BUILTIN_MINILM, null, 64, EngineOptions.defaultCacheDir())) {
-            for (String t : TEXTS) {
-                hidden.add(model.run(List.of(t)).get(0));
-            }
-        }
+        PromptReference ref = PromptReference.of(TEXTS, 64, c.resolve("sae"), dir);
+        List<HiddenStateModel.Result> hidden = ref.hidden();
         int total = hidden.stream().mapToInt(HiddenStateModel.Result::tokens).sum();
-        float[] rows = new float[total * 384];
-        int at = 0;
-        for (HiddenStateModel.Result r : hidden) {
-            System.arraycopy(r.rows(), 0, rows, at, r.rows().length);
-            at += r.rows().length;
-        }
-        Path in = dir.resolve("hidden.safetensors");
-        Path out = dir.resolve("features.safetensors");
-        Files.write(in, new SafetensorsWriter().addF32("activations", new long[] {total, 384}, rows).toBytes());
-        Process p = new ProcessBuilder(PythonSaeFixtures.interpreter(), PythonSaeFixtures.scriptDir().resolve("encode_saelens.py").toString(),
-                c.resolve("sae").toString(), in.toString(), out.toString()).redirectErrorStream(true).start();
-        String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(5, TimeUnit.MINUTES)).isTrue();
-        assertThat(p.exitValue()).as(log).isZero();
-        float[] features = SafetensorsFile.open(out).tensor("features").orElseThrow().toFloatArray();
-        int dSae = features.length / total;
+        int dSae = ref.dSae();
 
         // And a detector on the feature that fires on the most texts (outside position 0), its threshold at the median peak
         int best = -1;
         int bestTexts = -1;
         for (int f = 0; f < dSae; f++) {
             int n = 0;
-            for (double peak : peaks(hidden, features, dSae, f)) {
+            for (double peak : ref.peaks(f)) {
                 n += peak > 0 ? 1 : 0;
             }
             if (n > bestTexts) {
@@ -144,7 +117,7 @@ class PromptPipelineIT {
         }
         assertThat(bestTexts).as("a feature fires on some texts").isPositive();
         List<Double> firing = new ArrayList<>();
-        for (double peak : peaks(hidden, features, dSae, best)) {
+        for (double peak : ref.peaks(best)) {
             if (peak > 0) {
                 firing.add(peak);
             }
@@ -172,22 +145,12 @@ class PromptPipelineIT {
                       action: block
                 """.formatted(best, Double.toString(threshold)));
 
-        String prefix = "p" + UUID.randomUUID().toString().substring(0, 8) + ".";
-        Map<TopicRole, String> names = new EnumMap<>(TopicRole.class);
-        for (TopicRole r : TopicRole.values()) {
-            names.put(r, prefix + "saeguard." + r.key());
-        }
-        TopicCatalog catalog = TopicCatalog.bundled().withNames(names);
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrap()))) {
-            TopicAdmin.createAll(admin, catalog);
-        }
-        StringBuilder topics = new StringBuilder("topics:\n");
-        names.forEach((r, n) -> topics.append("  ").append(r.key()).append(": ").append(n).append('\n'));
+        Map<TopicRole, String> names = Scenario.createTopics(kafka.bootstrap(), "p");
         Path config = dir.resolve("saeguard.yaml");
         Files.writeString(config, """
                 kafka:
                   bootstrap: %s
-                  group: %sgroup
+                  group: %s.group
                 saes:
                   - id: minilm-sae
                     path: %s
@@ -207,7 +170,8 @@ class PromptPipelineIT {
                   host: 127.0.0.1
                   port: 0
                 %s
-                """.formatted(kafka.bootstrap(), prefix, c.resolve("sae"), MODEL, HOOK, detector, topics));
+                """.formatted(kafka.bootstrap(), names.get(TopicRole.ACTIVATIONS), c.resolve("sae"), MODEL, HOOK, detector,
+                Scenario.topicsYaml(names)));
 
         try (Sidecar sidecar = Sidecar.start(ConfigLoader.load(Optional.of(config), Map.of()))) {
             Awaitility.await().atMost(Duration.ofSeconds(60)).until(sidecar::ready);
@@ -230,7 +194,7 @@ class PromptPipelineIT {
                 decisions.put(d.requestId(), d);
             }
             assertThat(decisions).hasSize(TEXTS.size());
-            double[] peaks = peaks(hidden, features, dSae, best);
+            double[] peaks = ref.peaks(best);
             int fired = 0;
             for (int i = 0; i < TEXTS.size(); i++) {
                 double score = peaks[i] / threshold;
@@ -260,20 +224,6 @@ class PromptPipelineIT {
             System.out.println("PromptPipelineIT: " + TEXTS.size() + " prompts, " + total + " tokens, feature " + best + ", " + fired
                     + " fired, " + alerts.size() + " alerts");
         }
-    }
-
-    /** Per text, the feature's largest code over its tokens, leaving out position 0 ([CLS], not counted by detectors). */
-    private static double[] peaks(List<HiddenStateModel.Result> hidden, float[] features, int dSae, int feature) {
-        double[] out = new double[hidden.size()];
-        int row = 0;
-        for (int i = 0; i < hidden.size(); i++) {
-            int n = hidden.get(i).tokens();
-            for (int t = 1; t < n; t++) {
-                out[i] = Math.max(out[i], features[(row + t) * dSae + feature]);
-            }
-            row += n;
-        }
-        return out;
     }
 
     private static List<ConsumerRecord<String, byte[]>> read(String bootstrap, String topic, int count) {

@@ -125,17 +125,9 @@ final class Scenario {
                     - min: 1.5
                       action: block
                 """.formatted(DETECTOR, SAE_ID, best, Float.toString(threshold)));
-        String prefix = "t" + UUID.randomUUID().toString().substring(0, 8) + ".";
-        Map<TopicRole, String> names = new EnumMap<>(TopicRole.class);
-        for (TopicRole r : TopicRole.values()) {
-            names.put(r, prefix + "saeguard." + r.key());
-        }
+        Map<TopicRole, String> names = createTopics(bootstrap, "t");
         TopicCatalog catalog = TopicCatalog.bundled().withNames(names);
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
-            TopicAdmin.createAll(admin, catalog);
-        }
-        StringBuilder topics = new StringBuilder("topics:\n");
-        names.forEach((r, n) -> topics.append("  ").append(r.key()).append(": ").append(n).append('\n'));
+        String topics = topicsYaml(names);
         Path config = dir.resolve("saeguard.yaml");
         Files.writeString(config, """
                 kafka:
@@ -161,8 +153,28 @@ final class Scenario {
                   drain_timeout_ms: 5000
                 %s
                 %s
-                """.formatted(bootstrap, prefix + "group", SAE_ID, c.resolve("sae"), detector, topics, extraConfig));
+                """.formatted(bootstrap, names.get(TopicRole.ACTIVATIONS) + ".group", SAE_ID, c.resolve("sae"), detector, topics, extraConfig));
         return new Scenario(dir, bootstrap, catalog, inputs, features, dIn, dSae, best, threshold, config);
+    }
+
+    /** Creates every topic under a fresh prefix ({@code <letter><8 hex>.saeguard.<role>}); returns the names. */
+    static Map<TopicRole, String> createTopics(String bootstrap, String letter) throws Exception {
+        String prefix = letter + UUID.randomUUID().toString().substring(0, 8) + ".";
+        Map<TopicRole, String> names = new EnumMap<>(TopicRole.class);
+        for (TopicRole r : TopicRole.values()) {
+            names.put(r, prefix + "saeguard." + r.key());
+        }
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            TopicAdmin.createAll(admin, TopicCatalog.bundled().withNames(names));
+        }
+        return names;
+    }
+
+    /** The config's {@code topics:} section for these names. */
+    static String topicsYaml(Map<TopicRole, String> names) {
+        StringBuilder topics = new StringBuilder("topics:\n");
+        names.forEach((r, n) -> topics.append("  ").append(r.key()).append(": ").append(n).append('\n'));
+        return topics.toString();
     }
 
     SidecarConfig config() throws Exception {
