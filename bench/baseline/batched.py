@@ -16,14 +16,10 @@ stderr; stops on SIGTERM / SIGINT.
 """
 
 import argparse
-import json
-import signal
 import time
-import uuid
 
 import numpy as np
 import torch
-from confluent_kafka import Consumer, Producer
 
 import saebaseline as sb
 
@@ -35,25 +31,7 @@ def main():
     p.add_argument("--max-batch-tokens", type=int, default=512, help="most tokens per encode (saeguard's default)")
     p.add_argument("--max-delay-ms", type=float, default=5.0, help="consume() timeout (saeguard's max_delay_ms)")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    sae = sb.JumpReluSae(args.sae)
-    det = sb.ThresholdDetector(args.detector)
-    requests = sb.Requests()
-    stats = sb.Stats()
-    running = [True]
-    signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
-    signal.signal(signal.SIGINT, lambda *_: running.__setitem__(0, False))
-
-    consumer = Consumer(sb.consumer_config(args, args.group or "batched-" + uuid.uuid4().hex[:8]))
-    producer = Producer(sb.producer_config(args))
-    ready = [False]
-
-    def on_assign(c, parts):
-        if not ready[0] and parts:
-            ready[0] = True
-            print("READY " + json.dumps(sb.runtime_info(args.threads)), flush=True)
-
-    consumer.subscribe([args.activations], on_assign=on_assign)
+    sae, det, requests, stats, running, consumer, producer = sb.start(args, "batched")
     timeout = args.max_delay_ms / 1000.0
     while running[0]:
         t0 = time.perf_counter()

@@ -221,3 +221,36 @@ def common_args(parser):
     parser.add_argument("--sae", required=True, help="SAELens directory (cfg.json + sae_weights.safetensors)")
     parser.add_argument("--detector", required=True, help="the detector YAML the sidecar runs")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch intra-op threads (default: one per core)")
+
+
+def start(args, kind):
+    """What both consumers set up the same way: torch threads, the SAE, the detector, request and
+    timing state, SIGTERM/SIGINT handling, and a consumer subscribed to the activations topic that
+    prints READY (with the runtime info) once it has partitions. Returns
+    (sae, detector, requests, stats, running, consumer, producer); `running[0]` turns False on a signal."""
+    import json
+    import signal
+    import uuid
+
+    import torch
+    from confluent_kafka import Consumer, Producer
+
+    torch.set_num_threads(args.threads)
+    sae = JumpReluSae(args.sae)
+    det = ThresholdDetector(args.detector)
+    requests = Requests()
+    stats = Stats()
+    running = [True]
+    signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
+    signal.signal(signal.SIGINT, lambda *_: running.__setitem__(0, False))
+    consumer = Consumer(consumer_config(args, args.group or kind + "-" + uuid.uuid4().hex[:8]))
+    producer = Producer(producer_config(args))
+    ready = [False]
+
+    def on_assign(c, parts):
+        if not ready[0] and parts:
+            ready[0] = True
+            print("READY " + json.dumps(runtime_info(args.threads)), flush=True)
+
+    consumer.subscribe([args.activations], on_assign=on_assign)
+    return sae, det, requests, stats, running, consumer, producer
