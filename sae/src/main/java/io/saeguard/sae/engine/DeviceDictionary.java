@@ -10,6 +10,7 @@ import io.saeguard.sae.Normalization;
 import io.saeguard.sae.SaeConfig;
 import io.saeguard.sae.SingleSae;
 import io.saeguard.sae.Weight;
+import java.nio.file.Path;
 
 /**
  * One dictionary's weights on the engine's device, and its encode/decode as libtorch ops
@@ -35,8 +36,13 @@ final class DeviceDictionary implements AutoCloseable {
     private final NDArray expRMag;   // gated only: exp(r_mag)
     private final NDArray bMag;      // gated only
     private final NDArray decoderNorm; // [d_sae], TopK with rescale_acts_by_decoder_norm only
+    private final Bf16Linear bf16Gemm;  // engine.cpu_bf16: the encoder GEMM in BF16, else null
 
-    DeviceDictionary(SingleSae sae, NDManager parent, Device device, DataType dtype) {
+    /**
+     * @param bf16Cache null for the F32 GEMM; else the cache directory the BF16 module is copied to,
+     *     and the encoder GEMM runs in BF16 ({@link Bf16Linear})
+     */
+    DeviceDictionary(SingleSae sae, NDManager parent, Device device, DataType dtype, Path bf16Cache) {
         this.config = sae.config();
         this.manager = parent.newSubManager(device);
         this.wEnc = upload(sae.wEnc(), device, dtype);
@@ -50,6 +56,7 @@ final class DeviceDictionary implements AutoCloseable {
         this.expRMag = sae.rMag().map(w -> upload(w, device, dtype).exp()).orElse(null);
         this.bMag = sae.bMag().map(w -> upload(w, device, dtype)).orElse(null);
         this.decoderNorm = config.rescaleActsByDecoderNorm() ? wDec.square().sum(new int[] {1}).sqrt() : null;
+        this.bf16Gemm = bf16Cache == null ? null : Bf16Linear.load(wEnc, device, bf16Cache);
     }
 
     private NDArray upload(Weight w, Device device, DataType dtype) {
@@ -99,7 +106,8 @@ final class DeviceDictionary implements AutoCloseable {
         if (config.applyBDecToInput()) {
             in = in.sub(bDec);
         }
-        NDArray h = in.matMul(wEnc); // [n, d_sae], a fresh array of this batch: safe to modify in place
+        // [n, d_sae], a fresh array of this batch: safe to modify in place
+        NDArray h = bf16Gemm == null ? in.matMul(wEnc) : bf16Gemm.apply(in);
         NDArray features;
         NDArray decision = null;
         Architecture arch = config.architecture();
@@ -169,6 +177,9 @@ final class DeviceDictionary implements AutoCloseable {
 
     @Override
     public void close() {
+        if (bf16Gemm != null) {
+            bf16Gemm.close();
+        }
         manager.close();
     }
 }

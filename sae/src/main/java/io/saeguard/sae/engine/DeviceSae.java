@@ -15,6 +15,7 @@ import io.saeguard.sae.SingleSae;
 import io.saeguard.topics.codes.SparseCodes;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.file.Path;
 import java.util.Optional;
 
 /**
@@ -34,7 +35,7 @@ public final class DeviceSae implements AutoCloseable {
     private final Runnable threadCheck;
     private ByteBuffer staging;
 
-    DeviceSae(Sae sae, NDManager parent, Device device, DataType weightType, int maxActive, Runnable threadCheck) {
+    DeviceSae(Sae sae, NDManager parent, Device device, DataType weightType, Path bf16Cache, int maxActive, Runnable threadCheck) {
         if (maxActive < 1) {
             throw new IllegalArgumentException("maxActive must be >= 1");
         }
@@ -43,12 +44,12 @@ public final class DeviceSae implements AutoCloseable {
         this.threadCheck = threadCheck;
         this.manager = parent.newSubManager(device);
         if (sae instanceof ComposedSae c) {
-            this.base = new DeviceDictionary(c.base(), manager, device, weightType);
-            this.residual = new DeviceDictionary(c.residual(), manager, device, weightType);
+            this.base = new DeviceDictionary(c.base(), manager, device, weightType, bf16Cache);
+            this.residual = new DeviceDictionary(c.residual(), manager, device, weightType, bf16Cache);
             this.residualInput = c.residualInput();
             this.signed = c.base().config().architecture().signed() || c.residual().config().architecture().signed();
         } else {
-            this.base = new DeviceDictionary((SingleSae) sae, manager, device, weightType);
+            this.base = new DeviceDictionary((SingleSae) sae, manager, device, weightType, bf16Cache);
             this.residual = null;
             this.residualInput = ComposedSae.ResidualInput.ERROR;
             this.signed = config.architecture().signed();
@@ -207,6 +208,10 @@ public final class DeviceSae implements AutoCloseable {
 
     @Override
     public void close() {
+        base.close();
+        if (residual != null) {
+            residual.close();
+        }
         manager.close();
     }
 }

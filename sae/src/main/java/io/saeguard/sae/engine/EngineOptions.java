@@ -12,14 +12,23 @@ import java.util.Objects;
  * @param intraOpThreads libtorch intra-op threads (the GEMM's parallelism)
  * @param interOpThreads libtorch inter-op threads (we run one op at a time: 1 is enough)
  * @param gpuHalfPrecision hold weights in F16 on a GPU (never on a CPU, where F16 matmul is ~300× slower)
+ * @param cpuBf16 on a CPU, run the encoder GEMM in BF16 (W_enc and the input rounded to BF16, F32
+ *     accumulation, everything after the GEMM in F32): 1.5–4× faster on CPUs with AVX512-BF16 or
+ *     AMX, at a BF16-sized error in the pre-activations (bench/README.md measures both); ignored on a GPU
  */
-public record EngineOptions(DeviceSpec device, Path cacheDir, int intraOpThreads, int interOpThreads, boolean gpuHalfPrecision) {
+public record EngineOptions(DeviceSpec device, Path cacheDir, int intraOpThreads, int interOpThreads, boolean gpuHalfPrecision,
+        boolean cpuBf16) {
     public EngineOptions {
         Objects.requireNonNull(device, "device");
         Objects.requireNonNull(cacheDir, "cacheDir");
         if (intraOpThreads < 1 || interOpThreads < 1) {
             throw new IllegalArgumentException("thread counts must be >= 1");
         }
+    }
+
+    /** Options with the F32 encoder GEMM on a CPU. */
+    public EngineOptions(DeviceSpec device, Path cacheDir, int intraOpThreads, int interOpThreads, boolean gpuHalfPrecision) {
+        this(device, cacheDir, intraOpThreads, interOpThreads, gpuHalfPrecision, false);
     }
 
     /** The default cache directory: {@code $SAEGUARD_DJL_CACHE}, else {@code ~/.cache/saeguard/djl}. */
@@ -33,6 +42,6 @@ public record EngineOptions(DeviceSpec device, Path cacheDir, int intraOpThreads
 
     /** The given device, the default cache dir, one intra-op thread per core, one inter-op thread. */
     public static EngineOptions defaults(DeviceSpec device) {
-        return new EngineOptions(device, defaultCacheDir(), Runtime.getRuntime().availableProcessors(), 1, false);
+        return new EngineOptions(device, defaultCacheDir(), Runtime.getRuntime().availableProcessors(), 1, false, false);
     }
 }

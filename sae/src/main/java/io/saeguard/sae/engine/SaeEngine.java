@@ -5,6 +5,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import io.saeguard.sae.Sae;
+import java.nio.file.Path;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,12 +31,14 @@ public final class SaeEngine implements AutoCloseable {
     private final NDManager root;
     private final DataType weightType;
     private final Thread owner;
+    private final Path bf16Cache; // null: F32 encoder GEMM
 
-    private SaeEngine(Engine engine, Device device, DataType weightType) {
+    private SaeEngine(Engine engine, Device device, DataType weightType, Path bf16Cache) {
         this.engine = engine;
         this.device = device;
         this.root = engine.newBaseManager(device);
         this.weightType = weightType;
+        this.bf16Cache = bf16Cache;
         this.owner = Thread.currentThread();
     }
 
@@ -44,9 +47,23 @@ public final class SaeEngine implements AutoCloseable {
         Engine engine = DjlRuntime.configure(options);
         Device device = resolve(options.device(), engine);
         DataType weights = device.isGpu() && options.gpuHalfPrecision() ? DataType.FLOAT16 : DataType.FLOAT32;
+        boolean bf16 = options.cpuBf16() && !device.isGpu();
+        if (options.cpuBf16() && device.isGpu()) {
+            LOGGER.atWarn().addKeyValue("device", device).log("cpu_bf16 applies to CPU encoding only; ignored on a GPU (see gpu_f16)");
+        }
+        if (bf16 && !CpuFeatures.hasNativeBf16()) {
+            LOGGER.atWarn().log("cpu_bf16 is on but this CPU has neither AVX512-BF16 nor AMX-BF16: the BF16 GEMM is emulated "
+                    + "and may be slower than F32; consider turning it off");
+        }
         LOGGER.atInfo().addKeyValue("requested", options.device()).addKeyValue("device", device)
-                .addKeyValue("weights", weights).log("SAE engine started");
-        return new SaeEngine(engine, device, weights);
+                .addKeyValue("weights", weights).addKeyValue("encoderGemm", bf16 ? "bf16" : weights == DataType.FLOAT16 ? "f16" : "f32")
+                .log("SAE engine started");
+        return new SaeEngine(engine, device, weights, bf16 ? options.cacheDir() : null);
+    }
+
+    /** The encoder GEMM's precision: "bf16" with {@code cpu_bf16} on a CPU, else the weights' type ("f32" or "f16"). */
+    public String encoderPrecision() {
+        return bf16Cache != null ? "bf16" : weightType == DataType.FLOAT16 ? "f16" : "f32";
     }
 
     /**
@@ -92,7 +109,7 @@ public final class SaeEngine implements AutoCloseable {
      */
     public DeviceSae load(Sae sae, int maxActive) {
         checkThread();
-        return new DeviceSae(sae, root, device, weightType, maxActive, this::checkThread);
+        return new DeviceSae(sae, root, device, weightType, bf16Cache, maxActive, this::checkThread);
     }
 
     void checkThread() {

@@ -20,8 +20,12 @@ final class EngineMixin {
     @Option(names = "--gpu-f16", description = "hold weights in F16 on a GPU (ignored on CPU)")
     boolean gpuF16;
 
+    @Option(names = "--cpu-bf16", description = "on a CPU, run the encoder GEMM in BF16: 1.5-4x faster with AVX512-BF16 or AMX, "
+            + "at BF16's ~0.4 %% error in the pre-activations (ignored on a GPU)")
+    boolean cpuBf16;
+
     EngineOptions options() {
         int intra = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-        return new EngineOptions(DeviceSpec.parse(device), djlCache == null ? EngineOptions.defaultCacheDir() : djlCache, intra, 1, gpuF16);
+        return new EngineOptions(DeviceSpec.parse(device), djlCache == null ? EngineOptions.defaultCacheDir() : djlCache, intra, 1, gpuF16, cpuBf16);
     }
 }

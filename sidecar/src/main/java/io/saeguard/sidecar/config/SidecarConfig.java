@@ -52,8 +52,11 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
     public record SaeEntry(String id, Path path, Optional<String> model, Optional<String> hook, int maxActive) {
     }
 
-    /** The SAE engine: device ({@code auto|cpu|gpu[:N]}), libtorch threads, DJL cache dir. */
-    public record Engine(String device, int threads, Optional<Path> djlCache, boolean gpuF16) {
+    /**
+     * The SAE engine: device ({@code auto|cpu|gpu[:N]}), libtorch threads, DJL cache dir, F16 weights
+     * on a GPU, and the encoder GEMM in BF16 on a CPU ({@code cpu_bf16}, see {@code EngineOptions}).
+     */
+    public record Engine(String device, int threads, Optional<Path> djlCache, boolean gpuF16, boolean cpuBf16) {
     }
 
     /**
@@ -80,7 +83,7 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
      * @param watch extra features to export, by SAE id
      * @param halfLifeTokens half-life of the decayed firing rate, in tokens
      * @param deadWindowTokens a feature silent for this many tokens counts as dead
-     * @param fvuSampleRate fraction of tokens reconstructed for the FVU metric (at most 4 per batch)
+     * @param fvuSampleRate fraction of tokens reconstructed for the FVU metric (gathered, 32 rows per reconstruct call)
      * @param calibrationTokens for an SAE without {@code sparsity.safetensors}, the firing density over
      *     its first this-many tokens becomes the baseline for drift (0: no baseline)
      */

@@ -252,6 +252,9 @@ public final class EngineLoop implements AutoCloseable {
                     flushAll(batches, loaded);
                     break;
                 }
+                if (task == null && batches.values().stream().allMatch(b -> b.works.isEmpty()) && prompts.isEmpty()) {
+                    loaded.forEach(this::reconstructForFvu); // idle: the FVU metric does not wait for a full sample
+                }
                 if (task instanceof Encode enc) {
                     enqueue(enc.work(), batches, loaded);
                 } else if (task instanceof Prompt p) {
@@ -468,7 +471,6 @@ public final class EngineLoop implements AutoCloseable {
         }
         io.saeguard.sidecar.metrics.FeatureStats stats = featureStats.get(saeId);
         stats.record(codes);
-        sampleReconstruction(sae, stats, x, tokens, dIn);
         boolean needsActivations = detectorEngine.needsActivations(saeId);
         int row = 0;
         long now = System.currentTimeMillis();
@@ -496,6 +498,8 @@ public final class EngineLoop implements AutoCloseable {
             }
             decisions.publish(w, outcome);
         }
+        // After the decisions are out: FVU samples never delay a batch's decisions.
+        sampleForFvu(saeId, sae, x, tokens, dIn);
     }
 
     /** Features named by detectors plus the configured watch list, per SAE. */
@@ -507,26 +511,50 @@ public final class EngineLoop implements AutoCloseable {
         return Map.copyOf(out);
     }
 
-    /** Reconstructs a sampled fraction of the batch's tokens (at most 4) for the FVU metric. */
-    private void sampleReconstruction(DeviceSae sae, io.saeguard.sidecar.metrics.FeatureStats stats, float[] x, int tokens, int dIn) {
-        int[] picked = new int[4];
-        int taken = 0;
-        for (int t = 0; t < tokens && taken < picked.length; t++) {
-            if (sampler.nextDouble() < metricsSettings.fvuSampleRate()) {
-                picked[taken++] = t;
-            }
-        }
-        if (taken == 0) {
+    /**
+     * Rows sampled for the FVU metric are reconstructed {@value #FVU_ROWS} at a time: a reconstruct
+     * call reads all of W_enc and W_dec whatever its row count, so one call per batch for a few rows
+     * cost 7–12 % of the engine thread at batch 512 (bench/README.md); gathering rows across batches
+     * cuts the calls {@value #FVU_ROWS}/4-fold. Pending rows are also reconstructed when the engine idles.
+     */
+    static final int FVU_ROWS = 32;
+
+    private final Map<String, float[]> fvuRows = new HashMap<>();
+    private final Map<String, Integer> fvuCount = new HashMap<>();
+
+    /** Samples a {@code metrics.fvu_sample_rate} fraction of the batch's tokens; reconstructs once {@value #FVU_ROWS} are pending. */
+    private void sampleForFvu(String saeId, DeviceSae sae, float[] x, int tokens, int dIn) {
+        double rate = metricsSettings.fvuSampleRate();
+        if (rate <= 0) {
             return;
         }
-        // One reconstruct call for the sampled rows (no dense codes copied back): cheap next to the batch encode.
-        float[] rows = new float[taken * dIn];
-        for (int i = 0; i < taken; i++) {
-            System.arraycopy(x, picked[i] * dIn, rows, i * dIn, dIn);
+        float[] rows = fvuRows.computeIfAbsent(saeId, k -> new float[FVU_ROWS * dIn]);
+        int count = fvuCount.getOrDefault(saeId, 0);
+        for (int t = 0; t < tokens && count < FVU_ROWS; t++) {
+            if (sampler.nextDouble() < rate) {
+                System.arraycopy(x, t * dIn, rows, count * dIn, dIn);
+                count++;
+            }
         }
+        fvuCount.put(saeId, count);
+        if (count == FVU_ROWS) {
+            reconstructForFvu(saeId, sae);
+        }
+    }
+
+    /** Reconstructs the SAE's pending FVU rows (if any) in one call and records them. */
+    private void reconstructForFvu(String saeId, DeviceSae sae) {
+        int count = fvuCount.getOrDefault(saeId, 0);
+        if (count == 0) {
+            return;
+        }
+        fvuCount.put(saeId, 0);
+        int dIn = sae.config().dIn();
+        float[] rows = fvuRows.get(saeId);
+        io.saeguard.sidecar.metrics.FeatureStats stats = featureStats.get(saeId);
         try {
-            float[] rec = sae.reconstruct(rows, taken);
-            for (int i = 0; i < taken; i++) {
+            float[] rec = sae.reconstruct(rows, count);
+            for (int i = 0; i < count; i++) {
                 stats.recordReconstruction(java.util.Arrays.copyOfRange(rows, i * dIn, (i + 1) * dIn),
                         java.util.Arrays.copyOfRange(rec, i * dIn, (i + 1) * dIn));
             }
@@ -534,7 +562,6 @@ public final class EngineLoop implements AutoCloseable {
             LOGGER.atDebug().log("FVU sample failed: {}", e.toString());
         }
     }
-
 
     /** Per-SAE feature statistics, for the metrics exporter (thread-safe objects). */
     public List<io.saeguard.sidecar.metrics.FeatureStats> featureStats() {

@@ -177,7 +177,8 @@ public final class Sidecar implements AutoCloseable {
         DecisionPublisher decisions = new DecisionPublisher(sink, catalog.get(TopicRole.DECISIONS).name(),
                 catalog.get(TopicRole.ALERTS).name(), metrics, alertFeed::publish);
         EngineOptions engineOptions = new EngineOptions(DeviceSpec.parse(config.engine().device()),
-                config.engine().djlCache().orElse(EngineOptions.defaultCacheDir()), config.engine().threads(), 1, config.engine().gpuF16());
+                config.engine().djlCache().orElse(EngineOptions.defaultCacheDir()), config.engine().threads(), 1, config.engine().gpuF16(),
+                config.engine().cpuBf16());
         EngineLoop engine = new EngineLoop(config.batching(), saes, maxActive, engineOptions, definitions,
                 new StateLimits(config.state().requestTtl(), config.state().maxRequests()), decisions, dlq, metrics, generation, config.metrics(),
                 config.prompts());

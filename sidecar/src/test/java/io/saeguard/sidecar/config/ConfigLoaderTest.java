@@ -65,6 +65,15 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void cpuBf16IsOffByDefaultAndSetByFileOrEnvironment() throws Exception {
+        assertThat(ConfigLoader.load(Optional.empty(), Map.of()).engine().cpuBf16()).isFalse();
+        assertThat(ConfigLoader.load(Optional.of(write("engine:\n  cpu_bf16: true\n")), Map.of()).engine().cpuBf16()).isTrue();
+        assertThat(ConfigLoader.load(Optional.empty(), Map.of("SAEGUARD_ENGINE_CPU_BF16", "true")).engine().cpuBf16()).isTrue();
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("engine:\n  cpu_bf16: maybe\n")), Map.of()))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("engine.cpu_bf16");
+    }
+
+    @Test
     void noFileGivesDefaultsAndTheEmbeddedBroker() throws Exception {
         SidecarConfig c = ConfigLoader.load(Optional.empty(), Map.of());
 
