@@ -180,12 +180,16 @@ def report(raw, out_md, readme=None):
              f"{env.get('loadavg_end', '?')} at the end (1/5/15 min). Everything ran on these cores at once: the Kafka broker "
              "(`saeguard broker`, one JVM), the load generator (one JVM), the system under test, and other tenants' builds.")
     L.append("")
-    L.append(f"- **saeguard**: `saeguard run` (JDK: {env.get('java', '?')}), libtorch 2.7.1 via DJL 0.35, CPU, F32 weights, "
+    bf16 = bool(env.get("bf16", False))
+    gemm = ("**BF16 encoder GEMM** (`engine.cpu_bf16: true`; W_enc held in BF16, F32 after the GEMM)" if bf16
+            else "F32 weights and GEMM")
+    L.append(f"- **saeguard**: `saeguard run` (JDK: {env.get('java', '?')}), libtorch 2.7.1 via DJL 0.35, CPU, {gemm}, "
              f"`engine.threads: {env.get('sidecar_engine_threads', '?')}` (intra-op; 1 inter-op), defaults otherwise "
              "(`max_batch_tokens` 512, `max_delay_ms` 5, `max_active` 256, at-least-once).")
     L.append(f"- **naive.py / batched.py**: Python {py.get('python', '?')}, Debian torch {py.get('torch', '?')} "
              f"(`BLAS_INFO={py.get('torch_blas_info', '?')}`, i.e. the system `libblas.so.3`, which resolved to {blas}), "
-             f"`torch.get_num_threads()` = {py.get('torch_threads', '?')}, confluent-kafka, numpy {py.get('numpy', '?')}.")
+             f"`torch.get_num_threads()` = {py.get('torch_threads', '?')}, confluent-kafka, numpy {py.get('numpy', '?')}; "
+             f"encoder GEMM: {'**' if bf16 else ''}{py.get('encoder_gemm', 'f32 (x @ W_enc, BLAS)')}{'**' if bf16 else ''}.")
     L.append(f"- SAE {sae.get('params', {}).get('shape', '?')} JumpReLU, random weights (`BenchSae`, the JMH benchmark's seed), "
              f"SAELens layout; detector: feature {sae.get('feature', '?')} ≥ {sae.get('threshold', 0):.4f} flags "
              f"(~{100 * sae.get('params', {}).get('fire_fraction', 0):.0f} % of tokens).")
@@ -266,7 +270,7 @@ def report(raw, out_md, readme=None):
     L.append("")
     L.append("Kafka: one plain consumer reading the saeguard run's activation records back from the broker (`ConsumeCeiling`, "
              "like `kafka-consumer-perf-test`), raw and with the sidecar's per-record decode + copy to `float[]`. "
-             "Encode: `EncodeBenchmark` (JMH, `DeviceSae.encode` with `max_active` 256, and the bare libtorch GEMM) at the mean "
+             f"Encode: `EncodeBenchmark` (JMH, `DeviceSae.encode` with `max_active` 256{' and its GEMM in BF16' if bf16 else ''}, and the bare libtorch F32 GEMM) at the mean "
              "batch the sidecar ran in its saturation window, with the sidecar stopped. Python encode: `encode_ceiling.py`, the "
              "baselines' own torch encode at the batch each ran.")
     L.append("")

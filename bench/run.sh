@@ -15,7 +15,9 @@
 # Options: --skip-build, --workloads 1,2, --systems saeguard,naive,batched, --soak-s SECONDS.
 # Environment: SAEGUARD_BENCH_SAE_DIR (default /tmp/saeguard-bench/sae-2304x16384; written once, ~300 MB);
 #   SAEGUARD_BENCH_ENGINE_THREADS (the sidecar's engine.threads and JMH's threads) and SAEGUARD_BENCH_PY_THREADS
-#   (the baselines' torch.set_num_threads), both default: one per core.
+#   (the baselines' torch.set_num_threads), both default: one per core; SAEGUARD_BENCH_BF16=1 runs every
+#   encoder GEMM in BF16: the sidecar with engine.cpu_bf16, the JMH ceiling with -p precision=bf16, and the
+#   baselines (saebaseline.py) with torch's BF16 linear (oneDNN); the report says which.
 #
 # Workload 1, generation stream: 64 concurrent requests, 1 token per record (F32, d_in 2304).
 # Workload 2, prompt chunks:     64 concurrent requests, 64 tokens per record.
@@ -46,6 +48,8 @@ SG=sidecar/target/saeguard.jar
 cores=$(nproc)
 eth=${SAEGUARD_BENCH_ENGINE_THREADS:-$cores}
 pth=${SAEGUARD_BENCH_PY_THREADS:-$cores}
+cpu_bf16=false; precision=f32
+if [[ "${SAEGUARD_BENCH_BF16:-0}" == 1 ]]; then cpu_bf16=true; precision=bf16; export SAEGUARD_BENCH_BF16=1; else export SAEGUARD_BENCH_BF16=0; fi
 stamp=$(date -u +%Y-%m-%d-%H%M)
 if [[ $soak == 1 ]]; then kind=soak; elif [[ $quick == 1 ]]; then kind=quick; else kind=pipeline; fi
 raw=bench/results/$kind-$stamp
@@ -106,6 +110,7 @@ fi
   echo "  \"mem_gib\": $(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),"
   echo "  \"java\": \"$(java -version 2>&1 | head -1 | sed 's/"//g')\","
   echo "  \"sidecar_engine_threads\": $eth,"
+  echo "  \"bf16\": $cpu_bf16,"
   echo "  \"loadavg_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
   echo "  \"python_runtime\": $(cd bench/baseline && $PY -c 'import json,sys,torch,saebaseline as sb; torch.set_num_threads(int(sys.argv[1])); print(json.dumps(sb.runtime_info(int(sys.argv[1]))))' "$pth")"
   echo "}"
@@ -154,6 +159,7 @@ detectors:
 engine:
   device: cpu
   threads: $eth
+  cpu_bf16: $cpu_bf16
 http:
   host: 127.0.0.1
   port: $http
@@ -183,7 +189,7 @@ loadgen() { # loadgen LABEL PREFIX TOKENS_PER_RECORD REQUEST_TOKENS PHASES EXTRA
 }
 
 jmh_ceiling() { # jmh_ceiling BATCH OUT
-  java -jar "$JAR" 'EncodeBenchmark' -p shape=2304x16384 -p batch="$1" -f 1 "${JMH[@]}" \
+  java -jar "$JAR" 'EncodeBenchmark' -p shape=2304x16384 -p batch="$1" -p precision="$precision" -f 1 "${JMH[@]}" \
     -jvmArgsAppend "-Xms256m -Xmx1g -XX:MaxDirectMemorySize=6g -Dsaeguard.bench.maxActive=256 -Dsaeguard.bench.threads=$eth" \
     -rf json -rff "$2" > "${2%.json}.txt" 2>&1
 }

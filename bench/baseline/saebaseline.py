@@ -56,10 +56,20 @@ def decode_record(value):
     return meta, tensor(value, header, base, "activations")
 
 
-class JumpReluSae:
-    """A SAELens JumpReLU SAE directory (cfg.json + sae_weights.safetensors), on the CPU in float32."""
+def bf16_requested():
+    """SAEGUARD_BENCH_BF16=1 (bench/run.sh sets it with the sidecar's engine.cpu_bf16): the encoder GEMM in BF16."""
+    return os.environ.get("SAEGUARD_BENCH_BF16", "0") == "1"
 
-    def __init__(self, path):
+
+class JumpReluSae:
+    """A SAELens JumpReLU SAE directory (cfg.json + sae_weights.safetensors), on the CPU in float32.
+
+    With bf16 (default: SAEGUARD_BENCH_BF16=1) the GEMM runs as a careful user would write it in
+    BF16 and as the sidecar's engine.cpu_bf16 does: a contiguous BF16 copy of W_enc^T, the input
+    rounded to BF16, torch's linear (oneDNN), widened to float32 before the bias and the activation.
+    """
+
+    def __init__(self, path, bf16=None):
         with open(os.path.join(path, "cfg.json")) as f:
             cfg = json.load(f)
         arch = cfg.get("architecture", "standard")
@@ -81,13 +91,21 @@ class JumpReluSae:
         self.threshold = torch.from_numpy(tensor(buf, header, base, "threshold").copy())
         self.b_dec = torch.from_numpy(tensor(buf, header, base, "b_dec").copy())
         self.apply_b_dec_to_input = bool(cfg.get("apply_b_dec_to_input", True))
+        self.bf16 = bf16_requested() if bf16 is None else bf16
+        # [d_sae, d_in] BF16, linear's layout; the F32 copy is dropped so memory matches the sidecar's
+        self.W_enc_t = self.W_enc.t().contiguous().to(torch.bfloat16) if self.bf16 else None
+        if self.bf16:
+            self.W_enc = None
 
     @torch.no_grad()
     def encode(self, x):
         """x: [n, d_in] float32 tensor -> codes [n, d_sae] (SAELens JumpReLU)."""
         if self.apply_b_dec_to_input:
             x = x - self.b_dec
-        pre = x @ self.W_enc + self.b_enc
+        if self.bf16:
+            pre = torch.nn.functional.linear(x.to(torch.bfloat16), self.W_enc_t).float() + self.b_enc
+        else:
+            pre = x @ self.W_enc + self.b_enc
         return torch.relu(pre) * (pre > self.threshold)
 
 
@@ -172,6 +190,8 @@ def runtime_info(threads):
         "requested_threads": threads,
         "blas_libraries_loaded": sorted(libs),
         "torch_blas_info": (re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show()) or [None, "?"])[1],
+        "encoder_gemm": "bf16 (torch linear, oneDNN)" if bf16_requested() else "f32 (x @ W_enc, BLAS)",
+        "mkldnn": bool(torch.backends.mkldnn.is_available()),
     }
 
 

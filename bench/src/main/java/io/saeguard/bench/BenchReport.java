@@ -46,7 +46,7 @@ public final class BenchReport {
     private record Timing(double seconds, double min, double max) {
     }
 
-    private record Row(SaeShape shape, int batch, Timing encode, Timing matmul) {
+    private record Row(SaeShape shape, int batch, String precision, Timing encode, Timing matmul) {
         double tokensPerSecond() {
             return batch / encode.seconds();
         }
@@ -108,7 +108,8 @@ public final class BenchReport {
         for (JsonNode run : runs) {
             String method = run.get("benchmark").asText();
             method = method.substring(method.lastIndexOf('.') + 1);
-            String key = run.get("params").get("shape").asText() + "/" + run.get("params").get("batch").asText();
+            String key = run.get("params").get("shape").asText() + "/" + run.get("params").get("batch").asText() + "/"
+                    + run.get("params").path("precision").asText("f32");
             Timing[] pair = byParams.computeIfAbsent(key, k -> new Timing[2]);
             pair[method.equals("encode") ? 0 : 1] = timing(run.get("primaryMetric"));
             jdk = run.get("jdkVersion").asText();
@@ -125,14 +126,16 @@ public final class BenchReport {
                 continue;
             }
             String[] k = e.getKey().split("/");
-            rows.add(new Row(SaeShape.parse(k[0]), Integer.parseInt(k[1]), e.getValue()[0], e.getValue()[1]));
+            rows.add(new Row(SaeShape.parse(k[0]), Integer.parseInt(k[1]), k[2], e.getValue()[0], e.getValue()[1]));
         }
+        List<Row> bf16 = rows.stream().filter(r -> r.precision().equals("bf16")).toList();
+        rows.removeIf(r -> !r.precision().equals("f32"));
         rows.sort(Comparator.comparingLong((Row r) -> (long) r.shape().dIn() * r.shape().dSae()).thenComparingInt(Row::batch));
 
         int cores = Runtime.getRuntime().availableProcessors();
         StringBuilder out = new StringBuilder();
         JsonNode first = runs.get(0);
-        out.append(String.format(Locale.ROOT, "Measured %s on %s, %d cores (`nproc`), %s RAM; JDK %s (%s); libtorch %s (DJL 0.35, CPU, F32); "
+        out.append(String.format(Locale.ROOT, "Measured %s on %s, %d cores (`nproc`), %s RAM; JDK %s (%s); libtorch %s (DJL 0.35, CPU, F32 unless marked BF16); "
                 + "intra-op threads %d, inter-op 1. JMH %s, average time, %d fork(s) per cell, warmup %d×%s, measurement %d×%s; "
                 + "times are the median iteration (fastest–slowest in brackets), rates are computed from the median. "
                 + "Raw results: `results/%s`.%n%n",
@@ -148,6 +151,15 @@ public final class BenchReport {
         }
         out.append('\n');
         out.append(targets(rows));
+        if (!bf16.isEmpty()) {
+            out.append("\nWith `engine.cpu_bf16` (`-p precision=bf16`): the same encode with its GEMM in BF16, against the F32 GEMM "
+                    + "(the `matmul` column, measured in the same fork). Speed-up = F32 matmul time / BF16 encode time.\n\n");
+            out.append("| d_in×d_sae | batch | BF16 encode µs/op | F32 matmul µs/op | BF16 encode tokens/s | speed-up over the F32 GEMM |\n");
+            out.append("|---|---:|---:|---:|---:|---:|\n");
+            bf16.stream().sorted(Comparator.comparingLong((Row r) -> (long) r.shape().dIn() * r.shape().dSae()).thenComparingInt(Row::batch))
+                    .forEach(r -> out.append(String.format(Locale.ROOT, "| %s | %d | %s | %s | %,.0f | %.2f× |%n", r.shape(), r.batch(),
+                            micros(r.encode()), micros(r.matmul()), r.tokensPerSecond(), r.ratio())));
+        }
         return out.toString();
     }
 

@@ -61,6 +61,13 @@ public class EncodeBenchmark {
     @Param({"1", "8", "64", "512"})
     public int batch;
 
+    /**
+     * The engine's encoder GEMM: {@code f32}, or {@code bf16} ({@code engine.cpu_bf16}). {@link #matmul}
+     * is the F32 GEMM either way, so with {@code -p precision=bf16} the encode/matmul ratio is BF16's gain.
+     */
+    @Param({"f32"})
+    public String precision;
+
     private SaeEngine engine;
     private DeviceSae deviceSae;
     private float[] x;
@@ -73,7 +80,11 @@ public class EncodeBenchmark {
         SaeShape s = SaeShape.parse(shape);
         int threads = Integer.getInteger("saeguard.bench.threads", Runtime.getRuntime().availableProcessors());
         // SaeEngine.start configures DJL (offline, cache dir, thread counts): it must come before any other ai.djl use.
-        engine = SaeEngine.start(new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), threads, 1, false));
+        if (!precision.equals("f32") && !precision.equals("bf16")) {
+            throw new IllegalArgumentException("precision must be f32 or bf16, found " + precision);
+        }
+        engine = SaeEngine.start(new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), threads, 1, false,
+                precision.equals("bf16")));
         SyntheticJumpRelu synthetic = new SyntheticJumpRelu(s, SEED);
         SingleSae sae = synthetic.inMemory();
         deviceSae = engine.load(sae, MAX_ACTIVE);
