@@ -102,6 +102,44 @@ class SaeCommandsIT {
     }
 
     @Test
+    void encodeWithCpuBf16RunsTheGemmInBf16WithinBf16ErrorOfF32() throws Exception {
+        // Given a JumpReLU SAE and its inputs
+        Path c = PythonSaeFixtures.generate(dir.resolve("c"), SEED, "--format", "saelens", "--arch", "jumprelu", "--d-in", "256", "--d-sae",
+                "1024");
+        Path f32Out = dir.resolve("f32.safetensors");
+        Path bf16Out = dir.resolve("bf16.safetensors");
+
+        // When the CLI encodes them with the F32 GEMM and with --cpu-bf16
+        Run f32 = saeguard(List.of(), "encode", "--sae", c.resolve("sae").toString(), "--input", c.resolve("input.safetensors").toString(),
+                "--output", f32Out.toString(), "--dense", "--device", "cpu");
+        Run bf16 = saeguard(List.of(), "encode", "--sae", c.resolve("sae").toString(), "--input", c.resolve("input.safetensors").toString(),
+                "--output", bf16Out.toString(), "--dense", "--device", "cpu", "--cpu-bf16");
+
+        // Then both succeed, the engine says which GEMM ran, and codes active in both differ by BF16's error, not F32's
+        assertThat(f32.code).as(f32.err).isZero();
+        assertThat(bf16.code).as(bf16.err).isZero();
+        assertThat(bf16.err).contains("encoderGemm=bf16");
+        assertThat(f32.err).contains("encoderGemm=f32");
+        float[] a = SafetensorsFile.open(f32Out).tensor("features").orElseThrow().toFloatArray();
+        float[] b = SafetensorsFile.open(bf16Out).tensor("features").orElseThrow().toFloatArray();
+        int dSae = 1024;
+        double worst = 0;
+        for (int t = 0; t < a.length / dSae; t++) {
+            double scale = 0;
+            for (int f = 0; f < dSae; f++) {
+                scale = Math.max(scale, Math.abs(a[t * dSae + f]));
+            }
+            for (int f = 0; f < dSae; f++) {
+                int i = t * dSae + f;
+                if (a[i] != 0 && b[i] != 0) {
+                    worst = Math.max(worst, Math.abs(a[i] - b[i]) / scale);
+                }
+            }
+        }
+        assertThat(worst).isGreaterThan(1e-5).isLessThan(2e-2);
+    }
+
+    @Test
     void encodeOfAnInputWithTheWrongWidthFailsWithBothWidths() throws Exception {
         Path c = PythonSaeFixtures.generate(dir.resolve("c"), SEED, "--format", "saelens", "--arch", "standard");
         Path bad = dir.resolve("bad.safetensors");
