@@ -464,7 +464,8 @@ def jfr_summary(path, top=8, windows=None):
     per_thread = collections.defaultdict(collections.Counter)
     totals = collections.Counter()
     # The engine thread's samples by pipeline stage: the outermost-listed stage found on the stack wins.
-    stages = [("EngineLoop.sampleReconstruction", "FVU sampling (metrics.fvu_sample_rate: reconstructing sampled rows)"),
+    fvu = "FVU sampling (metrics.fvu_sample_rate: reconstructing sampled rows)"
+    stages = [("EngineLoop.sampleReconstruction", fvu), ("EngineLoop.sampleForFvu", fvu), ("EngineLoop.reconstructForFvu", fvu),
               ("FeatureStats.record", "feature statistics"), ("TokenNorms.of", "token norms"),
               ("DetectorEngine.evaluate", "detectors"), ("DecisionPublisher.publish", "decision JSON + producer.send"),
               ("DeadLetterPublisher.send", "dead letters"), ("DeviceSae.encode", "DeviceSae.encode (the batch: GEMM, JumpReLU, top-k)"),

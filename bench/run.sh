@@ -181,7 +181,9 @@ start_python() { # start_python SCRIPT PREFIX OUT ERR -> sets sut
 
 loadgen() { # loadgen LABEL PREFIX TOKENS_PER_RECORD REQUEST_TOKENS PHASES EXTRA...
   local label=$1 prefix=$2 tpr=$3 rt=$4 phases=$5; shift 5
-  java -Xmx1g -cp "$JAR" io.saeguard.bench.LoadGenerator --bootstrap "$bootstrap" \
+  # C1 only: a fresh generator JVM per phase otherwise spends 0.12-0.35 cores on C2 compiles inside the window
+  # (2026-11-22 19:27 run), taking them from the system under test on a 2-core machine.
+  java -Xmx1g -XX:TieredStopAtLevel=1 -cp "$JAR" io.saeguard.bench.LoadGenerator --bootstrap "$bootstrap" \
     --activations "$prefix.saeguard.activations" --decisions "$prefix.saeguard.decisions" --label "$label" \
     --d-in 2304 --tokens-per-record "$tpr" --requests 64 --request-tokens "$rt" --phases "$phases" \
     --pid "sut=$sut" --pid "broker=$broker" --out-json "$raw/$label.json" --out-csv "$raw/$label.csv" "$@" \
@@ -248,6 +250,9 @@ for wl in ${workloads//,/ }; do
     log "$label: $(grep -E '^loadgen' "$raw/$label.loadgen.log" | sed 's/^loadgen [^:]*: //' | tr '\n' ' ')"
   }
   n=${#sys_list[@]}
+  # One unrecorded saturation phase per system first: the sidecar's JIT otherwise compiles through the first
+  # round (C2 0.24 cores in round 1 vs 0.06-0.09 later, 19:27 run); a long-running sidecar is past that.
+  for sys in "${sys_list[@]}"; do measure "$sys" "w$wl-$sys-warmup" saturation; done
   for r in $(seq 1 "$ROUNDS"); do
     for i in $(seq 0 $((n - 1))); do
       sys=${sys_list[$(((i + r - 1) % n))]}

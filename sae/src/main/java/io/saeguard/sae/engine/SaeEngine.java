@@ -55,10 +55,10 @@ public final class SaeEngine implements AutoCloseable {
             LOGGER.atWarn().log("cpu_bf16 is on but this CPU has neither AVX512-BF16 nor AMX-BF16: the BF16 GEMM is emulated "
                     + "and may be slower than F32; consider turning it off");
         }
+        SaeEngine started = new SaeEngine(engine, device, weights, bf16 ? options.cacheDir() : null);
         LOGGER.atInfo().addKeyValue("requested", options.device()).addKeyValue("device", device)
-                .addKeyValue("weights", weights).addKeyValue("encoderGemm", bf16 ? "bf16" : weights == DataType.FLOAT16 ? "f16" : "f32")
-                .log("SAE engine started");
-        return new SaeEngine(engine, device, weights, bf16 ? options.cacheDir() : null);
+                .addKeyValue("weights", weights).addKeyValue("encoderGemm", started.encoderPrecision()).log("SAE engine started");
+        return started;
     }
 
     /** The encoder GEMM's precision: "bf16" with {@code cpu_bf16} on a CPU, else the weights' type ("f32" or "f16"). */
