@@ -2,6 +2,7 @@ package io.saeguard.sae;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.saeguard.topics.safetensors.SafetensorsFile;
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
@@ -63,6 +64,21 @@ public final class PythonSaeFixtures {
         assertThat(p.waitFor(300, TimeUnit.SECONDS)).as("encode_sae_dir.py finished").isTrue();
         assertThat(p.exitValue()).as("encode_sae_dir.py said:\n" + output).isZero();
         return out;
+    }
+
+    /**
+     * A generated case read back: the inputs {@code x [tokens, d_in]} and PyTorch's float64 outputs
+     * (as F32): codes {@code [tokens, d_sae]}, reconstruction, the decision values the keep/drop rule
+     * compared ({@code pre}) and the cut it compared them with.
+     */
+    public record Reference(float[] x, float[] features, float[] reconstruction, float[] pre, float[] cut) {
+        public static Reference read(Path out) throws IOException, io.saeguard.topics.DecodeException {
+            SafetensorsFile expected = SafetensorsFile.open(out.resolve("expected.safetensors"));
+            float[] x = SafetensorsFile.open(out.resolve("input.safetensors")).tensor("activations").orElseThrow().toFloatArray();
+            return new Reference(x, expected.tensor("features").orElseThrow().toFloatArray(),
+                    expected.tensor("reconstruction").orElseThrow().toFloatArray(), expected.tensor("pre").orElseThrow().toFloatArray(),
+                    expected.tensor("threshold_used").orElseThrow().toFloatArray());
+        }
     }
 
     /** Generates one case into {@code out}: {@code out/sae}, {@code input.safetensors}, {@code expected.safetensors}, {@code case.json}. */

@@ -87,12 +87,12 @@ class SaeEquivalenceIT {
         long seed = Math.floorMod(SEED + args.hashCode(), 1L << 31);
         Path out = PythonSaeFixtures.generate(dir, seed, args.split(" "));
         JsonNode caseJson = new ObjectMapper().readTree(out.resolve("case.json").toFile());
-        SafetensorsFile expected = SafetensorsFile.open(out.resolve("expected.safetensors"));
-        float[] x = SafetensorsFile.open(out.resolve("input.safetensors")).tensor("activations").orElseThrow().toFloatArray();
-        float[] wantFeatures = expected.tensor("features").orElseThrow().toFloatArray();
-        float[] wantRecon = expected.tensor("reconstruction").orElseThrow().toFloatArray();
-        float[] decision = expected.tensor("pre").orElseThrow().toFloatArray();
-        float[] cut = expected.tensor("threshold_used").orElseThrow().toFloatArray();
+        PythonSaeFixtures.Reference ref = PythonSaeFixtures.Reference.read(out);
+        float[] x = ref.x();
+        float[] wantFeatures = ref.features();
+        float[] wantRecon = ref.reconstruction();
+        float[] decision = ref.pre();
+        float[] cut = ref.cut();
 
         // When Java loads and encodes it
         Sae sae = SaeLoader.load(out.resolve("sae"));

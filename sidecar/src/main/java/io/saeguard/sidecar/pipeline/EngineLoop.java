@@ -519,8 +519,17 @@ public final class EngineLoop implements AutoCloseable {
      */
     static final int FVU_ROWS = 32;
 
-    private final Map<String, float[]> fvuRows = new HashMap<>();
-    private final Map<String, Integer> fvuCount = new HashMap<>();
+    /** Rows waiting to be reconstructed for one SAE's FVU metric: the first {@code count} of {@code rows}. */
+    private static final class FvuSamples {
+        final float[] rows;
+        int count;
+
+        FvuSamples(int dIn) {
+            this.rows = new float[FVU_ROWS * dIn];
+        }
+    }
+
+    private final Map<String, FvuSamples> fvuSamples = new HashMap<>();
 
     /** Samples a {@code metrics.fvu_sample_rate} fraction of the batch's tokens; reconstructs once {@value #FVU_ROWS} are pending. */
     private void sampleForFvu(String saeId, DeviceSae sae, float[] x, int tokens, int dIn) {
@@ -528,34 +537,32 @@ public final class EngineLoop implements AutoCloseable {
         if (rate <= 0) {
             return;
         }
-        float[] rows = fvuRows.computeIfAbsent(saeId, k -> new float[FVU_ROWS * dIn]);
-        int count = fvuCount.getOrDefault(saeId, 0);
-        for (int t = 0; t < tokens && count < FVU_ROWS; t++) {
+        FvuSamples pending = fvuSamples.computeIfAbsent(saeId, k -> new FvuSamples(dIn));
+        for (int t = 0; t < tokens && pending.count < FVU_ROWS; t++) {
             if (sampler.nextDouble() < rate) {
-                System.arraycopy(x, t * dIn, rows, count * dIn, dIn);
-                count++;
+                System.arraycopy(x, t * dIn, pending.rows, pending.count * dIn, dIn);
+                pending.count++;
             }
         }
-        fvuCount.put(saeId, count);
-        if (count == FVU_ROWS) {
+        if (pending.count == FVU_ROWS) {
             reconstructForFvu(saeId, sae);
         }
     }
 
     /** Reconstructs the SAE's pending FVU rows (if any) in one call and records them. */
     private void reconstructForFvu(String saeId, DeviceSae sae) {
-        int count = fvuCount.getOrDefault(saeId, 0);
-        if (count == 0) {
+        FvuSamples pending = fvuSamples.get(saeId);
+        if (pending == null || pending.count == 0) {
             return;
         }
-        fvuCount.put(saeId, 0);
+        int count = pending.count;
+        pending.count = 0;
         int dIn = sae.config().dIn();
-        float[] rows = fvuRows.get(saeId);
         io.saeguard.sidecar.metrics.FeatureStats stats = featureStats.get(saeId);
         try {
-            float[] rec = sae.reconstruct(rows, count);
+            float[] rec = sae.reconstruct(pending.rows, count);
             for (int i = 0; i < count; i++) {
-                stats.recordReconstruction(java.util.Arrays.copyOfRange(rows, i * dIn, (i + 1) * dIn),
+                stats.recordReconstruction(java.util.Arrays.copyOfRange(pending.rows, i * dIn, (i + 1) * dIn),
                         java.util.Arrays.copyOfRange(rec, i * dIn, (i + 1) * dIn));
             }
         } catch (SaeInputException | RuntimeException e) {
