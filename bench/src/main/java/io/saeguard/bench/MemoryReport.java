@@ -27,7 +27,7 @@ import java.util.stream.Stream;
  * {@code W_enc} half of the file into the process once (RssFile grows by its size, RssAnon does
  * not); nothing is duplicated on the heap.
  *
- * <p>Usage: {@code MemoryReport [d_inxd_sae] [tokens]}; run with a heap far smaller than the
+ * <p>Usage: {@code MemoryReport [d_inxd_sae] [tokens] [f32|bf16]} (bf16: {@code engine.cpu_bf16}); run with a heap far smaller than the
  * weights (memory.sh uses {@code -Xmx512m}) to make the point.
  */
 public final class MemoryReport {
@@ -37,10 +37,14 @@ public final class MemoryReport {
     public static void main(String[] args) throws IOException, SaeFormatException, SaeInputException {
         SaeShape shape = SaeShape.parse(args.length > 0 ? args[0] : "4096x65536");
         int tokens = args.length > 1 ? Integer.parseInt(args[1]) : 64;
+        String gemm = args.length > 2 ? args[2] : "f32";
+        if (!gemm.equals("f32") && !gemm.equals("bf16")) {
+            throw new IllegalArgumentException("the third argument is the encoder GEMM, f32 or bf16 (engine.cpu_bf16), found " + gemm);
+        }
         List<MemorySnapshot> steps = new ArrayList<>();
         Path dir = Files.createTempDirectory("saeguard-memory-");
         try (SaeEngine engine = SaeEngine.start(new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(),
-                Runtime.getRuntime().availableProcessors(), 1, false))) {
+                Runtime.getRuntime().availableProcessors(), 1, false, gemm.equals("bf16")))) {
             steps.add(MemorySnapshot.take("engine started (libtorch loaded)"));
 
             SyntheticJumpRelu synthetic = new SyntheticJumpRelu(shape, 42);
@@ -72,8 +76,8 @@ public final class MemoryReport {
             deleteRecursively(dir);
         }
 
-        System.out.printf(Locale.ROOT, "%nSAE %s F32, sae_weights.safetensors %,.0f MiB (W_enc and W_dec %,.0f MiB each), JVM max heap %,.0f MiB%n%n",
-                shape, (8.0 * shape.dIn() * shape.dSae() + 4.0 * (2 * shape.dSae() + shape.dIn())) / 1048576.0,
+        System.out.printf(Locale.ROOT, "%nSAE %s F32, encoder GEMM %s, sae_weights.safetensors %,.0f MiB (W_enc and W_dec %,.0f MiB each), "
+                + "JVM max heap %,.0f MiB%n%n", shape, gemm, (8.0 * shape.dIn() * shape.dSae() + 4.0 * (2 * shape.dSae() + shape.dIn())) / 1048576.0,
                 4.0 * shape.dIn() * shape.dSae() / 1048576.0, Runtime.getRuntime().maxMemory() / 1048576.0);
         System.out.println(MemorySnapshot.tableHeader());
         for (MemorySnapshot s : steps) {
