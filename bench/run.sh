@@ -18,6 +18,11 @@
 #   (the baselines' torch.set_num_threads), both default: one per core; SAEGUARD_BENCH_BF16=1 runs every
 #   encoder GEMM in BF16: the sidecar with engine.cpu_bf16, the JMH ceiling with -p precision=bf16, and the
 #   baselines (saebaseline.py) with torch's BF16 linear (oneDNN); the report says which.
+#   SAEGUARD_BENCH_BF16=sidecar: BF16 for the sidecar and its JMH ceiling only, the baselines stay F32
+#   (what a user turning engine.cpu_bf16 on gains over the F32 consumer they would otherwise write).
+#   SAEGUARD_BENCH_DEVICE=gpu[:N] (bench/gpu.sh --pipeline): the sidecar with engine.device gpu, the JMH ceiling
+#   with -p device=gpu, the baselines' torch on CUDA; SAEGUARD_BENCH_PYTHON: the baselines' interpreter
+#   (default /usr/bin/python3; it needs torch, numpy, confluent-kafka, yaml, and CUDA for a GPU run).
 #
 # Workload 1, generation stream: 64 concurrent requests, 1 token per record (F32, d_in 2304).
 # Workload 2, prompt chunks:     64 concurrent requests, 64 tokens per record.
@@ -36,20 +41,29 @@ while [[ $# -gt 0 ]]; do
     --workloads) workloads=$2; shift ;;
     --systems) systems=$2; shift ;;
     --soak-s) soak_s=$2; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
-PY=/usr/bin/python3   # Debian's: python3-torch, python3-numpy, python3-confluent-kafka, python3-yaml
+PY=${SAEGUARD_BENCH_PYTHON:-/usr/bin/python3}   # Debian's: python3-torch, python3-numpy, python3-confluent-kafka, python3-yaml
 JAR=bench/target/benchmarks.jar
 SG=sidecar/target/saeguard.jar
 cores=$(nproc)
 eth=${SAEGUARD_BENCH_ENGINE_THREADS:-$cores}
 pth=${SAEGUARD_BENCH_PY_THREADS:-$cores}
 cpu_bf16=false; precision=f32
-if [[ "${SAEGUARD_BENCH_BF16:-0}" == 1 ]]; then cpu_bf16=true; precision=bf16; export SAEGUARD_BENCH_BF16=1; else export SAEGUARD_BENCH_BF16=0; fi
+case "${SAEGUARD_BENCH_BF16:-0}" in
+  1) cpu_bf16=true; precision=bf16; export SAEGUARD_BENCH_BF16=1 ;;
+  sidecar) cpu_bf16=true; precision=bf16; export SAEGUARD_BENCH_BF16=0 ;;   # the baselines read it: F32 for them
+  0|'') export SAEGUARD_BENCH_BF16=0 ;;
+  *) echo "run.sh: SAEGUARD_BENCH_BF16 must be 0, 1 or sidecar, found $SAEGUARD_BENCH_BF16" >&2; exit 2 ;;
+esac
+device=${SAEGUARD_BENCH_DEVICE:-cpu}
+if [[ ! $device =~ ^(cpu|gpu(:[0-9]+)?)$ ]]; then echo "run.sh: SAEGUARD_BENCH_DEVICE must be cpu, gpu or gpu:N, found $device" >&2; exit 2; fi
+if [[ $device != cpu && $cpu_bf16 == true ]]; then echo "run.sh: SAEGUARD_BENCH_BF16 is for the CPU (engine.cpu_bf16); unset it with SAEGUARD_BENCH_DEVICE=$device" >&2; exit 2; fi
+export SAEGUARD_BENCH_DEVICE=$device   # the baselines (saebaseline.bench_device) read it
 stamp=$(date -u +%Y-%m-%d-%H%M)
 if [[ $soak == 1 ]]; then kind=soak; elif [[ $quick == 1 ]]; then kind=quick; else kind=pipeline; fi
 raw=bench/results/$kind-$stamp
@@ -110,6 +124,7 @@ fi
   echo "  \"mem_gib\": $(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),"
   echo "  \"java\": \"$(java -version 2>&1 | head -1 | sed 's/"//g')\","
   echo "  \"sidecar_engine_threads\": $eth,"
+  echo "  \"device\": \"$device\","
   echo "  \"bf16\": $cpu_bf16,"
   echo "  \"loadavg_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
   echo "  \"python_runtime\": $(cd bench/baseline && $PY -c 'import json,sys,torch,saebaseline as sb; torch.set_num_threads(int(sys.argv[1])); print(json.dumps(sb.runtime_info(int(sys.argv[1]))))' "$pth")"
@@ -157,7 +172,7 @@ saes:
 detectors:
   - $detector
 engine:
-  device: cpu
+  device: $device
   threads: $eth
   cpu_bf16: $cpu_bf16
 http:
@@ -169,7 +184,12 @@ EOF
   [[ $jfr == 1 ]] && jvm=("-XX:StartFlightRecording=filename=${3%.log}.jfr,settings=profile,dumponexit=true")
   java "${jvm[@]}" -jar "$SG" run --config "$cfg" > "$3" 2>&1 &
   sut=$!; pids+=("$sut")
-  await "the sidecar to be ready" 180 curl -sf "http://127.0.0.1:$http/health/ready"
+  for _ in $(seq 1 900); do # 180 s, but give up at once when the sidecar has exited (e.g. no GPU for device: gpu)
+    if curl -sf "http://127.0.0.1:$http/health/ready" > /dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$sut" 2>/dev/null; then log "the sidecar exited before it was ready: $(grep -m1 'error' "$3" || tail -1 "$3")"; exit 1; fi
+    sleep 0.2
+  done
+  log "timed out after 180s waiting for the sidecar to be ready"; return 1
 }
 
 start_python() { # start_python SCRIPT PREFIX OUT ERR -> sets sut
@@ -191,7 +211,7 @@ loadgen() { # loadgen LABEL PREFIX TOKENS_PER_RECORD REQUEST_TOKENS PHASES EXTRA
 }
 
 jmh_ceiling() { # jmh_ceiling BATCH OUT
-  java -jar "$JAR" 'EncodeBenchmark' -p shape=2304x16384 -p batch="$1" -p precision="$precision" -f 1 "${JMH[@]}" \
+  java -jar "$JAR" 'EncodeBenchmark' -p shape=2304x16384 -p batch="$1" -p precision="$precision" -p device="$device" -f 1 "${JMH[@]}" \
     -jvmArgsAppend "-Xms256m -Xmx1g -XX:MaxDirectMemorySize=6g -Dsaeguard.bench.maxActive=256 -Dsaeguard.bench.threads=$eth" \
     -rf json -rff "$2" > "${2%.json}.txt" 2>&1
 }

@@ -61,7 +61,7 @@ def main():
             x = torch.from_numpy(np.concatenate([g[2] for g in group]))  # [tokens, d_in]
             tb = time.perf_counter()
             codes = sae.encode(x)
-            column = codes[:, det.feature].numpy()
+            column = codes[:, det.feature].cpu().numpy()
             tc = time.perf_counter()
             values = []
             row = 0

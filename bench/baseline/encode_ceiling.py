@@ -33,11 +33,13 @@ def main():
         end = time.perf_counter() + 1.0
         while time.perf_counter() < end:
             sae.encode(x)
+        sae.sync()
         times = []
         end = time.perf_counter() + args.seconds
         while time.perf_counter() < end or len(times) < 3:
             t = time.perf_counter()
             sae.encode(x)
+            sae.sync()
             times.append(time.perf_counter() - t)
         med = statistics.median(times)
         out["batches"][str(b)] = {"median_ms": med * 1000, "tokens_per_s": b / med, "reps": len(times)}

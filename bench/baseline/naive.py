@@ -42,7 +42,7 @@ def main():
         t2 = time.perf_counter()
         codes = sae.encode(x)
         t3 = time.perf_counter()
-        column = codes[:, det.feature].numpy()
+        column = codes[:, det.feature].cpu().numpy()
         position = int(meta.get("position", 0))
         score = det.score(column, position)
         action = det.action(score)

@@ -61,6 +61,20 @@ def bf16_requested():
     return os.environ.get("SAEGUARD_BENCH_BF16", "0") == "1"
 
 
+def bench_device():
+    """SAEGUARD_BENCH_DEVICE (bench/run.sh): cpu, or gpu / gpu:N to encode on that CUDA device (exits if torch has no CUDA)."""
+    d = os.environ.get("SAEGUARD_BENCH_DEVICE", "cpu") or "cpu"
+    if d == "cpu":
+        return torch.device("cpu")
+    m = re.fullmatch(r"(?:gpu|cuda)(?::(\d+))?", d)
+    if not m:
+        raise SystemExit(f"SAEGUARD_BENCH_DEVICE must be cpu, gpu or gpu:N, found {d!r}")
+    if not torch.cuda.is_available():
+        raise SystemExit(f"SAEGUARD_BENCH_DEVICE={d}, but this PyTorch ({torch.__version__}) sees no CUDA GPU: "
+                         "point SAEGUARD_BENCH_PYTHON at an interpreter whose torch has CUDA")
+    return torch.device(f"cuda:{m.group(1) or 0}")
+
+
 class JumpReluSae:
     """A SAELens JumpReLU SAE directory (cfg.json + sae_weights.safetensors), on the CPU in float32.
 
@@ -69,7 +83,7 @@ class JumpReluSae:
     rounded to BF16, torch's linear (oneDNN), widened to float32 before the bias and the activation.
     """
 
-    def __init__(self, path, bf16=None):
+    def __init__(self, path, bf16=None, device=None):
         with open(os.path.join(path, "cfg.json")) as f:
             cfg = json.load(f)
         arch = cfg.get("architecture", "standard")
@@ -96,10 +110,23 @@ class JumpReluSae:
         self.W_enc_t = self.W_enc.t().contiguous().to(torch.bfloat16) if self.bf16 else None
         if self.bf16:
             self.W_enc = None
+        # SAEGUARD_BENCH_DEVICE=gpu: everything on CUDA; codes come back as device tensors (callers use .cpu())
+        self.device = bench_device() if device is None else device
+        if self.device.type != "cpu":
+            for name in ("W_enc", "W_enc_t", "b_enc", "threshold", "b_dec"):
+                t = getattr(self, name)
+                if t is not None:
+                    setattr(self, name, t.to(self.device))
+
+    def sync(self):
+        """Waits for queued device work (CUDA is asynchronous); a no-op on the CPU."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     @torch.no_grad()
     def encode(self, x):
-        """x: [n, d_in] float32 tensor -> codes [n, d_sae] (SAELens JumpReLU)."""
+        """x: [n, d_in] float32 tensor -> codes [n, d_sae] (SAELens JumpReLU), on the SAE's device."""
+        x = x.to(self.device)
         if self.apply_b_dec_to_input:
             x = x - self.b_dec
         if self.bf16:
@@ -192,6 +219,7 @@ def runtime_info(threads):
         "torch_blas_info": (re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show()) or [None, "?"])[1],
         "encoder_gemm": "bf16 (torch linear, oneDNN)" if bf16_requested() else "f32 (x @ W_enc, BLAS)",
         "mkldnn": bool(torch.backends.mkldnn.is_available()),
+        "device": os.environ.get("SAEGUARD_BENCH_DEVICE", "cpu") or "cpu",
     }
 
 

@@ -68,6 +68,16 @@ public class EncodeBenchmark {
     @Param({"f32"})
     public String precision;
 
+    /**
+     * Where to encode: {@code cpu}, or {@code gpu} / {@code gpu:N} where DJL finds a CUDA GPU (bench/gpu.sh);
+     * on a GPU {@code precision} is {@code f32} or {@code f16} ({@code engine.gpu_f16}), and {@link #matmul}
+     * runs in the same precision on the same device, synchronised by reading one element back.
+     */
+    @Param({"cpu"})
+    public String device;
+
+    private boolean gpu;
+
     private SaeEngine engine;
     private DeviceSae deviceSae;
     private float[] x;
@@ -80,22 +90,41 @@ public class EncodeBenchmark {
         SaeShape s = SaeShape.parse(shape);
         int threads = Integer.getInteger("saeguard.bench.threads", Runtime.getRuntime().availableProcessors());
         // SaeEngine.start configures DJL (offline, cache dir, thread counts): it must come before any other ai.djl use.
-        if (!precision.equals("f32") && !precision.equals("bf16")) {
-            throw new IllegalArgumentException("precision must be f32 or bf16, found " + precision);
+        DeviceSpec spec = DeviceSpec.parse(device);
+        gpu = spec.kind() == DeviceSpec.Kind.GPU;
+        if (!(precision.equals("f32") || precision.equals(gpu ? "f16" : "bf16"))) {
+            throw new IllegalArgumentException("precision on " + device + " must be f32 or " + (gpu ? "f16" : "bf16")
+                    + ", found " + precision);
         }
-        engine = SaeEngine.start(new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), threads, 1, false,
+        engine = SaeEngine.start(new EngineOptions(spec, EngineOptions.defaultCacheDir(), threads, 1, precision.equals("f16"),
                 precision.equals("bf16")));
         SyntheticJumpRelu synthetic = new SyntheticJumpRelu(s, SEED);
         SingleSae sae = synthetic.inMemory();
         deviceSae = engine.load(sae, MAX_ACTIVE);
         x = synthetic.input(batch, SEED + batch);
 
-        baseline = Engine.getEngine("PyTorch").newBaseManager(Device.cpu());
-        // x: [batch, d_in], W: [d_in, d_sae], zero-copy over the SAE's own W_enc buffer.
-        baselineW = baseline.create(sae.wEnc().directBytes(), new Shape(s.dIn(), s.dSae()), DataType.FLOAT32);
-        baselineX = baseline.create(x, new Shape(batch, s.dIn()));
+        Device target = engine.device();
+        baseline = Engine.getEngine("PyTorch").newBaseManager(target);
+        // x: [batch, d_in], W: [d_in, d_sae]; on the CPU zero-copy over the SAE's own W_enc buffer, on a GPU a copy
+        // in the engine's weight precision.
+        DataType type = precision.equals("f16") ? DataType.FLOAT16 : DataType.FLOAT32;
+        baselineW = onDevice(baseline.create(sae.wEnc().directBytes(), new Shape(s.dIn(), s.dSae()), DataType.FLOAT32), target, type);
+        baselineX = onDevice(baseline.create(x, new Shape(batch, s.dIn())), target, type);
 
         reportFiringRate(s);
+    }
+
+    private NDArray onDevice(NDArray host, Device target, DataType type) {
+        if (!gpu) {
+            return host;
+        }
+        NDArray moved = host.toDevice(target, true);
+        NDArray typed = type == DataType.FLOAT32 ? moved : moved.toType(type, true);
+        if (typed != moved) {
+            moved.close();
+        }
+        host.close();
+        return typed;
     }
 
     /** One line per fork, so the results can be checked against the 1–5 % the weights are drawn for. */
@@ -108,8 +137,8 @@ public class EncodeBenchmark {
                 active++;
             }
         }
-        System.out.printf(Locale.ROOT, "%n[saeguard-bench] %s: %.2f%% of features fire per token (%.0f of %d), intra-op threads %d%n",
-                s, 100.0 * active / ((double) tokens * s.dSae()), (double) active / tokens, s.dSae(),
+        System.out.printf(Locale.ROOT, "%n[saeguard-bench] %s on %s (%s): %.2f%% of features fire per token (%.0f of %d), intra-op threads %d%n",
+                s, engine.deviceLabel(), engine.encoderPrecision(), 100.0 * active / ((double) tokens * s.dSae()), (double) active / tokens, s.dSae(),
                 Integer.getInteger("saeguard.bench.threads", Runtime.getRuntime().availableProcessors()));
     }
 
@@ -129,7 +158,12 @@ public class EncodeBenchmark {
 
     @Benchmark
     public void matmul() {
-        NDArray h = baselineX.matMul(baselineW); // [batch, d_sae]; eager, so the GEMM has run on return
+        NDArray h = baselineX.matMul(baselineW); // [batch, d_sae]; eager on a CPU, so the GEMM has run on return
+        if (gpu) { // CUDA kernels are asynchronous: reading one element back waits for the GEMM
+            NDArray one = h.get(0, 0);
+            one.toByteBuffer();
+            one.close();
+        }
         h.close();
     }
 }
