@@ -25,7 +25,8 @@ import java.util.Map;
  * {@code DeviceDictionary.encode} (saeguard-sae as of this module's creation; update it if they change).
  * Medians over the repetitions. Also times {@link #leanEncode}, a proposal for the engine.
  *
- * <p>Usage: {@code EncodeBreakdown [d_inxd_sae] [batch] [reps] [--row]}; {@code -Dsaeguard.bench.threads=N}.
+ * <p>Usage: {@code EncodeBreakdown [d_inxd_sae] [batch] [reps] [--row|--mask]}; {@code -Dsaeguard.bench.threads=N}.
+ * With {@code --mask} it times only the JumpReLU mask variants (see {@link #maskVariants}).
  * With {@code --row} it skips the op-by-op part and prints one markdown table row (interleaved.sh):
  * median times and the median of the per-repetition time ratios, which a noisy neighbour cannot
  * skew the way it skews two measurements taken minutes apart.
@@ -39,6 +40,7 @@ public final class EncodeBreakdown {
         int batch = args.length > 1 ? Integer.parseInt(args[1]) : 64;
         int reps = args.length > 2 ? Integer.parseInt(args[2]) : 30;
         boolean row = args.length > 3 && args[3].equals("--row");
+        boolean mask = args.length > 3 && args[3].equals("--mask");
         int threads = Integer.getInteger("saeguard.bench.threads", Runtime.getRuntime().availableProcessors());
         int kmax = EncodeBenchmark.MAX_ACTIVE;
 
@@ -54,6 +56,10 @@ public final class EncodeBreakdown {
                 NDArray thresholdOrZero = threshold.maximum(0f);
                 NDArray xNd = m.create(x, new Shape(batch, shape.dIn()));
 
+                if (mask) {
+                    maskVariants(m, xNd, w, bEnc, thresholdOrZero, kmax, reps);
+                    return;
+                }
                 Map<String, long[]> samples = new LinkedHashMap<>();
                 for (int r = -3; r < reps; r++) { // three unrecorded warm-up rounds
                     int i = r;
@@ -136,9 +142,7 @@ public final class EncodeBreakdown {
         try (NDManager b = m.newSubManager()) {
             NDArray h = b.create(x, new Shape(batch, shape.dIn())).matMul(wEnc); // [batch, d_sae]
             h.addi(bEnc);
-            try (NDArray keep = h.gt(thresholdOrZero)) {
-                h.muli(keep);
-            }
+            h.set(h.lte(thresholdOrZero), 0f); // masked_fill_, as DeviceDictionary since 21:50
             NDList top = h.topK(kmax + 1, 1, true, true); // [batch, kmax + 1]
             int[] ids = top.get(1).toType(DataType.INT32, false).toIntArray();
             float[] values = top.get(0).toFloatArray();
@@ -150,6 +154,41 @@ public final class EncodeBreakdown {
             }
             return truncated + ids.length;
         }
+    }
+
+    /**
+     * {@code --mask}: the JumpReLU mask on a fresh {@code [batch, d_sae]} GEMM output, as {@code DeviceDictionary}
+     * did until 2026-11-22 21:50 ({@code h.muli(h.gt(cut))}: F32 times bool, which libtorch casts element by
+     * element) and as it does since ({@code h.set(h.lte(cut), 0f)}: {@code masked_fill_}), then the top-(k+1)
+     * that follows, alternated in one JVM; medians and the median per-repetition ratio.
+     */
+    private static void maskVariants(NDManager m, NDArray x, NDArray w, NDArray bEnc, NDArray cut, int kmax, int reps) {
+        Map<String, long[]> samples = new LinkedHashMap<>();
+        for (int r = -3; r < reps; r++) {
+            for (int variant = 0; variant < 2; variant++) {
+                try (NDManager b = m.newSubManager()) {
+                    NDArray h = x.matMul(w);
+                    h.attach(b);
+                    h.addi(bEnc);
+                    long t = System.nanoTime();
+                    if (variant == 0) {
+                        h.muli(h.gt(cut));
+                        t = record(samples, "mask: muli(gt(cut)) (until 21:50)", r, reps, t);
+                    } else {
+                        h.set(h.lte(cut), 0f);
+                        t = record(samples, "mask: set(lte(cut), 0) (masked_fill_)", r, reps, t);
+                    }
+                    h.topK(kmax + 1, 1, true, true);
+                    record(samples, variant == 0 ? "then topK(k+1), after muli" : "then topK(k+1), after masked_fill_", r, reps, t);
+                }
+            }
+        }
+        System.out.printf(Locale.ROOT, "[%s] · [%s], %d reps, medians:%n", x.getShape(), w.getShape(), reps);
+        for (Map.Entry<String, long[]> e : samples.entrySet()) {
+            System.out.printf(Locale.ROOT, "  %-40s %8.3f ms%n", e.getKey(), median(e.getValue()) / 1e6);
+        }
+        System.out.printf(Locale.ROOT, "  muli time / masked_fill_ time, median per-repetition ratio: %.2f%n",
+                medianRatio(samples.get("mask: muli(gt(cut)) (until 21:50)"), samples.get("mask: set(lte(cut), 0) (masked_fill_)")));
     }
 
     private static long record(Map<String, long[]> samples, String step, int rep, int reps, long since) {

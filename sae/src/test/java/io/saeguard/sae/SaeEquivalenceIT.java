@@ -77,8 +77,17 @@ class SaeEquivalenceIT {
                 "--format sparsify --arch topk --k 8 --weights-dtype BF16",
                 "--format llama-scope --arch jumprelu",
                 "--format composed --arch topk --residual-input error",
-                "--format composed --arch jumprelu --residual-input input");
+                "--format composed --arch jumprelu --residual-input input",
+                // tokens × d_sae = 4,259,840 ≥ DeviceSae.MASKED_FILL_MIN_ELEMENTS: the masked_fill_ path of every mask
+                BIG + " --arch standard",
+                BIG + " --arch jumprelu",
+                BIG + " --arch topk --k 8",
+                BIG + " --arch abstopk --k 8",
+                BIG + " --arch gated");
     }
+
+    /** A batch large enough for the engine's masked_fill_ path (checked in the test). */
+    private static final String BIG = "--format saelens --d-in 16 --d-sae 16384 --tokens 260";
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
@@ -106,6 +115,9 @@ class SaeEquivalenceIT {
             codes = device.encode("test", x, tokens);
         }
 
+        if (args.startsWith(BIG)) {
+            assertThat((long) tokens * dSae).as("large case covers the masked_fill_ path").isGreaterThanOrEqualTo(DeviceSae.MASKED_FILL_MIN_ELEMENTS);
+        }
         // Then the config matches what the generator wrote
         assertThat(sae.config().architecture().wireName()).isEqualTo(caseJson.get("architecture").asText());
         assertThat(sae.config().format().wireName()).isEqualTo(caseJson.get("format").asText());

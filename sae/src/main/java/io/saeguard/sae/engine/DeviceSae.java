@@ -24,6 +24,13 @@ import java.util.Optional;
  * come back to the JVM. Confined to the engine thread (see {@link SaeEngine}).
  */
 public final class DeviceSae implements AutoCloseable {
+    /**
+     * Pre-activation arrays ({@code tokens × d_sae}) from this many elements up are masked with libtorch's
+     * {@code masked_fill_}, smaller ones with a multiply by the bool mask (faster while the array fits the
+     * caches; see {@code DeviceDictionary}). Public so tests can cover both paths.
+     */
+    public static final long MASKED_FILL_MIN_ELEMENTS = DeviceDictionary.FILL_MIN_ELEMENTS;
+
     private final Sae sae;
     private final SaeConfig config;
     private final NDManager manager;
