@@ -31,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     --skip-build) build=0 ;;
     --device) device=$2; shift ;;
     --results) results=$2; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "gpu.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift

@@ -34,6 +34,11 @@ import torch
 DTYPES = {"f32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
 
 
+def tf32(on):
+    """F32 matmuls on TF32 tensor cores or not (the API PyTorch 1.12 to 2.x all accept)."""
+    torch.set_float32_matmul_precision("high" if on else "highest")
+
+
 def log(msg):
     print(f"[gpu_roofline {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -122,7 +127,7 @@ def gemm_tflops(flops, seconds):
 def peak(device, timer, precisions, n):
     out = {}
     for p in precisions:
-        torch.backends.cuda.matmul.allow_tf32 = p == "tf32"
+        tf32(p == "tf32")
         if device.type == "cpu" and p in ("tf32", "f16"):
             out[p] = None  # no TF32 on a CPU; CPU F16 matmul is not what anyone would run
             continue
@@ -132,7 +137,7 @@ def peak(device, timer, precisions, n):
         out[p] = {"n": n, "ms": sec * 1e3, "tflops": gemm_tflops(2.0 * n ** 3, sec), "calls": calls}
         log(f"peak {p} {n}^3: {out[p]['tflops']:.2f} TFLOP/s")
         del a, b
-    torch.backends.cuda.matmul.allow_tf32 = False
+    tf32(False)
     return out
 
 
@@ -165,7 +170,7 @@ def cells(device, timer, shapes, batches, precisions, k, mem_fraction):
         for p in precisions:
             if device.type == "cpu" and p in ("tf32", "f16"):
                 continue
-            torch.backends.cuda.matmul.allow_tf32 = p == "tf32"
+            tf32(p == "tf32")
             dt = DTYPES[p]
             sae = RandomJumpRelu(d_in, d_sae, device, dt)
             chk = self_check(sae, device, p, k)
@@ -203,7 +208,7 @@ def cells(device, timer, shapes, batches, precisions, k, mem_fraction):
             del sae
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-    torch.backends.cuda.matmul.allow_tf32 = False
+    tf32(False)
     return rows, checks
 
 
