@@ -4,6 +4,7 @@ import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.List;
 
 /**
  * Every metric the sidecar exports (design.md §7: the names are API). Prefix {@code saeguard_},
@@ -18,11 +19,15 @@ public final class Metrics {
     private final PrometheusRegistry registry;
     public final Counter events;
     public final Counter tokensEncoded;
+    /** The {@code stage} label values of {@code saeguard_stage_latency_seconds}, in pipeline order. */
+    public static final List<String> STAGES = List.of("ingest", "engine", "egress");
     public final Histogram encodeSeconds;
     public final Histogram batchTokens;
     public final Counter decisions;
     public final Counter alerts;
     public final Histogram decisionLatency;
+    /** {@code decision_latency_seconds} split by stage: ingest, engine, egress ({@link #STAGES}). */
+    public final Histogram stageLatency;
     public final Gauge inflightTokens;
     public final Gauge pausedPartitions;
     public final Counter deadletters;
@@ -53,6 +58,15 @@ public final class Metrics {
         decisionLatency = Histogram.builder().name("saeguard_decision_latency_seconds")
                 .help("From the activation record's timestamp to the decision's acknowledgement by Kafka")
                 .classicUpperBounds(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10).register(registry);
+        stageLatency = Histogram.builder().name("saeguard_stage_latency_seconds")
+                .help("Decision latency by stage: ingest (record timestamp to received by the poll thread: producer, broker, fetch), "
+                        + "engine (received to decision handed to the producer: queue, batching, encode, detectors), "
+                        + "egress (handed to the producer to acknowledged by Kafka)")
+                .labelNames("stage").classicUpperBounds(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+                .register(registry);
+        for (String stage : STAGES) {
+            stageLatency.labelValues(stage); // exported from the start, at zero
+        }
         inflightTokens = Gauge.builder().name("saeguard_inflight_tokens").help("Tokens consumed whose outputs are not acknowledged yet")
                 .register(registry);
         pausedPartitions = Gauge.builder().name("saeguard_paused_partitions").help("Assigned partitions paused by backpressure")

@@ -394,7 +394,7 @@ public final class EngineLoop implements AutoCloseable {
                 continue;
             }
             enqueue(new Work(w.record(), w.generation(), chunk, w.sae(), r.rows(), w.counted(),
-                    Optional.of(new Work.PromptText(w.event().text(), r))), batches, loaded);
+                    Optional.of(new Work.PromptText(w.event().text(), r)), w.receivedMs()), batches, loaded);
         }
     }
 

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.saeguard.sae.PythonSaeFixtures;
+import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.sidecar.testing.KafkaBroker;
 import io.saeguard.sidecar.testing.KafkaBrokerExtension;
 import io.saeguard.sidecar.testing.Ports;
@@ -63,6 +64,16 @@ class PrometheusIT {
     private static final Map<String, String> VARIABLES = Map.of("$__rate_interval", "1m", "$__interval", "1m", "$__range", "5m",
             "${__rate_interval}", "1m", "$sae", ".+", "${sae}", ".+", "$detector", ".+", "${detector}", ".+");
     private static final Pattern LABEL_VALUES = Pattern.compile("^label_values\\((.+),\\s*([a-zA-Z_][a-zA-Z0-9_]*)\\)$");
+    /** The value of one sample line {@code NAME LABELS VALUE} of a text exposition. */
+    private static double sample(String exposition, String name, String labels) {
+        for (String line : exposition.split("\n")) {
+            if (line.startsWith(name + labels + " ")) {
+                return Double.parseDouble(line.substring(name.length() + labels.length() + 1).trim().split(" ")[0]);
+            }
+        }
+        throw new AssertionError("no sample " + name + labels + " in the exposition");
+    }
+
     private static final Pattern METRIC = Pattern.compile("\\b(saeguard[a-z0-9_:]*|up)\\b(?!\\s*\\()");
 
     @TempDir
@@ -207,6 +218,26 @@ class PrometheusIT {
             assertThat(failures).as("queries that failed against the real Prometheus").isEmpty();
             assertThat(recording).isPositive();
             assertThat(alerting).isGreaterThanOrEqualTo(8);
+            assertThat(query(http, api, "count by (stage) (histogram_count(saeguard_stage_latency_seconds) > 0)").path("data").path("result"))
+                    .as("every latency stage scraped with observations").hasSize(Metrics.STAGES.size());
+
+            // And once the traffic stops and every output is acknowledged, the stages add up to the decision latency
+            stop.set(true);
+            traffic.join(30_000);
+            Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> sidecar.metrics().inflightTokens.get() == 0);
+            String last = get(http, metricsUrl);
+            double decided = sample(last, "saeguard_decision_latency_seconds_count", "");
+            double total = sample(last, "saeguard_decision_latency_seconds_sum", "");
+            double stageSum = 0;
+            for (String stage : Metrics.STAGES) {
+                String label = "{stage=\"" + stage + "\"}";
+                assertThat(sample(last, "saeguard_stage_latency_seconds_count", label)).as("%s observations", stage).isEqualTo(decided);
+                stageSum += sample(last, "saeguard_stage_latency_seconds_sum", label);
+            }
+            assertThat(decided).isPositive();
+            // ingest + engine + egress = acknowledged - record timestamp per decision, in whole milliseconds each
+            assertThat(stageSum).as("sum of the stages vs the decision latency").isCloseTo(total, org.assertj.core.data.Offset.offset(
+                    0.002 * decided + 1e-6));
         } finally {
             stop.set(true);
             if (prometheus != null) {
