@@ -20,6 +20,10 @@ record MetricsScrape(Map<String, Double> values) {
         "saeguard_batch_tokens_count", "saeguard_tokens_encoded_total", "saeguard_decision_latency_seconds_sum",
         "saeguard_decision_latency_seconds_count", "saeguard_truncated_tokens_total", "saeguard_deadletters_total"};
 
+    /** The sidecar's decision latency by stage (ingest, engine, egress), kept per label set. */
+    static final String STAGE = "saeguard_stage_latency_seconds";
+    static final String[] STAGES = {"ingest", "engine", "egress"};
+
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     /** Scrapes {@code url}; an empty scrape if it cannot be read (the window then has no pipeline metrics). */
@@ -39,6 +43,9 @@ record MetricsScrape(Map<String, Double> values) {
                     if (s.equals(name)) {
                         v.merge(name, Double.parseDouble(line.substring(space + 1)), Double::sum);
                     }
+                }
+                if (name.startsWith(STAGE) && (!name.endsWith("_bucket") || line.contains("le=\"0.1\"") || line.contains("le=\"0.25\""))) {
+                    v.put(line.substring(0, space), Double.parseDouble(line.substring(space + 1))); // per stage (and bucket)
                 }
             }
         } catch (Exception e) {
@@ -68,6 +75,14 @@ record MetricsScrape(Map<String, Double> values) {
         out.put("encode_tokens_per_s_while_encoding", encodeS > 0 ? encoded / encodeS : 0);
         double lat = delta(a, b, "saeguard_decision_latency_seconds_count");
         out.put("sidecar_mean_decision_latency_ms", lat > 0 ? 1000 * delta(a, b, "saeguard_decision_latency_seconds_sum") / lat : 0);
+        for (String stage : STAGES) { // mean and share of decisions over 100 / 250 ms, per stage, in this window
+            double n = delta(a, b, STAGE + "_count{stage=\"" + stage + "\"}");
+            if (n > 0) {
+                out.put("stage_" + stage + "_mean_ms", 1000 * delta(a, b, STAGE + "_sum{stage=\"" + stage + "\"}") / n);
+                out.put("stage_" + stage + "_over_100ms", 1 - delta(a, b, STAGE + "_bucket{stage=\"" + stage + "\",le=\"0.1\"}") / n);
+                out.put("stage_" + stage + "_over_250ms", 1 - delta(a, b, STAGE + "_bucket{stage=\"" + stage + "\",le=\"0.25\"}") / n);
+            }
+        }
         out.put("truncated_tokens", delta(a, b, "saeguard_truncated_tokens_total"));
         out.put("deadletters", delta(a, b, "saeguard_deadletters_total"));
         return out;
