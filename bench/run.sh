@@ -23,6 +23,8 @@
 #   SAEGUARD_BENCH_DEVICE=gpu[:N] (bench/gpu.sh --pipeline): the sidecar with engine.device gpu, the JMH ceiling
 #   with -p device=gpu, the baselines' torch on CUDA; SAEGUARD_BENCH_PYTHON: the baselines' interpreter
 #   (default /usr/bin/python3; it needs torch, numpy, confluent-kafka, yaml, and CUDA for a GPU run).
+#   SAEGUARD_BENCH_SIDECAR_YAML: YAML appended to the sidecar's config, for top-level sections the script does
+#   not write (metrics, batching, state), e.g. $'metrics:\n  fvu_sample_rate: 0'.
 #
 # Workload 1, generation stream: 64 concurrent requests, 1 token per record (F32, d_in 2304).
 # Workload 2, prompt chunks:     64 concurrent requests, 64 tokens per record.
@@ -41,7 +43,7 @@ while [[ $# -gt 0 ]]; do
     --workloads) workloads=$2; shift ;;
     --systems) systems=$2; shift ;;
     --soak-s) soak_s=$2; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -178,6 +180,7 @@ engine:
 http:
   host: 127.0.0.1
   port: $http
+${SAEGUARD_BENCH_SIDECAR_YAML:-}
 EOF
   cp "$cfg" "$raw/$prefix.saeguard.yaml"
   local jvm=()
