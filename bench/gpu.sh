@@ -107,7 +107,6 @@ else
   if [[ $smoke == 1 ]]; then
     # No GPU: the CPU path through the same steps, one tiny cell.
     jmh_device=cpu; precisions=f32; shapes=(768x24576); batches=1; jmh=(-wi 0 -i 1 -w 1 -r 1)
-    [[ $probe == 3 ]] && probe=0
   fi
   if [[ $probe == 0 ]]; then
     log "2. EncodeBenchmark on $jmh_device (${shapes[*]}; batches $batches; $precisions)"

@@ -54,10 +54,8 @@ def main(raw, out):
         L.append(read(os.path.join(raw, "roofline.md")))
         if not roof.get("ok", True):
             L.append("**The F32 self-check failed**: the encode disagrees with the float64 reference (roofline.json).\n")
-    for part in ("roofline",):
-        p = os.path.join(raw, part + ".skipped")
-        if os.path.exists(p):
-            L.append(read(p).strip() + "\n")
+    if os.path.exists(os.path.join(raw, "roofline.skipped")):
+        L.append(read(os.path.join(raw, "roofline.skipped")).strip() + "\n")
 
     L.append("## 2. DJL on CUDA\n")
     if os.path.exists(os.path.join(raw, "probe.json")):
@@ -74,13 +72,14 @@ def main(raw, out):
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for (shape, batch, prec, dev), m in sorted(cells.items(), key=lambda kv: (kv[0][3], kv[0][0], kv[0][2], kv[0][1])):
             enc, mm = m.get("encode"), m.get("matmul")
+            if not (enc and mm):
+                L.append(f"| {dev} | {shape} | {prec} | {batch} | {enc} | {mm} | — | — | — | — |")
+                continue
             d_in, d_sae = (int(v) for v in shape.split("x"))
-            flops = 2.0 * batch * d_in * d_sae
-            tfl = flops / (mm * 1e-6) / 1e12 if mm else None
+            tfl = 2.0 * batch * d_in * d_sae / (mm * 1e-6) / 1e12
             pk = peak.get(prec) if dev.startswith("gpu") else None
             L.append(f"| {dev} | {shape} | {prec} | {batch} | {enc:,.0f} | {mm:,.0f} | {batch / (enc * 1e-6):,.0f} | "
-                     f"{mm / enc:.2f} | {tfl:.2f} | {of_peak(tfl, pk)} |"
-                     if enc and mm else f"| {dev} | {shape} | {prec} | {batch} | {enc} | {mm} | — | — | — | — |")
+                     f"{mm / enc:.2f} | {tfl:.2f} | {of_peak(tfl, pk)} |")
         L.append("")
 
     L.append("## 3. Pipeline on the GPU\n")

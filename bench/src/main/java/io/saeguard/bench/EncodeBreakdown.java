@@ -142,7 +142,7 @@ public final class EncodeBreakdown {
         try (NDManager b = m.newSubManager()) {
             NDArray h = b.create(x, new Shape(batch, shape.dIn())).matMul(wEnc); // [batch, d_sae]
             h.addi(bEnc);
-            h.set(h.lte(thresholdOrZero), 0f); // masked_fill_, as DeviceDictionary since 21:50
+            h.set(h.lte(thresholdOrZero), 0f); // masked_fill_: DeviceDictionary's path from MASKED_FILL_MIN_ELEMENTS up
             NDList top = h.topK(kmax + 1, 1, true, true); // [batch, kmax + 1]
             int[] ids = top.get(1).toType(DataType.INT32, false).toIntArray();
             float[] values = top.get(0).toFloatArray();

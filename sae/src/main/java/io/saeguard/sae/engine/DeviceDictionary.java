@@ -161,21 +161,12 @@ final class DeviceDictionary implements AutoCloseable {
     }
 
     /**
-     * Arrays from this many elements up are masked with {@code masked_fill_}, smaller ones with {@code muli}.
-     * Measured with {@code EncodeBreakdown 2304x16384 BATCH 40 --mask} (bench/README.md): at {@code [512, 16384]}
-     * (8.4M elements, 32 MB, beyond the caches) F32 × bool {@code muli}, which libtorch evaluates with a cast
-     * per element, took 16.4 ms against 9.8 ms for the fill; at 256 rows the two were level (4.4 ms); below
-     * that the fill's extra op costs up to 0.4 ms right after a cache-cold GEMM (batch 1: 0.46 vs 0.10 ms).
-     */
-    static final long FILL_MIN_ELEMENTS = 1L << 22;
-
-    /**
      * Zeroes {@code a} in place where {@code keep} is false, returning {@code a}: {@code a.muli(keep)} on small
-     * arrays, {@code masked_fill_(drop, 0)} on large ones ({@link #FILL_MIN_ELEMENTS}); {@code keep} and
+     * arrays, {@code masked_fill_(drop, 0)} on large ones ({@link DeviceSae#MASKED_FILL_MIN_ELEMENTS}); {@code keep} and
      * {@code drop} are the same condition and its negation, and only the one used is computed.
      */
     private static NDArray keepWhere(NDArray a, Supplier<NDArray> keep, Supplier<NDArray> drop) {
-        if (a.size() >= FILL_MIN_ELEMENTS) {
+        if (a.size() >= DeviceSae.MASKED_FILL_MIN_ELEMENTS) {
             a.set(drop.get(), 0f); // masked_fill_; the indexer closes the mask
         } else {
             try (NDArray k = keep.get()) {

@@ -26,10 +26,13 @@ import java.util.Optional;
 public final class DeviceSae implements AutoCloseable {
     /**
      * Pre-activation arrays ({@code tokens × d_sae}) from this many elements up are masked with libtorch's
-     * {@code masked_fill_}, smaller ones with a multiply by the bool mask (faster while the array fits the
-     * caches; see {@code DeviceDictionary}). Public so tests can cover both paths.
+     * {@code masked_fill_}, smaller ones with a multiply by the bool mask. Measured with {@code EncodeBreakdown
+     * 2304x16384 BATCH 40 --mask} (bench/README.md): at {@code [512, 16384]} (8.4M elements, 32 MB, beyond the
+     * caches) F32 × bool {@code muli}, which libtorch evaluates with a cast per element, took 16.4 ms against
+     * 9.8 ms for the fill; at 256 rows the two were level (4.4 ms); below that the fill's extra op costs up to
+     * 0.4 ms right after a cache-cold GEMM (batch 1: 0.46 vs 0.10 ms). Public so tests can cover both paths.
      */
-    public static final long MASKED_FILL_MIN_ELEMENTS = DeviceDictionary.FILL_MIN_ELEMENTS;
+    public static final long MASKED_FILL_MIN_ELEMENTS = 1L << 22;
 
     private final Sae sae;
     private final SaeConfig config;

@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.metrics;
 
+import io.prometheus.metrics.core.datapoints.DistributionDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.Histogram;
@@ -28,6 +29,10 @@ public final class Metrics {
     public final Histogram decisionLatency;
     /** {@code decision_latency_seconds} split by stage: ingest, engine, egress ({@link #STAGES}). */
     public final Histogram stageLatency;
+    /** {@code stageLatency}'s three series, resolved once (observed per decision). */
+    public final DistributionDataPoint ingestLatency;
+    public final DistributionDataPoint engineLatency;
+    public final DistributionDataPoint egressLatency;
     public final Gauge inflightTokens;
     public final Gauge pausedPartitions;
     public final Counter deadletters;
@@ -64,9 +69,9 @@ public final class Metrics {
                         + "egress (handed to the producer to acknowledged by Kafka)")
                 .labelNames("stage").classicUpperBounds(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
                 .register(registry);
-        for (String stage : STAGES) {
-            stageLatency.labelValues(stage); // exported from the start, at zero
-        }
+        ingestLatency = stageLatency.labelValues(STAGES.get(0)); // all three exported from the start, at zero
+        engineLatency = stageLatency.labelValues(STAGES.get(1));
+        egressLatency = stageLatency.labelValues(STAGES.get(2));
         inflightTokens = Gauge.builder().name("saeguard_inflight_tokens").help("Tokens consumed whose outputs are not acknowledged yet")
                 .register(registry);
         pausedPartitions = Gauge.builder().name("saeguard_paused_partitions").help("Assigned partitions paused by backpressure")

@@ -45,12 +45,12 @@ final class DecisionPublisher {
         for (Alert alert : outcome.alerts()) {
             outputs.add(new ProducerRecord<>(alertsTopic, key, CODEC.encode(alert)));
         }
-        metrics.stageLatency.labelValues("ingest").observe(Math.max(0, work.receivedMs() - produced) / 1000.0);
-        metrics.stageLatency.labelValues("engine").observe(Math.max(0, now - work.receivedMs()) / 1000.0);
+        metrics.ingestLatency.observe(Math.max(0, work.receivedMs() - produced) / 1000.0);
+        metrics.engineLatency.observe(Math.max(0, now - work.receivedMs()) / 1000.0);
         sink.emit(work.source(), outputs, () -> {
             long acked = System.currentTimeMillis();
             metrics.decisionLatency.observe(Math.max(0, acked - produced) / 1000.0);
-            metrics.stageLatency.labelValues("egress").observe(Math.max(0, acked - now) / 1000.0);
+            metrics.egressLatency.observe(Math.max(0, acked - now) / 1000.0);
             metrics.events.labelValues(work.record().topic(), Metrics.OUTCOME_DECIDED).inc();
             metrics.decisions.labelValues(decision.detector().orElse("none"), decision.action().wireName()).inc();
             for (Alert alert : outcome.alerts()) {
