@@ -16,13 +16,17 @@
 #                        its reports on a machine without a GPU (writes gpu-smoke-<date>.md)
 #          --pipeline    add part 3      --no-djl      skip part 2      --skip-build
 #          --device D    gpu (default) or gpu:N       --results DIR   where to write (default bench/results)
+#          --packed DIR  a GPU host without Java: DIR is what bench/gpu-pack.sh made; unpacks its Java runtime,
+#                        builds DJL's JNI against the host's PyTorch (bench/djl-cuda-jni.sh) unless already built,
+#                        and runs part 2 from DIR/lib instead of bench/target/benchmarks.jar (implies --skip-build)
 # Environment: SAEGUARD_GPU_PYTHON  the interpreter for part 1 (default: the first of python3, /usr/bin/python3
 #              whose torch sees CUDA); SHAPES / BATCHES (part 2's cells), ROOFLINE_ARGS (extra arguments
-#              for gpu_roofline.py, e.g. "--batches 1,512,8192 --seconds 2").
+#              for gpu_roofline.py, e.g. "--batches 1,512,8192 --seconds 2"), JMH_ITERATIONS (part 2's
+#              "-wi W -i I", default "-wi 2 -i 5").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-smoke=0; pipeline=0; djl=1; build=1; device=gpu; results=bench/results
+smoke=0; pipeline=0; djl=1; build=1; device=gpu; results=bench/results; packed=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -31,7 +35,8 @@ while [[ $# -gt 0 ]]; do
     --skip-build) build=0 ;;
     --device) device=$2; shift ;;
     --results) results=$2; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --packed) packed=$2; build=0; shift ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "gpu.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -44,13 +49,29 @@ kind=gpu; [[ $smoke == 1 ]] && kind=gpu-smoke
 raw=$results/$kind-$stamp
 mkdir -p "$raw"
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
-JAR=bench/target/benchmarks.jar
+JAVA=java
+CP=bench/target/benchmarks.jar
+if [[ -n $packed ]]; then
+  [[ -d $packed/lib && -f $packed/jre.tar.xz ]] || { echo "gpu.sh: --packed $packed is not what bench/gpu-pack.sh makes" >&2; exit 2; }
+  [[ -x $packed/jre/bin/java ]] || tar -C "$packed" -xJf "$packed/jre.tar.xz"
+  JAVA=$packed/jre/bin/java
+  CP="$packed/lib/*"
+  export SAEGUARD_DJL_CACHE=${SAEGUARD_DJL_CACHE:-$PWD/$packed/djl-cache}
+  if [[ $djl == 1 && ! -f $SAEGUARD_DJL_CACHE/djl-cuda.env ]]; then
+    log "building DJL's JNI against the host's PyTorch (bench/djl-cuda-jni.sh)"
+    mkdir -p "$raw"
+    bench/djl-cuda-jni.sh --djl-src "$packed/djl" --jni-include "$packed/jni-include" --cache "$SAEGUARD_DJL_CACHE" \
+      > "$raw/djl-jni.txt" 2> "$raw/djl-jni.log" || { log "DJL JNI build failed:"; tail -40 "$raw/djl-jni.log" >&2; }
+  fi
+  # shellcheck disable=SC1091
+  [[ -f $SAEGUARD_DJL_CACHE/djl-cuda.env ]] && source "$SAEGUARD_DJL_CACHE/djl-cuda.env"
+fi
 
 # --- machine -------------------------------------------------------------------------------------------
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
-  echo "java: $(command -v java >/dev/null && java -version 2>&1 | head -1 || echo 'not installed')"
+  echo "java: $(command -v "$JAVA" >/dev/null && "$JAVA" -version 2>&1 | head -1 || echo 'not installed')"
   if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | sed 's/^/gpu: /'
   else
@@ -88,8 +109,8 @@ fi
 # --- 2. DJL on CUDA ------------------------------------------------------------------------------------------
 if [[ $djl == 0 ]]; then
   echo "DJL: skipped (--no-djl)" > "$raw/djl.skipped"
-elif ! command -v java >/dev/null; then
-  echo "DJL: skipped: no java on this machine (the DJL benchmarks need a JDK 17+ and bench/target/benchmarks.jar)" > "$raw/djl.skipped"
+elif ! command -v "$JAVA" >/dev/null; then
+  echo "DJL: skipped: no java on this machine (the DJL benchmarks need a JDK 17+ and bench/target/benchmarks.jar, or --packed)" > "$raw/djl.skipped"
 else
   if [[ $build == 1 ]]; then
     log "building bench and sidecar"
@@ -99,11 +120,13 @@ else
   [[ $smoke == 1 ]] && { probe_device=cpu; probe_shape=64x512; }
   log "2. GpuProbe ($probe_device)"
   set +e
-  java -cp "$JAR" io.saeguard.bench.GpuProbe "$probe_device" "$probe_shape" > "$raw/probe.json" 2> "$raw/probe.log"
+  "$JAVA" -cp "$CP" io.saeguard.bench.GpuProbe "$probe_device" "$probe_shape" > "$raw/probe.json" 2> "$raw/probe.log"
   probe=$?
   set -e
   jmh_device=$device; precisions=f32,f16
-  shapes=(${SHAPES:-2304x16384 4096x65536 768x24576}); batches=${BATCHES:-1,64,512,4096}; jmh=(-wi 2 -i 5 -w 1 -r 1)
+  shapes=(${SHAPES:-2304x16384 4096x65536 768x24576}); batches=${BATCHES:-1,64,512,4096}
+  # shellcheck disable=SC2206
+  jmh=(${JMH_ITERATIONS:--wi 2 -i 5} -w 1 -r 1)
   if [[ $smoke == 1 ]]; then
     # No GPU: the CPU path through the same steps, one tiny cell.
     jmh_device=cpu; precisions=f32; shapes=(768x24576); batches=1; jmh=(-wi 0 -i 1 -w 1 -r 1)
@@ -111,7 +134,7 @@ else
   if [[ $probe == 0 ]]; then
     log "2. EncodeBenchmark on $jmh_device (${shapes[*]}; batches $batches; $precisions)"
     for shape in "${shapes[@]}"; do
-      java -jar "$JAR" EncodeBenchmark -p shape="$shape" -p batch="$batches" -p precision="$precisions" -p device="$jmh_device" \
+      "$JAVA" -cp "$CP" org.openjdk.jmh.Main EncodeBenchmark -p shape="$shape" -p batch="$batches" -p precision="$precisions" -p device="$jmh_device" \
         -f 1 "${jmh[@]}" -jvmArgsAppend "-Dsaeguard.bench.maxActive=256" -rf json -rff "$raw/jmh-$shape.json" \
         > "$raw/jmh-$shape.txt" 2>&1 || { log "EncodeBenchmark $shape failed: see jmh-$shape.txt"; tail -20 "$raw/jmh-$shape.txt" >&2; }
     done

@@ -58,6 +58,10 @@ def main(raw, out):
         L.append(read(os.path.join(raw, "roofline.skipped")).strip() + "\n")
 
     L.append("## 2. DJL on CUDA\n")
+    if os.path.exists(os.path.join(raw, "djl-jni.log")):
+        L += ["DJL's JNI built against the host's PyTorch (`bench/djl-cuda-jni.sh`, through `gpu.sh --packed`):", "", "```",
+              read(os.path.join(raw, "djl-jni.log")).strip()[-3000:], read(os.path.join(raw, "djl-jni.txt")).strip()
+              if os.path.exists(os.path.join(raw, "djl-jni.txt")) else "", "```", ""]
     if os.path.exists(os.path.join(raw, "probe.json")):
         text = read(os.path.join(raw, "probe.json")).strip()
         L += ["`GpuProbe` (what DJL saw, and one batch encoded on the CPU and on the device):", "", "```json", text, "```", ""]

@@ -1,6 +1,7 @@
 package io.saeguard.sae;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.engine.Engine;
@@ -48,6 +49,15 @@ class GpuEncodeIT {
                     DeviceSae d = gpu.load(sae, 256)) {
                 assertThat(gpu.deviceLabel()).startsWith("gpu");
                 onGpu = d.encodeDense(x, tokens, true);
+
+                // A batch large enough to be checked on the device still names its first non-finite value
+                int dIn = sae.config().dIn();
+                int big = DeviceSae.DEVICE_FINITE_CHECK_MIN_VALUES / dIn + 1;
+                float[] bad = new float[big * dIn];
+                bad[(big - 1) * dIn + 1] = Float.NaN;
+                assertThatThrownBy(() -> d.encode("gpu", bad, big)).isInstanceOfSatisfying(SaeInputException.class,
+                        e -> assertThat(e.token()).isEqualTo(big - 1));
+                assertThat(d.encode("gpu", new float[big * dIn], big).tokens()).isEqualTo(big);
             }
 
             // Then codes agree to F32 rounding

@@ -3,6 +3,7 @@ package io.saeguard.sae.engine;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.dim.NDIndexBooleans;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.saeguard.sae.Architecture;
@@ -38,6 +39,7 @@ final class DeviceDictionary implements AutoCloseable {
     private final NDArray bMag;      // gated only
     private final NDArray decoderNorm; // [d_sae], TopK with rescale_acts_by_decoder_norm only
     private final Bf16Linear bf16Gemm;  // engine.cpu_bf16: the encoder GEMM in BF16, else null
+    private final NDArray zero;        // 0-dim, on the device: the fill value of masked_fill_
 
     /**
      * @param bf16Cache null for the F32 GEMM; else the cache directory the BF16 module is copied to,
@@ -58,6 +60,7 @@ final class DeviceDictionary implements AutoCloseable {
         this.bMag = sae.bMag().map(w -> upload(w, device, dtype)).orElse(null);
         this.decoderNorm = config.rescaleActsByDecoderNorm() ? wDec.square().sum(new int[] {1}).sqrt() : null;
         this.bf16Gemm = bf16Cache == null ? null : Bf16Linear.load(wEnc, device, bf16Cache);
+        this.zero = manager.create(0f);
     }
 
     private NDArray upload(Weight w, Device device, DataType dtype) {
@@ -153,7 +156,7 @@ final class DeviceDictionary implements AutoCloseable {
      * Keeps the k largest entries per row (by |value| when signed), ReLU'd unless signed; zeros elsewhere.
      * In place: {@code pre} must be an array of this batch.
      */
-    private static NDArray keepTopK(NDArray pre, int k, boolean signed) {
+    private NDArray keepTopK(NDArray pre, int k, boolean signed) {
         NDArray scores = signed ? pre.abs() : pre;
         NDArray kth = scores.topK(k, 1, true, true).get(0).get(":, " + (k - 1) + ":" + k); // [n, 1]
         keepWhere(pre, () -> scores.gte(kth), () -> scores.lt(kth));
@@ -165,15 +168,26 @@ final class DeviceDictionary implements AutoCloseable {
      * arrays, {@code masked_fill_(drop, 0)} on large ones ({@link DeviceSae#MASKED_FILL_MIN_ELEMENTS}); {@code keep} and
      * {@code drop} are the same condition and its negation, and only the one used is computed.
      */
-    private static NDArray keepWhere(NDArray a, Supplier<NDArray> keep, Supplier<NDArray> drop) {
+    private NDArray keepWhere(NDArray a, Supplier<NDArray> keep, Supplier<NDArray> drop) {
         if (a.size() >= DeviceSae.MASKED_FILL_MIN_ELEMENTS) {
-            a.set(drop.get(), 0f); // masked_fill_; the indexer closes the mask
+            maskedFill(a, drop.get(), zero);
         } else {
             try (NDArray k = keep.get()) {
                 a.muli(k);
             }
         }
         return a;
+    }
+
+    /**
+     * {@code a.masked_fill_(mask, value)}, closing {@code mask}. Not {@code a.set(mask, 0f)}: DJL turns that into
+     * libtorch's {@code index_put_}, which becomes {@code masked_fill_} only when the value is a CPU scalar; with
+     * DJL's value on the GPU it takes the {@code nonzero()} path instead, a device sync and {@code [n, 2]} int64
+     * indices for every dropped element (measured on an H100 at {@code [4096, 16384]}: 58 ms for an encode whose GEMM
+     * takes 6 ms; bench/README.md). DJL's boolean-mask indexer calls {@code masked_fill_} itself.
+     */
+    static void maskedFill(NDArray a, NDArray mask, NDArray value) {
+        a.getNDArrayInternal().getIndexer(a.getManager()).set(a, new NDIndexBooleans(mask), value);
     }
 
     /** The reconstruction {@code x̂ [n, d_in]} in the input's space. */
