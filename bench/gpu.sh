@@ -14,7 +14,7 @@
 #
 # Options: --smoke       everything on the CPU with tiny shapes and short windows: checks this script and
 #                        its reports on a machine without a GPU (writes gpu-smoke-<date>.md)
-#          --pipeline    add part 3      --no-djl      skip part 2      --skip-build
+#          --pipeline    add part 3      --no-roofline skip part 1      --no-djl      skip part 2      --skip-build
 #          --device D    gpu (default) or gpu:N       --results DIR   where to write (default bench/results)
 #          --packed DIR  a GPU host without Java: DIR is what bench/gpu-pack.sh made; unpacks its Java runtime,
 #                        builds DJL's JNI against the host's PyTorch (bench/djl-cuda-jni.sh) unless already built,
@@ -26,12 +26,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-smoke=0; pipeline=0; djl=1; build=1; device=gpu; results=bench/results; packed=""
+smoke=0; pipeline=0; roofline=1; djl=1; build=1; device=gpu; results=bench/results; packed=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) smoke=1 ;;
     --pipeline) pipeline=1 ;;
     --no-djl) djl=0 ;;
+    --no-roofline) roofline=0 ;;
     --skip-build) build=0 ;;
     --device) device=$2; shift ;;
     --results) results=$2; shift ;;
@@ -91,7 +92,9 @@ pick_python() {
   if [[ $smoke == 1 ]]; then echo /usr/bin/python3; fi
 }
 py=$(pick_python)
-if [[ -z $py ]]; then
+if [[ $roofline == 0 ]]; then
+  echo "roofline: skipped (--no-roofline)" > "$raw/roofline.skipped"
+elif [[ -z $py ]]; then
   echo "roofline: skipped: no Python here has a PyTorch that sees a CUDA GPU (set SAEGUARD_GPU_PYTHON)" > "$raw/roofline.skipped"
   log "$(cat "$raw/roofline.skipped")"
 else

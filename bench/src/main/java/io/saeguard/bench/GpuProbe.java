@@ -62,10 +62,9 @@ public final class GpuProbe {
             out.put("gpu_count", gpus);
             if (gpus == 0 && DeviceSpec.parse(device).kind() != DeviceSpec.Kind.CPU) {
                 out.put("hint", "DJL found no CUDA GPU: the libtorch in use is a CPU build (pytorch-native-cpu) or no CUDA driver "
-                        + "is visible. DJL 0.35 needs CUDA natives of PyTorch 2.7.1: with network access DJL downloads them when "
-                        + "pytorch-native-cpu is not on the class path; offline, set PYTORCH_LIBRARY_PATH to a libtorch 2.7.1 CUDA "
-                        + "build's lib/ with PYTORCH_VERSION=2.7.1 and PYTORCH_FLAVOR=cu126 (or cu128), and a pytorch-jni built "
-                        + "for it (see shared/research/gpu-notes.md)");
+                        + "is visible. DJL 0.35 ships CUDA natives for PyTorch 2.7.1 only by download; offline, build DJL's JNI "
+                        + "against the host's own PyTorch with bench/djl-cuda-jni.sh (it writes the PYTORCH_LIBRARY_PATH, "
+                        + "PYTORCH_VERSION and PYTORCH_FLAVOR to export), or run bench/gpu.sh --packed DIR (bench/README.md, GPU)");
                 status = 3;
             } else {
                 status = compare(cpu, device, shape, out);
@@ -77,48 +76,119 @@ public final class GpuProbe {
         System.exit(status);
     }
 
+    /** F16 weights on the GPU ({@code engine.gpu_f16}): error over the largest code, and active-set flips per active feature. */
+    static final double F16_TOLERANCE = 1e-2;
+    static final double F16_FLIP_FRACTION = 0.01;
+
+    /**
+     * Encodes one batch on the CPU (F32) and on {@code device}: dense codes ({@code encodeDense}) and the sparse
+     * hot path ({@code encode}: mask, top-k, ids and values back), in F32 and, on a GPU, in F16 too. The F32 result
+     * is at the top level of {@code out}; F16's under {@code "f16"}. Returns 0 when every comparison agrees.
+     */
     private static int compare(SaeEngine cpu, String device, SaeShape shape, ObjectNode out) throws SaeInputException {
         SyntheticJumpRelu synthetic = new SyntheticJumpRelu(shape, EncodeBenchmark.SEED);
         SingleSae sae = synthetic.inMemory();
         int tokens = 64;
+        int maxActive = 256;
         float[] x = synthetic.input(tokens, EncodeBenchmark.SEED + 1);
-        float[] onCpu;
-        try (DeviceSae d = cpu.load(sae, 256)) {
-            onCpu = d.encodeDense(x, tokens, false).features();
+        float[] denseCpu;
+        float[] sparseCpu;
+        try (DeviceSae d = cpu.load(sae, maxActive)) {
+            denseCpu = d.encodeDense(x, tokens, false).features();
+            sparseCpu = densify(d.encodePadded(x, tokens), shape.dSae());
         }
-        float[] onGpu;
-        try (SaeEngine gpu = SaeEngine.start(EngineOptions.defaults(DeviceSpec.parse(device)));
-                DeviceSae d = gpu.load(sae, 256)) {
-            out.put("device", gpu.deviceLabel());
-            if (gpu.device().isGpu()) {
-                out.put("compute_capability", CudaUtils.getComputeCapability(gpu.device().getDeviceId()));
-                out.put("gpu_memory_bytes", CudaUtils.getGpuMemory(gpu.device()).getMax());
+        out.put("shape", shape.toString());
+        out.put("tokens", tokens);
+        boolean gpuDevice = DeviceSpec.parse(device).kind() == DeviceSpec.Kind.GPU;
+        boolean agrees = true;
+        for (boolean f16 : gpuDevice ? new boolean[] {false, true} : new boolean[] {false}) {
+            ObjectNode into = f16 ? out.putObject("f16") : out;
+            try (SaeEngine other = SaeEngine.start(new EngineOptions(DeviceSpec.parse(device), EngineOptions.defaultCacheDir(),
+                    Runtime.getRuntime().availableProcessors(), 1, f16));
+                    DeviceSae d = other.load(sae, maxActive)) {
+                if (!f16) {
+                    out.put("device", other.deviceLabel());
+                    if (other.device().isGpu()) {
+                        out.put("compute_capability", CudaUtils.getComputeCapability(other.device().getDeviceId()));
+                        out.put("gpu_memory_bytes", CudaUtils.getGpuMemory(other.device()).getMax());
+                    }
+                }
+                into.put("weights", other.encoderPrecision());
+                double tolerance = f16 ? F16_TOLERANCE : TOLERANCE;
+                double flipFraction = f16 ? F16_FLIP_FRACTION : 1e-4;
+                agrees &= agreement(denseCpu, d.encodeDense(x, tokens, false).features(), tolerance, flipFraction, into, "");
+                agrees &= agreement(sparseCpu, densify(d.encodePadded(x, tokens), shape.dSae()), tolerance, flipFraction, into, "sparse_");
+                if (!f16) {
+                    agrees &= refusesNonFinite(d, shape, out);
+                }
             }
-            onGpu = d.encodeDense(x, tokens, false).features();
         }
+        out.put("all_agree", agrees);
+        return agrees ? 0 : 1;
+    }
+
+    /**
+     * A batch of {@link DeviceSae#DEVICE_FINITE_CHECK_MIN_VALUES} values or more (checked on the device on a GPU)
+     * with one NaN in its last token is refused, naming that token.
+     */
+    private static boolean refusesNonFinite(DeviceSae d, SaeShape shape, ObjectNode out) {
+        int tokens = DeviceSae.DEVICE_FINITE_CHECK_MIN_VALUES / shape.dIn() + 1;
+        float[] x = new float[tokens * shape.dIn()];
+        x[x.length - 1] = Float.NaN;
+        boolean refused;
+        try {
+            d.encode("probe", x, tokens);
+            refused = false;
+        } catch (SaeInputException e) {
+            refused = e.reason() == SaeInputException.Reason.NON_FINITE && e.token() == tokens - 1;
+        }
+        out.put("non_finite_tokens", tokens);
+        out.put("non_finite_refused", refused);
+        return refused;
+    }
+
+    /** The padded top-k layout as dense {@code [tokens, d_sae]} codes. */
+    private static float[] densify(DeviceSae.Padded p, int dSae) {
+        float[] dense = new float[p.tokens() * dSae];
+        for (int t = 0; t < p.tokens(); t++) {
+            for (int j = 0; j < p.kmax(); j++) {
+                int id = p.indices()[t * p.kmax() + j];
+                if (id >= 0) {
+                    dense[t * dSae + id] = p.values()[t * p.kmax() + j];
+                }
+            }
+        }
+        return dense;
+    }
+
+    /**
+     * Records how far {@code other} is from {@code reference} under {@code prefix}: the largest difference over the
+     * batch's largest code, on features active on both, and how many features are active on one side only (a
+     * pre-activation within rounding of its threshold, or of the k-th largest: a code jumps there).
+     */
+    private static boolean agreement(float[] reference, float[] other, double tolerance, double flipFraction, ObjectNode into,
+            String prefix) {
         double scale = 0;
         double worst = 0;
         long active = 0;
         long flips = 0;
-        for (int i = 0; i < onCpu.length; i++) {
-            scale = Math.max(scale, Math.abs(onCpu[i]));
-            if (onCpu[i] != 0f) {
+        for (int i = 0; i < reference.length; i++) {
+            scale = Math.max(scale, Math.abs(reference[i]));
+            if (reference[i] != 0f) {
                 active++;
             }
-            if ((onCpu[i] != 0f) != (onGpu[i] != 0f)) {
-                flips++; // a pre-activation within rounding of its threshold: a JumpReLU code jumps there
+            if ((reference[i] != 0f) != (other[i] != 0f)) {
+                flips++;
             } else {
-                worst = Math.max(worst, Math.abs(onCpu[i] - onGpu[i]));
+                worst = Math.max(worst, Math.abs(reference[i] - other[i]));
             }
         }
         double relative = scale == 0 ? worst : worst / scale;
-        boolean agrees = relative <= TOLERANCE && flips <= Math.max(1, active / 10_000);
-        out.put("shape", shape.toString());
-        out.put("tokens", tokens);
-        out.put("active_on_cpu", active);
-        out.put("active_set_flips", flips);
-        out.put("max_abs_difference_over_largest_code", relative);
-        out.put("agrees", agrees);
-        return agrees ? 0 : 1;
+        boolean agrees = relative <= tolerance && flips <= Math.max(1, (long) (active * flipFraction));
+        into.put(prefix + "active_on_cpu", active);
+        into.put(prefix + "active_set_flips", flips);
+        into.put(prefix + "max_abs_difference_over_largest_code", relative);
+        into.put(prefix + "agrees", agrees);
+        return agrees;
     }
 }

@@ -60,6 +60,9 @@ class GpuScriptIT {
         JsonNode probe = json.readTree(raw.resolve("probe.json").toFile());
         assertThat(probe.path("agrees").asBoolean()).as("probe: two engines encode alike; %s", probe).isTrue();
         assertThat(probe.path("active_on_cpu").asLong()).isPositive();
+        assertThat(probe.path("sparse_agrees").asBoolean()).as("probe: the sparse hot path too; %s", probe).isTrue();
+        assertThat(probe.path("non_finite_refused").asBoolean()).as("probe: a NaN batch is refused; %s", probe).isTrue();
+        assertThat(probe.path("all_agree").asBoolean()).isTrue();
 
         String text = Files.readString(report);
         assertThat(text).contains("## 1. Roofline", "| f32 | 256 |", "## 2. DJL on CUDA", "\"libtorch\" : \"2.7.1\"",
