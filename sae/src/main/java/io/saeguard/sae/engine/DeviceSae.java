@@ -96,31 +96,26 @@ public final class DeviceSae implements AutoCloseable {
      * @throws SaeInputException when the width is wrong or a value is NaN or infinite (naming the token)
      */
     public SparseCodes encode(String saeId, float[] x, int tokens) throws SaeInputException {
-        Padded p = encodePadded(x, tokens);
-        return SparseCodes.fromPadded(saeId, config.dSae(), p.tokens(), p.kmax(), p.indices(), p.values(), p.truncatedTokens());
+        threadCheck.run();
+        try (NDManager batch = manager.newSubManager()) {
+            TopK top = topK(batch, x, tokens);
+            return SparseCodes.fromTopK(saeId, config.dSae(), tokens, top.stride(), kmax, top.ids(), top.values());
+        }
     }
 
     /** Like {@link #encode} but in the padded {@code [tokens, kmax]} layout the CLI writes. */
     public Padded encodePadded(float[] x, int tokens) throws SaeInputException {
         threadCheck.run();
         try (NDManager batch = manager.newSubManager()) {
-            NDArray a = codes(batch, input(batch, x, tokens), false, false).features();
-            // One extra column tells truncation: a token lost features iff its (kmax+1)-th largest is non-zero.
-            boolean countTruncation = kmax < config.dSae() && config.k().isEmpty();
-            int k = countTruncation ? kmax + 1 : kmax;
-            NDArray scores = signed ? a.abs() : a;
-            NDList top = scores.topK(k, 1, true, true);
-            NDArray idx = top.get(1);
-            NDArray values = signed ? a.gather(idx, 1) : top.get(0);
-            int[] allIndices = idx.toType(DataType.INT32, false).toIntArray();
-            float[] allValues = values.toType(DataType.FLOAT32, false).toFloatArray();
+            TopK top = topK(batch, x, tokens);
+            int k = top.stride();
             int[] indices = new int[tokens * kmax];
             float[] vals = new float[tokens * kmax];
             int truncated = 0;
             for (int t = 0; t < tokens; t++) {
-                System.arraycopy(allIndices, t * k, indices, t * kmax, kmax);
-                System.arraycopy(allValues, t * k, vals, t * kmax, kmax);
-                if (countTruncation && allValues[t * k + kmax] != 0f) {
+                System.arraycopy(top.ids(), t * k, indices, t * kmax, kmax);
+                System.arraycopy(top.values(), t * k, vals, t * kmax, kmax);
+                if (k > kmax && top.values()[t * k + kmax] != 0f) {
                     truncated++;
                 }
             }
@@ -131,6 +126,22 @@ public final class DeviceSae implements AutoCloseable {
             }
             return new Padded(tokens, kmax, indices, vals, truncated);
         }
+    }
+
+    /** Row-major {@code [tokens, stride]} top entries per token (by |value| when signed), largest first. */
+    private record TopK(int stride, int[] ids, float[] values) {
+    }
+
+    private TopK topK(NDManager batch, float[] x, int tokens) throws SaeInputException {
+        NDArray a = codes(batch, input(batch, x, tokens), false, false).features();
+        // One extra column tells truncation: a token lost features iff its (kmax+1)-th largest is non-zero.
+        boolean countTruncation = kmax < config.dSae() && config.k().isEmpty();
+        int k = countTruncation ? kmax + 1 : kmax;
+        NDArray scores = signed ? a.abs() : a;
+        NDList top = scores.topK(k, 1, true, true);
+        NDArray idx = top.get(1);
+        NDArray values = signed ? a.gather(idx, 1) : top.get(0);
+        return new TopK(k, idx.toType(DataType.INT32, false).toIntArray(), values.toType(DataType.FLOAT32, false).toFloatArray());
     }
 
     /** Dense codes (and optionally the reconstruction), for the CLI's {@code --dense}/{@code --reconstruct} and for health checks. */

@@ -47,10 +47,44 @@ public final class SparseCodes {
             throw new IllegalArgumentException("expected " + tokens + " x " + kmax + " entries, got "
                     + topIndices.length + " indices and " + topValues.length + " values");
         }
+        return compact(sae, dSae, tokens, kmax, kmax, topIndices, topValues, truncatedTokens);
+    }
+
+    /**
+     * Builds codes straight from a top-k extraction's rows of {@code stride} entries per token, keeping the
+     * first {@code kmax} of each (entries with value 0 are inactive and dropped). With {@code stride = kmax + 1}
+     * the extra column tells truncation: a token had more than {@code kmax} active features iff its
+     * {@code (kmax+1)}-th entry is non-zero. One pass less, and no padded copy, than {@link #fromPadded}
+     * (the SAE engine's hot path: at 4096 tokens × 257 that copy was ~1M entries per batch).
+     */
+    public static SparseCodes fromTopK(String sae, int dSae, int tokens, int stride, int kmax, int[] topIndices, float[] topValues) {
+        if (stride != kmax && stride != kmax + 1) {
+            throw new IllegalArgumentException("stride must be kmax or kmax + 1, got " + stride + " for kmax " + kmax);
+        }
+        if (topIndices.length != tokens * stride || topValues.length != tokens * stride) {
+            throw new IllegalArgumentException("expected " + tokens + " x " + stride + " entries, got "
+                    + topIndices.length + " indices and " + topValues.length + " values");
+        }
+        int truncated = 0;
+        if (stride > kmax) {
+            for (int t = 0; t < tokens; t++) {
+                if (topValues[t * stride + kmax] != 0f) {
+                    truncated++;
+                }
+            }
+        }
+        return compact(sae, dSae, tokens, stride, kmax, topIndices, topValues, truncated);
+    }
+
+    private static SparseCodes compact(String sae, int dSae, int tokens, int stride, int kmax, int[] topIndices, float[] topValues,
+            int truncatedTokens) {
         int nnz = 0;
-        for (float v : topValues) {
-            if (v != 0f) {
-                nnz++;
+        for (int t = 0; t < tokens; t++) {
+            int base = t * stride;
+            for (int j = 0; j < kmax; j++) {
+                if (topValues[base + j] != 0f) {
+                    nnz++;
+                }
             }
         }
         int[] rowStart = new int[tokens + 1];
@@ -59,7 +93,7 @@ public final class SparseCodes {
         int p = 0;
         for (int t = 0; t < tokens; t++) {
             rowStart[t] = p;
-            int base = t * kmax;
+            int base = t * stride;
             for (int j = 0; j < kmax; j++) {
                 float v = topValues[base + j];
                 if (v != 0f) {

@@ -55,4 +55,38 @@ class SparseCodesTest {
         assertThatThrownBy(() -> SparseCodes.ofCsr("s", 4, new int[] {0, 1}, new int[] {4}, new float[] {1f}))
                 .hasMessageContaining("feature id 4 outside [0, 4)");
     }
+
+    @Test
+    void fromTopKKeepsKmaxPerTokenAndCountsTruncationFromTheExtraColumn() {
+        // Given top-(k+1) rows for 3 tokens, k = 2: token 0 has 3 active (truncated), token 1 has 1, token 2 none
+        int[] ids = {7, 3, 9, 4, 0, 0, 1, 2, 5};
+        float[] values = {5f, -4f, 1f, 2f, 0f, 0f, 0f, 0f, 0f};
+
+        // When built straight from the top-k rows
+        SparseCodes codes = SparseCodes.fromTopK("s", 10, 3, 3, 2, ids, values);
+
+        // Then each token keeps its first k non-zero entries in order, and the third column only counts truncation
+        assertThat(codes.tokens()).isEqualTo(3);
+        assertThat(codes.activeCount(0)).isEqualTo(2);
+        assertThat(codes.featureAt(0, 0)).isEqualTo(7);
+        assertThat(codes.featureAt(0, 1)).isEqualTo(3);
+        assertThat(codes.valueAt(0, 1)).isEqualTo(-4f);
+        assertThat(codes.activeCount(1)).isEqualTo(1);
+        assertThat(codes.value(1, 4)).isEqualTo(2f);
+        assertThat(codes.activeCount(2)).isZero();
+        assertThat(codes.truncatedTokens()).isEqualTo(1);
+        // and equals what the padded layout gives for the same first k columns
+        SparseCodes padded = SparseCodes.fromPadded("s", 10, 3, 2, new int[] {7, 3, 4, -1, -1, -1}, new float[] {5f, -4f, 2f, 0f, 0f, 0f}, 1);
+        assertThat(codes).isEqualTo(padded);
+        // with stride k there is no extra column and nothing counts as truncated
+        assertThat(SparseCodes.fromTopK("s", 10, 1, 2, 2, new int[] {1, 2}, new float[] {3f, 1f}).truncatedTokens()).isZero();
+    }
+
+    @Test
+    void fromTopKRejectsAStrideOrLengthThatDoesNotFit() {
+        assertThatThrownBy(() -> SparseCodes.fromTopK("s", 10, 1, 4, 2, new int[4], new float[4]))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("stride");
+        assertThatThrownBy(() -> SparseCodes.fromTopK("s", 10, 2, 3, 2, new int[5], new float[6]))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("2 x 3");
+    }
 }
