@@ -108,6 +108,7 @@ public final class EngineLoop implements AutoCloseable {
     private final SidecarConfig.MetricsSettings metricsSettings;
     private final Optional<SidecarConfig.Prompts> promptSettings;
     private final List<PromptWork> prompts = new ArrayList<>();
+    private float[] batchBuffer = new float[0]; // engine thread only
     private long promptDeadlineNanos;
     private HiddenStateModel promptModel; // engine thread only
     private volatile int promptModelWidth = -1;
@@ -445,7 +446,7 @@ public final class EngineLoop implements AutoCloseable {
         }
         DeviceSae sae = loaded.get(saeId);
         int dIn = sae.config().dIn();
-        float[] x = new float[tokens * dIn];
+        float[] x = batchBuffer(tokens * dIn);
         int offset = 0;
         for (Work w : works) {
             System.arraycopy(w.x(), 0, x, offset, w.x().length);
@@ -500,6 +501,19 @@ public final class EngineLoop implements AutoCloseable {
         }
         // After the decisions are out: FVU samples never delay a batch's decisions.
         sampleForFvu(saeId, sae, x, tokens, dIn);
+    }
+
+    /**
+     * The engine thread's batch array, at least {@code values} long, reused from batch to batch (only the first
+     * {@code tokens × d_in} values of a batch are read). A fresh one per batch was a 4.7 MB humongous allocation
+     * for 512 tokens of 2304, and G1's young pauses for humongous allocations reached 150–250 ms on the
+     * saturated 2-core benchmark machine (bench/README.md).
+     */
+    private float[] batchBuffer(int values) {
+        if (batchBuffer.length < values) {
+            batchBuffer = new float[values];
+        }
+        return batchBuffer;
     }
 
     /** Features named by detectors plus the configured watch list, per SAE. */
