@@ -184,10 +184,10 @@ def report(raw, out_md, readme=None):
     py_bf16 = str(py.get("encoder_gemm", "")).startswith("bf16")
     gemm = ("**BF16 encoder GEMM** (`engine.cpu_bf16: true`; W_enc held in BF16, F32 after the GEMM)" if bf16
             else "F32 weights and GEMM")
-    L.append(f"- **saeguard**: `saeguard run` (JDK: {env.get('java', '?')}), libtorch 2.7.1 via DJL 0.35, {env.get('device', 'cpu').upper()}, {gemm}, "
+    L.append(f"- **saeguard**: `saeguard run` (JDK: {env.get('java', '?')}), libtorch {env.get('libtorch', '2.7.1')} via DJL 0.35, {env.get('device', 'cpu').upper()}, {gemm}, "
              f"`engine.threads: {env.get('sidecar_engine_threads', '?')}` (intra-op; 1 inter-op), defaults otherwise "
              "(`max_batch_tokens` 512, `max_delay_ms` 5, `max_active` 256, at-least-once).")
-    L.append(f"- **naive.py / batched.py**: Python {py.get('python', '?')}, Debian torch {py.get('torch', '?')} "
+    L.append(f"- **naive.py / batched.py**: Python {py.get('python', '?')}, torch {py.get('torch', '?')} "
              f"(`BLAS_INFO={py.get('torch_blas_info', '?')}`, i.e. the system `libblas.so.3`, which resolved to {blas}), "
              f"`torch.get_num_threads()` = {py.get('torch_threads', '?')}, confluent-kafka, numpy {py.get('numpy', '?')}, device {py.get('device', 'cpu')}; "
              f"encoder GEMM: {'**' if py_bf16 else ''}{py.get('encoder_gemm', 'f32 (x @ W_enc, BLAS)')}{'**' if py_bf16 else ''}"

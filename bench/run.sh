@@ -25,6 +25,9 @@
 #   (default /usr/bin/python3; it needs torch, numpy, confluent-kafka, yaml, and CUDA for a GPU run).
 #   SAEGUARD_BENCH_SIDECAR_YAML: YAML appended to the sidecar's config, for top-level sections the script does
 #   not write (metrics, batching, state), e.g. $'metrics:\n  fvu_sample_rate: 0'.
+#   SAEGUARD_BENCH_JAVA (default java), SAEGUARD_BENCH_CLASSPATH (default bench/target/benchmarks.jar) and
+#   SAEGUARD_BENCH_SIDECAR_CLASSPATH (default sidecar/target/saeguard.jar): another Java and thin class paths in
+#   place of the fat jars, e.g. on a GPU host without a JDK (bench/gpu-pack.sh --pipeline; use with --skip-build).
 #
 # Workload 1, generation stream: 64 concurrent requests, 1 token per record (F32, d_in 2304).
 # Workload 2, prompt chunks:     64 concurrent requests, 64 tokens per record.
@@ -43,15 +46,17 @@ while [[ $# -gt 0 ]]; do
     --workloads) workloads=$2; shift ;;
     --systems) systems=$2; shift ;;
     --soak-s) soak_s=$2; shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 PY=${SAEGUARD_BENCH_PYTHON:-/usr/bin/python3}   # Debian's: python3-torch, python3-numpy, python3-confluent-kafka, python3-yaml
-JAR=bench/target/benchmarks.jar
-SG=sidecar/target/saeguard.jar
+JAVA=${SAEGUARD_BENCH_JAVA:-java}
+JAR=${SAEGUARD_BENCH_CLASSPATH:-bench/target/benchmarks.jar}
+SG=${SAEGUARD_BENCH_SIDECAR_CLASSPATH:-sidecar/target/saeguard.jar}
+SGMAIN=io.saeguard.sidecar.cli.Main
 cores=$(nproc)
 eth=${SAEGUARD_BENCH_ENGINE_THREADS:-$cores}
 pth=${SAEGUARD_BENCH_PY_THREADS:-$cores}
@@ -124,8 +129,9 @@ fi
   echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\", \"kind\": \"$kind\", \"cores\": $cores,"
   echo "  \"cpu\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\","
   echo "  \"mem_gib\": $(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),"
-  echo "  \"java\": \"$(java -version 2>&1 | head -1 | sed 's/"//g')\","
+  echo "  \"java\": \"$("$JAVA" -version 2>&1 | head -1 | sed 's/"//g')\","
   echo "  \"sidecar_engine_threads\": $eth,"
+  echo "  \"libtorch\": \"${PYTORCH_VERSION:-2.7.1}${PYTORCH_FLAVOR:+ ($PYTORCH_FLAVOR)}\","
   echo "  \"device\": \"$device\","
   echo "  \"bf16\": $cpu_bf16,"
   echo "  \"loadavg_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
@@ -135,14 +141,14 @@ fi
 
 # --- SAE and detector (written once) ---------------------------------------------------------------
 sae_root=${SAEGUARD_BENCH_SAE_DIR:-/tmp/saeguard-bench/sae-2304x16384}
-java -Xmx2g -cp "$JAR" io.saeguard.bench.BenchSae --dir "$sae_root" > "$raw/sae.json"
+"$JAVA" -Xmx2g -cp "$JAR" io.saeguard.bench.BenchSae --dir "$sae_root" > "$raw/sae.json"
 sae_dir=$(json_get "$raw/sae.json" '["sae_dir"]')
 detector=$(json_get "$raw/sae.json" '["detector"]')
 log "SAE $sae_dir, detector $detector"
 
 # --- broker ------------------------------------------------------------------------------------------
 kport=$(free_port)
-java -jar "$SG" broker --port "$kport" --no-topics --data "$work/kafka" > "$raw/broker.log" 2>&1 &
+"$JAVA" -cp "$SG" "$SGMAIN" broker --port "$kport" --no-topics --data "$work/kafka" > "$raw/broker.log" 2>&1 &
 broker=$!; pids+=("$broker")
 await "the broker" 120 grep -q "saeguard broker ready" "$raw/broker.log"
 bootstrap=127.0.0.1:$kport
@@ -150,7 +156,7 @@ log "broker pid $broker on $bootstrap"
 
 create_topics() { # create_topics PREFIX: every saeguard topic, renamed PREFIX.saeguard.*
   sed "s/^\(    name: \)saeguard\./\1$1.saeguard./" topics/topics.yaml > "$work/topics-$1.yaml"
-  java -jar "$SG" topics create --bootstrap "$bootstrap" --file "$work/topics-$1.yaml" > "$work/topics-$1.out" 2>&1
+  "$JAVA" -cp "$SG" "$SGMAIN" topics create --bootstrap "$bootstrap" --file "$work/topics-$1.yaml" > "$work/topics-$1.out" 2>&1
 }
 
 start_saeguard() { # start_saeguard PREFIX HTTP_PORT LOG -> sets sut
@@ -185,7 +191,7 @@ EOF
   cp "$cfg" "$raw/$prefix.saeguard.yaml"
   local jvm=()
   [[ $jfr == 1 ]] && jvm=("-XX:StartFlightRecording=filename=${3%.log}.jfr,settings=profile,dumponexit=true")
-  java "${jvm[@]}" -jar "$SG" run --config "$cfg" > "$3" 2>&1 &
+  "$JAVA" "${jvm[@]}" -cp "$SG" "$SGMAIN" run --config "$cfg" > "$3" 2>&1 &
   sut=$!; pids+=("$sut")
   for _ in $(seq 1 900); do # 180 s, but give up at once when the sidecar has exited (e.g. no GPU for device: gpu)
     if curl -sf "http://127.0.0.1:$http/health/ready" > /dev/null 2>&1; then return 0; fi
@@ -206,7 +212,7 @@ loadgen() { # loadgen LABEL PREFIX TOKENS_PER_RECORD REQUEST_TOKENS PHASES EXTRA
   local label=$1 prefix=$2 tpr=$3 rt=$4 phases=$5; shift 5
   # C1 only: a fresh generator JVM per phase otherwise spends 0.12-0.35 cores on C2 compiles inside the window
   # (2026-11-22 19:27 run), taking them from the system under test on a 2-core machine.
-  java -Xmx1g -XX:TieredStopAtLevel=1 -cp "$JAR" io.saeguard.bench.LoadGenerator --bootstrap "$bootstrap" \
+  "$JAVA" -Xmx1g -XX:TieredStopAtLevel=1 -cp "$JAR" io.saeguard.bench.LoadGenerator --bootstrap "$bootstrap" \
     --activations "$prefix.saeguard.activations" --decisions "$prefix.saeguard.decisions" --label "$label" \
     --d-in 2304 --tokens-per-record "$tpr" --requests 64 --request-tokens "$rt" --phases "$phases" \
     --pid "sut=$sut" --pid "broker=$broker" --out-json "$raw/$label.json" --out-csv "$raw/$label.csv" "$@" \
@@ -214,7 +220,7 @@ loadgen() { # loadgen LABEL PREFIX TOKENS_PER_RECORD REQUEST_TOKENS PHASES EXTRA
 }
 
 jmh_ceiling() { # jmh_ceiling BATCH OUT
-  java -jar "$JAR" 'EncodeBenchmark' -p shape=2304x16384 -p batch="$1" -p precision="$precision" -p device="$device" -f 1 "${JMH[@]}" \
+  "$JAVA" -cp "$JAR" org.openjdk.jmh.Main 'EncodeBenchmark' -p shape=2304x16384 -p batch="$1" -p precision="$precision" -p device="$device" -f 1 "${JMH[@]}" \
     -jvmArgsAppend "-Xms256m -Xmx1g -XX:MaxDirectMemorySize=6g -Dsaeguard.bench.maxActive=256 -Dsaeguard.bench.threads=$eth" \
     -rf json -rff "$2" > "${2%.json}.txt" 2>&1
 }
@@ -304,7 +310,7 @@ for wl in ${workloads//,/ }; do
           $PY bench/pipeline_report.py jfr "$raw/w$wl-saeguard.jfr" "$raw"/w$wl-saeguard-sat*.json > "$raw/w$wl-saeguard-sat.jfr.txt" \
             || log "w$wl: JFR summary failed"
         fi
-        java -cp "$JAR" io.saeguard.bench.ConsumeCeiling --bootstrap "$bootstrap" --topic "${sprefix[$sys]}.saeguard.activations" \
+        "$JAVA" -cp "$JAR" io.saeguard.bench.ConsumeCeiling --bootstrap "$bootstrap" --topic "${sprefix[$sys]}.saeguard.activations" \
           --tokens-per-record "$tpr" --seconds "$KSEC" --out "$raw/w$wl-kafka.json" > /dev/null 2> "$raw/w$wl-kafka.log"
         jmh_ceiling "$($PY bench/pipeline_report.py batch "$raw"/w$wl-saeguard-sat*.json)" "$raw/w$wl-encode-jmh.json" ;;
       naive|batched)
