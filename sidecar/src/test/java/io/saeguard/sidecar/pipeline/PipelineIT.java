@@ -176,6 +176,9 @@ class PipelineIT {
                 assertThat(header(d, "saeguard.error.offset")).matches("\\d+");
                 assertThat(header(d, "saeguard.error.message")).isNotBlank();
                 assertThat(header(d, "saeguard.error.stage")).isIn("decode", "route", "validate");
+                if (d.key().equals("nan")) {
+                    assertThat(header(d, "saeguard.error.message")).contains("token 0").contains("NaN").contains("dimension 7");
+                }
             }
             // And the good records on either side were decided
             assertThat(decisions).extracting(ConsumerRecord::key).containsExactlyInAnyOrder("good-0", "good-1");
