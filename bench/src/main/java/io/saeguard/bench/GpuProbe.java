@@ -95,7 +95,7 @@ public final class GpuProbe {
         float[] sparseCpu;
         try (DeviceSae d = cpu.load(sae, maxActive)) {
             denseCpu = d.encodeDense(x, tokens, false).features();
-            sparseCpu = densify(d.encodePadded(x, tokens), shape.dSae());
+            sparseCpu = d.encode("probe", x, tokens).toDense();
         }
         out.put("shape", shape.toString());
         out.put("tokens", tokens);
@@ -117,7 +117,7 @@ public final class GpuProbe {
                 double tolerance = f16 ? F16_TOLERANCE : TOLERANCE;
                 double flipFraction = f16 ? F16_FLIP_FRACTION : 1e-4;
                 agrees &= agreement(denseCpu, d.encodeDense(x, tokens, false).features(), tolerance, flipFraction, into, "");
-                agrees &= agreement(sparseCpu, densify(d.encodePadded(x, tokens), shape.dSae()), tolerance, flipFraction, into, "sparse_");
+                agrees &= agreement(sparseCpu, d.encode("probe", x, tokens).toDense(), tolerance, flipFraction, into, "sparse_");
                 if (!f16) {
                     agrees &= refusesNonFinite(d, shape, out);
                 }
@@ -145,20 +145,6 @@ public final class GpuProbe {
         out.put("non_finite_tokens", tokens);
         out.put("non_finite_refused", refused);
         return refused;
-    }
-
-    /** The padded top-k layout as dense {@code [tokens, d_sae]} codes. */
-    private static float[] densify(DeviceSae.Padded p, int dSae) {
-        float[] dense = new float[p.tokens() * dSae];
-        for (int t = 0; t < p.tokens(); t++) {
-            for (int j = 0; j < p.kmax(); j++) {
-                int id = p.indices()[t * p.kmax() + j];
-                if (id >= 0) {
-                    dense[t * dSae + id] = p.values()[t * p.kmax() + j];
-                }
-            }
-        }
-        return dense;
     }
 
     /**

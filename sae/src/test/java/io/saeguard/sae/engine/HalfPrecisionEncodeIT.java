@@ -11,6 +11,7 @@ import ai.djl.ndarray.types.DataType;
 import io.saeguard.sae.PythonSaeFixtures;
 import io.saeguard.sae.Sae;
 import io.saeguard.sae.format.SaeLoader;
+import io.saeguard.topics.codes.SparseCodes;
 import io.saeguard.topics.safetensors.SafetensorsFile;
 import java.nio.file.Path;
 import java.util.Random;
@@ -48,16 +49,16 @@ class HalfPrecisionEncodeIT {
         // When it is encoded with F32 and with F16 weights
         DeviceSae.Dense dense32;
         DeviceSae.Dense dense16;
-        DeviceSae.Padded sparse32;
-        DeviceSae.Padded sparse16;
+        SparseCodes sparse32;
+        SparseCodes sparse16;
         try (NDManager root = Engine.getEngine("PyTorch").newBaseManager(Device.cpu())) {
             try (DeviceSae f32 = new DeviceSae(sae, root, Device.cpu(), DataType.FLOAT32, null, 256, () -> { })) {
                 dense32 = f32.encodeDense(x, tokens, true);
-                sparse32 = f32.encodePadded(x, tokens);
+                sparse32 = f32.encode("f32", x, tokens);
             }
             try (DeviceSae f16 = new DeviceSae(sae, root, Device.cpu(), DataType.FLOAT16, null, 256, () -> { })) {
                 dense16 = f16.encodeDense(x, tokens, true);
-                sparse16 = f16.encodePadded(x, tokens);
+                sparse16 = f16.encode("f16", x, tokens);
             }
         } finally {
             engine.close();
@@ -77,7 +78,7 @@ class HalfPrecisionEncodeIT {
         }
         System.out.printf("HalfPrecisionEncodeIT reconstruction relative L2 error %.4f%n", Math.sqrt(diff / norm));
         assertThat(Math.sqrt(diff / norm)).as("reconstruction: relative L2 error").isLessThanOrEqualTo(0.02);
-        assertNear("sparse codes", densify(sparse16, dSae), densify(sparse32, dSae), tokens, dSae, 1e-2);
+        assertNear("sparse codes", sparse16.toDense(), sparse32.toDense(), tokens, dSae, 1e-2);
         // A token with about kmax active features crosses the cut-off when one of them flips (seen: 223 against 224 of 300)
         assertThat(sparse16.truncatedTokens()).isCloseTo(sparse32.truncatedTokens(), within(Math.max(1, tokens / 50)));
     }
@@ -115,16 +116,4 @@ class HalfPrecisionEncodeIT {
         assertThat(flips).as("%s: features active on one side only, of %d", what, active).isLessThanOrEqualTo(Math.max(1, active / 100));
     }
 
-    private static float[] densify(DeviceSae.Padded p, int dSae) {
-        float[] dense = new float[p.tokens() * dSae];
-        for (int t = 0; t < p.tokens(); t++) {
-            for (int j = 0; j < p.kmax(); j++) {
-                int id = p.indices()[t * p.kmax() + j];
-                if (id >= 0) {
-                    dense[t * dSae + id] = p.values()[t * p.kmax() + j];
-                }
-            }
-        }
-        return dense;
-    }
 }

@@ -189,6 +189,17 @@ public final class SparseCodes {
         return truncatedTokens;
     }
 
+    /** All tokens' codes as one dense row-major {@code [tokens, dSae]} array. */
+    public float[] toDense() {
+        float[] out = new float[tokens() * dSae];
+        for (int t = 0; t < tokens(); t++) {
+            for (int p = rowStart[t]; p < rowStart[t + 1]; p++) {
+                out[t * dSae + indices[p]] = values[p];
+            }
+        }
+        return out;
+    }
+
     /** The token's codes as a dense vector of length {@code dSae}. */
     public float[] denseRow(int t) {
         float[] out = new float[dSae];

@@ -75,6 +75,10 @@ class SparseCodesTest {
         assertThat(codes.value(1, 4)).isEqualTo(2f);
         assertThat(codes.activeCount(2)).isZero();
         assertThat(codes.truncatedTokens()).isEqualTo(1);
+        assertThat(codes.toDense()).containsExactly(
+                0, 0, 0, -4, 0, 0, 0, 5, 0, 0,
+                0, 0, 0, 0, 2, 0, 0, 0, 0, 0,
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
         // and equals what the padded layout gives for the same first k columns
         SparseCodes padded = SparseCodes.fromPadded("s", 10, 3, 2, new int[] {7, 3, 4, -1, -1, -1}, new float[] {5f, -4f, 2f, 0f, 0f, 0f}, 1);
         assertThat(codes).isEqualTo(padded);
