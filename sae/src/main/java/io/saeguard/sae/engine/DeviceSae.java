@@ -96,9 +96,18 @@ public final class DeviceSae implements AutoCloseable {
      * @throws SaeInputException when the width is wrong or a value is NaN or infinite (naming the token)
      */
     public SparseCodes encode(String saeId, float[] x, int tokens) throws SaeInputException {
+        return encode(saeId, x, tokens, false);
+    }
+
+    /**
+     * Like {@link #encode(String, float[], int)}; with {@code valuesChecked} the caller vouches that every value is
+     * finite (the sidecar checks each record on its poll thread, to dead-letter that record alone), and the batch
+     * is not checked again here.
+     */
+    public SparseCodes encode(String saeId, float[] x, int tokens, boolean valuesChecked) throws SaeInputException {
         threadCheck.run();
         try (NDManager batch = manager.newSubManager()) {
-            TopK top = topK(batch, x, tokens);
+            TopK top = topK(batch, x, tokens, valuesChecked);
             return SparseCodes.fromTopK(saeId, config.dSae(), tokens, top.stride(), kmax, top.ids(), top.values());
         }
     }
@@ -107,7 +116,7 @@ public final class DeviceSae implements AutoCloseable {
     public Padded encodePadded(float[] x, int tokens) throws SaeInputException {
         threadCheck.run();
         try (NDManager batch = manager.newSubManager()) {
-            TopK top = topK(batch, x, tokens);
+            TopK top = topK(batch, x, tokens, false);
             int k = top.stride();
             int[] indices = new int[tokens * kmax];
             float[] vals = new float[tokens * kmax];
@@ -132,8 +141,8 @@ public final class DeviceSae implements AutoCloseable {
     private record TopK(int stride, int[] ids, float[] values) {
     }
 
-    private TopK topK(NDManager batch, float[] x, int tokens) throws SaeInputException {
-        NDArray a = codes(batch, input(batch, x, tokens), false, false).features();
+    private TopK topK(NDManager batch, float[] x, int tokens, boolean valuesChecked) throws SaeInputException {
+        NDArray a = codes(batch, input(batch, x, tokens, valuesChecked), false, false).features();
         // One extra column tells truncation: a token lost features iff its (kmax+1)-th largest is non-zero.
         boolean countTruncation = kmax < config.dSae() && config.k().isEmpty();
         int k = countTruncation ? kmax + 1 : kmax;
@@ -148,7 +157,7 @@ public final class DeviceSae implements AutoCloseable {
     public Dense encodeDense(float[] x, int tokens, boolean reconstruct) throws SaeInputException {
         threadCheck.run();
         try (NDManager batch = manager.newSubManager()) {
-            Result r = codes(batch, input(batch, x, tokens), reconstruct, true);
+            Result r = codes(batch, input(batch, x, tokens, false), reconstruct, true);
             return new Dense(tokens, r.features().toType(DataType.FLOAT32, false).toFloatArray(),
                     r.decision().toType(DataType.FLOAT32, false).toFloatArray(),
                     Optional.ofNullable(r.reconstruction()).map(n -> n.toType(DataType.FLOAT32, false).toFloatArray()));
@@ -162,7 +171,7 @@ public final class DeviceSae implements AutoCloseable {
     public float[] reconstruct(float[] x, int tokens) throws SaeInputException {
         threadCheck.run();
         try (NDManager batch = manager.newSubManager()) {
-            return codes(batch, input(batch, x, tokens), true, false).reconstruction().toType(DataType.FLOAT32, false).toFloatArray();
+            return codes(batch, input(batch, x, tokens, false), true, false).reconstruction().toType(DataType.FLOAT32, false).toFloatArray();
         }
     }
 
@@ -183,13 +192,13 @@ public final class DeviceSae implements AutoCloseable {
      * batches on a GPU ({@link #DEVICE_FINITE_CHECK_MIN_VALUES}): there it is one reduction on the device after the
      * copy ({@code sum(x · 0)} is NaN exactly when some value is not finite), because the scan of a 4096 × 2304 batch
      * cost more than its GEMM (bench/README.md, GPU). Either way a bad batch is scanned again to name the token and
-     * dimension.
+     * dimension. With {@code valuesChecked} (the caller checked) there is no finite check.
      */
-    private NDArray input(NDManager batch, float[] x, int tokens) throws SaeInputException {
+    private NDArray input(NDManager batch, float[] x, int tokens, boolean valuesChecked) throws SaeInputException {
         checkLength(x, tokens);
         int values = tokens * config.dIn();
-        boolean onDevice = manager.getDevice().isGpu() && values >= DEVICE_FINITE_CHECK_MIN_VALUES;
-        if (!onDevice && !allFinite(x, values)) {
+        boolean onDevice = !valuesChecked && manager.getDevice().isGpu() && values >= DEVICE_FINITE_CHECK_MIN_VALUES;
+        if (!valuesChecked && !onDevice && !allFinite(x, values)) {
             throw nonFinite(x, tokens);
         }
         NDArray input = batch.create(stage(x, tokens), new Shape(tokens, config.dIn()), DataType.FLOAT32)

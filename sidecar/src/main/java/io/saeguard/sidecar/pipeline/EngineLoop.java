@@ -385,6 +385,11 @@ public final class EngineLoop implements AutoCloseable {
             for (int t = 0; t < ids.length; t++) {
                 ids[t] = (int) r.ids()[t];
             }
+            if (!DeviceSae.allFinite(r.rows(), r.tokens() * r.dModel())) {
+                deadLetters.send(w.record(), w.source(), "model", "non_finite",
+                        new IllegalStateException("the prompt model produced a non-finite hidden state"));
+                continue;
+            }
             ActivationChunk chunk;
             try {
                 chunk = ActivationCodec.decode(ActivationCodec.builder(w.event().requestId()).model(ps.modelName()).hook(ps.hook())
@@ -455,7 +460,7 @@ public final class EngineLoop implements AutoCloseable {
         SparseCodes codes;
         long t0 = System.nanoTime();
         try {
-            codes = sae.encode(saeId, x, tokens);
+            codes = sae.encode(saeId, x, tokens, true); // every Work's values are finite (Work's contract)
         } catch (SaeInputException | RuntimeException e) {
             // Inputs were validated on the poll thread; this is an engine failure. Nothing is lost: dead-letter each record.
             LOGGER.atError().addKeyValue("sae", saeId).addKeyValue("records", works.size()).log("encode failed: {}", e.toString());

@@ -9,7 +9,8 @@ import org.apache.kafka.common.TopicPartition;
 /**
  * One record on its way through the SAE: the original record (kept for the dead-letter topic), the
  * {@link Generation} it was consumed in, its chunk, the SAE it routes to, its activations as F32
- * rows, the tokens it holds in the in-flight count, and — for a prompt event — its text and
+ * rows (all finite: the poll thread checks an activation record's, the engine loop a prompt model's output,
+ * so the encode does not check them again), the tokens it holds in the in-flight count, and — for a prompt event — its text and
  * tokenization (for alert excerpts), and when the poll thread received it (wall clock, ms; the
  * {@code saeguard_stage_latency_seconds} split). Handed from the poll thread to the engine thread and on to
  * the producer's callbacks; never mutated after construction.
