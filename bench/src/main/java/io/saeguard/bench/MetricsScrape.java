@@ -24,6 +24,10 @@ record MetricsScrape(Map<String, Double> values) {
     static final String STAGE = "saeguard_stage_latency_seconds";
     static final String[] STAGES = {"ingest", "engine", "egress"};
 
+    /** The engine thread's time by part of the batch work, kept per label set. */
+    static final String ENGINE_BUSY = "saeguard_engine_busy_seconds_total";
+    static final String[] ENGINE_PARTS = {"assemble", "encode", "features", "detect", "publish", "fvu", "prompt_model"};
+
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     /** Scrapes {@code url}; an empty scrape if it cannot be read (the window then has no pipeline metrics). */
@@ -43,6 +47,9 @@ record MetricsScrape(Map<String, Double> values) {
                     if (s.equals(name)) {
                         v.merge(name, Double.parseDouble(line.substring(space + 1)), Double::sum);
                     }
+                }
+                if (name.equals(ENGINE_BUSY)) {
+                    v.put(line.substring(0, space), Double.parseDouble(line.substring(space + 1))); // per part
                 }
                 if (name.startsWith(STAGE) && (!name.endsWith("_bucket") || line.contains("le=\"0.1\"") || line.contains("le=\"0.25\""))) {
                     v.put(line.substring(0, space), Double.parseDouble(line.substring(space + 1))); // per stage (and bucket)
@@ -83,6 +90,13 @@ record MetricsScrape(Map<String, Double> values) {
                 out.put("stage_" + stage + "_over_250ms", 1 - delta(a, b, STAGE + "_bucket{stage=\"" + stage + "\",le=\"0.25\"}") / n);
             }
         }
+        double busy = 0;
+        for (String part : ENGINE_PARTS) { // share of the window the engine thread spent on each part of the batch work
+            double s = delta(a, b, ENGINE_BUSY + "{part=\"" + part + "\"}");
+            busy += s;
+            out.put("engine_busy_" + part, s / seconds);
+        }
+        out.put("engine_busy", busy / seconds);
         out.put("truncated_tokens", delta(a, b, "saeguard_truncated_tokens_total"));
         out.put("deadletters", delta(a, b, "saeguard_deadletters_total"));
         return out;

@@ -83,7 +83,7 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
      * @param watch extra features to export, by SAE id
      * @param halfLifeTokens half-life of the decayed firing rate, in tokens
      * @param deadWindowTokens a feature silent for this many tokens counts as dead
-     * @param fvuSampleRate fraction of tokens reconstructed for the FVU metric (gathered, 32 rows per reconstruct call)
+     * @param fvuSampleRate fraction of tokens reconstructed for the FVU metric (gathered, 128 rows per reconstruct call)
      * @param calibrationTokens for an SAE without {@code sparsity.safetensors}, the firing density over
      *     its first this-many tokens becomes the baseline for drift (0: no baseline)
      */

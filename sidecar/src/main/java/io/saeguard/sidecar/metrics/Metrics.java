@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.metrics;
 
+import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.core.datapoints.DistributionDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
@@ -22,6 +23,16 @@ public final class Metrics {
     public final Counter tokensEncoded;
     /** The {@code stage} label values of {@code saeguard_stage_latency_seconds}, in pipeline order. */
     public static final List<String> STAGES = List.of("ingest", "engine", "egress");
+    /**
+     * The {@code part} label values of {@code saeguard_engine_busy_seconds_total}: {@code assemble} (copying the records
+     * into the batch), {@code encode} (the SAE encode), {@code features} (feature statistics), {@code detect}
+     * (activation norms and the detectors), {@code publish} (decision and alert JSON, handing them to the producer),
+     * {@code fvu} (reconstructing sampled rows for the FVU metric), {@code prompt_model} (the prompt model).
+     */
+    public static final List<String> ENGINE_PARTS = List.of("assemble", "encode", "features", "detect", "publish", "fvu", "prompt_model");
+    /** Indexes into {@link #engineBusyParts}. */
+    public static final int PART_ASSEMBLE = 0, PART_ENCODE = 1, PART_FEATURES = 2, PART_DETECT = 3, PART_PUBLISH = 4, PART_FVU = 5,
+            PART_PROMPT_MODEL = 6;
     public final Histogram encodeSeconds;
     public final Histogram batchTokens;
     public final Counter decisions;
@@ -33,6 +44,13 @@ public final class Metrics {
     public final DistributionDataPoint ingestLatency;
     public final DistributionDataPoint engineLatency;
     public final DistributionDataPoint egressLatency;
+    /**
+     * {@code saeguard_engine_busy_seconds_total{part}}: where the engine thread's time goes, per part of a batch
+     * ({@link #ENGINE_PARTS}); its rate against 1 s/s is how busy the engine is, the rest it waited for work.
+     */
+    public final Counter engineBusy;
+    /** {@code engineBusy}'s series in {@link #ENGINE_PARTS} order, resolved once (added to per batch). */
+    public final List<CounterDataPoint> engineBusyParts;
     public final Gauge inflightTokens;
     public final Gauge pausedPartitions;
     public final Counter deadletters;
@@ -72,6 +90,10 @@ public final class Metrics {
         ingestLatency = stageLatency.labelValues(STAGES.get(0)); // all three exported from the start, at zero
         engineLatency = stageLatency.labelValues(STAGES.get(1));
         egressLatency = stageLatency.labelValues(STAGES.get(2));
+        engineBusy = Counter.builder().name("saeguard_engine_busy_seconds").help("Engine thread time by part of the batch work "
+                + "(assemble, encode, features, detect, publish, fvu, prompt_model); the rest of the time it waited for work")
+                .labelNames("part").register(registry);
+        engineBusyParts = ENGINE_PARTS.stream().map(engineBusy::labelValues).toList(); // all exported from the start, at zero
         inflightTokens = Gauge.builder().name("saeguard_inflight_tokens").help("Tokens consumed whose outputs are not acknowledged yet")
                 .register(registry);
         pausedPartitions = Gauge.builder().name("saeguard_paused_partitions").help("Assigned partitions paused by backpressure")

@@ -254,7 +254,14 @@ public final class EngineLoop implements AutoCloseable {
                     break;
                 }
                 if (task == null && batches.values().stream().allMatch(b -> b.works.isEmpty()) && prompts.isEmpty()) {
-                    loaded.forEach(this::reconstructForFvu); // idle: the FVU metric does not wait for a full sample
+                    long tFvu = System.nanoTime();
+                    loaded.forEach((id, sae) -> { // idle: the FVU metric does not wait long for a full sample
+                        FvuSamples pending = fvuSamples.get(id);
+                        if (pending != null && pending.count > 0 && tFvu - pending.firstNanos >= FVU_IDLE_FLUSH_NANOS) {
+                            reconstructForFvu(id, sae);
+                        }
+                    });
+                    busy(Metrics.PART_FVU, System.nanoTime() - tFvu);
                 }
                 if (task instanceof Encode enc) {
                     enqueue(enc.work(), batches, loaded);
@@ -375,6 +382,7 @@ public final class EngineLoop implements AutoCloseable {
             return;
         }
         metrics.promptModelSeconds.observe((System.nanoTime() - t0) / 1e9);
+        busy(Metrics.PART_PROMPT_MODEL, System.nanoTime() - t0);
         for (int i = 0; i < works.size(); i++) {
             PromptWork w = works.get(i);
             HiddenStateModel.Result r = results.get(i);
@@ -449,6 +457,7 @@ public final class EngineLoop implements AutoCloseable {
         for (Work w : works) {
             tokens += w.tokens();
         }
+        long tAssemble = System.nanoTime();
         DeviceSae sae = loaded.get(saeId);
         int dIn = sae.config().dIn();
         float[] x = batchBuffer(tokens * dIn);
@@ -459,6 +468,7 @@ public final class EngineLoop implements AutoCloseable {
         }
         SparseCodes codes;
         long t0 = System.nanoTime();
+        busy(Metrics.PART_ASSEMBLE, t0 - tAssemble);
         try {
             codes = sae.encode(saeId, x, tokens, true); // every Work's values are finite (Work's contract)
         } catch (SaeInputException | RuntimeException e) {
@@ -469,7 +479,9 @@ public final class EngineLoop implements AutoCloseable {
             }
             return;
         }
-        metrics.encodeSeconds.labelValues(saeId, deviceLabel).observe((System.nanoTime() - t0) / 1e9);
+        long tEncoded = System.nanoTime();
+        busy(Metrics.PART_ENCODE, tEncoded - t0);
+        metrics.encodeSeconds.labelValues(saeId, deviceLabel).observe((tEncoded - t0) / 1e9);
         metrics.batchTokens.observe(tokens);
         metrics.tokensEncoded.labelValues(saeId).inc(tokens);
         if (codes.truncatedTokens() > 0) {
@@ -477,9 +489,12 @@ public final class EngineLoop implements AutoCloseable {
         }
         io.saeguard.sidecar.metrics.FeatureStats stats = featureStats.get(saeId);
         stats.record(codes);
+        long tDetect = System.nanoTime();
+        busy(Metrics.PART_FEATURES, tDetect - tEncoded);
         boolean needsActivations = detectorEngine.needsActivations(saeId);
         int row = 0;
         long now = System.currentTimeMillis();
+        long publishNanos = 0;
         for (Work w : works) {
             int n = w.tokens();
             SparseCodes mine = codes.slice(row, n);
@@ -502,10 +517,21 @@ public final class EngineLoop implements AutoCloseable {
             if (w.prompt().isPresent()) {
                 outcome = new ChunkOutcome(outcome.decision(), withExcerpts(w, outcome.alerts()), outcome.verdicts());
             }
+            long tPublish = System.nanoTime();
             decisions.publish(w, outcome);
+            publishNanos += System.nanoTime() - tPublish;
         }
+        long tFvu = System.nanoTime();
+        busy(Metrics.PART_DETECT, tFvu - tDetect - publishNanos);
+        busy(Metrics.PART_PUBLISH, publishNanos);
         // After the decisions are out: FVU samples never delay a batch's decisions.
         sampleForFvu(saeId, sae, x, tokens, dIn);
+        busy(Metrics.PART_FVU, System.nanoTime() - tFvu);
+    }
+
+    /** Adds engine-thread time to {@code saeguard_engine_busy_seconds_total{part}}. */
+    private void busy(int part, long nanos) {
+        metrics.engineBusyParts.get(part).inc(nanos / 1e9);
     }
 
     /**
@@ -531,17 +557,27 @@ public final class EngineLoop implements AutoCloseable {
     }
 
     /**
-     * Rows sampled for the FVU metric are reconstructed {@value #FVU_ROWS} at a time: a reconstruct
-     * call reads all of W_enc and W_dec whatever its row count, so one call per batch for a few rows
-     * cost 7–12 % of the engine thread at batch 512 (bench/README.md); gathering rows across batches
-     * cuts the calls {@value #FVU_ROWS}/4-fold. Pending rows are also reconstructed when the engine idles.
+     * Rows sampled for the FVU metric are reconstructed {@value #FVU_ROWS} at a time. A reconstruct call encodes and
+     * decodes its rows, streaming all of W_enc and W_dec whatever its row count: on 2 cores at 2304x16384 (BF16
+     * encoder GEMM, F32 decode) one call took 40 ms for 32 rows, 59 ms for 64 and 106 ms for 128, i.e. 1.25 against
+     * 0.83 ms per row, while the batch encode costs 0.28 ms per token (bench/README.md). At the default 1 % sample
+     * rate, 32-row calls cost 4–9 % of the engine thread in the pipeline benchmark.
      */
-    static final int FVU_ROWS = 32;
+    static final int FVU_ROWS = 128;
+
+    /**
+     * When the engine idles, pending FVU rows are reconstructed once the oldest has waited this long (so the metric
+     * stays current at low traffic). Reconstructing them at every idle moment meant calls of one to a few rows,
+     * each costing nearly a full pass over both weight matrices, at exactly the moderate loads where the engine
+     * idles between small batches.
+     */
+    static final long FVU_IDLE_FLUSH_NANOS = TimeUnit.SECONDS.toNanos(2);
 
     /** Rows waiting to be reconstructed for one SAE's FVU metric: the first {@code count} of {@code rows}. */
     private static final class FvuSamples {
         final float[] rows;
         int count;
+        long firstNanos; // when row 0 was sampled
 
         FvuSamples(int dIn) {
             this.rows = new float[FVU_ROWS * dIn];
@@ -560,7 +596,9 @@ public final class EngineLoop implements AutoCloseable {
         for (int t = 0; t < tokens && pending.count < FVU_ROWS; t++) {
             if (sampler.nextDouble() < rate) {
                 System.arraycopy(x, t * dIn, pending.rows, pending.count * dIn, dIn);
-                pending.count++;
+                if (pending.count++ == 0) {
+                    pending.firstNanos = System.nanoTime();
+                }
             }
         }
         if (pending.count == FVU_ROWS) {

@@ -88,6 +88,7 @@ class PrometheusIT {
 
     @Test
     void everyDashboardAndRuleQueryRunsOnARealPrometheusScrapingTheSidecar(KafkaBroker kafka) throws Exception {
+        long testStart = System.nanoTime();
         // Given a sidecar with traffic that decides, alerts and dead-letters
         String extra = """
                 metrics:
@@ -235,6 +236,22 @@ class PrometheusIT {
                 stageSum += sample(last, "saeguard_stage_latency_seconds_sum", label);
             }
             assertThat(decided).isPositive();
+            // The engine thread's time by part: the encode part is timed over the same span as saeguard_encode_seconds
+            double encodeSeconds = sample(last, "saeguard_encode_seconds_sum", "{device=\"cpu\",sae=\"" + Scenario.SAE_ID + "\"}");
+            assertThat(encodeSeconds).isPositive();
+            assertThat(sample(last, "saeguard_engine_busy_seconds_total", "{part=\"encode\"}")).as("engine busy, encode part")
+                    .isCloseTo(encodeSeconds, org.assertj.core.data.Offset.offset(1e-6 * decided + 1e-9));
+            double busy = 0;
+            for (String part : Metrics.ENGINE_PARTS) {
+                busy += sample(last, "saeguard_engine_busy_seconds_total", "{part=\"" + part + "\"}");
+            }
+            for (String part : List.of("assemble", "features", "detect", "publish", "fvu")) {
+                assertThat(sample(last, "saeguard_engine_busy_seconds_total", "{part=\"" + part + "\"}")).as("engine busy, %s", part)
+                        .isPositive();
+            }
+            assertThat(sample(last, "saeguard_engine_busy_seconds_total", "{part=\"prompt_model\"}")).as("no prompt model").isZero();
+            assertThat(busy).as("engine busy seconds, all parts, within the test's wall time")
+                    .isLessThan((System.nanoTime() - testStart) / 1e9);
             // ingest + engine + egress = acknowledged - record timestamp per decision, in whole milliseconds each
             assertThat(stageSum).as("sum of the stages vs the decision latency").isCloseTo(total, org.assertj.core.data.Offset.offset(
                     0.002 * decided + 1e-6));
