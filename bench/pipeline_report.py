@@ -46,6 +46,9 @@ def stats_lines(path):
     return out
 
 
+ENGINE_PARTS = ("assemble", "encode", "features", "detect", "publish", "fvu", "prompt_model")
+
+
 def phase(run, name):
     for p in (run or {}).get("phases", []):
         if p["phase"] == name:
@@ -201,7 +204,7 @@ def report(raw, out_md, readme=None):
     L.append("")
     L.append("### Throughput and latency")
     L.append("")
-    L.append("Saturation: decided tokens/s with the system always ~2 s of work behind; median of the rounds (range in brackets), "
+    L.append(f"Saturation: decided tokens/s with the system always ~{env.get('backlog_s', 2)} s of work behind; median of the rounds (range in brackets), "
              "the three systems measured in rotation so that the machine's drifting load hits them alike. Latency: ms from the record's "
              "scheduled send time (its Kafka timestamp) to its decision's arrival at the load generator, p50 / p95 / p99, at "
              "25 / 50 / 90 % of that system's own saturation rate.")
@@ -334,6 +337,23 @@ def report(raw, out_md, readme=None):
                 L.append(f"- workload {w}, {s}.py: {d['encodes']:.0f} encodes of {d['tokens'] / max(1, d['encodes']):.0f} tokens on "
                          f"average; share of wall time: {parts}; encode ran at {fmt(d['tokens'] / d['encode_s'] if d['encode_s'] else None)} "
                          "tokens/s while encoding.")
+    engine_rows = []
+    for w in present:
+        for name, label in (("saturation", "saturation"), ("load-25", "25 % load"), ("load-50", "50 % load"), ("load-90", "90 % load")):
+            q = (phase(runs[(w, "saeguard")], name) or {}).get("pipeline", {})
+            if "engine_busy" in q:
+                cells = " | ".join(f"{100 * q.get('engine_busy_' + k, 0):.1f}" for k in ENGINE_PARTS)
+                engine_rows.append(f"| {w} | {label} | {q['mean_batch_tokens']:.0f} | {100 * q['engine_busy']:.1f} | {cells} | "
+                                   f"{100 * max(0.0, 1 - q['engine_busy']):.1f} |")
+    if engine_rows:
+        L.append("")
+        L.append("saeguard's engine thread, by part of the batch work (`saeguard_engine_busy_seconds_total{part}`, timed on the "
+                 "engine thread itself, scraped at each window's start and end): % of the window's wall time. `waiting` is the "
+                 "rest (the engine had nothing to do, or waited for a batch's `max_delay`).")
+        L.append("")
+        L.append("| workload | window | mean batch | busy | " + " | ".join(ENGINE_PARTS) + " | waiting |")
+        L.append("|---|---|---:|---:|" + "---:|" * len(ENGINE_PARTS) + "---:|")
+        L.extend(engine_rows)
     for w in present:
         for suffix, scope in (("-sat", "inside the saturation windows"), ("", "whole run (saturation rounds and loads)")):
             t = os.path.join(raw, f"w{w}-saeguard{suffix}.jfr.txt")
@@ -414,16 +434,20 @@ def plot(runs, present, png):
 
 def soak(raw, out_md):
     env = load(os.path.join(raw, "env.json")) or {}
-    r = load(os.path.join(raw, "soak-w1-saeguard.json"))
-    p = phase(r, f"soak-50") if r else None
     L = [f"# Soak, {env.get('date', '?')}", ""]
-    if not p:
-        L.append("No soak phase in the results.")
-    else:
+    found = False
+    for w, what in (("1", "64 requests, 1 token per record"), ("2", "64 requests, 64 tokens per record")):
+        r = load(os.path.join(raw, f"soak-w{w}-saeguard.json"))
+        p = phase(r, "soak-50") if r else None
+        if not p:
+            continue
+        found = True
         sat = phase(r, "saturation")["decided_tokens_per_s"]
-        L.append(f"saeguard sidecar, workload 1 (64 requests, 1 token per record), {p['window_s']:.0f} s at 50 % of its measured "
+        L.append(f"## Workload {w}")
+        L.append("")
+        L.append(f"saeguard sidecar, workload {w} ({what}), {p['window_s']:.0f} s at 50 % of its measured "
                  f"saturation ({sat:,.1f} tokens/s → offered {p['offered_tokens_per_s']:,.1f}); {env.get('cores', '?')} cores, load average "
-                 f"{env.get('loadavg_start', '?')} at the start. Heap: used after `jcmd PID GC.run` (then `GC.heap_info`); RSS: "
+                 f"{env.get('loadavg_start', '?')} at the start of the run. Heap: used after `jcmd PID GC.run` (then `GC.heap_info`); RSS: "
                  "`/proc/PID/status` VmRSS. Latency: p50 / p99 of the records scheduled since the previous snapshot.")
         L.append("")
         L.append("| t (s) | sidecar heap after GC MiB | sidecar RSS MiB | broker RSS MiB | p50 / p99 ms |")
@@ -438,10 +462,18 @@ def soak(raw, out_md):
         a, b = mem[0], mem[-1]
         ha, hb = a["heap_used_after_gc_mib"].get("sut"), b["heap_used_after_gc_mib"].get("sut")
         if isinstance(ha, (int, float)) and isinstance(hb, (int, float)):
+            # From the first minute on: t = 0 is taken right after the saturation phase, whose backlog still fills the heap and RSS.
+            m1 = mem[1] if len(mem) > 2 else a
+            h1 = m1["heap_used_after_gc_mib"].get("sut")
             L.append(f"Start → end: heap after GC {ha:,.1f} → {hb:,.1f} MiB ({hb - ha:+,.1f}), RSS {a['rss_mib']['sut']:,.0f} → "
-                     f"{b['rss_mib']['sut']:,.0f} MiB ({b['rss_mib']['sut'] - a['rss_mib']['sut']:+,.0f}); decided "
+                     f"{b['rss_mib']['sut']:,.0f} MiB ({b['rss_mib']['sut'] - a['rss_mib']['sut']:+,.0f}); from minute "
+                     f"{m1['t_s'] / 60:.0f} to the end: heap {h1:,.1f} → {hb:,.1f} MiB, RSS {m1['rss_mib']['sut']:,.0f} → "
+                     f"{b['rss_mib']['sut']:,.0f} MiB ({b['rss_mib']['sut'] - m1['rss_mib']['sut']:+,.0f}); decided "
                      f"{p['decided_tokens_per_s']:,.1f} tokens/s, kept up: {p.get('kept_up')}, overall p50 / p99 "
                      f"{fmt(p['latency_ms'].get('p50'), 1)} / {fmt(p['latency_ms'].get('p99'), 1)} ms.")
+        L.append("")
+    if not found:
+        L.append("No soak phase in the results.")
     with open(out_md, "w") as f:
         f.write("\n".join(L) + "\n")
 
@@ -473,12 +505,18 @@ def jfr_summary(path, top=8, windows=None):
               ("DeadLetterPublisher.send", "dead letters"), ("DeviceSae.encode", "DeviceSae.encode (the batch: GEMM, JumpReLU, top-k)"),
               ("EngineLoop.flush", "batch assembly (copying rows)"), ("EngineLoop.run", "engine loop (queue, waiting)")]
     engine = collections.Counter()
+    # A Kafka broker's samples (its own recording): request handling by API, from the KafkaApis.handle* frame on the stack.
+    apis = collections.Counter()
     for e in events:
         v = e["values"]
         if windows and not any(a <= epoch_ms(v["startTime"]) < b for a, b in windows):
             continue
         thread = (v.get("sampledThread") or {}).get("javaName") or "?"
         frames = (v.get("stackTrace") or {}).get("frames") or []
+        api = next((f["method"]["name"] for f in frames if f["method"]["type"]["name"].endswith("KafkaApis")
+                    and f["method"]["name"].startswith("handle") and f["method"]["name"] != "handle"), None)
+        if api:
+            apis[api] += 1
         if thread == "saeguard-engine":
             names = [f"{f['method']['type']['name'].rsplit('/', 1)[-1].rsplit('.', 1)[-1]}.{f['method']['name']}" for f in frames]
             engine[next((label for key, label in stages if key in names), "other")] += 1
@@ -500,6 +538,13 @@ def jfr_summary(path, top=8, windows=None):
         for label, k in engine.most_common():
             lines.append(f"  {100 * k / n:5.1f} %  {label}")
         lines.append("")
+    n = sum(apis.values())
+    if n:
+        lines.append(f"Kafka broker request handlers by API ({n} samples inside KafkaApis.handle*):")
+        for label, k in apis.most_common(10):
+            lines.append(f"  {100 * k / n:5.1f} %  {label}")
+        lines.append("")
+
     def busy(c):
         return sum(k for f, k in c.items() if not f.endswith(waits))
     for thread, c in sorted(per_thread.items(), key=lambda kv: -busy(kv[1])):

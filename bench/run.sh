@@ -8,10 +8,12 @@
 #                           25/50/90 % of each one's saturation), then the ceilings; writes
 #                           bench/results/pipeline-<date>.md/.png/ (raw files) and the README table
 #   bench/run.sh --quick    one round, short windows: a smoke run (~11 min); README untouched
-#   bench/run.sh --soak     10 minutes of the sidecar at 50 % of its saturation (workload 1):
-#                           heap after GC and RSS at start, every minute, end; bench/results/soak-<date>.md
+#   bench/run.sh --soak     per workload (--workloads, default both), 10 minutes of the sidecar at 50 % of its
+#                           saturation: heap after GC and RSS at start, every minute, end; bench/results/soak-<date>.md
 #   --jfr                   record the sidecar with JFR (settings=profile); summarise the engine thread by
-#                           pipeline stage and every busy thread's hottest frames (w<N>-saeguard.jfr.txt)
+#                           pipeline stage and every busy thread's hottest frames (w<N>-saeguard.jfr.txt); record
+#                           the broker too and summarise it in each system's saturation windows
+#                           (w<N>-broker-<system>-sat.jfr.txt: request handling by Kafka API, busiest threads)
 # Options: --skip-build, --workloads 1,2, --systems saeguard,naive,batched, --soak-s SECONDS.
 # Environment: SAEGUARD_BENCH_SAE_DIR (default /tmp/saeguard-bench/sae-2304x16384; written once, ~300 MB);
 #   SAEGUARD_BENCH_ENGINE_THREADS (the sidecar's engine.threads and JMH's threads) and SAEGUARD_BENCH_PY_THREADS
@@ -25,6 +27,10 @@
 #   (default /usr/bin/python3; it needs torch, numpy, confluent-kafka, yaml, and CUDA for a GPU run).
 #   SAEGUARD_BENCH_SIDECAR_YAML: YAML appended to the sidecar's config, for top-level sections the script does
 #   not write (metrics, batching, state), e.g. $'metrics:\n  fvu_sample_rate: 0'.
+#   SAEGUARD_BENCH_BACKLOG_S (default 5): at saturation the load generator keeps this many seconds of the
+#   system's recent decided rate (at least 2048 tokens; naive.py 4 records) sent and not yet decided.
+#   SAEGUARD_BENCH_KAFKA_YAML: YAML lines inserted into the sidecar's kafka section (indented by two), for client
+#   properties, e.g. $'  producer:\n    linger.ms: 5'.
 #   SAEGUARD_BENCH_JAVA (default java), SAEGUARD_BENCH_CLASSPATH (default bench/target/benchmarks.jar) and
 #   SAEGUARD_BENCH_SIDECAR_CLASSPATH (default sidecar/target/saeguard.jar): another Java and thin class paths in
 #   place of the fat jars, e.g. on a GPU host without a JDK (bench/gpu-pack.sh --pipeline; use with --skip-build).
@@ -134,6 +140,7 @@ fi
   echo "  \"libtorch\": \"${PYTORCH_VERSION:-2.7.1}${PYTORCH_FLAVOR:+ ($PYTORCH_FLAVOR)}\","
   echo "  \"device\": \"$device\","
   echo "  \"bf16\": $cpu_bf16,"
+  echo "  \"backlog_s\": ${SAEGUARD_BENCH_BACKLOG_S:-5},"
   echo "  \"loadavg_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
   echo "  \"python_runtime\": $(cd bench/baseline && $PY -c 'import json,sys,torch,saebaseline as sb; torch.set_num_threads(int(sys.argv[1])); print(json.dumps(sb.runtime_info(int(sys.argv[1]))))' "$pth")"
   echo "}"
@@ -148,7 +155,9 @@ log "SAE $sae_dir, detector $detector"
 
 # --- broker ------------------------------------------------------------------------------------------
 kport=$(free_port)
-"$JAVA" -cp "$SG" "$SGMAIN" broker --port "$kport" --no-topics --data "$work/kafka" > "$raw/broker.log" 2>&1 &
+bjvm=()
+[[ $jfr == 1 ]] && bjvm=("-XX:StartFlightRecording=name=broker,settings=profile")
+"$JAVA" "${bjvm[@]}" -cp "$SG" "$SGMAIN" broker --port "$kport" --no-topics --data "$work/kafka" > "$raw/broker.log" 2>&1 &
 broker=$!; pids+=("$broker")
 await "the broker" 120 grep -q "saeguard broker ready" "$raw/broker.log"
 bootstrap=127.0.0.1:$kport
@@ -165,6 +174,7 @@ start_saeguard() { # start_saeguard PREFIX HTTP_PORT LOG -> sets sut
 kafka:
   bootstrap: $bootstrap
   group: $prefix.saeguard
+${SAEGUARD_BENCH_KAFKA_YAML:-}
 topics:
   activations: $prefix.saeguard.activations
   decisions: $prefix.saeguard.decisions
@@ -227,14 +237,21 @@ jmh_ceiling() { # jmh_ceiling BATCH OUT
 
 # --- soak ---------------------------------------------------------------------------------------------
 if [[ $soak == 1 ]]; then
-  prefix=s$stamp; prefix=${prefix//-/}
-  create_topics "$prefix"
-  http=$(free_port)
-  start_saeguard "$prefix" "$http" "$raw/soak-saeguard.log"
-  log "soak: sidecar pid $sut; saturation, then ${soak_s}s at 50 %"
-  loadgen soak-w1-saeguard "$prefix" 1 256 saturation,soak:50 --warmup-s 10 --measure-s 20 --rate-warmup-s 10 --min-backlog-tokens 2048 \
-    --soak-s "$soak_s" --snapshot-s 60 --jcmd sut --metrics-url "http://127.0.0.1:$http/metrics"
-  stop "$sut"
+  for wl in ${workloads//,/ }; do # a fresh sidecar on fresh topics per workload
+    case $wl in
+      1) tpr=1; rt=256 ;;
+      2) tpr=64; rt=512 ;;
+      *) echo "unknown workload $wl" >&2; exit 2 ;;
+    esac
+    prefix=s${stamp}w$wl; prefix=${prefix//-/}
+    create_topics "$prefix"
+    http=$(free_port)
+    start_saeguard "$prefix" "$http" "$raw/soak-w$wl-saeguard.log"
+    log "soak, workload $wl: sidecar pid $sut; saturation, then ${soak_s}s at 50 %"
+    loadgen "soak-w$wl-saeguard" "$prefix" "$tpr" "$rt" saturation,soak:50 --warmup-s 10 --measure-s 20 --rate-warmup-s 10 \
+      --min-backlog-tokens 2048 --soak-s "$soak_s" --snapshot-s 60 --jcmd sut --metrics-url "http://127.0.0.1:$http/metrics"
+    stop "$sut"
+  done
   $PY bench/pipeline_report.py soak "$raw" "bench/results/soak-$stamp.md"
   log "wrote bench/results/soak-$stamp.md"
   exit 0
@@ -271,7 +288,7 @@ for wl in ${workloads//,/ }; do
   done
   measure() { # measure SYS LABEL PHASES EXTRA...: one load generator run against SYS, the others idle
     local sys=$1 label=$2 phases=$3; shift 3
-    local extra=(--min-backlog-tokens $([[ $sys == naive ]] && echo $((4 * tpr)) || echo 2048))
+    local extra=(--min-backlog-tokens $([[ $sys == naive ]] && echo $((4 * tpr)) || echo 2048) --backlog-s "${SAEGUARD_BENCH_BACKLOG_S:-5}")
     [[ $sys == saeguard ]] && extra+=(--metrics-url "http://127.0.0.1:${shttp[$sys]}/metrics")
     for other in "${sys_list[@]}"; do [[ $other != "$sys" ]] && extra+=(--pid "idle-$other=${spid[$other]}"); done
     sut=${spid[$sys]}
@@ -302,6 +319,13 @@ for wl in ${workloads//,/ }; do
   # Ceilings, with every system stopped: Kafka's consume rate of the saeguard run's records, the encode-only
   # rate at the batch size each system ran in its saturation rounds.
   log "w$wl: ceilings"
+  if [[ $jfr == 1 ]]; then # the broker's recording so far, summarised in each system's saturation windows
+    jcmd "$broker" JFR.dump name=broker filename="$raw/w$wl-broker.jfr" > /dev/null 2>&1 || log "w$wl: broker JFR dump failed"
+    for sys in "${sys_list[@]}"; do
+      [[ -f $raw/w$wl-broker.jfr ]] && { $PY bench/pipeline_report.py jfr "$raw/w$wl-broker.jfr" "$raw"/w$wl-$sys-sat*.json \
+        > "$raw/w$wl-broker-$sys-sat.jfr.txt" || log "w$wl: broker JFR summary failed"; }
+    done
+  fi
   for sys in "${sys_list[@]}"; do
     case $sys in
       saeguard)
