@@ -55,6 +55,9 @@ public final class ConfigLoader {
             "shutdown", Set.of("drain_timeout_ms"));
     private static final Set<String> SAE_KEYS = Set.of("id", "path", "model", "hook", "max_active");
 
+    /** {@code batching.max_inflight_tokens} defaults to this many times {@code max_batch_tokens}. */
+    static final int DEFAULT_INFLIGHT_BATCHES = 8;
+
     private final String source;
     private final Path baseDir;
 
@@ -193,7 +196,11 @@ public final class ConfigLoader {
 
         JsonNode b = section(root, "batching");
         int maxBatch = intValue(b, "max_batch_tokens", "batching.max_batch_tokens", 512, 1);
-        int maxInflight = intValue(b, "max_inflight_tokens", "batching.max_inflight_tokens", 16384, 1);
+        // Kafka is the buffer: the sidecar holds only enough to keep the engine fed (8 batches by default). At 16384 the
+        // poll thread kept fetching the trickle of new records while 32 batches waited, and the broker spent 0.3-0.5 of
+        // the benchmark machine's 2 cores serving those small fetches against 0.15-0.2 for the Python consumer
+        // (bench/README.md, 2026-11-23).
+        int maxInflight = intValue(b, "max_inflight_tokens", "batching.max_inflight_tokens", Math.multiplyExact(DEFAULT_INFLIGHT_BATCHES, maxBatch), 1);
         int resume = intValue(b, "resume_inflight_tokens", "batching.resume_inflight_tokens", maxInflight / 2, 0);
         if (resume >= maxInflight) {
             throw new ConfigException(source + ": batching.resume_inflight_tokens (" + resume + ") must be below max_inflight_tokens ("

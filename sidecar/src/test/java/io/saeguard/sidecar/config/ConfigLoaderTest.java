@@ -105,6 +105,20 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void inflightLimitsDefaultToEightBatchesAndHalfThat() throws Exception {
+        SidecarConfig.Batching d = ConfigLoader.load(Optional.of(write("http:\n  port: 8080\n")), Map.of()).batching();
+        assertThat(d.maxBatchTokens()).isEqualTo(512);
+        assertThat(d.maxInflightTokens()).isEqualTo(4096);
+        assertThat(d.resumeInflightTokens()).isEqualTo(2048);
+        SidecarConfig.Batching big = ConfigLoader.load(Optional.of(write("batching:\n  max_batch_tokens: 4096\n")), Map.of()).batching();
+        assertThat(big.maxInflightTokens()).as("scales with max_batch_tokens").isEqualTo(32768);
+        assertThat(big.resumeInflightTokens()).isEqualTo(16384);
+        SidecarConfig.Batching set = ConfigLoader.load(Optional.of(write("batching:\n  max_inflight_tokens: 1000\n")), Map.of()).batching();
+        assertThat(set.maxInflightTokens()).isEqualTo(1000);
+        assertThat(set.resumeInflightTokens()).isEqualTo(500);
+    }
+
+    @Test
     void badValuesNameTheKey() throws Exception {
         assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("delivery: sometimes\n")), Map.of()))
                 .hasMessageContaining("delivery must be at-least-once or exactly-once");
