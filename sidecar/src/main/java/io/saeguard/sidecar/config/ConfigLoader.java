@@ -196,10 +196,9 @@ public final class ConfigLoader {
 
         JsonNode b = section(root, "batching");
         int maxBatch = intValue(b, "max_batch_tokens", "batching.max_batch_tokens", 512, 1);
-        // Kafka is the buffer: the sidecar holds only enough to keep the engine fed (8 batches by default). At 16384 the
-        // poll thread kept fetching the trickle of new records while 32 batches waited, and the broker spent 0.3-0.5 of
-        // the benchmark machine's 2 cores serving those small fetches against 0.15-0.2 for the Python consumer
-        // (bench/README.md, 2026-11-23).
+        // Kafka is the buffer: the sidecar holds only enough to keep the engine fed (8 batches by default), which bounds
+        // the activations it holds (16384 tokens, the old default, are 537 MB of F32 at d_in 8192). See bench/README.md,
+        // 2026-11-23, for what it changed in the benchmark and how partitions share an overload.
         int maxInflight = intValue(b, "max_inflight_tokens", "batching.max_inflight_tokens", Math.multiplyExact(DEFAULT_INFLIGHT_BATCHES, maxBatch), 1);
         int resume = intValue(b, "resume_inflight_tokens", "batching.resume_inflight_tokens", maxInflight / 2, 0);
         if (resume >= maxInflight) {
