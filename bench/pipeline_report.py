@@ -337,6 +337,21 @@ def report(raw, out_md, readme=None):
                 L.append(f"- workload {w}, {s}.py: {d['encodes']:.0f} encodes of {d['tokens'] / max(1, d['encodes']):.0f} tokens on "
                          f"average; share of wall time: {parts}; encode ran at {fmt(d['tokens'] / d['encode_s'] if d['encode_s'] else None)} "
                          "tokens/s while encoding.")
+    spread = []
+    for w in present:
+        for sname in SYSTEMS:
+            for name in ("saturation", "load-50"):
+                bp = (phase(runs[(w, sname)], name) or {}).get("latency_ms_by_partition") or {}
+                bp = {k: v for k, v in bp.items() if v.get("count", 0) >= 20 and v.get("p50") is not None}
+                if len(bp) >= 2:
+                    lo = min(bp, key=lambda k: bp[k]["p50"])
+                    hi = max(bp, key=lambda k: bp[k]["p50"])
+                    spread.append(f"workload {w}, {sname}, {name}: p50 {fmt(bp[lo]['p50'])} ms (partition {lo}) to "
+                                  f"{fmt(bp[hi]['p50'])} ms (partition {hi}), {fmt(bp[hi]['p50'] / max(bp[lo]['p50'], 1e-9), 2)}x")
+    if spread:
+        L.append("")
+        L.append("Latency by partition (does one partition wait longer than the others? from `latency_ms_by_partition` in "
+                 "the raw JSON; partitions with at least 20 decisions): " + "; ".join(spread) + ".")
     engine_rows = []
     for w in present:
         for name, label in (("saturation", "saturation"), ("load-25", "25 % load"), ("load-50", "50 % load"), ("load-90", "90 % load")):

@@ -56,6 +56,7 @@ final class DecisionTracker implements AutoCloseable {
     private long[] latency = new long[1 << 16];
     private int[] tokens = new int[1 << 16];
     private int[] phase = new int[1 << 16];
+    private int[] partition = new int[1 << 16]; // of the decision, which is keyed like its record
     private int size;
 
     DecisionTracker(String bootstrap, String topic) {
@@ -104,7 +105,7 @@ final class DecisionTracker implements AutoCloseable {
                 }
                 long now = System.nanoTime();
                 for (ConsumerRecord<String, byte[]> r : records) {
-                    accept(r.value(), now);
+                    accept(r.value(), r.partition(), now);
                 }
                 synchronized (progress) {
                     progress.notifyAll();
@@ -120,7 +121,7 @@ final class DecisionTracker implements AutoCloseable {
         }
     }
 
-    private void accept(byte[] value, long now) {
+    private void accept(byte[] value, int decisionPartition, long now) {
         String key;
         boolean flag;
         try {
@@ -148,11 +149,13 @@ final class DecisionTracker implements AutoCloseable {
                 latency = Arrays.copyOf(latency, n);
                 tokens = Arrays.copyOf(tokens, n);
                 phase = Arrays.copyOf(phase, n);
+                partition = Arrays.copyOf(partition, n);
             }
             arrival[size] = now;
             latency[size] = now - s.scheduledNanos();
             tokens[size] = s.tokens();
             phase[size] = s.phase();
+            partition[size] = decisionPartition;
             size++;
         }
     }
@@ -245,6 +248,29 @@ final class DecisionTracker implements AutoCloseable {
             }
         }
         return Arrays.copyOf(out, n);
+    }
+
+    /**
+     * As {@link #latenciesScheduledBetween}, by partition of the decisions topic (keyed by request id like the
+     * records, so with as many partitions it is the record's partition): does one partition wait longer than the rest?
+     */
+    synchronized Map<Integer, long[]> latenciesByPartition(int phaseId, long from, long to) {
+        Map<Integer, long[]> out = new java.util.TreeMap<>();
+        Map<Integer, Integer> counts = new java.util.HashMap<>();
+        for (int i = 0; i < size; i++) {
+            long scheduled = arrival[i] - latency[i];
+            if (phase[i] == phaseId && scheduled >= from && scheduled < to) {
+                long[] a = out.computeIfAbsent(partition[i], k -> new long[16]);
+                int n = counts.merge(partition[i], 1, Integer::sum);
+                if (n > a.length) {
+                    a = Arrays.copyOf(a, a.length * 2);
+                    out.put(partition[i], a);
+                }
+                a[n - 1] = latency[i];
+            }
+        }
+        out.replaceAll((p, a) -> Arrays.copyOf(a, counts.get(p)));
+        return out;
     }
 
     @Override

@@ -285,6 +285,9 @@ public final class LoadGenerator {
         r.put("window_epoch_ms", List.of(epochMillis(mStart), epochMillis(mEnd)));
         long[] lat = tracker.latenciesScheduledBetween(id, mStart, mEnd);
         r.put("latency_ms", percentiles(lat));
+        Map<String, Object> byPartition = new LinkedHashMap<>();
+        tracker.latenciesByPartition(id, mStart, mEnd).forEach((p, l) -> byPartition.put(Integer.toString(p), percentiles(l)));
+        r.put("latency_ms_by_partition", byPartition);
         r.put("drained", drained);
         r.put("undecided_records", tracker.pending(id));
         r.put("cpu", ProcSnapshot.usage(a.proc, b.proc, TOP_THREADS));
