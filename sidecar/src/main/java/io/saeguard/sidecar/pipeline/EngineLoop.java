@@ -393,7 +393,8 @@ public final class EngineLoop implements AutoCloseable {
             for (int t = 0; t < ids.length; t++) {
                 ids[t] = (int) r.ids()[t];
             }
-            if (!DeviceSae.allFinite(r.rows(), r.tokens() * r.dModel())) {
+            float[] norms = TokenNorms.ofFinite(r.rows(), r.tokens(), r.dModel());
+            if (norms == null) {
                 deadLetters.send(w.record(), w.source(), "model", "non_finite",
                         new IllegalStateException("the prompt model produced a non-finite hidden state"));
                 continue;
@@ -407,7 +408,7 @@ public final class EngineLoop implements AutoCloseable {
                 deadLetters.send(w.record(), w.source(), "model", "model_error", e);
                 continue;
             }
-            enqueue(new Work(w.record(), w.generation(), chunk, w.sae(), r.rows(), w.counted(),
+            enqueue(new Work(w.record(), w.generation(), chunk, w.sae(), r.rows(), norms, w.counted(),
                     Optional.of(new Work.PromptText(w.event().text(), r)), w.receivedMs()), batches, loaded);
         }
     }
@@ -502,7 +503,7 @@ public final class EngineLoop implements AutoCloseable {
             ChunkOutcome outcome;
             try {
                 Chunk chunk = new Chunk(w.chunk().requestId(), saeId, w.chunk().position(), mine,
-                        needsActivations ? Optional.of(w.x()) : Optional.empty(), dIn, TokenNorms.of(w.x(), n, dIn),
+                        needsActivations ? Optional.of(w.x()) : Optional.empty(), dIn, w.norms(),
                         w.chunk().tokenIds().map(t -> t.toIntArray()), w.chunk().isFinal());
                 outcome = detectorEngine.evaluate(chunk, now);
             } catch (RuntimeException e) {

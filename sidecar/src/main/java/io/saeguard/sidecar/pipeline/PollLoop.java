@@ -1,7 +1,6 @@
 package io.saeguard.sidecar.pipeline;
 
 import io.saeguard.sae.Sae;
-import io.saeguard.sae.engine.DeviceSae;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.DecodeException;
@@ -44,8 +43,7 @@ import org.slf4j.LoggerFactory;
 final class PollLoop implements Runnable {
     private static final Logger LOGGER = LoggerFactory.getLogger(PollLoop.class);
     private static final Duration POLL = Duration.ofMillis(50);
-    private long lastPauseLog = System.nanoTime() - TimeUnit.MINUTES.toNanos(1); // poll thread only
-    private long pausesSinceLog; // poll thread only
+    private static final long PAUSE_LOG_INTERVAL_NANOS = TimeUnit.MINUTES.toNanos(1);
     private static final long COMMIT_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
     private static final long REVOKE_DRAIN_NANOS = TimeUnit.SECONDS.toNanos(10);
     private static final Duration RECOVERY_CALL_TIMEOUT = Duration.ofSeconds(10);
@@ -77,6 +75,8 @@ final class PollLoop implements Runnable {
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile Duration drainTimeout = Duration.ofSeconds(15);
     private boolean paused;
+    private long lastPauseLog = System.nanoTime() - PAUSE_LOG_INTERVAL_NANOS; // when a pause was last logged at INFO
+    private long pausesNotLogged; // pauses logged at DEBUG since then
     private long lastCommit;
     /** A recovery started and has not completed: partitions stay paused, nothing is committed. */
     private volatile boolean rewindPending;
@@ -223,9 +223,10 @@ final class PollLoop implements Runnable {
             return;
         }
         float[] x = chunk.toFloatArray();
-        // One comparison per record (DeviceSae.allFinite: about half the cost of testing each value, which adds up on
-        // the poll thread at 55k records/s on a GPU, bench/README.md); the record is scanned again only to name the value.
-        if (!DeviceSae.allFinite(x, x.length)) {
+        // One pass gives the detectors' token norms and the finite check (the poll thread was a whole core at 55k
+        // records/s on a GPU, bench/README.md); the record is scanned again only to name a bad value.
+        float[] norms = TokenNorms.ofFinite(x, chunk.tokens(), dIn);
+        if (norms == null) {
             int i = 0;
             while (Float.isFinite(x[i])) {
                 i++;
@@ -236,7 +237,7 @@ final class PollLoop implements Runnable {
         }
         inflightTokens.addAndGet(chunk.tokens());
         metrics.inflightTokens.set(inflightTokens.get());
-        engine.submit(new Work(r, generation.current(), chunk, sae, x));
+        engine.submit(new Work(r, generation.current(), chunk, sae, x, norms));
     }
 
     /** A prompt event: JSON per topics/schemas, keyed by its request id, with text; the engine runs the prompt model. */
@@ -383,14 +384,14 @@ final class PollLoop implements Runnable {
             paused = true;
             consumer.pause(consumer.assignment());
             metrics.pausedPartitions.set(consumer.assignment().size());
-            pausesSinceLog++;
             long now = System.nanoTime();
-            if (now - lastPauseLog >= TimeUnit.MINUTES.toNanos(1)) {
-                LOGGER.atInfo().addKeyValue("inflightTokens", inflight).addKeyValue("pausesSinceLastLog", pausesSinceLog - 1)
+            if (now - lastPauseLog >= PAUSE_LOG_INTERVAL_NANOS) {
+                LOGGER.atInfo().addKeyValue("inflightTokens", inflight).addKeyValue("pausesSinceLastLog", pausesNotLogged)
                         .log("backpressure: paused all partitions, still polling (further pauses this minute at DEBUG)");
                 lastPauseLog = now;
-                pausesSinceLog = 0;
+                pausesNotLogged = 0;
             } else {
+                pausesNotLogged++;
                 LOGGER.atDebug().addKeyValue("inflightTokens", inflight).log("backpressure: paused all partitions, still polling");
             }
         } else if (paused && inflight <= batching.resumeInflightTokens()) {

@@ -5,36 +5,58 @@ public final class TokenNorms {
     private TokenNorms() {
     }
 
-    /**
-     * Norms of the rows of {@code x} ({@code [tokens, dIn]}, row-major), summed in double. Four partial sums
-     * per row: one running sum is a chain of dependent additions (one element per add latency), which made
-     * this 3.6 % of the engine thread at 512-token batches of d_in 2304 (JFR, bench/README.md).
-     */
+    /** Norms of the rows of {@code x} ({@code [tokens, dIn]}, row-major); a row holding NaN or infinity gets a non-finite norm. */
     public static float[] of(float[] x, int tokens, int dIn) {
         float[] out = new float[tokens];
         for (int t = 0; t < tokens; t++) {
-            int j = t * dIn;
-            int end = j + dIn;
-            int end4 = j + (dIn & ~3);
-            double s0 = 0;
-            double s1 = 0;
-            double s2 = 0;
-            double s3 = 0;
-            for (; j < end4; j += 4) {
-                double a = x[j];
-                double b = x[j + 1];
-                double c = x[j + 2];
-                double d = x[j + 3];
-                s0 += a * a;
-                s1 += b * b;
-                s2 += c * c;
-                s3 += d * d;
-            }
-            for (; j < end; j++) {
-                s0 += (double) x[j] * x[j];
-            }
-            out[t] = (float) Math.sqrt((s0 + s1) + (s2 + s3));
+            out[t] = (float) Math.sqrt(sumOfSquares(x, t * dIn, dIn));
         }
         return out;
+    }
+
+    /**
+     * Norms of the rows as {@link #of}, or null when some value is NaN or infinite. One pass does both: a row's sum
+     * of squares in double is finite exactly when all its values are (a finite float squared is below 1.2e77, so no
+     * row of finite values overflows), which is how the sidecar's poll thread checks each activation record.
+     */
+    public static float[] ofFinite(float[] x, int tokens, int dIn) {
+        float[] out = new float[tokens];
+        for (int t = 0; t < tokens; t++) {
+            double s = sumOfSquares(x, t * dIn, dIn);
+            if (!Double.isFinite(s)) {
+                return null;
+            }
+            out[t] = (float) Math.sqrt(s);
+        }
+        return out;
+    }
+
+    /**
+     * {@code Σ x[from + j]²} over {@code j < n}, in double. Four partial sums: one running sum is a chain of dependent
+     * additions (one element per add latency), which made the norms 3.6 % of the engine thread at 512-token batches
+     * of d_in 2304 (JFR, bench/README.md).
+     */
+    private static double sumOfSquares(float[] x, int from, int n) {
+        int j = from;
+        int end = from + n;
+        int end4 = from + (n & ~3);
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        for (; j < end4; j += 4) {
+            double a = x[j];
+            double b = x[j + 1];
+            double c = x[j + 2];
+            double d = x[j + 3];
+            s0 += a * a;
+            s1 += b * b;
+            s2 += c * c;
+            s3 += d * d;
+        }
+        for (; j < end; j++) {
+            s0 += (double) x[j] * x[j];
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 }

@@ -10,21 +10,22 @@ import org.apache.kafka.common.TopicPartition;
  * One record on its way through the SAE: the original record (kept for the dead-letter topic), the
  * {@link Generation} it was consumed in, its chunk, the SAE it routes to, its activations as F32
  * rows (all finite: the poll thread checks an activation record's, the engine loop a prompt model's output,
- * so the encode does not check them again), the tokens it holds in the in-flight count, and — for a prompt event — its text and
+ * so the encode does not check them again) and their L2 norm per token (from that check's pass,
+ * {@link TokenNorms#ofFinite}), the tokens it holds in the in-flight count, and — for a prompt event — its text and
  * tokenization (for alert excerpts), and when the poll thread received it (wall clock, ms; the
  * {@code saeguard_stage_latency_seconds} split). Handed from the poll thread to the engine thread and on to
  * the producer's callbacks; never mutated after construction.
  */
-record Work(ConsumerRecord<String, byte[]> record, long generation, ActivationChunk chunk, String sae, float[] x, int counted,
-        Optional<PromptText> prompt, long receivedMs) {
+record Work(ConsumerRecord<String, byte[]> record, long generation, ActivationChunk chunk, String sae, float[] x, float[] norms,
+        int counted, Optional<PromptText> prompt, long receivedMs) {
 
     /** The text of a prompt event and how the model tokenized it. */
     record PromptText(String text, HiddenStateModel.Result tokens) {
     }
 
     /** An activation record, received (polled and decoded) now: counted by its own tokens, no text. */
-    Work(ConsumerRecord<String, byte[]> record, long generation, ActivationChunk chunk, String sae, float[] x) {
-        this(record, generation, chunk, sae, x, chunk.tokens(), Optional.empty(), System.currentTimeMillis());
+    Work(ConsumerRecord<String, byte[]> record, long generation, ActivationChunk chunk, String sae, float[] x, float[] norms) {
+        this(record, generation, chunk, sae, x, norms, chunk.tokens(), Optional.empty(), System.currentTimeMillis());
     }
 
     TopicPartition partition() {

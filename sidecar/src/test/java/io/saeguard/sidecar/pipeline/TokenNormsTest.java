@@ -42,4 +42,23 @@ class TokenNormsTest {
         assertThat(norms[0]).isEqualTo((float) Math.sqrt(4.0 * dIn));
         assertThat(norms[2]).isEqualTo((float) Math.sqrt(4.0 * dIn));
     }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 5, 2304})
+    void ofFiniteIsNullExactlyWhenSomeValueIsNotFinite(int dIn) {
+        Random r = new Random(7 + dIn);
+        float[] x = new float[4 * dIn];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        assertThat(TokenNorms.ofFinite(x, 4, dIn)).containsExactly(TokenNorms.of(x, 4, dIn));
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            float[] y = x.clone();
+            y[3 * dIn + dIn - 1] = bad; // the last value of the last row
+            assertThat(TokenNorms.ofFinite(y, 4, dIn)).as("%s", bad).isNull();
+        }
+        float[] huge = new float[dIn];
+        java.util.Arrays.fill(huge, Float.MAX_VALUE); // finite values whose norm overflows a float, but not the double sum
+        assertThat(TokenNorms.ofFinite(huge, 1, dIn)).isNotNull();
+    }
 }
