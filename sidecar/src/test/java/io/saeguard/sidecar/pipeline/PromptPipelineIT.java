@@ -53,7 +53,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @ExtendWith(KafkaBrokerExtension.class)
 class PromptPipelineIT {
-    private static final long SEED = new Random().nextLong() & 0x7fffffffL;
+    private static final long SEED = Long.getLong("saeguard.it.seed", new Random().nextLong() & 0x7fffffffL);
     private static final EventCodec CODEC = new EventCodec();
     private static final String MODEL = "all-minilm-l6-v2";
     private static final String HOOK = "blocks.5.hook_resid_post";
@@ -210,13 +210,24 @@ class PromptPipelineIT {
             // And alerts for prompt events carry the text around the firing tokens
             List<ConsumerRecord<String, byte[]>> alerts = read(kafka.bootstrap(), names.get(TopicRole.ALERTS), fired);
             assertThat(alerts).isNotEmpty();
+            int withExcerpt = 0;
             for (ConsumerRecord<String, byte[]> r : alerts) {
                 Alert a = CODEC.decodeAlert(r.value());
-                String text = TEXTS.get(Integer.parseInt(a.decision().requestId().substring("prompt-".length())));
-                assertThat(a.excerpt()).isPresent();
-                assertThat(text).contains(a.excerpt().get().replace("…", ""));
+                int i = Integer.parseInt(a.decision().requestId().substring("prompt-".length()));
+                String text = TEXTS.get(i);
                 assertThat(a.positions()).isNotEmpty();
+                if (a.excerpt().isPresent()) {
+                    assertThat(text).contains(a.excerpt().get().replace("…", ""));
+                    withExcerpt++;
+                } else {
+                    // Only a token without text may leave an alert without excerpt: the tokenizer's [CLS] (101) or [SEP] (102),
+                    // which this detector counts (seed 457443930 fired on [SEP] alone in one text).
+                    long[] ids = hidden.get(i).ids();
+                    assertThat(a.positions()).as("%s's alert has no excerpt, at positions %s of %s", a.decision().requestId(),
+                            a.positions(), text).allMatch(p -> ids[(int) (long) p] == 101 || ids[(int) (long) p] == 102);
+                }
             }
+            assertThat(withExcerpt).as("alerts with an excerpt").isPositive();
 
             // And the malformed event is dead-lettered; the model's time is measured
             assertThat(read(kafka.bootstrap(), names.get(TopicRole.DEADLETTER), 1)).hasSize(1);
