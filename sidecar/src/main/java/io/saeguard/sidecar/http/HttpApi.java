@@ -7,24 +7,22 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
 import io.prometheus.metrics.expositionformats.ExpositionFormats;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import io.saeguard.detectors.Chunk;
 import io.saeguard.detectors.ChunkOutcome;
 import io.saeguard.detectors.DetectorConfigException;
 import io.saeguard.detectors.DetectorDefinition;
 import io.saeguard.detectors.DetectorDefinitions;
-import io.saeguard.sae.engine.DeviceSae;
-import io.saeguard.sae.lm.HiddenStateModel;
+import io.saeguard.sidecar.pipeline.CheckRequest;
+import io.saeguard.sidecar.pipeline.CheckResult;
 import io.saeguard.sidecar.pipeline.EngineLoop;
+import io.saeguard.sidecar.pipeline.InvalidRequestException;
 import io.saeguard.sidecar.pipeline.SaeRouter;
 import io.saeguard.sidecar.pipeline.SpecialMask;
-import io.saeguard.sidecar.pipeline.TokenNorms;
 import io.saeguard.topics.DecodeException;
 import io.saeguard.topics.activation.ActivationChunk;
 import io.saeguard.topics.activation.ActivationCodec;
 import io.saeguard.topics.codes.SparseCodes;
 import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.EventCodec;
-import io.saeguard.topics.safetensors.Tensor;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
@@ -36,6 +34,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -207,33 +206,27 @@ public final class HttpApi extends VerticleBase {
     }
 
     private void listDetectors(RoutingContext ctx) {
-        onEngine(ctx, c -> {
-            ArrayNode list = JSON.createArrayNode();
-            for (DetectorDefinition d : c.detectors().definitions()) {
-                list.addObject().put("id", d.id()).put("sae", d.sae()).put("yaml", DetectorDefinitions.toYaml(d));
-            }
-            return JSON.createObjectNode().set("detectors", list).toString();
-        }, "application/json");
+        ArrayNode list = JSON.createArrayNode();
+        for (DetectorDefinition d : engine.detectorDefinitions()) {
+            list.addObject().put("id", d.id()).put("sae", d.sae()).put("yaml", DetectorDefinitions.toYaml(d));
+        }
+        json(ctx, 200, JSON.createObjectNode().set("detectors", list).toString());
     }
 
     private void getDetector(RoutingContext ctx) {
         String id = ctx.pathParam("id");
-        engine.call(c -> c.detectors().definition(id).map(DetectorDefinitions::toYaml)).whenComplete((yaml, err) ->
-                vertx.getOrCreateContext().runOnContext(v -> {
-                    if (err != null) {
-                        json(ctx, 500, error(err.getMessage()));
-                    } else if (yaml.isEmpty()) {
-                        json(ctx, 404, error("unknown detector '" + id + "'"));
-                    } else {
-                        ctx.response().putHeader("Content-Type", "application/yaml").end(yaml.get());
-                    }
-                }));
+        Optional<DetectorDefinition> def = engine.detectorDefinitions().stream().filter(d -> d.id().equals(id)).findFirst();
+        if (def.isEmpty()) {
+            json(ctx, 404, error("unknown detector '" + id + "'"));
+        } else {
+            ctx.response().putHeader("Content-Type", "application/yaml").end(DetectorDefinitions.toYaml(def.get()));
+        }
     }
 
     /**
      * Replaces (or adds) one detector from a YAML body. A definition that does not validate, names
-     * another id, or names an SAE this sidecar does not load is refused with 400 and the running
-     * version stays in force.
+     * another id, names an SAE this sidecar does not load or a feature that SAE does not have, is refused with 400
+     * and the running version stays in force.
      */
     private void putDetector(RoutingContext ctx) {
         String id = ctx.pathParam("id");
@@ -241,123 +234,97 @@ public final class HttpApi extends VerticleBase {
         try {
             Buffer body = ctx.body().buffer();
             if (body == null || body.length() == 0) {
-                throw new IllegalArgumentException("empty body: send the detector's YAML");
+                throw new InvalidRequestException("empty body: send the detector's YAML");
             }
             def = DetectorDefinitions.parse(body.getBytes(), "PUT /v1/detectors/" + id);
             if (!def.id().equals(id)) {
-                throw new IllegalArgumentException("the body's id '" + def.id() + "' differs from the path's '" + id + "'");
+                throw new InvalidRequestException("the body's id '" + def.id() + "' differs from the path's '" + id + "'");
             }
-        } catch (DetectorConfigException | IllegalArgumentException e) {
+        } catch (DetectorConfigException | InvalidRequestException e) {
             json(ctx, 400, error(e.getMessage()));
             return;
         }
-        onEngine(ctx, c -> {
-            c.sae(def.sae()); // throws IllegalArgumentException (400) for an SAE this sidecar does not load
-            boolean existed = c.detectors().definition(id).isPresent();
-            c.detectors().withDefinition(def);
-            LOGGER.atInfo().addKeyValue("detector", id).addKeyValue("sae", def.sae()).log(existed ? "detector replaced" : "detector added");
-            return JSON.createObjectNode().put("id", id).put("status", existed ? "replaced" : "added").toString();
-        }, "application/json");
-    }
-
-    /** Runs {@code body} on the engine thread and answers with its string; IllegalArgumentException is a 400. */
-    private void onEngine(RoutingContext ctx, java.util.function.Function<EngineLoop.Context, String> body, String type) {
         io.vertx.core.Context vc = vertx.getOrCreateContext();
-        engine.call(body).whenComplete((out, err) -> vc.runOnContext(v -> {
-            if (err == null) {
-                ctx.response().putHeader("Content-Type", type).end(out);
+        engine.replaceDetector(def).whenComplete((existed, err) -> vc.runOnContext(v -> {
+            if (err != null) {
+                fail(ctx, err);
                 return;
             }
-            Throwable cause = err instanceof java.util.concurrent.CompletionException && err.getCause() != null ? err.getCause() : err;
-            json(ctx, cause instanceof IllegalArgumentException ? 400 : 500, error(cause.getMessage()));
+            LOGGER.atInfo().addKeyValue("detector", id).addKeyValue("sae", def.sae()).log(existed ? "detector replaced" : "detector added");
+            json(ctx, 200, JSON.createObjectNode().put("id", id).put("status", existed ? "replaced" : "added").toString());
         }));
-    }
-
-    /** One HTTP encode/check request: activations, or a text for the prompt model (then x is null until embedded). */
-    private record Request(String requestId, String sae, long position, int tokens, int dIn, float[] x, Optional<int[]> tokenIds,
-            Optional<Tensor> specialMask, Optional<boolean[]> special, boolean isFinal, Optional<String> text) {
-    }
-
-    /**
-     * The text request with the prompt model's hidden states as its activations (a whole request: position 0, final).
-     * The encode refuses non-finite hidden states, naming the token, as it does for any request.
-     */
-    private static Request embedded(Request req, HiddenStateModel.Result h) {
-        return new Request(req.requestId(), req.sae(), 0, h.tokens(), h.dModel(), h.rows(), Optional.of(h.intIds()), Optional.empty(),
-                Optional.of(h.special()), true, Optional.empty());
     }
 
     private void run(RoutingContext ctx, boolean check) {
-        Request req;
+        CheckRequest req;
+        CompletableFuture<CheckResult> result;
         try {
             req = parse(ctx);
-        } catch (IllegalArgumentException | DecodeException | IOException e) {
-            json(ctx, 400, error(e.getMessage()));
-            return;
-        }
-        if (engine.queued() > MAX_QUEUED) {
-            ctx.response().putHeader("Retry-After", "1");
-            json(ctx, 503, error("engine queue is full (" + engine.queued() + " tasks); retry shortly"));
+            if (engine.queued() > MAX_QUEUED) {
+                ctx.response().putHeader("Retry-After", "1");
+                json(ctx, 503, error("engine queue is full (" + engine.queued() + " tasks); retry shortly"));
+                return;
+            }
+            result = check ? engine.check(req) : engine.encode(req);
+        } catch (RuntimeException | DecodeException | IOException e) {
+            fail(ctx, e);
             return;
         }
         io.vertx.core.Context vc = vertx.getOrCreateContext();
-        engine.call(c -> {
-            Request r = req.text().isPresent() ? embedded(req, c.promptHiddenStates(req.text().get())) : req;
-            DeviceSae sae = c.sae(r.sae());
-            try {
-                sae.checkWidth(r.dIn());
-                SparseCodes codes = sae.encode(r.sae(), r.x(), r.tokens());
-                if (!check) {
-                    return encodeResponse(r, codes);
-                }
-                float[] norms = TokenNorms.of(r.x(), r.tokens(), r.dIn());
-                Optional<boolean[]> special = r.special().isPresent() ? r.special()
-                        : SpecialMask.of(r.specialMask(), r.tokenIds(), c.specialTokenIds(r.sae()), r.tokens());
-                Chunk chunk = new Chunk(r.requestId(), r.sae(), r.position(), codes,
-                        c.detectors().needsActivations(r.sae()) ? Optional.of(r.x()) : Optional.empty(), r.dIn(), norms,
-                        r.tokenIds(), special, r.isFinal());
-                return checkResponse(c.detectors().evaluate(chunk, System.currentTimeMillis()));
-            } catch (io.saeguard.sae.SaeInputException e) {
-                throw new IllegalArgumentException(e.getMessage(), e);
-            }
-        }).whenComplete((body, err) -> vc.runOnContext(v -> {
-            if (err == null) {
-                json(ctx, 200, body);
+        result.whenComplete((r, err) -> vc.runOnContext(v -> {
+            if (err != null) {
+                fail(ctx, err);
             } else {
-                Throwable cause = err instanceof java.util.concurrent.CompletionException && err.getCause() != null ? err.getCause() : err;
-                json(ctx, cause instanceof IllegalArgumentException ? 400 : 500, error(cause.getMessage()));
+                json(ctx, 200, check ? checkResponse(r.outcome().orElseThrow()) : encodeResponse(r));
             }
         }));
     }
 
-    private Request parse(RoutingContext ctx) throws DecodeException, IOException {
+    /**
+     * Answers a failed request: the caller's error (an invalid request, an undecodable record, an invalid detector, bad
+     * JSON) is a 400 with its message; anything else is the sidecar's own failure, a 500 naming an id under which the
+     * error and its stack trace are logged (the message may hold what the caller should not see).
+     */
+    private static void fail(RoutingContext ctx, Throwable err) {
+        Throwable cause = err instanceof java.util.concurrent.CompletionException && err.getCause() != null ? err.getCause() : err;
+        if (cause instanceof InvalidRequestException || cause instanceof DecodeException || cause instanceof DetectorConfigException
+                || cause instanceof com.fasterxml.jackson.core.JacksonException) {
+            json(ctx, 400, error(cause.getMessage()));
+            return;
+        }
+        String id = java.util.UUID.randomUUID().toString().substring(0, 8);
+        LOGGER.atError().addKeyValue("errorId", id).addKeyValue("path", ctx.request().path()).setCause(cause)
+                .log("HTTP request failed: {}", cause.toString());
+        json(ctx, 500, error("internal error " + id + " (logged under this id)"));
+    }
+
+    private CheckRequest parse(RoutingContext ctx) throws DecodeException, IOException {
         Buffer body = ctx.body().buffer();
         if (body == null || body.length() == 0) {
-            throw new IllegalArgumentException("empty body: send an activation record (application/octet-stream) or JSON");
+            throw new InvalidRequestException("empty body: send an activation record (application/octet-stream) or JSON");
         }
         String type = Optional.ofNullable(ctx.request().getHeader("Content-Type")).orElse("");
         if (type.startsWith("application/json")) {
             JsonNode j = JSON.readTree(body.getBytes());
             if (j == null || !j.isObject()) {
-                throw new IllegalArgumentException("JSON body must be an object");
+                throw new InvalidRequestException("JSON body must be an object");
             }
             String requestId = text(j, "request_id").orElse("http-" + System.nanoTime());
             JsonNode textNode = j.get("text");
             if (textNode != null) {
                 if (j.has("activations")) {
-                    throw new IllegalArgumentException("give 'text' or 'activations', not both");
+                    throw new InvalidRequestException("give 'text' or 'activations', not both");
                 }
                 if (!textNode.isTextual() || textNode.textValue().isEmpty()) {
-                    throw new IllegalArgumentException("'text' must be a non-empty string");
+                    throw new InvalidRequestException("'text' must be a non-empty string");
                 }
-                String sae = promptSae.orElseThrow(() -> new IllegalArgumentException("this sidecar has no prompt model ('prompts:' "
+                String sae = promptSae.orElseThrow(() -> new InvalidRequestException("this sidecar has no prompt model ('prompts:' "
                         + "in its config), so it cannot check text; send activations"));
-                return new Request(requestId, sae, 0, 0, 0, null, Optional.empty(), Optional.empty(), Optional.empty(), true,
-                        Optional.of(textNode.textValue()));
+                return CheckRequest.ofText(requestId, sae, textNode.textValue());
             }
             JsonNode acts = j.get("activations");
             if (acts == null || !acts.isArray() || acts.isEmpty() || !acts.get(0).isArray()) {
-                throw new IllegalArgumentException("'activations' must be a non-empty array of arrays [tokens][d_in]");
+                throw new InvalidRequestException("'activations' must be a non-empty array of arrays [tokens][d_in]");
             }
             int tokens = acts.size();
             int dIn = acts.get(0).size();
@@ -365,27 +332,28 @@ public final class HttpApi extends VerticleBase {
             for (int t = 0; t < tokens; t++) {
                 JsonNode row = acts.get(t);
                 if (!row.isArray() || row.size() != dIn) {
-                    throw new IllegalArgumentException("activations[" + t + "] must have " + dIn + " numbers");
+                    throw new InvalidRequestException("activations[" + t + "] must have " + dIn + " numbers");
                 }
                 for (int i = 0; i < dIn; i++) {
                     if (!row.get(i).isNumber()) {
-                        throw new IllegalArgumentException("activations[" + t + "][" + i + "] is not a number");
+                        throw new InvalidRequestException("activations[" + t + "][" + i + "] is not a number");
                     }
                     x[t * dIn + i] = (float) row.get(i).asDouble();
                 }
             }
             Optional<String> named = text(j, "sae");
-            String sae = router.route(named, text(j, "model"), text(j, "hook")).orElseThrow(() -> new IllegalArgumentException(
+            String sae = router.route(named, text(j, "model"), text(j, "hook")).orElseThrow(() -> new InvalidRequestException(
                     named.isPresent() ? "unknown SAE id '" + named.get() + "' (configured: " + router.ids() + ")"
                             : "give 'sae' (an SAE id) or 'model' and 'hook' that a configured SAE serves (configured: " + router.ids() + ")"));
-            return new Request(requestId, sae, j.path("position").asLong(0), tokens, dIn, x, Optional.empty(), Optional.empty(),
+            return new CheckRequest(requestId, sae, j.path("position").asLong(0), tokens, dIn, Optional.of(x), Optional.empty(),
                     Optional.empty(), j.path("final").asBoolean(false), Optional.empty());
         }
         ActivationChunk chunk = ActivationCodec.decode(body.getBytes());
-        String sae = router.route(chunk).orElseThrow(() -> new IllegalArgumentException("no configured SAE serves this record (sae "
+        String sae = router.route(chunk).orElseThrow(() -> new InvalidRequestException("no configured SAE serves this record (sae "
                 + chunk.sae().orElse("-") + ", model " + chunk.model().orElse("-") + ", hook " + chunk.hook().orElse("-") + ")"));
-        return new Request(chunk.requestId(), sae, chunk.position(), chunk.tokens(), chunk.dIn(), chunk.toFloatArray(),
-                chunk.tokenIds().map(t -> t.toIntArray()), chunk.specialMask(), Optional.empty(), chunk.isFinal(), Optional.empty());
+        return new CheckRequest(chunk.requestId(), sae, chunk.position(), chunk.tokens(), chunk.dIn(), Optional.of(chunk.toFloatArray()),
+                chunk.tokenIds().map(t -> t.toIntArray()), SpecialMask.marked(chunk.specialMask(), chunk.tokens()), chunk.isFinal(),
+                Optional.empty());
     }
 
     private static Optional<String> text(JsonNode j, String key) {
@@ -393,14 +361,15 @@ public final class HttpApi extends VerticleBase {
         return n == null || !n.isTextual() || n.textValue().isEmpty() ? Optional.empty() : Optional.of(n.textValue());
     }
 
-    private static String encodeResponse(Request req, SparseCodes codes) {
+    private static String encodeResponse(CheckResult result) {
+        SparseCodes codes = result.codes();
         ObjectNode o = JSON.createObjectNode();
-        o.put("sae", req.sae());
+        o.put("sae", result.sae());
         o.put("d_sae", codes.dSae());
         ArrayNode tokens = o.putArray("tokens");
         for (int t = 0; t < codes.tokens(); t++) {
             ObjectNode tok = tokens.addObject();
-            tok.put("position", req.position() + t);
+            tok.put("position", result.position() + t);
             ArrayNode f = tok.putArray("features");
             for (int j = 0; j < codes.activeCount(t); j++) {
                 f.addObject().put("id", codes.featureAt(t, j)).put("value", codes.valueAt(t, j));

@@ -38,27 +38,27 @@ final class DeadLetterPublisher {
      * Dead-letters {@code record}.
      *
      * @param source where it was consumed, its generation and its tokens in the in-flight count
-     * @param stage where it failed: decode, route, validate, encode, detect
-     * @param reason a bounded reason (metric label)
+     * @param reason why, and so at which {@link FailureStage} (headers and metric labels)
      */
-    void send(ConsumerRecord<String, byte[]> record, Source source, String stage, String reason, Throwable error) {
+    void send(ConsumerRecord<String, byte[]> record, Source source, FailureReason reason, Throwable error) {
+        String stage = reason.stage().label();
         RecordHeaders headers = new RecordHeaders();
         for (Header h : record.headers()) {
             headers.add(h);
         }
         headers.add(PREFIX + "stage", bytes(stage));
-        headers.add(PREFIX + "reason", bytes(reason));
+        headers.add(PREFIX + "reason", bytes(reason.label()));
         headers.add(PREFIX + "class", bytes(error.getClass().getName()));
         headers.add(PREFIX + "message", bytes(String.valueOf(error.getMessage())));
         headers.add(PREFIX + "topic", bytes(record.topic()));
         headers.add(PREFIX + "partition", bytes(Integer.toString(record.partition())));
         headers.add(PREFIX + "offset", bytes(Long.toString(record.offset())));
         headers.add(PREFIX + "ts", bytes(Long.toString(System.currentTimeMillis())));
-        LOGGER.atWarn().addKeyValue("stage", stage).addKeyValue("reason", reason).addKeyValue("topic", record.topic())
+        LOGGER.atWarn().addKeyValue("stage", stage).addKeyValue("reason", reason.label()).addKeyValue("topic", record.topic())
                 .addKeyValue("partition", record.partition()).addKeyValue("offset", record.offset())
                 .log("dead-lettering record: {}", error.getMessage());
         sink.emit(source, List.of(new ProducerRecord<>(topic, null, record.key(), record.value(), headers)), () -> {
-                    metrics.deadletters.labelValues(stage, reason).inc();
+                    metrics.deadletters.labelValues(stage, reason.label()).inc();
                     metrics.events.labelValues(record.topic(), Metrics.OUTCOME_DEADLETTER).inc();
                 });
     }

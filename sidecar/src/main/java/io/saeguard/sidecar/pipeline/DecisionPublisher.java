@@ -39,7 +39,7 @@ final class DecisionPublisher {
         long produced = work.record().timestamp();
         long now = System.currentTimeMillis();
         Decision decision = outcome.decision().toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
-        String key = work.chunk().requestId();
+        String key = work.requestId();
         List<ProducerRecord<String, byte[]>> outputs = new ArrayList<>(1 + outcome.alerts().size());
         outputs.add(new ProducerRecord<>(decisionsTopic, key, CODEC.encode(decision)));
         for (Alert alert : outcome.alerts()) {

@@ -88,16 +88,12 @@ final class DetectorFileWatcher implements AutoCloseable {
                     e.getMessage());
             return;
         }
-        engine.call(c -> {
-            c.sae(def.sae());
-            c.detectors().withDefinition(def);
-            return def.id();
-        }).whenComplete((id, err) -> {
+        engine.replaceDetector(def).whenComplete((existed, err) -> {
             if (err != null) {
                 LOGGER.atError().addKeyValue("file", file).log("detector reload refused; keeping the running version: {}",
                         err.getCause() != null ? err.getCause().getMessage() : err.getMessage());
             } else {
-                LOGGER.atInfo().addKeyValue("file", file).addKeyValue("detector", id).log("detector reloaded from its file");
+                LOGGER.atInfo().addKeyValue("file", file).addKeyValue("detector", def.id()).log("detector reloaded from its file");
             }
         });
     }

@@ -190,7 +190,7 @@ final class PollLoop implements Runnable {
             return;
         }
         if (r.value() == null) {
-            deadLetter(r, "decode", "null_value", new DecodeException(DecodeException.Reason.MISSING_TENSOR,
+            deadLetter(r, FailureReason.NULL_VALUE, new DecodeException(DecodeException.Reason.MISSING_TENSOR,
                     "record has no value (a tombstone?)"));
             return;
         }
@@ -198,27 +198,27 @@ final class PollLoop implements Runnable {
         try {
             chunk = ActivationCodec.decode(r.value());
         } catch (DecodeException e) {
-            deadLetter(r, "decode", e.reasonLabel(), e);
+            deadLetter(r, FailureReason.of(e), e);
             return;
         }
         if (r.key() != null && !r.key().equals(chunk.requestId())) {
-            deadLetter(r, "validate", "key_mismatch", new IllegalArgumentException("record key '" + r.key()
+            deadLetter(r, FailureReason.KEY_MISMATCH, new IllegalArgumentException("record key '" + r.key()
                     + "' differs from the request_id in the record's metadata; key activation records by request id"));
             return;
         }
         String sae = router.route(chunk).orElse(null);
         if (sae == null) {
-            deadLetter(r, "route", "unknown_sae", new IllegalArgumentException(router.explain(chunk)));
+            deadLetter(r, FailureReason.UNKNOWN_SAE, new IllegalArgumentException(router.explain(chunk)));
             return;
         }
         int dIn = saes.get(sae).config().dIn();
         if (chunk.dIn() != dIn) {
-            deadLetter(r, "validate", "wrong_d_in", new IllegalArgumentException("activations have d_in " + chunk.dIn()
+            deadLetter(r, FailureReason.WRONG_D_IN, new IllegalArgumentException("activations have d_in " + chunk.dIn()
                     + " but SAE '" + sae + "' expects d_in " + dIn));
             return;
         }
         if (chunk.tokens() > batching.maxRecordTokens()) {
-            deadLetter(r, "validate", "oversize", new IllegalArgumentException("record holds " + chunk.tokens()
+            deadLetter(r, FailureReason.OVERSIZE, new IllegalArgumentException("record holds " + chunk.tokens()
                     + " tokens, more than batching.max_record_tokens = " + batching.maxRecordTokens() + "; chunk it smaller"));
             return;
         }
@@ -231,7 +231,7 @@ final class PollLoop implements Runnable {
             while (Float.isFinite(x[i])) {
                 i++;
             }
-            deadLetter(r, "validate", "non_finite", new IllegalArgumentException("token " + (i / dIn) + " (position "
+            deadLetter(r, FailureReason.NON_FINITE, new IllegalArgumentException("token " + (i / dIn) + " (position "
                     + (chunk.position() + i / dIn) + ") has a non-finite value (" + x[i] + ") at dimension " + (i % dIn)));
             return;
         }
@@ -243,23 +243,23 @@ final class PollLoop implements Runnable {
     /** A prompt event: JSON per topics/schemas, keyed by its request id, with text; the engine runs the prompt model. */
     private void handlePrompt(ConsumerRecord<String, byte[]> r) {
         if (r.value() == null) {
-            deadLetter(r, "decode", "null_value", new DecodeException(DecodeException.Reason.MISSING_FIELD, "prompt record has no value (a tombstone?)"));
+            deadLetter(r, FailureReason.NULL_VALUE, new DecodeException(DecodeException.Reason.MISSING_FIELD, "prompt record has no value (a tombstone?)"));
             return;
         }
         PromptEvent event;
         try {
             event = PROMPT_CODEC.decodePrompt(r.value());
         } catch (DecodeException e) {
-            deadLetter(r, "decode", e.reasonLabel(), e);
+            deadLetter(r, FailureReason.of(e), e);
             return;
         }
         if (r.key() != null && !r.key().equals(event.requestId())) {
-            deadLetter(r, "validate", "key_mismatch", new IllegalArgumentException("record key '" + r.key()
+            deadLetter(r, FailureReason.KEY_MISMATCH, new IllegalArgumentException("record key '" + r.key()
                     + "' differs from the event's request_id; key prompt records by request id"));
             return;
         }
         if (event.text().isBlank()) {
-            deadLetter(r, "validate", "empty_text", new IllegalArgumentException("prompt event has no text"));
+            deadLetter(r, FailureReason.EMPTY_TEXT, new IllegalArgumentException("prompt event has no text"));
             return;
         }
         int counted = prompts.get().maxTokens();
@@ -268,8 +268,8 @@ final class PollLoop implements Runnable {
         engine.submitPrompt(new PromptWork(r, generation.current(), event, prompts.get().sae(), counted));
     }
 
-    private void deadLetter(ConsumerRecord<String, byte[]> r, String stage, String reason, Throwable error) {
-        deadLetters.send(r, new Source(new TopicPartition(r.topic(), r.partition()), r.offset(), generation.current(), 0), stage, reason, error);
+    private void deadLetter(ConsumerRecord<String, byte[]> r, FailureReason reason, Throwable error) {
+        deadLetters.send(r, new Source(new TopicPartition(r.topic(), r.partition()), r.offset(), generation.current(), 0), reason, error);
     }
 
     /** Whether the pipeline is healthy: no output failure, no recovery under way. */

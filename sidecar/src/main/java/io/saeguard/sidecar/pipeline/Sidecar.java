@@ -44,6 +44,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.utils.Time;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -93,18 +94,16 @@ public final class Sidecar implements AutoCloseable {
     public static Sidecar start(SidecarConfig config) throws Exception {
         LOGGER.atInfo().log("starting saeguard with {}", config);
         Map<String, Sae> saes = new LinkedHashMap<>();
-        Map<String, Integer> maxActive = new HashMap<>();
-        Map<String, int[]> specialTokenIds = new HashMap<>();
         for (SidecarConfig.SaeEntry e : config.saes()) {
             saes.put(e.id(), SaeLoader.load(e.path()));
-            maxActive.put(e.id(), e.maxActive());
-            specialTokenIds.put(e.id(), e.specialTokenIds().stream().mapToInt(Integer::intValue).sorted().toArray());
         }
         List<DetectorDefinition> definitions = DetectorDefinitions.loadAll(config.detectors());
+        StateLimits limits = new StateLimits(config.state().requestTtl(), config.state().maxRequests());
         for (DetectorDefinition d : definitions) {
-            if (!saes.containsKey(d.sae())) {
-                throw new IllegalArgumentException("detector '" + d.id() + "' names SAE '" + d.sae() + "', which the config does not load "
-                        + "(saes: " + String.join(", ", saes.keySet()) + ")");
+            try {
+                LiveDetectors.check(d, saes, limits);
+            } catch (InvalidRequestException e) {
+                throw new IllegalArgumentException(e.getMessage(), e);
             }
         }
         for (Map.Entry<String, Set<Integer>> w : config.metrics().watch().entrySet()) {
@@ -195,9 +194,8 @@ public final class Sidecar implements AutoCloseable {
         Egress egress = new Egress();
         vertx.deployVerticle(egress, new DeploymentOptions().setThreadingModel(ThreadingModel.WORKER))
                 .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        EngineLoop engine = new EngineLoop(config.batching(), saes, maxActive, specialTokenIds, engineOptions, definitions,
-                new StateLimits(config.state().requestTtl(), config.state().maxRequests()), decisions, dlq, metrics, generation, config.metrics(),
-                config.prompts(), steering::publish, egress);
+        EngineLoop engine = new EngineLoop(config, saes, definitions, engineOptions,
+                new EngineLoop.Outputs(decisions, dlq, steering::publish, egress), metrics, generation, Time.SYSTEM);
         try {
             engine.start(Duration.ofMinutes(5));
         } catch (Exception | Error e) {
@@ -221,7 +219,7 @@ public final class Sidecar implements AutoCloseable {
         }
         new io.saeguard.sidecar.metrics.FeatureMetrics(registry, engine.featureStats(), engine::watchedFeatures,
                 config.metrics().topFeatures());
-        steering.publish(engine.call(c -> c.detectors().steeringVectors()).get(60, TimeUnit.SECONDS));
+        steering.publish(engine.steeringVectors());
 
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProps(config, bootstrap), new StringDeserializer(),
                 new ByteArrayDeserializer());

@@ -8,16 +8,17 @@ import org.apache.kafka.common.TopicPartition;
 
 /**
  * One record on its way through the SAE: the original record (kept for the dead-letter topic), the
- * {@link Generation} it was consumed in, its chunk, the SAE it routes to, its activations as F32
- * rows (all finite: the poll thread checks an activation record's, the engine loop a prompt model's output,
- * so the encode does not check them again) and their L2 norm per token (from that check's pass,
- * {@link TokenNorms#ofFinite}), the tokens it holds in the in-flight count, and — for a prompt event — its text and
- * tokenization (for alert excerpts), and when the poll thread received it (wall clock, ms; the
- * {@code saeguard_stage_latency_seconds} split). Handed from the poll thread to the engine thread and on to
- * the producer's callbacks; never mutated after construction.
+ * {@link Generation} it was consumed in, the chunk's request, position, token ids, marked special tokens and
+ * finality, the SAE it routes to, its activations as F32 rows (all finite: the poll thread checks an activation
+ * record's, the {@link PromptStage} a prompt model's output, so the encode does not check them again) and their L2
+ * norm per token (from that check's pass, {@link TokenNorms#ofFinite}), the tokens it holds in the in-flight count,
+ * and — for a prompt event — its text and tokenization (for alert excerpts), and when the poll thread received it
+ * (wall clock, ms; the {@code saeguard_stage_latency_seconds} split). Handed from the poll thread to the engine
+ * thread and on to the producer's callbacks; never mutated after construction.
  */
-record Work(ConsumerRecord<String, byte[]> record, long generation, ActivationChunk chunk, String sae, float[] x, float[] norms,
-        int counted, Optional<PromptText> prompt, long receivedMs) {
+record Work(ConsumerRecord<String, byte[]> record, long generation, String requestId, long position, int tokens, boolean isFinal,
+        Optional<int[]> tokenIds, Optional<boolean[]> marked, String sae, float[] x, float[] norms, int counted,
+        Optional<PromptText> prompt, long receivedMs) implements ChunkInput {
 
     /** The text of a prompt event and how the model tokenized it. */
     record PromptText(String text, HiddenStateModel.Result tokens) {
@@ -25,15 +26,19 @@ record Work(ConsumerRecord<String, byte[]> record, long generation, ActivationCh
 
     /** An activation record, received (polled and decoded) now: counted by its own tokens, no text. */
     Work(ConsumerRecord<String, byte[]> record, long generation, ActivationChunk chunk, String sae, float[] x, float[] norms) {
-        this(record, generation, chunk, sae, x, norms, chunk.tokens(), Optional.empty(), System.currentTimeMillis());
+        this(record, generation, chunk.requestId(), chunk.position(), chunk.tokens(), chunk.isFinal(),
+                chunk.tokenIds().map(t -> t.toIntArray()), SpecialMask.marked(chunk.specialMask(), chunk.tokens()), sae, x, norms,
+                chunk.tokens(), Optional.empty(), System.currentTimeMillis());
     }
 
     TopicPartition partition() {
         return new TopicPartition(record.topic(), record.partition());
     }
 
-    int tokens() {
-        return chunk.tokens();
+    /** The record's own timestamp: a detector's deadline counts from when the record was produced. */
+    @Override
+    public long arrivedMs() {
+        return record.timestamp();
     }
 
     Source source() {

@@ -75,7 +75,7 @@ class BackpressureIT {
             double assignmentsBefore = sidecar.metrics().assignments.get();
 
             // When the engine stalls for 9 s while 30 records (120 tokens) arrive
-            var stall = sidecar.engine().call(c -> {
+            var stall = sidecar.engine().call(() -> {
                 try {
                     Thread.sleep(9000);
                 } catch (InterruptedException e) {
@@ -280,7 +280,7 @@ class BackpressureIT {
         static EngineHold on(Sidecar sidecar) throws InterruptedException {
             EngineHold hold = new EngineHold();
             CountDownLatch holding = new CountDownLatch(1);
-            sidecar.engine().call(c -> {
+            sidecar.engine().call(() -> {
                 holding.countDown();
                 try {
                     hold.release.await();

@@ -50,7 +50,7 @@ class HttpApiIT {
 
             // Given: the engine thread held, and more tasks queued behind it than the HTTP API accepts
             CountDownLatch release = new CountDownLatch(1);
-            CompletableFuture<Object> held = sidecar.engine().call(c -> {
+            CompletableFuture<Object> held = sidecar.engine().call(() -> {
                 try {
                     return release.await(60, TimeUnit.SECONDS);
                 } catch (InterruptedException e) {
@@ -60,7 +60,7 @@ class HttpApiIT {
             });
             List<CompletableFuture<Object>> queued = new ArrayList<>();
             for (int i = 0; i <= io.saeguard.sidecar.http.HttpApi.MAX_QUEUED; i++) {
-                queued.add(sidecar.engine().call(c -> null));
+                queued.add(sidecar.engine().call(() -> null));
             }
 
             // When a check arrives, Then it is refused at once, with a hint when to retry

@@ -18,7 +18,7 @@ class SpecialMaskTest {
     }
 
     private static Optional<boolean[]> of(ActivationChunk c, int... configured) {
-        return SpecialMask.of(c.specialMask(), c.tokenIds().map(t -> t.toIntArray()), configured, c.tokens());
+        return SpecialMask.of(SpecialMask.marked(c.specialMask(), c.tokens()), c.tokenIds().map(t -> t.toIntArray()), configured, c.tokens());
     }
 
     @Test
