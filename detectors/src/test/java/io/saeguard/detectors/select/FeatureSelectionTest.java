@@ -209,7 +209,7 @@ class FeatureSelectionTest {
         String md = MarkdownReport.render(r.report());
 
         assertThat(md).contains("arXiv 2504.08192").contains("docs/algorithms.md#dsg-importance").contains("arXiv 2502.16681")
-                .doesNotContain("algorithms.md §");
+                .doesNotContain("§");
     }
 
     private static int[] range(int n) {
