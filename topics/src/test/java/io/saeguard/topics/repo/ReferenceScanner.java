@@ -51,6 +51,7 @@ final class ReferenceScanner {
     private static final Pattern TOKEN = Pattern.compile("[A-Za-z0-9_./*#…$<>~-]+");
     private static final Pattern MD_LINK = Pattern.compile("\\]\\(([^)\\s]+)(?:\\s+\"[^\"]*\")?\\)");
     private static final Pattern SHARED = Pattern.compile("(?<![A-Za-z0-9_.-])(\\.\\./)+shared\\b|(?<![A-Za-z0-9_./-])shared/");
+    private static final Pattern LINK_TEXT = Pattern.compile("\\[[^\\]]*\\]\\(");
     private static final Pattern OPTION_BEFORE = Pattern.compile("--[A-Za-z][A-Za-z0-9-]*[ =]$");
     private static final Pattern PLACEHOLDER = Pattern.compile("[A-Z][A-Z0-9_]*");
     private static final Pattern HEADING = Pattern.compile("^(#{1,6})\\s+(.*?)\\s*#*\\s*$");
@@ -90,6 +91,7 @@ final class ReferenceScanner {
                         check(relative, i + 1, target, true).ifPresent(out::add);
                     }
                 }
+                line = LINK_TEXT.matcher(line).replaceAll("[](");  // a link's text names its target, which was checked
             }
             Matcher token = TOKEN.matcher(line);
             while (token.find()) {

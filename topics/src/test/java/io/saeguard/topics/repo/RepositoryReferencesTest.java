@@ -66,7 +66,7 @@ class RepositoryReferencesTest {
     void aMissingAnchorIsReported(@TempDir Path root) throws Exception {
         // Given
         write(root, "docs/algorithms.md", "# Algorithms\n\n## Windowed DSG\n\n```\n# not a heading\n```\n");
-        write(root, "README.md", "See [DSG](docs/algorithms.md#windowed-dsg) and docs/algorithms.md#not-a-heading.\n");
+        write(root, "README.md", "See [`algorithms.md`](docs/algorithms.md#windowed-dsg) and docs/algorithms.md#not-a-heading.\n");
 
         // When
         List<ReferenceScanner.Problem> problems = new ReferenceScanner(root, Set.of("docs")).scan(Path.of("README.md"));
