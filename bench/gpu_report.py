@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/gpu.sh's report: python3 bench/gpu_report.py RAW_DIR OUT.md (standard library only).
 
-Reads what gpu.sh left in RAW_DIR (machine.txt; roofline.json / roofline.md; probe.json; jmh-*.json;
+Reads what gpu.sh left in RAW_DIR (machine.txt; roofline.{json,md}; probe.json; jmh-*.json;
 pipeline.report; *.skipped) and writes one Markdown report: every part either with its figures or with
 the reason it was skipped. JMH cells are shown as encode against the libtorch GEMM of the same precision
 in the same fork, and that GEMM against the roofline's square-GEMM rate when part 1 ran.

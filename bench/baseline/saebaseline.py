@@ -51,7 +51,7 @@ def tensor(buf, header, base, name):
 
 
 def decode_record(value):
-    """(metadata, activations [n_tokens, d_in] float32) of an activation record (design.md §3)."""
+    """(metadata, activations [n_tokens, d_in] float32) of an activation record (docs/architecture.md#the-wire-contract)."""
     header, meta, base = read_header(value)
     return meta, tensor(value, header, base, "activations")
 

@@ -14,7 +14,7 @@ EleutherAI sparsify folder               ``layers.L``
 ======================================  =====================================================
 
 An off-by-one here is silent: the SAE still produces codes, just meaningless ones
-(shared/research/sae-formats-and-anchors.md §1.1). Publish under the name the SAE was trained
+(docs/algorithms.md#file-formats-and-hook-names). Publish under the name the SAE was trained
 with (its ``cfg.json`` ``hook_name``) and attach the hook to the module that produces it.
 """
 from __future__ import annotations

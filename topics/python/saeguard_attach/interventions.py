@@ -1,4 +1,4 @@
-"""The two residual-stream edits a decision can ask for (design.md §3, decision.schema.json).
+"""The two residual-stream edits a decision can ask for (docs/architecture.md#the-wire-contract, topics/schemas/decision.schema.json).
 
 Both act on every token row of ``x`` ``[..., d]``. Half-precision inputs are computed in float32
 and cast back, so a clamp's projection does not lose the bits a bf16 dot product would.

@@ -1,4 +1,4 @@
-"""Activation records (design.md §3) and the chunking that keeps each under a size limit.
+"""Activation records (docs/architecture.md#the-wire-contract) and the chunking that keeps each under a size limit.
 
 A record is one safetensors file: tensor ``activations`` ``[n_tokens, d_in]`` (F32, F16 or BF16),
 optional ``token_ids`` ``[n_tokens]`` (I32/I64), and ``__metadata__`` with ``request_id``, ``model``,

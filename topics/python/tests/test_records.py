@@ -1,4 +1,4 @@
-"""Activation records: metadata per design.md §3 and chunking under the size limit."""
+"""Activation records: metadata per docs/architecture.md#the-wire-contract and chunking under the size limit."""
 import numpy as np
 import pytest
 import torch

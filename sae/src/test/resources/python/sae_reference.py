@@ -1,6 +1,6 @@
 """Reference SAE encode/decode in float64 PyTorch, from the published formulas.
 
-Sources: shared/research/algorithms.md section 5 (SAELens `sae.py`, `topk_sae.py`, `gated_sae.py`,
+Sources: docs/algorithms.md#sae-encoders (SAELens `sae.py`, `topk_sae.py`, `gated_sae.py`,
 `jumprelu_sae.py`; EleutherAI sparsify `sparse_coder.py`; Llama Scope hyperparams; AbsTopK paper;
 SAE Boost paper). Every function takes float64 torch tensors holding the weights AS STORED (after
 any BF16 rounding, widened back exactly) and returns float64 tensors.

@@ -1,4 +1,4 @@
-"""Writes an activation record (design.md section 3) with numpy alone: an independent producer.
+"""Writes an activation record (docs/architecture.md#the-wire-contract) with numpy alone: an independent producer.
 
 Usage: write_activation.py OUT.safetensors EXPECTED.f32 DTYPE TOKENS D_IN SEED REQUEST_ID
 

@@ -20,7 +20,7 @@ import java.util.OptionalInt;
  *   <li>{@code fraction}: fired tokens / counted tokens over the request so far. With {@code window: W},
  *       the windowed rate instead: the largest fraction of fired tokens over any {@code W} consecutive
  *       counted tokens seen so far (ρ over the last W tokens, kept at its peak: the score of a request never
- *       drops once a window was dense), so that benign filler cannot dilute it (algorithms.md §1.5). While
+ *       drops once a window was dense), so that benign filler cannot dilute it (docs/algorithms.md#windowed-dsg). While
  *       the request has fewer than {@code W} counted tokens, its fired tokens over {@code W} enter at the end
  *       of each chunk (the window's missing tokens count as not fired, so where a producer cuts chunks does
  *       not matter), and at the request's final chunk its plain fraction (a request shorter than {@code W}

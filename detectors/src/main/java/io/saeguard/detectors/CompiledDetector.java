@@ -371,7 +371,7 @@ final class CompiledDetector {
         int eff = band;
         why = Why.BAND;
         if (eff >= 0 && bandAction[eff] == Action.STEER && bandTier[eff] == Tier.LOW && !chunkFired) {
-            // Low tier steers only where the feature fires (algorithms.md §2, tier 1).
+            // Low tier steers only where the feature fires (docs/algorithms.md#steering-and-clamping, tier low).
             int lower = -1;
             for (int i = eff - 1; i >= 0; i--) {
                 if (!(bandAction[i] == Action.STEER && bandTier[i] == Tier.LOW)) {

@@ -2,7 +2,7 @@ package io.saeguard.detectors;
 
 /**
  * Decoder directions (rows of {@code W_dec}) of the SAEs the sidecar has loaded. The detectors module
- * never sees the SAE runtime (design.md §2); the sidecar implements this over the loaded SAE so the
+ * never sees the SAE runtime (docs/architecture.md#modules); the sidecar implements this over the loaded SAE so the
  * engine can publish steering and clamp directions.
  *
  * <p>Called only while an engine is built or a definition is replaced, on the caller's thread; never

@@ -6,7 +6,7 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
- * One detector (design.md §5): an SAE, a rule over its codes (or raw activations), an aggregation over
+ * One detector (docs/architecture.md#detectors): an SAE, a rule over its codes (or raw activations), an aggregation over
  * the request, the tokens that never count, and a policy. Parsed from one YAML file by
  * {@link DetectorDefinitions}; written back by {@link DetectorDefinitions#toYaml(DetectorDefinition)}.
  *

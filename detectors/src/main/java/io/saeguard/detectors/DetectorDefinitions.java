@@ -29,7 +29,7 @@ import java.util.OptionalInt;
 import java.util.OptionalLong;
 
 /**
- * Loads, validates and writes detector definitions: one YAML file per detector (design.md §5). Unknown
+ * Loads, validates and writes detector definitions: one YAML file per detector (docs/architecture.md#detectors). Unknown
  * keys are rejected at every level, and every error is a {@link DetectorConfigException} naming the
  * file, the key and the fix. The format, with every top-level key:
  * <pre>{@code

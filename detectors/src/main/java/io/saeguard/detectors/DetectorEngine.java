@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Runs detectors over chunks of SAE codes and turns their scores into one decision per chunk, plus
- * alerts (design.md §5). Keeps per-request state in memory (keyed by request id, so it lives on the
+ * alerts (docs/architecture.md#detectors). Keeps per-request state in memory (keyed by request id, so it lives on the
  * Kafka partition's owner), bounded by {@link StateLimits}.
  *
  * <p><b>Threading.</b> Not thread-safe. One thread (the sidecar's engine thread) creates the engine and
@@ -41,12 +41,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Vectors.</b> Steer and clamp decisions name a direction of the {@code saeguard.steering}
  * registry by id {@code "<sae>/<feature>"}: the unit-normalised decoder row {@code W_dec[feature] /
- * ‖W_dec[feature]‖} ({@link #steeringVectors()}; design.md §3). Steer: {@code VectorRef(id,
+ * ‖W_dec[feature]‖} ({@link #steeringVectors()}; docs/architecture.md#the-wire-contract). Steer: {@code VectorRef(id,
  * coefficient)} with the band's coefficient (the applier adds {@code coefficient·v}). Clamp:
  * {@code VectorRef(id, 0, value)} with {@code value = band value × mean activation norm} of the chunk's
  * counted tokens (falling back to the detector's previous chunk, then to all the chunk's tokens), since
  * a fixed clamp constant such as −500 does nothing on models with large residual norms
- * (algorithms.md §1.5). DSG clamps every selected feature (§1.3); a decision names only the strongest
+ * (docs/algorithms.md#steering-and-clamping). DSG clamps every selected feature (docs/algorithms.md#dsg); a decision names only the strongest
  * one's direction.
  *
  * <p><b>Alerts.</b> A detector raises an alert when its score reaches {@code alert_at} and its action

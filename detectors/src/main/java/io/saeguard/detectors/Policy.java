@@ -10,13 +10,13 @@ import java.util.OptionalInt;
 import java.util.OptionalLong;
 
 /**
- * Maps a detector's score to an action (YAML {@code policy:}; design.md §5).
+ * Maps a detector's score to an action (YAML {@code policy:}; docs/algorithms.md#steering-and-clamping).
  *
  * <p><b>Bands.</b> Each band covers scores from its {@code min} (inclusive) up to the next band's
  * {@code min} (exclusive); the last band is open above. Scores below the first band are {@code allow}.
  * Bands are sorted by {@code min}, strictly ascending.
  *
- * <p><b>Steering tiers</b> (the three tiers of "Breaking Bad Tokens", algorithms.md §2):
+ * <p><b>Steering tiers</b> (the three tiers of "Breaking Bad Tokens", arXiv 2505.14536; docs/algorithms.md#steering-and-clamping):
  * <ul>
  *   <li>{@code low}: steer only where the feature fires: the band applies to a chunk only when at least
  *       one of its counted tokens fired; otherwise the next lower band that is not a low-tier steer
@@ -62,7 +62,7 @@ public record Policy(OptionalDouble alertAt, List<Band> bands, OptionalInt vecto
      *                    direction); negative to suppress the feature. Required for {@code STEER}, absent otherwise
      * @param value       clamp: the component along {@code v} is set to {@code value × mean activation norm}
      *                    of the chunk's counted tokens (a fixed clamp constant does not transfer across
-     *                    models, algorithms.md §1.5). Required for {@code CLAMP}, absent otherwise
+     *                    models, docs/algorithms.md#steering-and-clamping). Required for {@code CLAMP}, absent otherwise
      */
     public record Band(double min, Action action, Optional<Tier> tier, OptionalDouble coefficient, OptionalDouble value) {
         public Band {

@@ -6,7 +6,7 @@ import java.util.function.Predicate;
 
 /**
  * Per-request state in memory, in least-recently-used order, with a hard cap (evicting the least
- * recently used request) and a TTL sweep (design.md §5). Not thread-safe: owned by the engine thread.
+ * recently used request) and a TTL sweep (docs/architecture.md#detectors). Not thread-safe: owned by the engine thread.
  */
 final class RequestStore {
     private final LinkedHashMap<String, RequestState> requests = new LinkedHashMap<>(64, 0.75f, true);

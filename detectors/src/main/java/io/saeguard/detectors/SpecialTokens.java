@@ -4,9 +4,9 @@ import java.util.List;
 
 /**
  * Tokens that never count for a detector (YAML {@code special_tokens: {ids: [..], skip_first: true}}):
- * they are left out of every score, count and rate, as DSG masks BOS/PAD/EOS (algorithms.md §0,
- * "Special tokens"). Attention-sink positions carry activation norms 100–1000× the usual, so counting
- * them would both fire features spuriously and skew the clamp scale.
+ * they are left out of every score, count and rate, as DSG masks BOS/PAD/EOS
+ * (docs/algorithms.md#special-tokens). Attention-sink positions carry activation norms 100–1000× the
+ * usual, so counting them would both fire features spuriously and skew the clamp scale.
  *
  * @param ids       token ids to skip wherever they occur; matched against {@link Chunk#tokenIds()}.
  *                  A chunk without token ids cannot be matched, and then only {@code skipFirst} applies

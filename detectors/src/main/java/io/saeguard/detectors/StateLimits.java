@@ -4,7 +4,7 @@ import java.time.Duration;
 import java.util.Objects;
 
 /**
- * Bounds on the per-request state the {@link DetectorEngine} keeps (design.md §5: in memory, with a
+ * Bounds on the per-request state the {@link DetectorEngine} keeps (docs/architecture.md#detectors: in memory, with a
  * TTL and a hard cap).
  *
  * @param ttl         a request idle (no chunk) for at least this long is dropped by

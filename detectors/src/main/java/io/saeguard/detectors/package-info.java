@@ -1,5 +1,5 @@
 /**
- * Detectors (design.md §5): detector definitions, rule kinds, per-request state and policy. Pure Java
+ * Detectors (docs/architecture.md#detectors): detector definitions, rule kinds, per-request state and policy. Pure Java
  * over {@code saeguard-topics}: it sees sparse codes and activations, never DJL; decoder directions
  * arrive through {@link io.saeguard.detectors.DecoderDirections}, which the sidecar wires to the SAE.
  *

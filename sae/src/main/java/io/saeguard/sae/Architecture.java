@@ -3,7 +3,7 @@ package io.saeguard.sae;
 import java.util.Locale;
 
 /**
- * How an SAE turns pre-activations into codes (algorithms.md §5). The names are those SAELens uses
+ * How an SAE turns pre-activations into codes (docs/algorithms.md#sae-encoders). The names are those SAELens uses
  * in {@code cfg.json}, plus {@code abstopk} and {@code composed}.
  */
 public enum Architecture {

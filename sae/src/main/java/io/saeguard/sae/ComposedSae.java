@@ -5,7 +5,7 @@ import java.util.Optional;
 
 /**
  * A base SAE plus a residual SAE trained on the base's reconstruction error ("SAE Boost",
- * arXiv 2507.12990; algorithms.md §5.10). Codes are {@code [a_base ; a_res]}: residual feature
+ * arXiv 2507.12990; docs/algorithms.md#composed-saes). Codes are {@code [a_base ; a_res]}: residual feature
  * {@code j} has id {@code base.dSae + j}. The reconstruction is the sum of both.
  *
  * <p>Whether the residual SAE reads the input {@code x} or the error {@code x − x̂_base} is not

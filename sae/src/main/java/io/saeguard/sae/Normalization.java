@@ -2,7 +2,7 @@ package io.saeguard.sae;
 
 import java.util.Locale;
 
-/** SAELens' {@code normalize_activations} modes (algorithms.md §5.0). */
+/** SAELens' {@code normalize_activations} modes (docs/algorithms.md#input-transforms). */
 public enum Normalization {
     /** The input is used as is. */
     NONE,

@@ -2,7 +2,7 @@ package io.saeguard.sae;
 
 import java.util.Locale;
 
-/** The on-disk layouts the loader reads (sae-formats-and-anchors.md §1.1). */
+/** The on-disk layouts the loader reads (docs/algorithms.md#file-formats-and-hook-names). */
 public enum SaeFormat {
     /** {@code cfg.json} (v5 flat or v6 with {@code metadata}) + {@code sae_weights.safetensors}. */
     SAELENS,

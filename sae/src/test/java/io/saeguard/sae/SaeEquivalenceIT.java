@@ -24,7 +24,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Every SAE format and architecture, generated at random by {@code make_sae.py} and encoded by
- * PyTorch (float64, from the formulas of algorithms.md §5), must match the Java/DJL engine:
+ * PyTorch (float64, from the formulas of docs/algorithms.md#sae-encoders), must match the Java/DJL engine:
  * normwise relative error ≤ 1e-5 on codes and reconstructions, identical active sets except
  * features whose decision value lies within 1e-6 (relative) of the cut. Fresh seed per run, printed;
  * {@code -Dsaeguard.it.seed=N} replays one ({@link TestSeed}).

@@ -10,11 +10,11 @@ import java.util.Set;
 
 /**
  * Config of the {@code dsg} rule, the Dynamic SAE Guardrail (Muhamed et al., arXiv 2504.08192;
- * algorithms.md §1.3). A counted token <em>fires</em> when any selected feature's activation is
+ * docs/algorithms.md#dsg). A counted token <em>fires</em> when any selected feature's activation is
  * strictly above its threshold ({@code a_f(t) > θ_f}, θ defaulting to 0 as in the paper's code).
  * {@code ρ} is the fraction of fired tokens among the request's counted tokens so far, or with
  * {@code window: W} the largest such fraction over any {@code W} consecutive counted tokens (the
- * windowed variant that filler padding cannot dilute, algorithms.md §1.5; see
+ * windowed variant that filler padding cannot dilute, docs/algorithms.md#windowed-dsg; see
  * {@code Aggregation.fraction(int)} for the exact definition).
  *
  * <p><b>Score.</b> {@code score = ρ / τ}. Bands compare with {@code ≥}, so a band at {@code min: 1.0}

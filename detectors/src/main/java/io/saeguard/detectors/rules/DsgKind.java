@@ -15,7 +15,7 @@ import java.util.OptionalInt;
 import java.util.Set;
 
 /**
- * The {@code dsg} rule kind ({@link DsgConfig}; algorithms.md §1). It imposes its own aggregation, ρ,
+ * The {@code dsg} rule kind ({@link DsgConfig}; docs/algorithms.md#dsg). It imposes its own aggregation, ρ,
  * so a dsg definition names no {@code aggregate}. YAML:
  * <pre>{@code
  * rule:

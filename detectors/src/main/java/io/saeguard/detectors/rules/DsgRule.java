@@ -8,7 +8,7 @@ import java.util.Optional;
 
 /**
  * DSG token rule: token score 1 when any selected feature's activation exceeds its threshold, else 0
- * ({@code fire_t = 1[∃ f ∈ S_N : a_f(t) > θ_f]}, algorithms.md §1.3); the engine's {@code fraction}
+ * ({@code fire_t = 1[∃ f ∈ S_N : a_f(t) > θ_f]}, docs/algorithms.md#dsg); the engine's {@code fraction}
  * aggregation turns that into ρ and {@link #finalScore} into ρ/τ.
  */
 final class DsgRule implements TokenRule {

@@ -10,7 +10,7 @@ import java.util.OptionalDouble;
 import java.util.Set;
 
 /**
- * Config of the {@code features} rule: listed SAE features with thresholds (design.md §5, issue 5).
+ * Config of the {@code features} rule: listed SAE features with thresholds (docs/algorithms.md#features-rule, issue 5).
  * With {@code a_f} the feature's activation at a token:
  * <ul>
  *   <li>{@code any}: token score = {@code max_f a_f / threshold_f} (≥ 1: some feature reached its threshold);</li>

@@ -6,7 +6,7 @@ import java.util.Objects;
 /**
  * Config of the {@code probe} rule: logistic regression over a token's SAE codes, token score =
  * {@code σ(bias + Σ_f weight_f · a_f)}, a probability (a sparse dot product over the token's active
- * features; the sparse-probing baseline of algorithms.md §8). A token fires at probability {@code fireAt}.
+ * features; the sparse-probing baseline of docs/algorithms.md#probe-and-raw-probe). A token fires at probability {@code fireAt}.
  *
  * @param weightsPath the weights file as written in the YAML (relative to the definition's directory)
  * @param weights     the loaded weights, {@code weight [d_sae]}

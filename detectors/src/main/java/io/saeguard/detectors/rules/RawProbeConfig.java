@@ -6,7 +6,7 @@ import java.util.Objects;
 /**
  * Config of the {@code raw-probe} rule: logistic regression over a token's raw activation, token score
  * = {@code σ(bias + weight · x_t)}. The strong baseline the sparse-probing paper found hard to beat
- * (algorithms.md §8); it needs the chunk's activations. A token fires at probability {@code fireAt}.
+ * (docs/algorithms.md#probe-and-raw-probe); it needs the chunk's activations. A token fires at probability {@code fireAt}.
  *
  * @param weightsPath the weights file as written in the YAML (relative to the definition's directory)
  * @param weights     the loaded weights, {@code weight [d_in]}

@@ -28,7 +28,7 @@ import java.util.OptionalInt;
 import java.util.Random;
 
 /**
- * Turns labelled examples into a detector (design.md §5, {@code saeguard select}): per-feature
+ * Turns labelled examples into a detector (docs/algorithms.md#feature-selection, {@code saeguard select}): per-feature
  * statistics on positive, negative and optional random-token sets; a ranking (DSG importance, §1.1, or
  * mean difference, §8); LangFIR random-token filtering (§6); a {@code features} or {@code dsg} detector
  * calibrated on the negatives; and held-out AUROC / precision / recall next to a raw-probe baseline.

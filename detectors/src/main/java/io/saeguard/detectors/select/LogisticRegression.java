@@ -4,7 +4,7 @@ import java.util.Objects;
 
 /**
  * Plain L2-regularised logistic regression, deterministic, in Java: the raw-activation probe baseline
- * of the sparse-probing paper (algorithms.md §8: scikit-learn {@code LogisticRegression}, L2 penalty).
+ * of the sparse-probing paper (docs/algorithms.md#held-out-evaluation: scikit-learn {@code LogisticRegression}, L2 penalty).
  *
  * <p>Minimises {@code (1/n) Σ_i log(1 + exp(-y'_i (w·z_i + b))) + (λ/2)‖w‖²} over standardised inputs
  * {@code z = (x − μ)/σ} (per column, σ floored at 1e-8; the bias is not penalised), then folds the

@@ -14,12 +14,14 @@ public final class MarkdownReport {
         md.append("| setting | value |\n|---|---|\n");
         row(md, "SAE", "`" + o.sae() + "`");
         row(md, "ranking", o.method() == SelectionOptions.Method.DSG
-                ? "DSG importance (algorithms.md §1.1): ratio ≥ P" + num(o.ratioPercentile()) + ", forget score ≥ P" + num(o.floorPercentile())
-                : "mean difference (algorithms.md §8)");
+                ? "DSG importance (arXiv 2504.08192; saeguard docs/algorithms.md#dsg-importance): ratio ≥ P"
+                        + num(o.ratioPercentile()) + ", forget score ≥ P" + num(o.floorPercentile())
+                : "mean difference (arXiv 2502.16681; saeguard docs/algorithms.md#mean-difference)");
         row(md, "rule written", o.rule() == SelectionOptions.RuleChoice.DSG
                 ? "dsg" + (o.window().isPresent() ? ", window " + o.window().getAsInt() : "") : "features (match any, aggregate max)");
         row(md, "top N", Integer.toString(o.topN()));
-        row(md, "LangFIR random-token limit", pct(o.randomRateLimit()) + " of random tokens (algorithms.md §6)");
+        row(md, "LangFIR random-token limit",
+                pct(o.randomRateLimit()) + " of random tokens (arXiv 2604.03532; saeguard docs/algorithms.md#langfir)");
         row(md, "candidates before LangFIR / top N", Integer.toString(r.candidates()));
         row(md, "dropped by LangFIR", r.droppedByRandom().isEmpty() ? "none" : r.droppedByRandom().toString());
         row(md, "calibration", r.calibration());
@@ -52,7 +54,8 @@ public final class MarkdownReport {
                 Optional.of(r.detector()), "score ≥ 1");
         metrics(md, "raw-probe baseline", r.baseline(), "p ≥ 0.5");
         md.append('\n').append("Baseline: ").append(r.baselineNote()).append(".\n\n");
-        md.append("The sparse-probing study (algorithms.md §8) found raw-activation probes hard to beat; an SAE detector's "
+        md.append("The sparse-probing study (\"Are Sparse Autoencoders Useful? A Case Study in Sparse Probing\", arXiv 2502.16681) "
+                + "found raw-activation probes hard to beat; an SAE detector's "
                 + "value is that its features can be read and audited. Review each feature (e.g. on Neuronpedia) before "
                 + "deploying, and add labels to the YAML.\n");
         return md.toString();

@@ -4,7 +4,7 @@ import java.util.Objects;
 import java.util.OptionalInt;
 
 /**
- * What {@link FeatureSelection} does. Defaults follow the DSG code (algorithms.md §1.4: ratio
+ * What {@link FeatureSelection} does. Defaults follow the DSG code (docs/algorithms.md#dsg-importance: ratio
  * percentile 95, forget-score floor percentile 5, N = 20, τ at the 95th percentile).
  *
  * @param detectorId         id of the detector to write

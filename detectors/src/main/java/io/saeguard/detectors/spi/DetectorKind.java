@@ -6,7 +6,7 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * A rule kind: the extension point of the detectors module (style.md "Shape"). A kind parses its
+ * A rule kind: the extension point of the detectors module (docs/architecture.md#conventions). A kind parses its
  * {@code rule:} node into a config record, writes the record back, and builds the {@link TokenRule}
  * that scores tokens at run time. Kinds are discovered with {@link java.util.ServiceLoader} from
  * {@code META-INF/services/io.saeguard.detectors.spi.DetectorKind} and named in YAML by

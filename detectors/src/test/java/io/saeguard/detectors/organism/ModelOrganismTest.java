@@ -162,7 +162,7 @@ class ModelOrganismTest {
 
     /**
      * One detector's arithmetic on one request, recomputed here from the formulas (issue 5;
-     * algorithms.md §1.3, §8; the Aggregation and Policy Javadoc): each token's score (tokens before
+     * docs/algorithms.md#dsg and #probe-and-raw-probe; the Aggregation and Policy Javadoc): each token's score (tokens before
      * {@code first} are special and never count), the level at which a token fires, and the request's
      * score after its tokens {@code [0, end)}.
      */

@@ -137,7 +137,7 @@ final class Organism {
     /**
      * The padding attack: innocuous filler tokens, then the request's tokens (BOS kept in front). The
      * attacker's filler is text on which no concept feature fires (as the DSG replication found, filler
-     * from the same topic fires the same features and does not dilute, algorithms.md §1.5).
+     * from the same topic fires the same features and does not dilute, docs/algorithms.md#windowed-dsg).
      */
     Request padded(Request request, int filler) {
         float[][] fillerX = new float[filler][];

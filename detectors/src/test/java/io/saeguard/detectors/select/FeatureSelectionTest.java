@@ -201,6 +201,17 @@ class FeatureSelectionTest {
                 .contains("## Held-out evaluation").contains("raw-probe baseline | – |").contains("no raw-probe baseline");
     }
 
+    @Test
+    void theReportCitesPapersByArxivIdAndTheRepositorysOwnDocs() {
+        SelectionResult r = FeatureSelection.select(positives(), negatives(), Optional.empty(),
+                SelectionOptions.defaults("bio", "s").withRatioPercentile(90));
+
+        String md = MarkdownReport.render(r.report());
+
+        assertThat(md).contains("arXiv 2504.08192").contains("docs/algorithms.md#dsg-importance").contains("arXiv 2502.16681")
+                .doesNotContain("§");
+    }
+
     private static int[] range(int n) {
         int[] r = new int[n];
         for (int i = 0; i < n; i++) {

@@ -16,7 +16,7 @@ import java.util.function.Supplier;
 
 /**
  * One dictionary's weights on the engine's device, and its encode/decode as libtorch ops
- * (algorithms.md §5). Every per-batch array is created from the batch input, so it belongs to the
+ * (docs/algorithms.md#sae-encoders). Every per-batch array is created from the batch input, so it belongs to the
  * batch's manager and is freed with it; weights belong to this object's manager.
  *
  * <p>Confined to the engine thread.

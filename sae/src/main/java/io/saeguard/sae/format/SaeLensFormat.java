@@ -114,7 +114,7 @@ final class SaeLensFormat {
             case "standard", "relu" -> fn.equals("topk") ? Architecture.TOPK : Architecture.STANDARD;
             case "jumprelu" -> Architecture.JUMPRELU;
             case "topk" -> Architecture.TOPK;
-            // BatchTopK and Matryoshka at inference are JumpReLU with a global threshold (algorithms.md §5.4-5.5).
+            // BatchTopK and Matryoshka at inference are JumpReLU with a global threshold (docs/algorithms.md#batchtopk-and-matryoshka).
             case "batchtopk", "matryoshka_batchtopk" -> Architecture.BATCHTOPK;
             case "abstopk" -> Architecture.ABSTOPK;
             case "gated" -> Architecture.GATED;

@@ -17,7 +17,7 @@ import java.util.stream.Stream;
 
 /**
  * Loads an SAE from a directory (or an {@code .npz} file), recognising the format by the files
- * present (sae-formats-and-anchors.md §1.1):
+ * present (docs/algorithms.md#file-formats-and-hook-names):
  *
  * <table>
  * <caption>formats</caption>

@@ -15,7 +15,7 @@ import java.util.OptionalInt;
  * EleutherAI sparsify: {@code cfg.json} ({@code d_in}, {@code num_latents} or
  * {@code expansion_factor}, {@code k}) + {@code sae.safetensors} with {@code encoder.weight
  * [num_latents, d_in]} (the transpose of SAELens' W_enc), {@code encoder.bias}, {@code W_dec
- * [num_latents, d_in]}, {@code b_dec}. Encode {@code topk(ReLU((x − b_dec)·encᵀ + b))} (algorithms.md §5.3).
+ * [num_latents, d_in]}, {@code b_dec}. Encode {@code topk(ReLU((x − b_dec)·encᵀ + b))} (docs/algorithms.md#topk).
  * The hook is the folder name (sparsify names folders by HF module, e.g. {@code layers.10}).
  */
 final class SparsifyFormat {

@@ -97,7 +97,7 @@ final class WeightFile {
     /**
      * F32 bytes for libtorch: F32 tensors are used in place (a slice of the file's memory map, so no
      * copy on the heap); other float dtypes are widened once into a direct buffer. BF16 never reaches
-     * DJL 0.35, whose BF16 arrays crash the JVM (djl-notes.md).
+     * DJL 0.35, whose BF16 arrays crash the JVM (docs/architecture.md#djl-and-pytorch).
      */
     static ByteBuffer widen(Tensor t) throws SaeFormatException {
         if (!t.dtype().isFloating()) {

@@ -7,7 +7,7 @@ import java.util.OptionalLong;
 
 /**
  * A base SAE's reconstruction error {@code e = x − x̂_base(x)} over another source's rows: what a
- * residual SAE trains on ("SAE Boost", arXiv 2507.12990; algorithms.md §5.10). The base
+ * residual SAE trains on ("SAE Boost", arXiv 2507.12990; docs/algorithms.md#composed-saes). The base
  * reconstruction comes from the runtime ({@link DeviceSae#reconstruct}), so the residual learns
  * exactly the error the composed SAE will see at inference.
  *

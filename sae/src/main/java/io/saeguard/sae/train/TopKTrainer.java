@@ -23,7 +23,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Trains a TopK SAE with DJL's autograd on the PyTorch engine (Gao et al., "Scaling and evaluating
- * sparse autoencoders", arXiv 2406.04093; EleutherAI sparsify's trainer; algorithms.md §5.3):
+ * sparse autoencoders", arXiv 2406.04093; EleutherAI sparsify's trainer; docs/algorithms.md#training-topk-saes):
  *
  * <pre>
  *   z  = TopK(ReLU((x − b_dec) · W_enc + b_enc), k)        x: [n, d_in], W_enc: [d_in, d_sae]

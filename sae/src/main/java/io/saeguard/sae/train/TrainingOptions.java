@@ -23,7 +23,7 @@ import java.util.OptionalLong;
  *                        10M (sparsify's default) or a twentieth of the run's rows if that is fewer,
  *                        so small runs still revive latents
  * @param decoderBias     train {@code b_dec} (initialised to the geometric median of up to 8192
- *                        training rows); false keeps it at zero, as residual SAEs do (algorithms.md §5.10)
+ *                        training rows); false keeps it at zero, as residual SAEs do (docs/algorithms.md#composed-saes)
  * @param reportEvery     steps between progress reports; 0: about 100 reports per run
  */
 public record TrainingOptions(int dSae, int k, int batchSize, OptionalLong steps, int epochs, OptionalDouble learningRate, long seed,

@@ -23,7 +23,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** {@code saeguard select}: turns labelled example activations into a detector (algorithms.md §1, §6, §8). */
+/** {@code saeguard select}: turns labelled example activations into a detector (docs/algorithms.md#feature-selection). */
 @Command(name = "select", mixinStandardHelpOptions = true,
         description = {"Selects SAE features that tell positive from negative examples and writes a detector YAML.",
                 "Inputs: safetensors with 'activations' [tokens, d_in] and optionally 'request' I32 [tokens] grouping tokens into",

@@ -171,7 +171,7 @@ final class TrainCommand implements Callable<Integer> {
             o = o.withDeadAfterTokens(deadAfter);
         }
         if (residualOf != null) {
-            // SAE Boost's residual SAE has no decoder bias (algorithms.md §5.10): its features carry the domain's error alone.
+            // SAE Boost's residual SAE has no decoder bias (docs/algorithms.md#composed-saes): its features carry the domain's error alone.
             o = o.withDecoderBias(false);
         }
         return o;

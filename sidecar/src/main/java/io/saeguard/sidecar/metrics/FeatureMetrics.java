@@ -9,7 +9,7 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * Exports {@link FeatureStats} (design.md §7): {@code saeguard_feature_fires_total{sae,feature}},
+ * Exports {@link FeatureStats} (docs/algorithms.md#feature-metrics): {@code saeguard_feature_fires_total{sae,feature}},
  * {@code saeguard_feature_fire_rate{sae,feature}}, {@code saeguard_feature_baseline_density{sae,feature}}
  * for the watched features (named by detectors, plus the configured watch list) and the current
  * top-N most frequent ones — at most |watched| + N series per SAE and metric — and per SAE

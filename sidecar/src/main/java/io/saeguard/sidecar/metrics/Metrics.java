@@ -9,7 +9,7 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.List;
 
 /**
- * Every metric the sidecar exports (design.md §7: the names are API). Prefix {@code saeguard_},
+ * Every metric the sidecar exports (docs/architecture.md#metrics: the names are API). Prefix {@code saeguard_},
  * base units, {@code _total} counters, bounded labels only (never request ids).
  *
  * <p>Thread-safe: the Prometheus client's instruments are.

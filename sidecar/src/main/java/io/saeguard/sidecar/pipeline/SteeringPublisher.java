@@ -18,7 +18,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Publishes steering and clamp directions to the compacted {@code saeguard.steering} registry (design.md §3): key =
+ * Publishes steering and clamp directions to the compacted {@code saeguard.steering} registry (docs/architecture.md#the-wire-contract): key =
  * vector id {@code "<sae>/<feature>"}, value = a safetensors file with tensor {@code vector} F32 {@code [d_in]} and
  * metadata {@code id}. Only directions not yet published, or changed, are sent, so the sidecar calls
  * {@link #publish} at start and again after every detector reload, and waits for Kafka's acknowledgement: a

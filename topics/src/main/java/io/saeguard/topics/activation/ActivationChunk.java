@@ -6,7 +6,7 @@ import java.util.Objects;
 import java.util.Optional;
 
 /**
- * One activation record (design.md §3): up to N tokens of one request at one hook point, as the
+ * One activation record (docs/architecture.md#the-wire-contract): up to N tokens of one request at one hook point, as the
  * residual-stream vectors {@code activations: [tokens, d_in]} plus the routing metadata. The tensor
  * is a view over the record's bytes, not a copy; F16/BF16 rows are widened to F32 only when read.
  *

@@ -16,7 +16,7 @@ import java.util.Optional;
  * {@code [n_tokens, d_in]} (F32/F16/BF16), optional {@code token_ids} {@code [n_tokens]} (I32/I64),
  * optional {@code special_mask} {@code [n_tokens]} (BOOL/U8/I32/I64; nonzero marks a special token such as BOS, PAD or
  * EOS, which never counts for a detector), and {@code __metadata__} keys {@code request_id} (required), {@code model}, {@code hook},
- * {@code position}, {@code phase}, {@code final}, {@code tenant}, {@code sae} (design.md §3).
+ * {@code position}, {@code phase}, {@code final}, {@code tenant}, {@code sae} (docs/architecture.md#the-wire-contract).
  *
  * <p>Stateless and thread-safe.
  */

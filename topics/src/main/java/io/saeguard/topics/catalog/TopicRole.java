@@ -3,7 +3,7 @@ package io.saeguard.topics.catalog;
 import java.util.Locale;
 import java.util.Optional;
 
-/** The part each topic plays in the pipeline (design.md §3); names are configurable, roles are not. */
+/** The part each topic plays in the pipeline (docs/architecture.md#the-wire-contract); names are configurable, roles are not. */
 public enum TopicRole {
     ACTIVATIONS,
     PROMPTS,

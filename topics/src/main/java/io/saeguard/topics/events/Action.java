@@ -6,7 +6,7 @@ import java.util.Optional;
 import java.util.stream.Collectors;
 
 /**
- * What a decision asks the LLM server to do with the rest of the request (design.md §3). Ordered
+ * What a decision asks the LLM server to do with the rest of the request (docs/architecture.md#the-wire-contract). Ordered
  * from least to most intrusive; serialised as the lower-case name.
  */
 public enum Action {

@@ -7,7 +7,7 @@ import java.util.function.Function;
 
 /**
  * A decision worth a person's attention, published to {@code saeguard.alerts} for review and
- * alerting (design.md §3; schema {@code topics/schemas/alert.schema.json}). On the wire it is the
+ * alerting (docs/architecture.md#the-wire-contract; schema {@code topics/schemas/alert.schema.json}). On the wire it is the
  * decision's fields plus what a reviewer needs: features with labels and explanations, the token
  * positions where the detector fired, a text excerpt when the event carried text, and where the
  * activations came from.

@@ -8,7 +8,7 @@ import java.util.OptionalLong;
 
 /**
  * What the sidecar decided about a request after one activation record or prompt, published to
- * {@code saeguard.decisions} and consumed by the applier in the LLM server (design.md §3; schema
+ * {@code saeguard.decisions} and consumed by the applier in the LLM server (docs/architecture.md#the-wire-contract; schema
  * {@code topics/schemas/decision.schema.json}).
  *
  * <p>Build one with {@link #builder(String, long, Action, long)}; absent optional fields are empty,

@@ -5,7 +5,7 @@ import java.util.Optional;
 
 /**
  * A piece of text for the sidecar to encode itself, from the {@code saeguard.prompts} topic
- * (design.md §3; schema {@code topics/schemas/prompt.schema.json}). Keyed by request id on the wire.
+ * (docs/architecture.md#the-wire-contract; schema {@code topics/schemas/prompt.schema.json}). Keyed by request id on the wire.
  *
  * <p>{@link #toString()} shows the text's length, never the text, so events can be logged.
  *

@@ -6,7 +6,7 @@ import java.util.Optional;
 import java.util.stream.Collectors;
 
 /**
- * Severity band of a decision, chosen by the detector's policy from the score (design.md §5).
+ * Severity band of a decision, chosen by the detector's policy from the score (docs/algorithms.md#steering-and-clamping).
  * Serialised as the lower-case name.
  */
 public enum Tier {

@@ -5,7 +5,7 @@ import java.util.OptionalDouble;
 
 /**
  * A direction in the {@code saeguard.steering} registry that a steer or clamp decision applies, so
- * decisions stay small and appliers cache vectors (design.md §3). Wire form
+ * decisions stay small and appliers cache vectors (docs/architecture.md#the-wire-contract). Wire form
  * {@code {"id", "coefficient", "value"?}}.
  *
  * @param id          registry key of the vector {@code v} (non-empty)
