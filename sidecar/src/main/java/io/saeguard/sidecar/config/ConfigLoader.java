@@ -60,12 +60,14 @@ public final class ConfigLoader {
     private final String source;
     private final Path baseDir;
     private final ObjectNode root;
-    private Map<String, String> overridden = Map.of();
+    /** The keys set by environment overrides, each with its variable (errors about them name the variable). */
+    private final Map<String, String> overridden;
 
-    private ConfigLoader(String source, Path baseDir, ObjectNode root) {
+    private ConfigLoader(String source, Path baseDir, ObjectNode root, Map<String, String> overridden) {
         this.source = source;
         this.baseDir = baseDir;
         this.root = root;
+        this.overridden = overridden;
     }
 
     /** Loads {@code file} (or only defaults and environment when empty) with the process environment. */
@@ -101,9 +103,9 @@ public final class ConfigLoader {
         if (!tree.isObject()) {
             throw new ConfigException(source + ": the top level must be a mapping");
         }
-        ConfigLoader loader = new ConfigLoader(source, base, (ObjectNode) tree);
-        loader.substitute(tree, "", env);
-        loader.overridden = EnvironmentOverrides.apply(loader.root, env, ConfigFile.class, source);
+        substitute(tree, "", env, source);
+        ConfigLoader loader = new ConfigLoader(source, base, (ObjectNode) tree,
+                EnvironmentOverrides.apply((ObjectNode) tree, env, ConfigFile.class, source));
         EnvironmentOverrides.warnUnknown(env, ConfigFile.class);
         ConfigFile bound = loader.bind();
         loader.checkRanges(bound, ConfigFile.class, "");
@@ -115,30 +117,30 @@ public final class ConfigLoader {
      * variable's value, so secrets such as {@code kafka.producer.sasl.jaas.config} need not be in the file;
      * {@code $${} is a literal {@code ${}. A variable that is unset and has no default is an error naming the key.
      */
-    private void substitute(JsonNode node, String path, Map<String, String> env) throws ConfigException {
+    private static void substitute(JsonNode node, String path, Map<String, String> env, String source) throws ConfigException {
         if (node instanceof ObjectNode obj) {
             for (Iterator<Map.Entry<String, JsonNode>> it = obj.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
                 String at = path.isEmpty() ? e.getKey() : path + "." + e.getKey();
                 if (e.getValue().isTextual()) {
-                    e.setValue(JsonNodeFactory.instance.textNode(expand(e.getValue().asText(), at, env)));
+                    e.setValue(JsonNodeFactory.instance.textNode(expand(e.getValue().asText(), at, env, source)));
                 } else {
-                    substitute(e.getValue(), at, env);
+                    substitute(e.getValue(), at, env, source);
                 }
             }
         } else if (node instanceof ArrayNode array) {
             for (int i = 0; i < array.size(); i++) {
                 String at = path + "[" + i + "]";
                 if (array.get(i).isTextual()) {
-                    array.set(i, JsonNodeFactory.instance.textNode(expand(array.get(i).asText(), at, env)));
+                    array.set(i, JsonNodeFactory.instance.textNode(expand(array.get(i).asText(), at, env, source)));
                 } else {
-                    substitute(array.get(i), at, env);
+                    substitute(array.get(i), at, env, source);
                 }
             }
         }
     }
 
-    private String expand(String value, String path, Map<String, String> env) throws ConfigException {
+    private static String expand(String value, String path, Map<String, String> env, String source) throws ConfigException {
         Matcher m = VARIABLE.matcher(value);
         StringBuilder out = new StringBuilder();
         while (m.find()) {
