@@ -182,6 +182,30 @@ class DetectorDefinitionsTest {
     }
 
     @Test
+    void ruleConfigsAreWrittenBackByJacksonInTheFormTheirKindsParse(@TempDir Path dir) throws Exception {
+        // Given
+        io.saeguard.detectors.rules.ProbeWeights.write(dir.resolve("w.safetensors"), new float[4], 0);
+        String policy = "policy: {bands: [{min: 1.0, action: flag}]}\n";
+
+        // When
+        java.util.function.Function<String, Object> rule = r -> DetectorKinds.write(Yaml.definition("id: d\nsae: s\nrule: " + r + "\n"
+                + (r.contains("dsg") ? "" : "aggregate: max\n") + policy, dir).rule());
+
+        // Then
+        assertThat(rule.apply("{kind: features, features: [{id: 3, threshold: 2.5, label: l}]}")).asString()
+                .isEqualTo("{match=any, features=[{id=3, threshold=2.5, label=l}]}");
+        assertThat(rule.apply("{kind: features, match: weighted, threshold: 1.5, features: [{id: 3, weight: -0.5, explanation: e}]}"))
+                .asString().isEqualTo("{match=weighted, threshold=1.5, features=[{id=3, weight=-0.5, explanation=e}]}");
+        assertThat(rule.apply("{kind: dsg, tau: 0.25, window: 32, features: [7, 9]}")).asString()
+                .isEqualTo("{tau=0.25, window=32, features=[7, 9]}");
+        assertThat(rule.apply("{kind: dsg, tau: 0.5, features: [7, {id: 9, threshold: 0.5, label: v}]}")).asString()
+                .as("one annotated feature: all as mappings, threshold 0 left out").isEqualTo("{tau=0.5, features=[{id=7}, {id=9, threshold=0.5, label=v}]}");
+        assertThat(rule.apply("{kind: probe, weights: w.safetensors}")).asString().isEqualTo("{weights=w.safetensors, fire_at=0.5}");
+        assertThat(rule.apply("{kind: raw-probe, weights: w.safetensors, fire_at: 0.7}")).asString()
+                .isEqualTo("{weights=w.safetensors, fire_at=0.7}");
+    }
+
+    @Test
     void unknownTopLevelKeyNamesFileKeyAndFix() {
         // When
         DetectorConfigException e = Yaml.error(MINIMAL + "agregate: max\n");

@@ -1,5 +1,8 @@
 package io.saeguard.detectors.rules;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import com.fasterxml.jackson.databind.annotation.JsonSerialize;
 import io.saeguard.detectors.spi.RuleConfig;
 import java.util.HashSet;
 import java.util.List;
@@ -27,7 +30,8 @@ import java.util.Set;
  * @param tau      the calibrated threshold τ on ρ, in {@code (0, 1]}
  * @param window   W for the windowed variant
  */
-public record DsgConfig(List<Feature> features, double tau, OptionalInt window) implements RuleConfig {
+@JsonPropertyOrder({"tau", "window", "features"})
+public record DsgConfig(@JsonSerialize(using = DsgFeaturesWriter.class) List<Feature> features, double tau, OptionalInt window) implements RuleConfig {
     /** The YAML {@code rule.kind}. */
     public static final String KIND = "dsg";
 
@@ -39,7 +43,7 @@ public record DsgConfig(List<Feature> features, double tau, OptionalInt window) 
      * @param label       short human name, for alerts
      * @param explanation longer interpretation, for alerts
      */
-    public record Feature(int id, double threshold, Optional<String> label, Optional<String> explanation) {
+    public record Feature(int id, @JsonInclude(JsonInclude.Include.NON_DEFAULT) double threshold, Optional<String> label, Optional<String> explanation) {
         public Feature {
             Objects.requireNonNull(label, "label");
             Objects.requireNonNull(explanation, "explanation");

@@ -7,9 +7,7 @@ import io.saeguard.detectors.spi.DetectorKind;
 import io.saeguard.detectors.spi.TokenRule;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
@@ -80,31 +78,6 @@ public final class DsgKind implements DetectorKind<DsgConfig> {
             features.add(f);
         }
         return new DsgConfig(features, tau, window);
-    }
-
-    @Override
-    public Map<String, Object> write(DsgConfig config) {
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("tau", config.tau());
-        config.window().ifPresent(w -> out.put("window", w));
-        List<Object> features = new ArrayList<>();
-        boolean plain = config.features().stream().allMatch(DsgConfig.Feature::plain);
-        for (DsgConfig.Feature f : config.features()) {
-            if (plain) {
-                features.add(f.id());
-            } else {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("id", f.id());
-                if (f.threshold() != 0) {
-                    m.put("threshold", f.threshold());
-                }
-                f.label().ifPresent(l -> m.put("label", l));
-                f.explanation().ifPresent(e -> m.put("explanation", e));
-                features.add(m);
-            }
-        }
-        out.put("features", features);
-        return out;
     }
 
     @Override

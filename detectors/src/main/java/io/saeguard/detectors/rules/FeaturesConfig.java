@@ -1,5 +1,7 @@
 package io.saeguard.detectors.rules;
 
+import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import com.fasterxml.jackson.annotation.JsonValue;
 import io.saeguard.detectors.spi.RuleConfig;
 import java.util.HashSet;
 import java.util.List;
@@ -22,6 +24,7 @@ import java.util.Set;
  * @param features  the features, at least one, ids unique
  * @param threshold the rule-level threshold; required for {@code weighted}, absent otherwise
  */
+@JsonPropertyOrder({"match", "threshold", "features"})
 public record FeaturesConfig(Match match, List<Feature> features, OptionalDouble threshold) implements RuleConfig {
     /** The YAML {@code rule.kind}. */
     public static final String KIND = "features";
@@ -30,6 +33,7 @@ public record FeaturesConfig(Match match, List<Feature> features, OptionalDouble
     public enum Match {
         ANY, ALL, WEIGHTED;
 
+        @JsonValue
         public String yamlName() {
             return name().toLowerCase(Locale.ROOT);
         }

@@ -8,9 +8,7 @@ import io.saeguard.detectors.spi.DetectorKind;
 import io.saeguard.detectors.spi.TokenRule;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.Set;
@@ -102,25 +100,6 @@ public final class FeaturesKind implements DetectorKind<FeaturesConfig> {
             features.add(new Feature(id, t, w, n.optionalString("label"), n.optionalString("explanation")));
         }
         return new FeaturesConfig(match, features, threshold);
-    }
-
-    @Override
-    public Map<String, Object> write(FeaturesConfig config) {
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("match", config.match().yamlName());
-        config.threshold().ifPresent(t -> out.put("threshold", t));
-        List<Object> features = new ArrayList<>();
-        for (Feature f : config.features()) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("id", f.id());
-            f.threshold().ifPresent(t -> m.put("threshold", t));
-            f.weight().ifPresent(w -> m.put("weight", w));
-            f.label().ifPresent(l -> m.put("label", l));
-            f.explanation().ifPresent(e -> m.put("explanation", e));
-            features.add(m);
-        }
-        out.put("features", features);
-        return out;
     }
 
     @Override

@@ -1,5 +1,7 @@
 package io.saeguard.detectors.rules;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import io.saeguard.detectors.spi.RuleConfig;
 import java.util.Objects;
 
@@ -12,7 +14,7 @@ import java.util.Objects;
  * @param weights     the loaded weights, {@code weight [d_sae]}
  * @param fireAt      probability at which a token fires, in {@code (0, 1)}; default 0.5
  */
-public record ProbeConfig(String weightsPath, ProbeWeights weights, double fireAt) implements RuleConfig {
+public record ProbeConfig(@JsonProperty("weights") String weightsPath, @JsonIgnore ProbeWeights weights, double fireAt) implements RuleConfig {
     /** The YAML {@code rule.kind}. */
     public static final String KIND = "probe";
 

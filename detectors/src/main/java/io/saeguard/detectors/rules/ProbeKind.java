@@ -4,8 +4,6 @@ import io.saeguard.detectors.DetectorConfigException;
 import io.saeguard.detectors.spi.ConfigNode;
 import io.saeguard.detectors.spi.DetectorKind;
 import io.saeguard.detectors.spi.TokenRule;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * The {@code probe} rule kind ({@link ProbeConfig}). YAML:
@@ -41,14 +39,6 @@ public final class ProbeKind implements DetectorKind<ProbeConfig> {
             throw rule.error("fire_at", "a probability strictly between 0 and 1 is needed, found " + fireAt, "write e.g. 'fire_at: 0.5'");
         }
         return fireAt;
-    }
-
-    @Override
-    public Map<String, Object> write(ProbeConfig config) {
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("weights", config.weightsPath());
-        out.put("fire_at", config.fireAt());
-        return out;
     }
 
     @Override

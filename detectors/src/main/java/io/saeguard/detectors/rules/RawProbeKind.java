@@ -4,8 +4,6 @@ import io.saeguard.detectors.DetectorConfigException;
 import io.saeguard.detectors.spi.ConfigNode;
 import io.saeguard.detectors.spi.DetectorKind;
 import io.saeguard.detectors.spi.TokenRule;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * The {@code raw-probe} rule kind ({@link RawProbeConfig}). YAML:
@@ -33,14 +31,6 @@ public final class RawProbeKind implements DetectorKind<RawProbeConfig> {
         rule.allowKeys("kind", "weights", "fire_at");
         double fireAt = ProbeKind.fireAt(rule);
         return new RawProbeConfig(rule.string("weights"), ProbeWeights.read(rule, "weights", "d_in"), fireAt);
-    }
-
-    @Override
-    public Map<String, Object> write(RawProbeConfig config) {
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("weights", config.weightsPath());
-        out.put("fire_at", config.fireAt());
-        return out;
     }
 
     @Override

@@ -2,18 +2,23 @@ package io.saeguard.detectors.spi;
 
 import io.saeguard.detectors.Aggregation;
 import io.saeguard.detectors.DetectorConfigException;
-import java.util.Map;
 import java.util.Optional;
 
 /**
  * A rule kind: the extension point of the detectors module (docs/architecture.md#conventions). A kind parses its
- * {@code rule:} node into a config record, writes the record back, and builds the {@link TokenRule}
+ * {@code rule:} node into a config record ({@link #configType()}) and builds the {@link TokenRule}
  * that scores tokens at run time. Kinds are discovered with {@link java.util.ServiceLoader} from
  * {@code META-INF/services/io.saeguard.detectors.spi.DetectorKind} and named in YAML by
  * {@link #name()}; the implementation behind a kind stays package-private.
  *
+ * <p><b>Writing back.</b> {@code DetectorDefinitions.toYaml} writes the config record with Jackson: its components
+ * in declaration order with snake-case keys, absent {@code Optional}s left out. A record whose YAML differs from
+ * that says so with Jackson annotations ({@code @JsonProperty}, {@code @JsonPropertyOrder}, {@code @JsonIgnore},
+ * {@code @JsonInclude}, {@code @JsonValue}, {@code @JsonSerialize}) such that {@link #parse} reads the written
+ * mapping back to an equal config.
+ *
  * <p><b>Lifecycle and threading.</b> One instance per class loader, created by the service loader and
- * shared; it must be stateless. {@link #parse} and {@link #write} run on whichever thread loads
+ * shared; it must be stateless. {@link #parse} runs on whichever thread loads
  * definitions. {@link #create} is called once per detector when an engine is built or a detector is
  * replaced; the {@link TokenRule} it returns is then used by exactly one thread (the engine's), so it
  * may keep scratch buffers without locks.
@@ -34,13 +39,6 @@ public interface DetectorKind<C extends RuleConfig> {
      * @throws DetectorConfigException naming the file, key and fix
      */
     C parse(ConfigNode rule) throws DetectorConfigException;
-
-    /**
-     * The config as a YAML mapping (without {@code kind}, which the caller writes first), such that
-     * {@link #parse} reads back an equal config. Values are {@code String}, {@code Number},
-     * {@code Boolean}, {@code List} or {@code Map} with string keys, in the order to write them.
-     */
-    Map<String, Object> write(C config);
 
     /** Builds the run-time rule. The config has already been validated by {@link #parse} or its constructor. */
     TokenRule create(C config);

@@ -171,4 +171,60 @@ class ConfigLoaderTest {
         assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("batching:\n  max_inflight_tokens: 10\n  resume_inflight_tokens: 10\n")),
                 Map.of())).hasMessageContaining("must be below max_inflight_tokens");
     }
+
+    @Test
+    void anInvalidOverrideIsReportedNamingTheVariableNotTheFile() throws Exception {
+        Path f = write("http:\n  port: 8080\n");
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(f), Map.of("SAEGUARD_HTTP_PORT", "abc"))).isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("environment variable SAEGUARD_HTTP_PORT: ")
+                .hasMessageContaining("'http.port' must be an integer >= 0, found 'abc'").hasMessageNotContaining(f.toString());
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.empty(), Map.of("SAEGUARD_METRICS_FVU_SAMPLE_RATE", "2")))
+                .hasMessage("environment variable SAEGUARD_METRICS_FVU_SAMPLE_RATE: 'metrics.fvu_sample_rate' must be a number in [0, 1], "
+                        + "found '2'");
+    }
+
+    @Test
+    void theSameBadValueInTheFileIsReportedNamingTheFile() throws Exception {
+        Path f = write("http:\n  port: abc\n");
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(f), Map.of()))
+                .hasMessage(f + ": 'http.port' must be an integer >= 0, found 'abc'");
+    }
+
+    @Test
+    void aValueOfTheWrongTypeNamesTheKeyAndTheExpectedType() throws Exception {
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("engine:\n  cpu_bf16: 1\n")), Map.of()))
+                .hasMessageContaining("'engine.cpu_bf16' must be true or false, found '1'");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("http:\n  port: 1.5\n")), Map.of()))
+                .hasMessageContaining("'http.port' must be an integer >= 0, found '1.5'");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("http:\n  port: 5000000000\n")), Map.of()))
+                .as("out of the int range, not truncated").hasMessageContaining("'http.port' must be an integer >= 0, found '5000000000'");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("http: 8080\n")), Map.of()))
+                .hasMessageContaining("'http' must be a mapping (keys: host, port), found '8080'");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("kafka:\n  consumer:\n    acks: {all: 1}\n")), Map.of()))
+                .hasMessageContaining("'kafka.consumer.acks' must be a single value, found a mapping");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("metrics:\n  watch:\n    my-sae: [12, x]\n")), Map.of()))
+                .hasMessageContaining("'metrics.watch.my-sae' holds 'x', which is not one of the feature ids (an integer >= 0)");
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("engine:\n  threads: 0\n")), Map.of()))
+                .hasMessageContaining("'engine.threads' must be an integer >= 1, found '0'");
+    }
+
+    @Test
+    void anUnknownKeyInAListedMappingNamesItsPathAndTheAllowedKeys() throws Exception {
+        Path f = write("saes:\n  - id: a\n    path: sae\n    colour: red\n");
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(f), Map.of())).hasMessage(f + ": unknown key 'saes[0].colour' (allowed here: hook, id, "
+                + "max_active, model, path, special_token_ids): remove it or correct its spelling");
+    }
+
+    @Test
+    void textValuesFromTheEnvironmentBindToNumbersBooleansAndTheDefaultWhenBlank() throws Exception {
+        SidecarConfig c = ConfigLoader.load(Optional.of(write("kafka:\n  group: g\n")), Map.of("SAEGUARD_METRICS_FVU_SAMPLE_RATE", "0.5",
+                "SAEGUARD_PROMPTS_MODEL", "builtin:all-minilm-l6-v2", "SAEGUARD_PROMPTS_EXCERPTS", "false", "SAEGUARD_KAFKA_GROUP", " "));
+
+        assertThat(c.metrics().fvuSampleRate()).isEqualTo(0.5);
+        assertThat(c.prompts()).hasValueSatisfying(p -> assertThat(p.excerpts()).isFalse());
+        assertThat(c.kafka().group()).as("blank is absent").isEqualTo("saeguard");
+    }
 }
