@@ -1,0 +1,271 @@
+package io.saeguard.sidecar.pipeline;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot;
+import io.saeguard.detectors.DetectorDefinition;
+import io.saeguard.detectors.DetectorDefinitions;
+import io.saeguard.sae.PythonSaeFixtures;
+import io.saeguard.sae.Sae;
+import io.saeguard.sae.engine.DeviceSpec;
+import io.saeguard.sae.engine.EngineOptions;
+import io.saeguard.sae.format.SaeLoader;
+import io.saeguard.sidecar.config.ConfigLoader;
+import io.saeguard.sidecar.config.SidecarConfig;
+import io.saeguard.sidecar.metrics.Metrics;
+import io.saeguard.topics.activation.ActivationCodec;
+import io.saeguard.topics.events.Action;
+import io.saeguard.topics.events.Decision;
+import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.safetensors.DType;
+import io.saeguard.topics.safetensors.SafetensorsFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.MockProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.utils.Time;
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The engine thread on its own: a real SAE encoded by DJL on the CPU, real detectors, outputs to a
+ * {@link MockProducer} behind the at-least-once sink (no broker). What it checks is the engine's loop logic: HTTP
+ * checks joining the current batch, the explicit detector-replacement task and its ordering, refusals, and stale work.
+ */
+class EngineLoopIT {
+    private static final EventCodec CODEC = new EventCodec();
+    private static final String SAE = "s";
+
+    @TempDir
+    Path dir;
+
+    private final MockProducer<String, byte[]> producer = new MockProducer<>(true, null, new StringSerializer(), new ByteArraySerializer());
+    private final Generation generation = new Generation();
+    private Metrics metrics;
+    private EngineLoop engine;
+    private float[] inputs;
+    private float[] features;
+    private int best;
+    private float threshold;
+    private Map<String, Sae> saes;
+    private static final int D_IN = 64;
+    private static final int D_SAE = 256;
+
+    @BeforeEach
+    void startEngine() throws Exception {
+        PythonSaeFixtures.assumeAvailable();
+        Path c = PythonSaeFixtures.generate(dir.resolve("case"), 4242, "--format", "saelens", "--arch", "jumprelu", "--tokens", "48");
+        inputs = SafetensorsFile.open(c.resolve("input.safetensors")).tensor("activations").orElseThrow().toFloatArray();
+        features = SafetensorsFile.open(c.resolve("expected.safetensors")).tensor("features").orElseThrow().toFloatArray();
+        // the feature firing on most tokens; a threshold just below its smallest positive value: it fires wherever it is active
+        int bestCount = -1;
+        for (int f = 0; f < D_SAE; f++) {
+            int n = 0;
+            float min = Float.MAX_VALUE;
+            for (int t = 0; t < 48; t++) {
+                float v = features[t * D_SAE + f];
+                if (v > 0) {
+                    n++;
+                    min = Math.min(min, v);
+                }
+            }
+            if (n > bestCount) {
+                bestCount = n;
+                best = f;
+                threshold = min * 0.999f;
+            }
+        }
+        Path config = dir.resolve("saeguard.yaml");
+        Files.writeString(config, """
+                saes:
+                  - id: %s
+                    path: %s
+                engine:
+                  device: cpu
+                  threads: 1
+                batching:
+                  max_batch_tokens: 10000
+                  max_delay_ms: 300
+                metrics:
+                  fvu_sample_rate: 0
+                """.formatted(SAE, c.resolve("sae")));
+        SidecarConfig cfg = ConfigLoader.load(Optional.of(config), Map.of());
+        saes = Map.of(SAE, SaeLoader.load(c.resolve("sae")));
+        metrics = new Metrics(new PrometheusRegistry());
+        DirectSink sink = new DirectSink(producer, s -> { }, generation);
+        EngineLoop.Outputs outputs = new EngineLoop.Outputs(new DecisionPublisher(sink, "decisions", "alerts", metrics, a -> { }),
+                new DeadLetterPublisher(sink, "deadletter", metrics), v -> { }, Runnable::run);
+        engine = new EngineLoop(cfg, saes, List.of(detector("planted", threshold)), new EngineOptions(DeviceSpec.CPU,
+                EngineOptions.defaultCacheDir(), 1, 1, false), outputs, metrics, generation, Time.SYSTEM);
+        engine.start(Duration.ofMinutes(2));
+    }
+
+    @AfterEach
+    void stopEngine() throws Exception {
+        if (engine != null) {
+            engine.close();
+        }
+    }
+
+    private DetectorDefinition detector(String id, float featureThreshold) throws Exception {
+        return DetectorDefinitions.parse(("""
+                id: %s
+                sae: %s
+                rule:
+                  kind: features
+                  match: any
+                  features:
+                    - id: %d
+                      threshold: %s
+                aggregate: token
+                policy:
+                  bands:
+                    - min: 1.0
+                      action: flag
+                """.formatted(id, SAE, best, Float.toString(featureThreshold))).getBytes(StandardCharsets.UTF_8), id + ".yaml");
+    }
+
+    /** A token on which the chosen feature fires (per the float64 reference). */
+    private int firingToken() {
+        for (int t = 0; t < 48; t++) {
+            if (features[t * D_SAE + best] > threshold) {
+                return t;
+            }
+        }
+        throw new AssertionError("the feature fires nowhere");
+    }
+
+    private Work work(String request, int token, long offset) throws Exception {
+        float[] x = java.util.Arrays.copyOfRange(inputs, token * D_IN, (token + 1) * D_IN);
+        byte[] bytes = ActivationCodec.builder(request).position(0).isFinal(true).activations(DType.F32, 1, D_IN, x).encode();
+        ConsumerRecord<String, byte[]> record = new ConsumerRecord<>("activations", 0, offset, request, bytes);
+        return new Work(record, generation.current(), ActivationCodec.decode(bytes), SAE, x, TokenNorms.ofFinite(x, 1, D_IN));
+    }
+
+    private CheckRequest checkOf(String request, int token) {
+        float[] x = java.util.Arrays.copyOfRange(inputs, token * D_IN, (token + 1) * D_IN);
+        return new CheckRequest(request, SAE, 0, 1, D_IN, Optional.of(x), Optional.empty(), Optional.empty(), true, Optional.empty());
+    }
+
+    private List<Decision> decisions() throws Exception {
+        List<Decision> out = new ArrayList<>();
+        for (ProducerRecord<String, byte[]> r : producer.history()) {
+            if (r.topic().equals("decisions")) {
+                out.add(CODEC.decodeDecision(r.value()));
+            }
+        }
+        return out;
+    }
+
+    private HistogramSnapshot.HistogramDataPointSnapshot batchTokens() {
+        return metrics.batchTokens.collect().getDataPoints().get(0);
+    }
+
+    @Test
+    void anHttpCheckJoinsTheCurrentBatchInsteadOfFlushingIt() throws Exception {
+        // Given a record waiting in its SAE's batch (budget 10,000 tokens, 300 ms)
+        int t = firingToken();
+        engine.submit(work("r1", t, 0));
+
+        // When a check for the same SAE arrives
+        CheckResult result = engine.check(checkOf("http-1", t)).get(30, TimeUnit.SECONDS);
+
+        // Then both were encoded in one batch of 2 tokens, and the check was decided as the record was
+        assertThat(batchTokens().getCount()).isEqualTo(1);
+        assertThat(batchTokens().getSum()).isEqualTo(2.0);
+        assertThat(result.outcome()).hasValueSatisfying(o -> assertThat(o.decision().action()).isEqualTo(Action.FLAG));
+        Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> decisions().size() == 1);
+        assertThat(decisions().get(0).action()).isEqualTo(Action.FLAG);
+        // And the check's token does not count as traffic
+        assertThat(metrics.tokensEncoded.labelValues(SAE).get()).isEqualTo(1.0);
+    }
+
+    @Test
+    void recordsQueuedBeforeAReplacementAreDecidedByTheOldVersionAndLaterOnesByTheNew() throws Exception {
+        // Given a record queued under the flagging detector
+        int t = firingToken();
+        engine.submit(work("before", t, 0));
+
+        // When the detector is replaced by one that never fires, then another record arrives
+        CompletableFuture<Boolean> replaced = engine.replaceDetector(detector("planted", 1e9f));
+        engine.submit(work("after", t, 1));
+        engine.call(() -> null).get(30, TimeUnit.SECONDS);
+
+        // Then the first was flagged and the second allowed, and the running definition is the new one
+        assertThat(replaced.get(30, TimeUnit.SECONDS)).isTrue();
+        Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> decisions().size() == 2);
+        assertThat(decisions()).extracting(Decision::requestId, Decision::action)
+                .containsExactly(org.assertj.core.groups.Tuple.tuple("before", Action.FLAG), org.assertj.core.groups.Tuple.tuple("after",
+                        Action.ALLOW));
+        assertThat(engine.detectorDefinitions()).singleElement().satisfies(d -> assertThat(d.rule().toString()).contains("1.0E9"));
+    }
+
+    @Test
+    void aDetectorNamingAFeatureTheSaeDoesNotHaveIsRefusedAndTheRunningOneStays() throws Exception {
+        // Given a definition naming feature d_sae
+        DetectorDefinition bad = DetectorDefinitions.parse(("""
+                id: planted
+                sae: %s
+                rule:
+                  kind: features
+                  features: [%d]
+                policy:
+                  bands:
+                    - min: 1.0
+                      action: block
+                """.formatted(SAE, D_SAE)).getBytes(StandardCharsets.UTF_8), "bad.yaml");
+
+        // When it replaces the running one, Then it is refused naming the feature and the SAE's size
+        assertThatThrownBy(() -> engine.replaceDetector(bad).get(30, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOf(InvalidRequestException.class).hasMessageContaining("feature " + D_SAE)
+                .hasMessageContaining("has " + D_SAE + " features");
+        assertThat(engine.detectorDefinitions()).singleElement().satisfies(d -> assertThat(d.rule().toString()).doesNotContain("block"));
+    }
+
+    @Test
+    void aCheckWithTheWrongWidthOrANonFiniteValueIsRefusedBeforeItIsQueued() {
+        CheckRequest narrow = new CheckRequest("w", SAE, 0, 1, D_IN - 1, Optional.of(new float[D_IN - 1]), Optional.empty(), Optional.empty(),
+                true, Optional.empty());
+        assertThatThrownBy(() -> engine.check(narrow)).isInstanceOf(InvalidRequestException.class).hasMessageContaining("expects d_in " + D_IN);
+
+        float[] x = new float[2 * D_IN];
+        x[D_IN + 3] = Float.NaN;
+        CheckRequest nan = new CheckRequest("n", SAE, 5, 2, D_IN, Optional.of(x), Optional.empty(), Optional.empty(), true, Optional.empty());
+        assertThatThrownBy(() -> engine.check(nan)).isInstanceOf(InvalidRequestException.class).hasMessageContaining("token 1 (position 6)")
+                .hasMessageContaining("dimension 3");
+        assertThat(engine.queued()).isZero();
+    }
+
+    @Test
+    void workOfAStaleGenerationIsDroppedWithoutADecision() throws Exception {
+        // Given a record consumed before a recovery
+        Work stale = work("stale", firingToken(), 0);
+        generation.advance();
+
+        // When it reaches the engine with a fresh one
+        engine.submit(stale);
+        engine.submit(work("fresh", firingToken(), 1));
+        engine.call(() -> null).get(30, TimeUnit.SECONDS);
+
+        // Then only the fresh one is decided
+        Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> decisions().size() >= 1);
+        assertThat(decisions()).extracting(Decision::requestId).containsExactly("fresh");
+    }
+}
