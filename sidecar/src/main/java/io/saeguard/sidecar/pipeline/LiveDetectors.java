@@ -47,8 +47,8 @@ final class LiveDetectors {
     static void check(DetectorDefinition def, Map<String, Sae> saes, StateLimits limits) {
         Sae sae = saes.get(def.sae());
         if (sae == null) {
-            throw new InvalidRequestException("detector '" + def.id() + "' names SAE '" + def.sae() + "', which this sidecar does not load "
-                    + "(saes: " + String.join(", ", saes.keySet()) + ")");
+            throw new InvalidRequestException("detector '" + def.id() + "' names unknown SAE id '" + def.sae() + "': this sidecar does not "
+                    + "load it (saes: " + String.join(", ", saes.keySet()) + ")");
         }
         int dSae = sae.config().dSae();
         int vector = def.policy().vectorFeature().orElse(0);

@@ -142,7 +142,7 @@ class EngineLoopIT {
                 """.formatted(id, SAE, best, Float.toString(featureThreshold))).getBytes(StandardCharsets.UTF_8), id + ".yaml");
     }
 
-    /** A token on which the chosen feature fires (per the float64 reference). */
+    /** A token on which the chosen feature fires (per the float64 reference); sent at position 1, since position 0 (BOS) never counts. */
     private int firingToken() {
         for (int t = 0; t < 48; t++) {
             if (features[t * D_SAE + best] > threshold) {
@@ -154,14 +154,14 @@ class EngineLoopIT {
 
     private Work work(String request, int token, long offset) throws Exception {
         float[] x = java.util.Arrays.copyOfRange(inputs, token * D_IN, (token + 1) * D_IN);
-        byte[] bytes = ActivationCodec.builder(request).position(0).isFinal(true).activations(DType.F32, 1, D_IN, x).encode();
+        byte[] bytes = ActivationCodec.builder(request).position(1).isFinal(true).activations(DType.F32, 1, D_IN, x).encode();
         ConsumerRecord<String, byte[]> record = new ConsumerRecord<>("activations", 0, offset, request, bytes);
         return new Work(record, generation.current(), ActivationCodec.decode(bytes), SAE, x, TokenNorms.ofFinite(x, 1, D_IN));
     }
 
     private CheckRequest checkOf(String request, int token) {
         float[] x = java.util.Arrays.copyOfRange(inputs, token * D_IN, (token + 1) * D_IN);
-        return new CheckRequest(request, SAE, 0, 1, D_IN, Optional.of(x), Optional.empty(), Optional.empty(), true, Optional.empty());
+        return new CheckRequest(request, SAE, 1, 1, D_IN, Optional.of(x), Optional.empty(), Optional.empty(), true, Optional.empty());
     }
 
     private List<Decision> decisions() throws Exception {
@@ -225,7 +225,9 @@ class EngineLoopIT {
                 sae: %s
                 rule:
                   kind: features
-                  features: [%d]
+                  features:
+                    - id: %d
+                      threshold: 1.0
                 policy:
                   bands:
                     - min: 1.0
