@@ -13,8 +13,8 @@ import java.util.Objects;
  * @param interOpThreads libtorch inter-op threads (we run one op at a time: 1 is enough)
  * @param gpuHalfPrecision hold weights in F16 on a GPU (never on a CPU, where F16 matmul is ~300× slower)
  * @param cpuBf16 on a CPU, run the encoder GEMM in BF16 (W_enc and the input rounded to BF16, F32
- *     accumulation, everything after the GEMM in F32): 1.5–4× faster on CPUs with AVX512-BF16 or
- *     AMX, at a BF16-sized error in the pre-activations (bench/README.md measures both); ignored on a GPU
+ *     accumulation, everything after the GEMM in F32): 1.0–3.9× the F32 GEMM's speed (by shape and batch) on a CPU
+ *     with AVX512-BF16, at a BF16-sized error in the pre-activations (bench/README.md measures both); ignored on a GPU
  * @param gpuBf16 on a GPU, run the encoder GEMM in BF16 the same way (W_enc held once more in BF16 inside libtorch,
  *     tensor cores, F32 accumulation, everything after the GEMM in F32); ignored on a CPU; not with {@code gpuHalfPrecision}
  */

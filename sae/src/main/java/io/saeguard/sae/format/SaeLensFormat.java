@@ -84,6 +84,7 @@ final class SaeLensFormat {
                 d[i] = (float) Math.pow(10, log10[i]);
             }
             density = Optional.of(d);
+            files.add(sparsityFile);
         }
         SaeConfig config = new SaeConfig(dir, SaeFormat.SAELENS, arch, dIn, dSae, k, cfg.bool("apply_b_dec_to_input", true), norm,
                 scale, scale, cfg.bool("rescale_acts_by_decoder_norm", false), w.storedDtype(), hook, model, files);

@@ -20,9 +20,10 @@ import picocli.CommandLine.Option;
  * F32, {@code request} I32 [tokens] (which text each token belongs to), {@code token_ids} I32.
  */
 @Command(name = "activations", mixinStandardHelpOptions = true,
-        description = {"Runs texts through the prompt model and writes their per-token hidden states (safetensors: 'activations',",
-                "'request' grouping tokens by text, 'token_ids'), the input of 'saeguard train' and 'saeguard select'.",
-                "Texts: one per line (--format lines) or fortune(6) files with '%' lines between entries (--format fortune)."})
+        description = {"Runs texts through the prompt model and writes their per-token hidden states.",
+                "Output: safetensors with 'activations', 'request' grouping tokens by text, and 'token_ids', "
+                        + "the input of 'saeguard train' and 'saeguard select'.",
+                "Texts: one per line (--format lines) or fortune(6) files with '%%' lines between entries (--format fortune)."})
 final class ActivationsCommand implements Callable<Integer> {
     @Option(names = "--texts", required = true, arity = "1..*", description = "text files")
     List<Path> texts;

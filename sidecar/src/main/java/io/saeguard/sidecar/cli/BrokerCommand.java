@@ -15,8 +15,8 @@ import picocli.CommandLine.Option;
 
 /** {@code saeguard broker}: a throwaway single-node Kafka broker for demos and development. */
 @Command(name = "broker", mixinStandardHelpOptions = true,
-        description = {"Runs a real single-node Apache Kafka broker (KRaft) in this process on 127.0.0.1,",
-                "creates saeguard's topics, and serves until interrupted (Ctrl-C / SIGTERM).",
+        description = {"Runs a real single-node Apache Kafka broker (KRaft) in this process on 127.0.0.1.",
+                "It creates saeguard's topics and serves until interrupted (Ctrl-C / SIGTERM).",
                 "For demos and development only: one node, replication factor 1."})
 final class BrokerCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "9092", description = "client port on 127.0.0.1 (0 = any free port; default ${DEFAULT-VALUE})")

@@ -49,8 +49,9 @@ import picocli.CommandLine.Option;
  * replayed as prompt events while the console shows progress, alerts with their top features and
  * excerpts, and finally precision and recall against the texts' labels.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true, description = {"Runs the demo: embedded Kafka, the sidecar with the MiniLM prompt model,",
-        "an SAE trained on public text and a 'computers' detector; replays held-out prompts and reports what it caught."})
+@Command(name = "demo", mixinStandardHelpOptions = true, description = {"Runs the demo: embedded Kafka, the sidecar and a 'computers' detector.",
+        "The sidecar runs the MiniLM prompt model and an SAE trained on public text; the demo replays held-out prompts "
+                + "and reports what it caught."})
 public final class DemoCommand implements Callable<Integer> {
     static final String RESOURCES = "/io/saeguard/sidecar/demo/";
 

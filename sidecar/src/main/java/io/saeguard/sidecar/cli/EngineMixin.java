@@ -20,8 +20,9 @@ final class EngineMixin {
     @Option(names = "--gpu-f16", description = "hold weights in F16 on a GPU (ignored on CPU)")
     boolean gpuF16;
 
-    @Option(names = "--cpu-bf16", description = "on a CPU, run the encoder GEMM in BF16: 1.5-4x faster with AVX512-BF16 or AMX, "
-            + "at BF16's ~0.4 %% error in the pre-activations (ignored on a GPU)")
+    @Option(names = "--cpu-bf16", description = "on a CPU, run the encoder GEMM in BF16: 1.0-3.9x the F32 GEMM's speed with AVX512-BF16 "
+            + "(by shape and batch; without it or AMX it may be slower), codes off by ~0.1 %% (max 0.7 %%) of a token's largest code "
+            + "(bench/README.md; ignored on a GPU)")
     boolean cpuBf16;
 
     @Option(names = "--gpu-bf16", description = "on a GPU, run the encoder GEMM in BF16 on the tensor cores, F32 weights otherwise "

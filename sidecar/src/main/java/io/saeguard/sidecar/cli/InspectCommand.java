@@ -23,8 +23,10 @@ import picocli.CommandLine.Option;
 
 /** {@code saeguard inspect}: what an SAE directory holds, as JSON. */
 @Command(name = "inspect", mixinStandardHelpOptions = true,
-        description = {"Prints an SAE's format, architecture, sizes, dtype, hook, k or threshold summary,",
-                "normalisation and the sha256 of its files, as JSON. Loads no engine."})
+        description = {"Prints what an SAE holds and the checksums of its files, as JSON.",
+                "Format, architecture, sizes, dtype, hook, k or threshold summary, normalisation, and each file's "
+                        + "sha256 (sparsity.safetensors included) with one over them all.",
+                "Loads no engine."})
 final class InspectCommand implements Callable<Integer> {
     @Option(names = "--sae", required = true, description = "SAE directory (or Gemma Scope .npz file)")
     Path path;

@@ -7,6 +7,8 @@ import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import org.apache.logging.log4j.Level;
+import org.apache.logging.log4j.core.config.Configurator;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -24,6 +26,8 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // log4j2.xml quiets DJL for the one-shot commands; the service keeps its INFO lines (native extraction, threads).
+        Configurator.setLevel("ai.djl", Level.INFO);
         SidecarConfig cfg = ConfigLoader.load(Optional.ofNullable(config));
         Sidecar sidecar = Sidecar.start(cfg);
         CountDownLatch stopped = new CountDownLatch(1);

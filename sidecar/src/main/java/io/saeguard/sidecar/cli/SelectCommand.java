@@ -10,9 +10,11 @@ import io.saeguard.sae.Sae;
 import io.saeguard.sae.engine.DeviceSae;
 import io.saeguard.sae.engine.SaeEngine;
 import io.saeguard.sae.format.SaeLoader;
+import io.saeguard.topics.DecodeException;
 import io.saeguard.topics.codes.SparseCodes;
 import io.saeguard.topics.safetensors.SafetensorsFile;
 import io.saeguard.topics.safetensors.Tensor;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -26,8 +28,11 @@ import picocli.CommandLine.Option;
 /** {@code saeguard select}: turns labelled example activations into a detector (docs/algorithms.md#feature-selection). */
 @Command(name = "select", mixinStandardHelpOptions = true,
         description = {"Selects SAE features that tell positive from negative examples and writes a detector YAML.",
-                "Inputs: safetensors with 'activations' [tokens, d_in] and optionally 'request' I32 [tokens] grouping tokens into",
-                "examples (without it, every token is an example). --random: random-token activations for LangFIR filtering.",
+                "Inputs: safetensors with 'activations' [tokens, d_in] and 'request' I32 [tokens], each token's example.",
+                "'saeguard activations' writes both. Each set needs at least 2 examples: one to select on, one to evaluate.",
+                "--rule dsg (the default) needs 'request' in --positive and --negative: its score rho is a rate per request.",
+                "--rule features also takes files without 'request', and then every token is an example.",
+                "--random (random-token activations for LangFIR filtering) needs no 'request'.",
                 "The report holds per-feature statistics and held-out AUROC/precision/recall against a raw-activation probe."})
 final class SelectCommand implements Callable<Integer> {
     @Option(names = "--sae", required = true, description = "SAE directory (or Gemma Scope .npz file)")
@@ -39,10 +44,10 @@ final class SelectCommand implements Callable<Integer> {
     @Option(names = "--id", defaultValue = "selected", description = "detector id (default ${DEFAULT-VALUE})")
     String id;
 
-    @Option(names = "--positive", required = true, description = "activations of the concept's examples")
+    @Option(names = "--positive", required = true, description = "activations of the concept's examples ('request' needed by --rule dsg)")
     Path positive;
 
-    @Option(names = "--negative", required = true, description = "activations of benign examples")
+    @Option(names = "--negative", required = true, description = "activations of benign examples ('request' needed by --rule dsg)")
     Path negative;
 
     @Option(names = "--random", description = "activations of random tokens (LangFIR: drop features that fire on them)")
@@ -78,6 +83,15 @@ final class SelectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        SelectionOptions.RuleChoice ruleChoice = switch (rule.toLowerCase(Locale.ROOT)) {
+            case "dsg" -> SelectionOptions.RuleChoice.DSG;
+            case "features" -> SelectionOptions.RuleChoice.FEATURES;
+            default -> throw new IllegalArgumentException("--rule must be dsg or features, found '" + rule + "'");
+        };
+        if (ruleChoice == SelectionOptions.RuleChoice.DSG) {
+            requireExamples("--positive", positive);
+            requireExamples("--negative", negative);
+        }
         Sae sae = SaeLoader.load(saePath);
         String sid = saeId != null ? saeId : Optional.ofNullable(saePath.toAbsolutePath().getFileName()).map(Path::toString).orElse("sae");
         SelectionOptions options = SelectionOptions.defaults(id, sid)
@@ -86,11 +100,7 @@ final class SelectCommand implements Callable<Integer> {
                     case "mean-diff" -> SelectionOptions.Method.MEAN_DIFF;
                     default -> throw new IllegalArgumentException("--method must be dsg or mean-diff, found '" + method + "'");
                 })
-                .withRule(switch (rule.toLowerCase(Locale.ROOT)) {
-                    case "dsg" -> SelectionOptions.RuleChoice.DSG;
-                    case "features" -> SelectionOptions.RuleChoice.FEATURES;
-                    default -> throw new IllegalArgumentException("--rule must be dsg or features, found '" + rule + "'");
-                })
+                .withRule(ruleChoice)
                 .withTopN(top)
                 .withRandomRateLimit(randomLimit);
         if (window != null) {
@@ -111,6 +121,17 @@ final class SelectCommand implements Callable<Integer> {
         System.err.println("wrote " + out + (report != null ? " and " + report : ""));
         System.out.println(md);
         return 0;
+    }
+
+    /** The dsg rule's ρ is the fraction of a request's tokens where a selected feature fires (DSG, arXiv 2504.08192): without example ids there is no request. */
+    private static void requireExamples(String option, Path file) throws IOException, DecodeException {
+        SafetensorsFile f = SafetensorsFile.open(file);
+        if (f.tensor("request").isEmpty()) {
+            throw new IllegalArgumentException(option + " " + file + ": no tensor 'request' (found: " + String.join(", ", f.names())
+                    + "); the dsg rule (--rule dsg, the default) scores rho, a rate per request, so it needs 'request' I32 [tokens] "
+                    + "naming each token's example: add it ('saeguard activations' writes it), or pass --rule features, "
+                    + "which treats every token as an example");
+        }
     }
 
     private ExampleSet examples(DeviceSae device, String sid, Path file) throws Exception {

@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code saeguard topics ...}: manage the wire contract's topics. */
-@Command(name = "topics", mixinStandardHelpOptions = true, description = "Manage saeguard's Kafka topics.",
+@Command(name = "topics", mixinStandardHelpOptions = true, description = "Manages saeguard's Kafka topics.",
         subcommands = TopicsCommand.Create.class)
 final class TopicsCommand {
 
@@ -43,10 +43,14 @@ final class TopicsCommand {
         @Override
         public Integer call() throws Exception {
             TopicCatalog catalog = file == null ? TopicCatalog.bundled() : TopicCatalog.load(file);
-            Map<String, Object> props = new HashMap<>(adminProperties);
-            props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            Map<String, Object> props = TopicAdmin.commandLineProperties(bootstrap, adminProperties);
             try (Admin admin = Admin.create(props)) {
                 print(TopicAdmin.createAll(admin, catalog));
+            } catch (TopicAdmin.ClusterUnreachableException e) {
+                throw new IllegalStateException("no Kafka cluster answered at --bootstrap " + bootstrap + " within "
+                        + props.get(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG) + " ms (" + e.getMessage() + "): check that a broker "
+                        + "is running there ('saeguard broker' starts one), that this host reaches that address and the listeners the "
+                        + "broker advertises, and the security settings (--admin-property security.protocol=...)", e);
             }
             return 0;
         }

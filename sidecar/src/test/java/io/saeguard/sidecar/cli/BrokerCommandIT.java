@@ -80,6 +80,24 @@ class BrokerCommandIT {
         }
     }
 
+    @Test
+    void topicsCreateAgainstABootstrapWhereNoBrokerListensFailsWithinSecondsNamingTheBootstrap() throws Exception {
+        // Given a port nothing listens on
+        String bootstrap = "127.0.0.1:" + Ports.free();
+
+        // When topics create is pointed at it
+        long start = System.nanoTime();
+        SaeguardJar.Completed run = SaeguardJar.run(dir, dir.resolve("create.log"), "topics", "create", "--bootstrap", bootstrap);
+        Duration took = Duration.ofNanos(System.nanoTime() - start);
+
+        // Then it fails under its full command name with a line naming the bootstrap and what to check, well before
+        // the admin client's default minute (10 s of admin timeout plus the JVM's start)
+        assertThat(run.exitCode()).as(run.output()).isEqualTo(1);
+        assertThat(run.output()).contains("saeguard topics create: error: no Kafka cluster answered at --bootstrap " + bootstrap)
+                .contains("check that a broker is running there").doesNotContain("null");
+        assertThat(took).as(run.output()).isLessThan(Duration.ofSeconds(40));
+    }
+
     private Process startBroker(Path log, String... options) throws IOException {
         String[] args = new String[options.length + 1];
         args[0] = "broker";
