@@ -49,7 +49,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Other threads talk to it only through {@link #submit} and {@link #call} (a queue).
  */
-public final class EngineLoop implements AutoCloseable {
+public final class EngineLoop implements AutoCloseable, EngineIntake {
     private static final Logger LOGGER = LoggerFactory.getLogger(EngineLoop.class);
 
     /** Something for the engine thread to do. */
@@ -179,12 +179,14 @@ public final class EngineLoop implements AutoCloseable {
     }
 
     /** Queues a record for encoding. */
-    void submit(Work work) {
+    @Override
+    public void submit(Work work) {
         queue.add(new Encode(work));
     }
 
     /** Queues a prompt event for the prompt model (then the SAE). */
-    void submitPrompt(PromptWork work) {
+    @Override
+    public void submitPrompt(PromptWork work) {
         queue.add(new Prompt(work));
     }
 
@@ -194,7 +196,8 @@ public final class EngineLoop implements AutoCloseable {
     }
 
     /** Drops per-request detector state of requests last seen on these partitions (they were revoked). */
-    void forget(Set<TopicPartition> partitions) {
+    @Override
+    public void forget(Set<TopicPartition> partitions) {
         queue.add(new Forget(Set.copyOf(partitions)));
     }
 

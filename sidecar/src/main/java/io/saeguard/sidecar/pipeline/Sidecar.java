@@ -44,6 +44,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.utils.Time;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -227,8 +228,10 @@ public final class Sidecar implements AutoCloseable {
                 new ByteArrayDeserializer());
         List<String> inputTopics = new java.util.ArrayList<>(List.of(catalog.get(TopicRole.ACTIVATIONS).name()));
         promptRoute.ifPresent(r -> inputTopics.add(r.topic()));
-        PollLoop poll = new PollLoop(consumer, inputTopics, config.batching(), router, saes, engine,
-                dlq, sink, generation, metrics, transactions, promptRoute);
+        Map<String, Integer> dIns = new HashMap<>();
+        saes.forEach((id, sae) -> dIns.put(id, sae.config().dIn()));
+        PollLoop poll = new PollLoop(consumer, inputTopics, config.batching(), router, dIns, engine,
+                dlq, sink, generation, metrics, transactions, promptRoute, Time.SYSTEM);
         pollRef[0] = poll;
         Thread pollThread = new Thread(poll, "saeguard-poll");
         pollThread.start();
