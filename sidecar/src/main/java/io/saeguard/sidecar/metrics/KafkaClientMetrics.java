@@ -37,6 +37,13 @@ import org.slf4j.LoggerFactory;
  * Values that are not numbers (versions, commit ids) and non-finite values (a windowed max with no
  * sample in its window is NaN or -Infinity) are left out, so sums over the series stay numbers.
  *
+ * <p>The names pass {@code promtool check metrics} (PrometheusIT): a {@code ms} or {@code ns} word
+ * becomes {@code seconds} and the value is scaled to seconds ({@code io-time-ns-total} is
+ * {@code kafka_consumer_io_time_seconds_total}); a final {@code _count} (not a histogram's) becomes
+ * {@code _number}; a metric without a description gets one naming it. Kafka's unsuffixed latencies
+ * ({@code request-latency-avg}) stay in milliseconds, as Kafka documents them. The
+ * {@code kafka-metrics-count} group (how many metrics the client registered) is left out.
+ *
  * <p>The consumer's per-partition {@code records-lag} is also exported as
  * {@value Metrics#CONSUMER_LAG}{@code {topic,partition}}, the series the dashboards and alert rules
  * read (it was computed by the poll loop before).
@@ -112,14 +119,19 @@ public final class KafkaClientMetrics implements MultiCollector {
                 return;
             }
         }
+        if (name.group().equals("kafka-metrics-count")) {
+            return;
+        }
         boolean counter = name.name().endsWith("-total");
         String base = counter ? name.name().substring(0, name.name().length() - "-total".length()) : name.name();
         String promName = prometheusName(kind, name.group(), base);
+        double scale = unitScale(name.name());
         Labels.Builder labels = Labels.builder();
         new TreeMap<>(name.tags()).forEach((k, val) -> labels.label(sanitize(k), val));
-        Family family = families.computeIfAbsent(promName, n -> new Family(counter, name.description()));
+        String help = name.description().isBlank() ? "Kafka " + kind + " metric " + name.name() + " (" + name.group() + ")" : name.description();
+        Family family = families.computeIfAbsent(promName, n -> new Family(counter, help));
         if (family.counter == counter) { // "x-total" and a gauge "x" in one group would clash: the first kept
-            family.add(labels.build(), v);
+            family.add(labels.build(), v * scale);
         }
         if ("consumer".equals(kind) && FETCH_MANAGER_GROUP.equals(name.group()) && RECORDS_LAG.equals(name.name())
                 && name.tags().containsKey("topic") && name.tags().containsKey("partition")) {
@@ -136,9 +148,20 @@ public final class KafkaClientMetrics implements MultiCollector {
         } else if (g.startsWith(kind + "-")) {
             g = g.substring(kind.length() + 1);
         }
-        String joined = Metrics.KAFKA_CLIENT_PREFIX + kind + "_" + (g.isEmpty() ? "" : g + "_") + name;
+        String joined = sanitize(Metrics.KAFKA_CLIENT_PREFIX + kind + "_" + (g.isEmpty() ? "" : g + "_") + name);
+        joined = ("_" + joined + "_").replace("_ms_", "_seconds_").replace("_ns_", "_seconds_");
+        joined = joined.substring(1, joined.length() - 1);
+        if (joined.endsWith("_count")) {
+            joined = joined.substring(0, joined.length() - "_count".length()) + "_number";
+        }
         // Strips a reserved suffix (_total, _info, ...) the exposition adds by type.
-        return PrometheusNaming.sanitizeMetricName(sanitize(joined));
+        return PrometheusNaming.sanitizeMetricName(joined);
+    }
+
+    /** The factor to seconds of a Kafka metric named with a {@code ms} or {@code ns} word, else 1. */
+    static double unitScale(String kafkaName) {
+        String n = "-" + kafkaName + "-";
+        return n.contains("-ns-") ? 1e-9 : n.contains("-ms-") ? 1e-3 : 1;
     }
 
     private static String sanitize(String s) {

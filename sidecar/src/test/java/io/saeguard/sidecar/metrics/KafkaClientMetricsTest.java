@@ -72,7 +72,7 @@ class KafkaClientMetricsTest {
         // Then
         assertThat(text).contains("# TYPE kafka_consumer_fetch_manager_records_consumed_total counter\n");
         assertThat(text).contains("kafka_consumer_fetch_manager_records_consumed_total{client_id=\"c1\"} 7.0\n");
-        assertThat(text).contains("kafka_consumer_connection_count{client_id=\"c1\"} 3.0\n");
+        assertThat(text).contains("kafka_consumer_connection_number{client_id=\"c1\"} 3.0\n");
         assertThat(text).contains("kafka_consumer_coordinator_assigned_partitions{client_id=\"c1\"} 4.0\n");
     }
 
@@ -108,7 +108,7 @@ class KafkaClientMetricsTest {
         // Then only the numeric, finite, bounded one remains
         assertThat(text).doesNotContain("version").doesNotContain("records_lag_max").doesNotContain("fetch_latency_max")
                 .doesNotContain("request_id").doesNotContain("records_per_request");
-        assertThat(text).contains("kafka_consumer_app_info_start_time_ms{client_id=\"c1\"} 1.7E12\n");
+        assertThat(text).contains("kafka_consumer_app_info_start_time_seconds{client_id=\"c1\"} 1.7E9\n");
     }
 
     @Test
@@ -121,8 +121,8 @@ class KafkaClientMetricsTest {
         String text = scrape();
 
         // Then one family with a series per client
-        assertThat(text).containsOnlyOnce("# TYPE kafka_consumer_connection_count gauge");
-        assertThat(text).contains("kafka_consumer_connection_count{client_id=\"a\"} 1.0\n", "kafka_consumer_connection_count{client_id=\"b\"} 2.0\n");
+        assertThat(text).containsOnlyOnce("# TYPE kafka_consumer_connection_number gauge");
+        assertThat(text).contains("kafka_consumer_connection_number{client_id=\"a\"} 1.0\n", "kafka_consumer_connection_number{client_id=\"b\"} 2.0\n");
     }
 
     @Test
@@ -137,7 +137,7 @@ class KafkaClientMetricsTest {
         String text = scrape();
 
         // Then
-        assertThat(text).contains("kafka_consumer_connection_count{client_id=\"a\"} 1.0\n").doesNotContain("kafka_producer");
+        assertThat(text).contains("kafka_consumer_connection_number{client_id=\"a\"} 1.0\n").doesNotContain("kafka_producer");
     }
 
     @Test
@@ -146,7 +146,10 @@ class KafkaClientMetricsTest {
                 .isEqualTo("kafka_consumer_fetch_manager_records_lag");
         assertThat(KafkaClientMetrics.prometheusName("producer", "producer-node-metrics", "request-latency.avg"))
                 .isEqualTo("kafka_producer_node_request_latency_avg");
-        assertThat(KafkaClientMetrics.prometheusName("producer", "kafka-metrics-count", "count"))
-                .isEqualTo("kafka_producer_kafka_metrics_count_count");
+        assertThat(KafkaClientMetrics.prometheusName("consumer", "consumer-metrics", "io-wait-time-ns"))
+                .isEqualTo("kafka_consumer_io_wait_time_seconds");
+        assertThat(KafkaClientMetrics.unitScale("io-wait-time-ns-total")).isEqualTo(1e-9);
+        assertThat(KafkaClientMetrics.prometheusName("producer", "producer-metrics", "connection-count"))
+                .isEqualTo("kafka_producer_connection_number");
     }
 }
