@@ -17,6 +17,12 @@ import java.util.List;
 public final class Metrics {
     public static final String OUTCOME_DECIDED = "decided";
     public static final String OUTCOME_DEADLETTER = "deadletter";
+    /** Prefix of the Kafka clients' own metrics ({@link KafkaClientMetrics}). */
+    public static final String KAFKA_CLIENT_PREFIX = "kafka_";
+    /** Consumer lag per assigned partition, from the consumer's {@code records-lag} metric ({@link KafkaClientMetrics}). */
+    public static final String CONSUMER_LAG = "saeguard_consumer_lag_records";
+    public static final String CONSUMER_LAG_HELP = "Records between this member's position and the end of each assigned partition "
+            + "(the consumer's records-lag at its last fetch)";
 
     private final PrometheusRegistry registry;
     public final Counter events;
@@ -61,7 +67,6 @@ public final class Metrics {
     public final Counter detectorFailures;
     public final Histogram promptModelSeconds;
     public final Counter promptTokensTruncated;
-    public final Gauge consumerLag;
     public final io.prometheus.metrics.core.metrics.Info buildInfo;
 
     public Metrics(PrometheusRegistry registry) {
@@ -119,9 +124,6 @@ public final class Metrics {
                 .help("Tokens of prompt events dropped by prompts.max_tokens truncation").register(registry);
         recoveries = Counter.builder().name("saeguard_pipeline_recoveries_total")
                 .help("Times an output could not be delivered and the pipeline rewound to the committed offsets").register(registry);
-        consumerLag = Gauge.builder().name("saeguard_consumer_lag_records")
-                .help("Records between this member's position and the end of each assigned partition").labelNames("topic", "partition")
-                .register(registry);
         buildInfo = io.prometheus.metrics.core.metrics.Info.builder().name("saeguard_build_info")
                 .help("saeguard's version and the SAEs this instance loaded").labelNames("version", "saes").register(registry);
     }

@@ -48,7 +48,7 @@ import org.slf4j.LoggerFactory;
  * Read-only views for other threads ({@link #featureStats}, {@link #watchedFeatures}, {@link #featureLabels},
  * {@link #detectorDefinitions}) are immutable snapshots, replaced when a detector changes.
  */
-public final class EngineLoop implements AutoCloseable {
+public final class EngineLoop implements AutoCloseable, EngineIntake {
     private static final Logger LOGGER = LoggerFactory.getLogger(EngineLoop.class);
     private static final long IDLE_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     private static final long EVICTION_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(5);
@@ -147,17 +147,20 @@ public final class EngineLoop implements AutoCloseable {
     }
 
     /** Queues a record for encoding. */
-    void submit(Work work) {
+    @Override
+    public void submit(Work work) {
         queue.add(new Encode(work));
     }
 
     /** Queues a prompt event for the prompt model (then the SAE). */
-    void submitPrompt(PromptWork work) {
+    @Override
+    public void submitPrompt(PromptWork work) {
         queue.add(new Prompt(work));
     }
 
     /** Drops per-request detector state of requests last seen on these partitions (they were revoked). */
-    void forget(Set<TopicPartition> partitions) {
+    @Override
+    public void forget(Set<TopicPartition> partitions) {
         queue.add(new Forget(Set.copyOf(partitions)));
     }
 

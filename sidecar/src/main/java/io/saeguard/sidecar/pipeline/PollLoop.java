@@ -1,6 +1,5 @@
 package io.saeguard.sidecar.pipeline;
 
-import io.saeguard.sae.Sae;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.DecodeException;
@@ -13,6 +12,7 @@ import java.util.Collection;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
@@ -26,6 +26,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.utils.Time;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,6 +40,10 @@ import org.slf4j.LoggerFactory;
  * <p>Backpressure: above {@code max_inflight_tokens} it pauses its partitions <em>and keeps
  * polling</em> (a paused consumer's poll returns nothing but keeps the group membership alive), and
  * resumes below {@code resume_inflight_tokens}. Partitions assigned while paused are paused too.
+ *
+ * <p>Every clock read and sleep goes through the given {@link Time}, and the engine is reached only
+ * through {@link EngineIntake}, so the loop's logic runs in unit tests against a {@code MockConsumer}
+ * and a manual clock, one {@link #pollOnce} at a time.
  */
 final class PollLoop implements Runnable {
     private static final Logger LOGGER = LoggerFactory.getLogger(PollLoop.class);
@@ -53,14 +58,15 @@ final class PollLoop implements Runnable {
     private final List<String> topics;
     private final SidecarConfig.Batching batching;
     private final SaeRouter router;
-    private final Map<String, Sae> saes;
-    private final EngineLoop engine;
+    private final Map<String, Integer> dIns;
+    private final EngineIntake engine;
     private final DeadLetterPublisher deadLetters;
     private final OutputSink sink;
     private final Generation generation;
     private final Metrics metrics;
-    private final java.util.Optional<TransactionalSink> transactions;
-    private final java.util.Optional<PromptRoute> prompts;
+    private final Optional<TransactionalSink> transactions;
+    private final Optional<PromptRoute> prompts;
+    private final Time time;
 
     /** Where prompt events come from and which SAE their hidden states go to. */
     record PromptRoute(String topic, String sae, int maxTokens) {
@@ -75,7 +81,7 @@ final class PollLoop implements Runnable {
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile Duration drainTimeout = Duration.ofSeconds(15);
     private boolean paused;
-    private long lastPauseLog = System.nanoTime() - PAUSE_LOG_INTERVAL_NANOS; // when a pause was last logged at INFO
+    private long lastPauseLog; // when a pause was last logged at INFO
     private long pausesNotLogged; // pauses logged at DEBUG since then
     private long lastCommit;
     /** A recovery started and has not completed: partitions stay paused, nothing is committed. */
@@ -87,15 +93,21 @@ final class PollLoop implements Runnable {
     /** Failed recovery attempts plus failures soon after a recovery: drives the backoff. */
     private int failureStreak;
 
+    /**
+     * @param dIns each SAE's {@code d_in}, by SAE id (the router's ids)
+     * @param time the clock of every deadline, interval and backoff ({@link Time#SYSTEM} in production)
+     */
     PollLoop(Consumer<String, byte[]> consumer, List<String> topics, SidecarConfig.Batching batching, SaeRouter router,
-            Map<String, Sae> saes, EngineLoop engine, DeadLetterPublisher deadLetters, OutputSink sink, Generation generation,
-            Metrics metrics, java.util.Optional<TransactionalSink> transactions, java.util.Optional<PromptRoute> prompts) {
+            Map<String, Integer> dIns, EngineIntake engine, DeadLetterPublisher deadLetters, OutputSink sink, Generation generation,
+            Metrics metrics, Optional<TransactionalSink> transactions, Optional<PromptRoute> prompts, Time time) {
         this.prompts = prompts;
+        this.time = time;
+        this.lastPauseLog = time.nanoseconds() - PAUSE_LOG_INTERVAL_NANOS;
         this.consumer = consumer;
         this.topics = List.copyOf(topics);
         this.batching = batching;
         this.router = router;
-        this.saes = Map.copyOf(saes);
+        this.dIns = Map.copyOf(dIns);
         this.engine = engine;
         this.deadLetters = deadLetters;
         this.sink = sink;
@@ -128,29 +140,9 @@ final class PollLoop implements Runnable {
     @Override
     public void run() {
         try {
-            consumer.subscribe(topics, new Rebalance());
+            subscribe();
             while (!stopping.get()) {
-                try {
-                    if (sink.failed() || rewindPending || loopFailed) {
-                        recover();
-                    }
-                    drainAcks();
-                    if (!rewindPending) {
-                        backpressure();
-                        commitIfDue(false);
-                    }
-                    ConsumerRecords<String, byte[]> records = consumer.poll(POLL);
-                    for (ConsumerRecord<String, byte[]> r : records) {
-                        handle(r);
-                    }
-                    reportLag();
-                } catch (WakeupException e) {
-                    throw e;
-                } catch (RuntimeException e) {
-                    // Records of this poll may be half handed over: rewind to the committed offsets, as for an output failure.
-                    LOGGER.error("poll loop iteration failed; recovering: {}", e.toString(), e);
-                    loopFailed = true;
-                }
+                pollOnce();
             }
             drain();
         } catch (WakeupException e) {
@@ -167,10 +159,44 @@ final class PollLoop implements Runnable {
         }
     }
 
+    /** Subscribes to the input topics with this loop's rebalance listener (the first thing {@link #run} does). */
+    void subscribe() {
+        consumer.subscribe(topics, new Rebalance());
+    }
+
+    /**
+     * One iteration of the loop: recover if an output failed, take in acknowledgements, apply
+     * backpressure, commit when due, poll once and hand the records on. An unexpected exception
+     * marks the loop failed (the next iteration recovers) instead of ending it; a
+     * {@link WakeupException} ends it.
+     */
+    void pollOnce() {
+        try {
+            if (sink.failed() || rewindPending || loopFailed) {
+                recover();
+            }
+            drainAcks();
+            if (!rewindPending) {
+                backpressure();
+                commitIfDue(false);
+            }
+            ConsumerRecords<String, byte[]> records = consumer.poll(POLL);
+            for (ConsumerRecord<String, byte[]> r : records) {
+                handle(r);
+            }
+        } catch (WakeupException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            // Records of this poll may be half handed over: rewind to the committed offsets, as for an output failure.
+            LOGGER.error("poll loop iteration failed; recovering: {}", e.toString(), e);
+            loopFailed = true;
+        }
+    }
+
     private void drain() {
         consumer.pause(consumer.assignment());
-        long deadline = System.nanoTime() + drainTimeout.toNanos();
-        while (offsets.unfinished() > 0 && System.nanoTime() < deadline) {
+        long deadline = time.nanoseconds() + drainTimeout.toNanos();
+        while (offsets.unfinished() > 0 && time.nanoseconds() < deadline) {
             drainAcks();
             consumer.poll(POLL); // keeps the membership alive while paused
         }
@@ -211,7 +237,7 @@ final class PollLoop implements Runnable {
             deadLetter(r, FailureReason.UNKNOWN_SAE, new IllegalArgumentException(router.explain(chunk)));
             return;
         }
-        int dIn = saes.get(sae).config().dIn();
+        int dIn = dIns.get(sae);
         if (chunk.dIn() != dIn) {
             deadLetter(r, FailureReason.WRONG_D_IN, new IllegalArgumentException("activations have d_in " + chunk.dIn()
                     + " but SAE '" + sae + "' expects d_in " + dIn));
@@ -285,7 +311,7 @@ final class PollLoop implements Runnable {
      * retried with a capped backoff while the partitions stay paused and the instance unready.
      */
     private void recover() {
-        long now = System.nanoTime();
+        long now = time.nanoseconds();
         Set<TopicPartition> assigned = consumer.assignment();
         if (!rewindPending) {
             rewindPending = true;
@@ -328,7 +354,7 @@ final class PollLoop implements Runnable {
         metrics.pausedPartitions.set(0);
         rewindPending = false;
         loopFailed = false;
-        lastRecoveredNanos = System.nanoTime();
+        lastRecoveredNanos = time.nanoseconds();
         consumer.resume(consumer.paused());
         LOGGER.atWarn().addKeyValue("partitions", assigned.size()).addKeyValue("generation", generation.current())
                 .log("recovered: partitions rewound to the committed offsets, their records are processed again");
@@ -337,20 +363,6 @@ final class PollLoop implements Runnable {
     /** No wait for a first failure, then 0.5 s doubling up to 30 s. */
     static long backoffNanos(int streak) {
         return streak == 0 ? 0 : TimeUnit.MILLISECONDS.toNanos(Math.min(30_000, 500L << Math.min(6, streak - 1)));
-    }
-
-    private long lastLagReport;
-
-    /** Consumer lag per assigned partition, from the fetcher's cached end offsets (no broker round trip). */
-    private void reportLag() {
-        long now = System.nanoTime();
-        if (now - lastLagReport < TimeUnit.SECONDS.toNanos(1)) {
-            return;
-        }
-        lastLagReport = now;
-        for (TopicPartition tp : consumer.assignment()) {
-            consumer.currentLag(tp).ifPresent(lag -> metrics.consumerLag.labelValues(tp.topic(), Integer.toString(tp.partition())).set(lag));
-        }
     }
 
     private void drainAcks() {
@@ -384,7 +396,7 @@ final class PollLoop implements Runnable {
             paused = true;
             consumer.pause(consumer.assignment());
             metrics.pausedPartitions.set(consumer.assignment().size());
-            long now = System.nanoTime();
+            long now = time.nanoseconds();
             if (now - lastPauseLog >= PAUSE_LOG_INTERVAL_NANOS) {
                 LOGGER.atInfo().addKeyValue("inflightTokens", inflight).addKeyValue("pausesSinceLastLog", pausesNotLogged)
                         .log("backpressure: paused all partitions, still polling (further pauses this minute at DEBUG)");
@@ -406,7 +418,7 @@ final class PollLoop implements Runnable {
         if (transactions.isPresent()) {
             return; // offsets are committed inside the transactions (drainAcks)
         }
-        long now = System.nanoTime();
+        long now = time.nanoseconds();
         if (!sync && now - lastCommit < COMMIT_INTERVAL_NANOS) {
             return;
         }
@@ -453,13 +465,11 @@ final class PollLoop implements Runnable {
             }
             // Let the records of these partitions that are already in the pipeline finish (bounded), so
             // the new owner does not process them again: fewer duplicates on every rebalance.
-            long deadline = System.nanoTime() + Math.min(drainTimeout.toNanos(), REVOKE_DRAIN_NANOS);
+            long deadline = time.nanoseconds() + Math.min(drainTimeout.toNanos(), REVOKE_DRAIN_NANOS);
             drainAcks();
-            while (offsets.unfinished(partitions) > 0 && System.nanoTime() < deadline) {
-                try {
-                    Thread.sleep(5);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
+            while (offsets.unfinished(partitions) > 0 && time.nanoseconds() < deadline) {
+                time.sleep(5); // Time.SYSTEM keeps the interrupt flag set on an interrupt
+                if (Thread.currentThread().isInterrupted()) {
                     break;
                 }
                 drainAcks();
@@ -477,7 +487,6 @@ final class PollLoop implements Runnable {
             }
             offsets.remove(partitions);
             engine.forget(Set.copyOf(partitions));
-            partitions.forEach(tp -> metrics.consumerLag.remove(tp.topic(), Integer.toString(tp.partition())));
             metrics.pausedPartitions.set(consumer.paused().stream().filter(tp -> !partitions.contains(tp)).count());
             LOGGER.atInfo().addKeyValue("partitions", partitions.size()).addKeyValue("committed", toCommit)
                     .log("partitions revoked; their request state dropped");

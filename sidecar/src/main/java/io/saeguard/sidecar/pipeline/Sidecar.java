@@ -15,6 +15,7 @@ import io.saeguard.sidecar.http.AlertFeed;
 import io.saeguard.sidecar.http.HttpApi;
 import io.saeguard.sidecar.kafka.EmbeddedKafka;
 import io.saeguard.sidecar.kafka.TopicAdmin;
+import io.saeguard.sidecar.metrics.KafkaClientMetrics;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.catalog.TopicCatalog;
 import io.saeguard.topics.catalog.TopicRole;
@@ -188,8 +189,8 @@ public final class Sidecar implements AutoCloseable {
         steeringProps.remove(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
         steeringProps.remove(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG);
         steeringProps.put(ProducerConfig.CLIENT_ID_CONFIG, producerProps.get(ProducerConfig.CLIENT_ID_CONFIG) + "-steering");
-        SteeringPublisher steering = new SteeringPublisher(new KafkaProducer<>(steeringProps, new StringSerializer(), new ByteArraySerializer()),
-                catalog.get(TopicRole.STEERING).name());
+        KafkaProducer<String, byte[]> steeringProducer = new KafkaProducer<>(steeringProps, new StringSerializer(), new ByteArraySerializer());
+        SteeringPublisher steering = new SteeringPublisher(steeringProducer, catalog.get(TopicRole.STEERING).name());
         Vertx vertx = Vertx.vertx();
         Egress egress = new Egress();
         vertx.deployVerticle(egress, new DeploymentOptions().setThreadingModel(ThreadingModel.WORKER))
@@ -225,9 +226,14 @@ public final class Sidecar implements AutoCloseable {
                 new ByteArrayDeserializer());
         List<String> inputTopics = new java.util.ArrayList<>(List.of(catalog.get(TopicRole.ACTIVATIONS).name()));
         promptRoute.ifPresent(r -> inputTopics.add(r.topic()));
-        PollLoop poll = new PollLoop(consumer, inputTopics, config.batching(), router, saes, engine,
-                dlq, sink, generation, metrics, transactions, promptRoute);
+        Map<String, Integer> dIns = new HashMap<>();
+        saes.forEach((id, sae) -> dIns.put(id, sae.config().dIn()));
+        PollLoop poll = new PollLoop(consumer, inputTopics, config.batching(), router, dIns, engine,
+                dlq, sink, generation, metrics, transactions, promptRoute, Time.SYSTEM);
         pollRef[0] = poll;
+        registry.register(new KafkaClientMetrics(List.of(new KafkaClientMetrics.Client("consumer", consumer::metrics),
+                new KafkaClientMetrics.Client("producer", transactions.isPresent() ? transactions.get()::producerMetrics : producer::metrics),
+                new KafkaClientMetrics.Client("producer", steeringProducer::metrics))));
         Thread pollThread = new Thread(poll, "saeguard-poll");
         pollThread.start();
 

@@ -15,6 +15,8 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.TopicPartition;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,7 +46,8 @@ final class TransactionalSink implements OutputSink {
 
     private final Supplier<Producer<String, byte[]>> producers;
     private final Generation generation;
-    private Producer<String, byte[]> producer;
+    /** Written on the poll thread ({@link #reset}), read by the metrics scrape too. */
+    private volatile Producer<String, byte[]> producer;
     private final ConcurrentLinkedQueue<Emitted> incoming = new ConcurrentLinkedQueue<>();
     private final Map<TopicPartition, TreeMap<Long, Emitted>> waiting = new HashMap<>();
     private final AtomicBoolean failed = new AtomicBoolean();
@@ -144,6 +147,11 @@ final class TransactionalSink implements OutputSink {
         producer = producers.get();
         producer.initTransactions(); // fences the old producer; its open transaction is completed or aborted
         failed.set(false);
+    }
+
+    /** The current producer's own metrics (any thread): the producer is replaced on {@link #reset}. */
+    Map<MetricName, ? extends Metric> producerMetrics() {
+        return producer.metrics();
     }
 
     /** Closes the current producer (shutdown). */

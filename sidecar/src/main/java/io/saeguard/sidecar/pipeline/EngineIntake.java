@@ -1,0 +1,29 @@
+package io.saeguard.sidecar.pipeline;
+
+import java.util.Set;
+import org.apache.kafka.common.TopicPartition;
+
+/**
+ * What the poll thread hands to the engine: decoded, validated records and the partitions whose
+ * request state must go. {@link EngineLoop} is the implementation; the poll loop's tests record
+ * the calls instead.
+ *
+ * <p>Threading: the poll thread calls these methods, and only it; each call returns at once (it
+ * queues a task for the engine thread, never waits for it). Tasks run on the engine thread in the
+ * order they were queued, so a {@link #forget} after a {@link #submit} of the same partition drops
+ * the state that submit built. The engine reports a record finished later, from its own or the
+ * producer's threads, through the {@link OutputSink}, never through this interface.
+ */
+interface EngineIntake {
+    /** Queues an activation record for its SAE's next batch. */
+    void submit(Work work);
+
+    /** Queues a prompt event for the prompt model, whose hidden states then go to the SAE. */
+    void submitPrompt(PromptWork work);
+
+    /**
+     * Drops the per-request state of requests last seen on these partitions: they were revoked or
+     * lost, or rewound by a recovery, so their records will be processed again (here or elsewhere).
+     */
+    void forget(Set<TopicPartition> partitions);
+}

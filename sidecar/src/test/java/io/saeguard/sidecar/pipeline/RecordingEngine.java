@@ -1,0 +1,33 @@
+package io.saeguard.sidecar.pipeline;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.apache.kafka.common.TopicPartition;
+
+/** An {@link EngineIntake} that only records what the poll loop handed it, in order. */
+final class RecordingEngine implements EngineIntake {
+    final List<Work> submitted = new ArrayList<>();
+    final List<PromptWork> prompts = new ArrayList<>();
+    final List<Set<TopicPartition>> forgotten = new ArrayList<>();
+
+    @Override
+    public void submit(Work work) {
+        submitted.add(work);
+    }
+
+    @Override
+    public void submitPrompt(PromptWork work) {
+        prompts.add(work);
+    }
+
+    @Override
+    public void forget(Set<TopicPartition> partitions) {
+        forgotten.add(Set.copyOf(partitions));
+    }
+
+    /** The offsets handed over so far, in order, as "partition@offset/generation". */
+    List<String> handed() {
+        return submitted.stream().map(w -> w.record().partition() + "@" + w.record().offset() + "/g" + w.generation()).toList();
+    }
+}
