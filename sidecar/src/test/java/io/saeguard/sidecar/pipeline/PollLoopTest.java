@@ -120,8 +120,8 @@ class PollLoopTest {
         assertThat(engine.handed()).containsExactly("0@0/g0", "0@1/g0", "0@2/g0");
         Work second = engine.submitted.get(1);
         assertThat(second.sae()).isEqualTo("sae");
-        assertThat(second.chunk().requestId()).isEqualTo("req-0");
-        assertThat(second.chunk().position()).isEqualTo(2);
+        assertThat(second.requestId()).isEqualTo("req-0");
+        assertThat(second.position()).isEqualTo(2);
         assertThat(second.x()).containsExactly(2f, 2.1f, 2.2f, 2.3f, 2.4f, 2.5f, 2.6f, 2.7f);
         assertThat(metrics.inflightTokens.get()).isEqualTo(3 * TOKENS);
     }
@@ -309,7 +309,7 @@ class PollLoopTest {
         }
         loop.pollOnce();
         for (Work w : engine.submitted) {
-            sink.emit(w.source(), List.of(new ProducerRecord<>("decisions", w.chunk().requestId(), new byte[0])), () -> { });
+            sink.emit(w.source(), List.of(new ProducerRecord<>("decisions", w.requestId(), new byte[0])), () -> { });
         }
         assertThat(producer.completeNext()).isTrue();
         time.advanceMillis(COMMIT_INTERVAL_MS);
