@@ -2,7 +2,7 @@ package io.saeguard.sidecar.cli;
 
 import io.saeguard.sidecar.config.ConfigLoader;
 import io.saeguard.sidecar.config.SidecarConfig;
-import io.saeguard.sidecar.pipeline.Sidecar;
+import io.saeguard.sidecar.app.Sidecar;
 import io.saeguard.topics.catalog.TopicCatalog;
 import io.saeguard.topics.catalog.TopicRole;
 import io.saeguard.topics.events.Alert;

@@ -12,7 +12,7 @@ import java.util.concurrent.Executor;
  * the engine decided them. {@code KafkaProducer.send} can block (metadata, a full buffer), which is why this is a
  * worker context and never an event loop. Deploy it with {@code ThreadingModel.WORKER} before use.
  */
-final class Egress extends VerticleBase implements Executor {
+public final class Egress extends VerticleBase implements Executor {
     private volatile io.vertx.core.Context egress;
 
     @Override

@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.pipeline;
 
+import io.saeguard.sidecar.app.Sidecar;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;

@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.pipeline;
 
+import io.saeguard.sidecar.app.Sidecar;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.saeguard.sae.PythonSaeFixtures;

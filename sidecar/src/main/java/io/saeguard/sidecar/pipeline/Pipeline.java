@@ -1,0 +1,268 @@
+package io.saeguard.sidecar.pipeline;
+
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.saeguard.detectors.DetectorDefinition;
+import io.saeguard.detectors.StateLimits;
+import io.saeguard.sae.Sae;
+import io.saeguard.sae.engine.DeviceSpec;
+import io.saeguard.sae.engine.EngineOptions;
+import io.saeguard.sidecar.config.SidecarConfig;
+import io.saeguard.sidecar.kafka.EmbeddedKafka;
+import io.saeguard.sidecar.metrics.KafkaClientMetrics;
+import io.saeguard.sidecar.metrics.Metrics;
+import io.saeguard.topics.catalog.TopicCatalog;
+import io.saeguard.topics.catalog.TopicRole;
+import io.saeguard.topics.events.Alert;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.utils.Time;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The record pipeline, from the input topics to decisions, alerts and dead letters: the producers and the output
+ * sink of the configured delivery mode, the engine thread ({@link EngineLoop}), the poll thread ({@link PollLoop}) and
+ * the detector file watcher. The application around it (the {@code app} package) gives it a broker, a metrics
+ * registry and an egress executor, and closes it; nothing here knows HTTP or Vert.x.
+ */
+public final class Pipeline {
+    private static final Logger LOGGER = LoggerFactory.getLogger(Pipeline.class);
+
+    /**
+     * What the pipeline runs on.
+     *
+     * @param saes          the configured SAEs, read from their files, by id
+     * @param definitions   the detectors at start (see {@link #validate})
+     * @param promptSae     the SAE serving the prompt model's hidden states, when {@code prompts:} is configured
+     * @param bootstrap     the Kafka bootstrap servers
+     * @param alertListener gets each record's alerts once Kafka acknowledged them; must not block
+     * @param egress        runs the engine's batches' publishing, one task at a time in order ({@link Egress})
+     */
+    public record Setup(SidecarConfig config, Map<String, Sae> saes, List<DetectorDefinition> definitions, SaeRouter router,
+            Optional<String> promptSae, String bootstrap, TopicCatalog catalog, Metrics metrics, PrometheusRegistry registry,
+            Consumer<List<Alert>> alertListener, Executor egress) {
+    }
+
+    private final SidecarConfig config;
+    private final KafkaProducer<String, byte[]> producer;
+    private final Optional<TransactionalSink> transactions;
+    private final SteeringPublisher steering;
+    private final EngineLoop engine;
+    private final PollLoop poll;
+    private final Thread pollThread;
+    private final DetectorFileWatcher watcher;
+
+    private Pipeline(SidecarConfig config, KafkaProducer<String, byte[]> producer, Optional<TransactionalSink> transactions,
+            SteeringPublisher steering, EngineLoop engine, PollLoop poll, Thread pollThread, DetectorFileWatcher watcher) {
+        this.config = config;
+        this.producer = producer;
+        this.transactions = transactions;
+        this.steering = steering;
+        this.engine = engine;
+        this.poll = poll;
+        this.pollThread = pollThread;
+        this.watcher = watcher;
+    }
+
+    /**
+     * Refuses a configuration the pipeline cannot run, before anything starts: a detector naming an SAE that is not
+     * loaded or a feature that SAE does not have, or {@code metrics.watch} doing so.
+     *
+     * @throws IllegalArgumentException naming the detector or key and what is wrong
+     */
+    public static void validate(SidecarConfig config, Map<String, Sae> saes, List<DetectorDefinition> definitions) {
+        StateLimits limits = new StateLimits(config.state().requestTtl(), config.state().maxRequests());
+        for (DetectorDefinition d : definitions) {
+            try {
+                LiveDetectors.check(d, saes, limits);
+            } catch (InvalidRequestException e) {
+                throw new IllegalArgumentException(e.getMessage(), e);
+            }
+        }
+        for (Map.Entry<String, Set<Integer>> w : config.metrics().watch().entrySet()) {
+            Sae sae = saes.get(w.getKey());
+            if (sae == null) {
+                throw new IllegalArgumentException("metrics.watch names SAE '" + w.getKey() + "', which the config does not load (saes: "
+                        + String.join(", ", saes.keySet()) + ")");
+            }
+            for (int f : w.getValue()) {
+                if (f >= sae.config().dSae()) {
+                    throw new IllegalArgumentException("metrics.watch." + w.getKey() + " names feature " + f + ", but SAE '" + w.getKey()
+                            + "' has " + sae.config().dSae() + " features (ids 0.." + (sae.config().dSae() - 1) + ")");
+                }
+            }
+        }
+    }
+
+    /** Starts the engine (SAEs on the device, steering vectors published), then the poll thread and the file watcher. */
+    public static Pipeline start(Setup s) throws Exception {
+        SidecarConfig config = s.config();
+        boolean exactlyOnce = config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE;
+        if (exactlyOnce && config.kafka().instanceId().isEmpty()) {
+            LOGGER.warn("delivery is exactly-once but kafka.instance_id is not set: after a crash, outputs stall for up to "
+                    + "transaction.timeout.ms (10 s) until the broker aborts the dead instance's transaction; set a stable instance id");
+        }
+        Map<String, Object> producerProps = producerProps(config, s.bootstrap());
+        KafkaProducer<String, byte[]> producer = new KafkaProducer<>(producerProps, new StringSerializer(), new ByteArraySerializer());
+        if (exactlyOnce) {
+            producer.initTransactions();
+        }
+        Generation generation = new Generation();
+        Optional<TransactionalSink> transactions = exactlyOnce
+                ? Optional.of(new TransactionalSink(producer,
+                        () -> new KafkaProducer<>(producerProps, new StringSerializer(), new ByteArraySerializer()), generation))
+                : Optional.empty();
+        // At-least-once: the sink acknowledges to the poll loop, which exists only later; acks that arrive before it would
+        // have none to go to (nothing is sent before the poll loop hands records over).
+        AtomicReference<PollLoop> acks = new AtomicReference<>();
+        OutputSink sink = transactions.isPresent() ? transactions.get() : new DirectSink(producer, a -> acks.get().ack(a), generation);
+        TopicCatalog catalog = s.catalog();
+        DeadLetterPublisher dlq = new DeadLetterPublisher(sink, catalog.get(TopicRole.DEADLETTER).name(), s.metrics());
+        DecisionPublisher decisions = new DecisionPublisher(sink, catalog.get(TopicRole.DECISIONS).name(),
+                catalog.get(TopicRole.ALERTS).name(), s.metrics(), s.alertListener());
+        Map<String, Object> steeringProps = new HashMap<>(producerProps);
+        steeringProps.remove(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
+        steeringProps.remove(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG);
+        steeringProps.put(ProducerConfig.CLIENT_ID_CONFIG, producerProps.get(ProducerConfig.CLIENT_ID_CONFIG) + "-steering");
+        KafkaProducer<String, byte[]> steeringProducer = new KafkaProducer<>(steeringProps, new StringSerializer(), new ByteArraySerializer());
+        SteeringPublisher steering = new SteeringPublisher(steeringProducer, catalog.get(TopicRole.STEERING).name());
+        EngineLoop engine = new EngineLoop(config, s.saes(), s.definitions(), engineOptions(config),
+                new EngineLoop.Outputs(decisions, dlq, steering::publish, s.egress()), s.metrics(), generation, Time.SYSTEM);
+        Optional<PollLoop.PromptRoute> promptRoute;
+        try {
+            engine.start(Duration.ofMinutes(5));
+            promptRoute = promptRoute(s, engine);
+            steering.publish(engine.steeringVectors());
+        } catch (Exception | Error e) {
+            engine.close();
+            steering.close();
+            transactions.ifPresentOrElse(t -> t.close(Duration.ofSeconds(10)), () -> producer.close(Duration.ofSeconds(10)));
+            throw e;
+        }
+        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProps(config, s.bootstrap()), new StringDeserializer(),
+                new ByteArrayDeserializer());
+        List<String> inputTopics = new ArrayList<>(List.of(catalog.get(TopicRole.ACTIVATIONS).name()));
+        promptRoute.ifPresent(r -> inputTopics.add(r.topic()));
+        Map<String, Integer> dIns = new HashMap<>();
+        s.saes().forEach((id, sae) -> dIns.put(id, sae.config().dIn()));
+        PollLoop poll = new PollLoop(consumer, inputTopics, config.batching(), s.router(), dIns, engine, dlq, sink, generation, s.metrics(),
+                transactions, promptRoute, Time.SYSTEM);
+        acks.set(poll);
+        s.registry().register(new KafkaClientMetrics(List.of(new KafkaClientMetrics.Client("consumer", consumer::metrics),
+                new KafkaClientMetrics.Client("producer", transactions.isPresent() ? transactions.get()::producerMetrics : producer::metrics),
+                new KafkaClientMetrics.Client("producer", steeringProducer::metrics))));
+        Thread pollThread = new Thread(poll, "saeguard-poll");
+        pollThread.start();
+        DetectorFileWatcher watcher = new DetectorFileWatcher(config.detectors(), engine);
+        return new Pipeline(config, producer, transactions, steering, engine, poll, pollThread, watcher);
+    }
+
+    /** Where prompt events come from, once the engine confirmed the prompt model's width is the SAE's d_in. */
+    private static Optional<PollLoop.PromptRoute> promptRoute(Setup s, EngineLoop engine) {
+        if (s.promptSae().isEmpty()) {
+            return Optional.empty();
+        }
+        String sae = s.promptSae().get();
+        SidecarConfig.Prompts ps = s.config().prompts().orElseThrow();
+        int dIn = s.saes().get(sae).config().dIn();
+        if (engine.promptModelWidth() != dIn) {
+            throw new IllegalArgumentException("the prompt model's hidden states have width " + engine.promptModelWidth() + " but SAE '" + sae
+                    + "' (serving " + ps.modelName() + " " + ps.hook() + ") expects d_in " + dIn);
+        }
+        return Optional.of(new PollLoop.PromptRoute(s.catalog().get(TopicRole.PROMPTS).name(), sae, ps.maxTokens()));
+    }
+
+    private static EngineOptions engineOptions(SidecarConfig config) {
+        SidecarConfig.Engine e = config.engine();
+        return new EngineOptions(DeviceSpec.parse(e.device()), e.djlCache().orElse(EngineOptions.defaultCacheDir()), e.threads(), 1,
+                e.gpuF16(), e.cpuBf16(), e.gpuBf16());
+    }
+
+    static Map<String, Object> consumerProps(SidecarConfig config, String bootstrap) {
+        Map<String, Object> p = new HashMap<>();
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "500");
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-" + UUID.randomUUID().toString().substring(0, 8));
+        p.putAll(config.kafka().consumer());
+        // Not overridable: delivery guarantees depend on them.
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, config.kafka().group());
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.putIfAbsent(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
+        config.kafka().instanceId().ifPresent(id -> p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, id));
+        if (config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE) {
+            p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        }
+        return p;
+    }
+
+    static Map<String, Object> producerProps(SidecarConfig config, String bootstrap) {
+        Map<String, Object> p = new HashMap<>();
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "1");
+        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, Integer.toString(EmbeddedKafka.MAX_MESSAGE_BYTES));
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, "saeguard-" + UUID.randomUUID().toString().substring(0, 8));
+        p.putAll(config.kafka().producer());
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        if (config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE) {
+            // A stable id per instance (kafka.instance_id) lets a restarted instance fence its predecessor and abort
+            // the transaction it left open at once. With a random id the open transaction blocks read_committed
+            // readers and the group's offsets until transaction.timeout.ms, so that timeout is kept short.
+            p.putIfAbsent(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, "10000");
+            p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "saeguard-" + config.kafka().group() + "-"
+                    + config.kafka().instanceId().orElse(UUID.randomUUID().toString()));
+        }
+        return p;
+    }
+
+    /** The engine thread's API (HTTP checks, detector replacement, feature statistics). */
+    public EngineLoop engine() {
+        return engine;
+    }
+
+    /** Partitions assigned at least once, the poll thread alive, and no output failure still being recovered from. */
+    public boolean ready() {
+        return poll.assigned() && pollThread.isAlive() && poll.healthy();
+    }
+
+    /**
+     * Shuts down in order: stop watching detector files, stop fetching, drain the records in flight to the deadline
+     * ({@code shutdown.drain_timeout_ms}), final commit, stop the engine, close the producers.
+     */
+    public void close() {
+        try {
+            watcher.close();
+        } catch (IOException e) {
+            LOGGER.warn("closing the detector file watcher: {}", e.toString());
+        }
+        poll.stop(config.drainTimeout());
+        try {
+            poll.awaitStopped(config.drainTimeout().plusSeconds(15));
+            engine.stop(Duration.ofSeconds(30));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        transactions.ifPresentOrElse(t -> t.close(Duration.ofSeconds(10)), () -> producer.close(Duration.ofSeconds(10)));
+        steering.close();
+    }
+}
