@@ -7,7 +7,6 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import io.saeguard.detectors.Aggregation.Kind;
 import io.saeguard.detectors.Policy.Band;
 import io.saeguard.detectors.Policy.FailMode;
-import io.saeguard.detectors.spi.ConfigNode;
 import io.saeguard.detectors.spi.DetectorKind;
 import io.saeguard.detectors.spi.RuleConfig;
 import io.saeguard.detectors.spi.TokenRule;
@@ -31,7 +30,8 @@ import java.util.OptionalLong;
 /**
  * Loads, validates and writes detector definitions: one YAML file per detector (docs/architecture.md#detectors). Unknown
  * keys are rejected at every level, and every error is a {@link DetectorConfigException} naming the
- * file, the key and the fix. The format, with every top-level key:
+ * file, the key and the fix. The {@code rule:} mapping is bound by Jackson to its kind's config record
+ * ({@link DetectorKind#configType()}, {@link RuleBinding}). The format, with every top-level key:
  * <pre>{@code
  * id: toxicity                    # unique; [A-Za-z0-9][A-Za-z0-9._-]*, at most 64 characters
  * sae: gemma-2b-l20-16k           # an SAE id from the sidecar config
@@ -109,7 +109,7 @@ public final class DetectorDefinitions {
         String kindName = ruleNode.string("kind");
         DetectorKind<?> kind = DetectorKinds.byName(kindName).orElseThrow(() -> ruleNode.error("kind",
                 "unknown rule kind '" + kindName + "'", "write one of: " + DetectorKinds.names()));
-        RuleConfig rule = parseRule(kind, ruleNode);
+        RuleConfig rule = RuleBinding.read(kind, ruleNode);
 
         Aggregation aggregate = aggregation(root, rule, kindName);
         SpecialTokens special = specialTokens(root);
@@ -121,14 +121,6 @@ public final class DetectorDefinitions {
                     "add 'vector_feature: N' under 'policy' (the SAE feature whose decoder row to steer or clamp along)");
         }
         return definition;
-    }
-
-    private static <C extends RuleConfig> C parseRule(DetectorKind<C> kind, ConfigNode node) throws DetectorConfigException {
-        try {
-            return kind.parse(node);
-        } catch (IllegalArgumentException e) {
-            throw node.error("invalid " + kind.name() + " rule: " + e.getMessage(), "correct the rule");
-        }
     }
 
     private static Aggregation aggregation(ConfigNode root, RuleConfig rule, String kindName) throws DetectorConfigException {

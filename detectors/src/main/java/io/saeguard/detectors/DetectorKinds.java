@@ -1,16 +1,9 @@
 package io.saeguard.detectors;
 
-import com.fasterxml.jackson.annotation.JsonInclude;
-import com.fasterxml.jackson.core.type.TypeReference;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.json.JsonMapper;
-import com.fasterxml.jackson.datatype.jdk8.Jdk8Module;
 import io.saeguard.detectors.spi.DetectorKind;
 import io.saeguard.detectors.spi.RuleConfig;
 import io.saeguard.detectors.spi.TokenRule;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.ServiceLoader;
@@ -22,13 +15,6 @@ import java.util.TreeMap;
  */
 final class DetectorKinds {
     private static final Map<String, DetectorKind<?>> KINDS = load();
-    /** Writes rule config records back as YAML mappings (see {@link DetectorKind}, "Writing back"). */
-    private static final ObjectMapper RULE_WRITER = JsonMapper.builder()
-            .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .serializationInclusion(JsonInclude.Include.NON_ABSENT)
-            .addModule(new Jdk8Module())
-            .build();
-
     private DetectorKinds() {}
 
     private static Map<String, DetectorKind<?>> load() {
@@ -79,13 +65,12 @@ final class DetectorKinds {
     }
 
     /**
-     * The config as a YAML mapping (without {@code kind}, which the caller writes first), such that the kind's
-     * {@code parse} reads back an equal config: the record written by Jackson.
+     * The config as a YAML mapping (without {@code kind}, which the caller writes first), such that
+     * {@link RuleBinding#read} binds it back to an equal config: the record written by Jackson.
      */
     static Map<String, Object> write(RuleConfig config) {
         of(config); // a config no kind on the class path owns is a programming error, not a mapping to write
-        return RULE_WRITER.convertValue(config, new TypeReference<LinkedHashMap<String, Object>>() {
-        });
+        return RuleBinding.write(config);
     }
 
     private static <C extends RuleConfig> TokenRule createTyped(DetectorKind<C> kind, RuleConfig config) {

@@ -1,8 +1,11 @@
 package io.saeguard.detectors.rules;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import com.fasterxml.jackson.databind.annotation.JsonSerialize;
+import io.saeguard.detectors.spi.InvalidConfigException;
 import io.saeguard.detectors.spi.RuleConfig;
 import java.util.HashSet;
 import java.util.List;
@@ -26,7 +29,7 @@ import java.util.Set;
  * therefore writes τ just above the calibration quantile, which makes {@code ρ ≥ τ} and the paper's
  * {@code ρ > quantile} the same rule.
  *
- * @param features the selected features S_N, at least one, ids unique
+ * @param features the selected features S_N, at least one, ids unique; in YAML each a bare id or a mapping
  * @param tau      the calibrated threshold τ on ρ, in {@code (0, 1]}
  * @param window   W for the windowed variant
  */
@@ -43,19 +46,23 @@ public record DsgConfig(@JsonSerialize(using = DsgFeaturesWriter.class) List<Fea
      * @param label       short human name, for alerts
      * @param explanation longer interpretation, for alerts
      */
-    public record Feature(int id, @JsonInclude(JsonInclude.Include.NON_DEFAULT) double threshold, Optional<String> label, Optional<String> explanation) {
+    public record Feature(int id, @JsonProperty(defaultValue = "0") @JsonInclude(JsonInclude.Include.NON_DEFAULT) double threshold,
+            Optional<String> label, Optional<String> explanation) {
+        @JsonCreator(mode = JsonCreator.Mode.PROPERTIES)
         public Feature {
             Objects.requireNonNull(label, "label");
             Objects.requireNonNull(explanation, "explanation");
             if (id < 0) {
-                throw new IllegalArgumentException("feature id must be >= 0, got " + id);
+                throw new InvalidConfigException("id", "feature ids are >= 0, found " + id, "use the feature's index in the SAE dictionary");
             }
             if (!(threshold >= 0) || !Double.isFinite(threshold)) {
-                throw new IllegalArgumentException("threshold of feature " + id + " must be a finite number >= 0");
+                throw new InvalidConfigException("threshold", "must be a finite number >= 0, found " + threshold,
+                        "write 0 (fires whenever active) or a positive activation");
             }
         }
 
-        /** A feature that fires whenever it is active ({@code a > 0}). */
+        /** A feature that fires whenever it is active ({@code a > 0}); in YAML, the bare id. */
+        @JsonCreator(mode = JsonCreator.Mode.DELEGATING)
         public static Feature of(int id) {
             return new Feature(id, 0, Optional.empty(), Optional.empty());
         }
@@ -68,20 +75,21 @@ public record DsgConfig(@JsonSerialize(using = DsgFeaturesWriter.class) List<Fea
     public DsgConfig {
         features = List.copyOf(features);
         Objects.requireNonNull(window, "window");
-        if (features.isEmpty()) {
-            throw new IllegalArgumentException("a dsg rule needs at least one feature");
-        }
-        Set<Integer> seen = new HashSet<>();
-        for (Feature f : features) {
-            if (!seen.add(f.id())) {
-                throw new IllegalArgumentException("feature " + f.id() + " is listed twice");
-            }
-        }
         if (!(tau > 0 && tau <= 1)) {
-            throw new IllegalArgumentException("tau must be in (0, 1], got " + tau);
+            throw new InvalidConfigException("tau", "τ is a fraction of tokens and must be in (0, 1], found " + tau,
+                    "calibrate τ on benign requests (e.g. the 95th percentile of their ρ; saeguard select does this)");
         }
         if (window.isPresent() && window.getAsInt() < 1) {
-            throw new IllegalArgumentException("window must be >= 1, got " + window.getAsInt());
+            throw new InvalidConfigException("window", "must be >= 1, found " + window.getAsInt(), "write a window length in tokens such as 32");
+        }
+        if (features.isEmpty()) {
+            throw new InvalidConfigException("features", "the list is empty", "list the selected feature ids, e.g. 'features: [101, 2057]'");
+        }
+        Set<Integer> seen = new HashSet<>();
+        for (int i = 0; i < features.size(); i++) {
+            if (!seen.add(features.get(i).id())) {
+                throw new InvalidConfigException("features[" + i + "]", "feature " + features.get(i).id() + " is listed twice", "list each feature once");
+            }
         }
     }
 

@@ -1,7 +1,9 @@
 package io.saeguard.detectors.rules;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import com.fasterxml.jackson.annotation.JsonValue;
+import io.saeguard.detectors.spi.InvalidConfigException;
 import io.saeguard.detectors.spi.RuleConfig;
 import java.util.HashSet;
 import java.util.List;
@@ -20,12 +22,12 @@ import java.util.Set;
  *   <li>{@code weighted}: token score = {@code Σ_f weight_f · a_f / threshold} with one rule-level threshold.</li>
  * </ul>
  *
- * @param match     how the features combine
+ * @param match     how the features combine (YAML default {@code any})
  * @param features  the features, at least one, ids unique
  * @param threshold the rule-level threshold; required for {@code weighted}, absent otherwise
  */
 @JsonPropertyOrder({"match", "threshold", "features"})
-public record FeaturesConfig(Match match, List<Feature> features, OptionalDouble threshold) implements RuleConfig {
+public record FeaturesConfig(@JsonProperty(defaultValue = "any") Match match, List<Feature> features, OptionalDouble threshold) implements RuleConfig {
     /** The YAML {@code rule.kind}. */
     public static final String KIND = "features";
 
@@ -56,13 +58,14 @@ public record FeaturesConfig(Match match, List<Feature> features, OptionalDouble
             Objects.requireNonNull(label, "label");
             Objects.requireNonNull(explanation, "explanation");
             if (id < 0) {
-                throw new IllegalArgumentException("feature id must be >= 0, got " + id);
+                throw new InvalidConfigException("id", "feature ids are >= 0, found " + id, "use the feature's index in the SAE dictionary");
             }
             if (threshold.isPresent() && !(threshold.getAsDouble() > 0 && Double.isFinite(threshold.getAsDouble()))) {
-                throw new IllegalArgumentException("threshold of feature " + id + " must be a finite number > 0");
+                throw new InvalidConfigException("threshold", "must be > 0, found " + threshold.getAsDouble(),
+                        "write a positive activation such as 5.0");
             }
             if (weight.isPresent() && !Double.isFinite(weight.getAsDouble())) {
-                throw new IllegalArgumentException("weight of feature " + id + " must be finite");
+                throw new InvalidConfigException("weight", "must be finite, found " + weight.getAsDouble(), "write a number such as 0.5");
             }
         }
 
@@ -89,26 +92,46 @@ public record FeaturesConfig(Match match, List<Feature> features, OptionalDouble
         Objects.requireNonNull(match, "match");
         features = List.copyOf(features);
         Objects.requireNonNull(threshold, "threshold");
-        if (features.isEmpty()) {
-            throw new IllegalArgumentException("a features rule needs at least one feature");
+        boolean weighted = match == Match.WEIGHTED;
+        if (weighted && threshold.isEmpty()) {
+            throw new InvalidConfigException("threshold", "weighted matching needs a rule-level threshold (score = Σ weight·activation / threshold)",
+                    "add 'threshold: 1.0' under 'rule'");
         }
-        Set<Integer> seen = new HashSet<>();
-        for (Feature f : features) {
-            if (!seen.add(f.id())) {
-                throw new IllegalArgumentException("feature " + f.id() + " is listed twice");
-            }
-            boolean weighted = match == Match.WEIGHTED;
-            if (weighted == f.threshold().isPresent() || weighted != f.weight().isPresent()) {
-                throw new IllegalArgumentException(weighted
-                        ? "weighted matching needs a weight and no threshold on feature " + f.id()
-                        : match.yamlName() + " matching needs a threshold and no weight on feature " + f.id());
-            }
-        }
-        if ((match == Match.WEIGHTED) != threshold.isPresent()) {
-            throw new IllegalArgumentException("a rule-level threshold is required for weighted matching and only then");
+        if (!weighted && threshold.isPresent()) {
+            throw new InvalidConfigException("threshold", "a rule-level threshold is only used with 'match: weighted'",
+                    "move the threshold onto each feature, or set 'match: weighted'");
         }
         if (threshold.isPresent() && !(threshold.getAsDouble() > 0 && Double.isFinite(threshold.getAsDouble()))) {
-            throw new IllegalArgumentException("the rule-level threshold must be a finite number > 0");
+            throw new InvalidConfigException("threshold", "must be > 0, found " + threshold.getAsDouble(), "write a positive number such as 1.0");
+        }
+        if (features.isEmpty()) {
+            throw new InvalidConfigException("features", "the list is empty", "list at least one feature: '- id: 123' with 'threshold: 5.0'");
+        }
+        Set<Integer> seen = new HashSet<>();
+        for (int i = 0; i < features.size(); i++) {
+            Feature f = features.get(i);
+            String at = "features[" + i + "].";
+            if (!seen.add(f.id())) {
+                throw new InvalidConfigException(at + "id", "feature " + f.id() + " is listed twice", "list each feature once");
+            }
+            if (weighted) {
+                if (f.threshold().isPresent()) {
+                    throw new InvalidConfigException(at + "threshold", "per-feature thresholds are not used with 'match: weighted'",
+                            "give each feature a 'weight' and the rule one 'threshold'");
+                }
+                if (f.weight().isEmpty()) {
+                    throw new InvalidConfigException(at + "weight", "missing weight for weighted matching", "add 'weight: 1.0'");
+                }
+            } else {
+                if (f.weight().isPresent()) {
+                    throw new InvalidConfigException(at + "weight", "weights are only used with 'match: weighted'",
+                            "remove 'weight', or set 'match: weighted'");
+                }
+                if (f.threshold().isEmpty()) {
+                    throw new InvalidConfigException(at + "threshold", "missing threshold (the activation at which the feature scores 1)",
+                            "add 'threshold: 5.0' (see the feature's activation histogram on Neuronpedia)");
+                }
+            }
         }
     }
 

@@ -1,9 +1,12 @@
 package io.saeguard.detectors.rules;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
+import io.saeguard.detectors.spi.InvalidConfigException;
 import io.saeguard.detectors.spi.RuleConfig;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * Config of the {@code probe} rule: logistic regression over a token's SAE codes, token score =
@@ -11,19 +14,41 @@ import java.util.Objects;
  * features; the sparse-probing baseline of docs/algorithms.md#probe-and-raw-probe). A token fires at probability {@code fireAt}.
  *
  * @param weightsPath the weights file as written in the YAML (relative to the definition's directory)
- * @param weights     the loaded weights, {@code weight [d_sae]}
- * @param fireAt      probability at which a token fires, in {@code (0, 1)}; default 0.5
+ * @param loaded      the weights, {@code weight [d_sae]}; empty only between binding the YAML and
+ *                    {@link ProbeKind#resolve} loading the file (see {@link #weights()})
+ * @param fireAt      probability at which a token fires, in {@code (0, 1)}; YAML default 0.5
  */
-public record ProbeConfig(@JsonProperty("weights") String weightsPath, @JsonIgnore ProbeWeights weights, double fireAt) implements RuleConfig {
+public record ProbeConfig(@JsonProperty("weights") String weightsPath, @JsonIgnore Optional<ProbeWeights> loaded,
+        @JsonProperty(defaultValue = "0.5") double fireAt) implements RuleConfig {
     /** The YAML {@code rule.kind}. */
     public static final String KIND = "probe";
 
+    @JsonCreator(mode = JsonCreator.Mode.PROPERTIES)
     public ProbeConfig {
         Objects.requireNonNull(weightsPath, "weightsPath");
-        Objects.requireNonNull(weights, "weights");
+        Objects.requireNonNull(loaded, "loaded");
         if (!(fireAt > 0 && fireAt < 1)) {
-            throw new IllegalArgumentException("fire_at must be in (0, 1), got " + fireAt);
+            throw new InvalidConfigException("fire_at", "a probability strictly between 0 and 1 is needed, found " + fireAt,
+                    "write e.g. 'fire_at: 0.5'");
         }
+    }
+
+    /** A config with its weights loaded. */
+    public ProbeConfig(String weightsPath, ProbeWeights weights, double fireAt) {
+        this(weightsPath, Optional.of(weights), fireAt);
+    }
+
+    /**
+     * The loaded weights.
+     *
+     * @throws IllegalStateException for a config bound from YAML and not yet resolved, which no definition holds
+     */
+    public ProbeWeights weights() {
+        return loaded.orElseThrow(() -> new IllegalStateException("the weights '" + weightsPath + "' are not loaded yet"));
+    }
+
+    ProbeConfig withWeights(ProbeWeights weights) {
+        return new ProbeConfig(weightsPath, weights, fireAt);
     }
 
     @Override

@@ -1,8 +1,8 @@
 package io.saeguard.detectors.rules;
 
 import io.saeguard.detectors.DetectorConfigException;
-import io.saeguard.detectors.spi.ConfigNode;
 import io.saeguard.detectors.spi.DetectorKind;
+import io.saeguard.detectors.spi.RuleContext;
 import io.saeguard.detectors.spi.TokenRule;
 
 /**
@@ -26,19 +26,10 @@ public final class ProbeKind implements DetectorKind<ProbeConfig> {
         return ProbeConfig.class;
     }
 
+    /** Loads the weights file, relative to the definition's directory. */
     @Override
-    public ProbeConfig parse(ConfigNode rule) throws DetectorConfigException {
-        rule.allowKeys("kind", "weights", "fire_at");
-        double fireAt = fireAt(rule);
-        return new ProbeConfig(rule.string("weights"), ProbeWeights.read(rule, "weights", "d_sae"), fireAt);
-    }
-
-    static double fireAt(ConfigNode rule) throws DetectorConfigException {
-        double fireAt = rule.optionalNumber("fire_at").orElse(0.5);
-        if (!(fireAt > 0 && fireAt < 1)) {
-            throw rule.error("fire_at", "a probability strictly between 0 and 1 is needed, found " + fireAt, "write e.g. 'fire_at: 0.5'");
-        }
-        return fireAt;
+    public ProbeConfig resolve(ProbeConfig bound, RuleContext context) throws DetectorConfigException {
+        return bound.withWeights(ProbeWeights.read(context, "weights", bound.weightsPath(), "d_sae"));
     }
 
     @Override

@@ -1,7 +1,7 @@
 package io.saeguard.detectors.rules;
 
 import io.saeguard.detectors.DetectorConfigException;
-import io.saeguard.detectors.spi.ConfigNode;
+import io.saeguard.detectors.spi.RuleContext;
 import io.saeguard.topics.DecodeException;
 import io.saeguard.topics.safetensors.SafetensorsFile;
 import io.saeguard.topics.safetensors.SafetensorsWriter;
@@ -44,9 +44,12 @@ public record ProbeWeights(float[] weight, double bias) {
                 .writeTo(file);
     }
 
-    /** Reads the weights file named by {@code key} under {@code rule}, with errors naming the key and the fix. */
-    static ProbeWeights read(ConfigNode rule, String key, String dimension) throws DetectorConfigException {
-        Path file = rule.file(key);
+    /**
+     * Reads the weights file that {@code key} under the rule names ({@code path}, relative to the definition's
+     * directory), with errors naming the key and the fix.
+     */
+    static ProbeWeights read(RuleContext rule, String key, String path, String dimension) throws DetectorConfigException {
+        Path file = rule.existingFile(key, path);
         String fix = "write a safetensors file with F32 tensors 'weight' [" + dimension + "] and 'bias' [1] "
                 + "(e.g. safetensors.torch.save_file({'weight': w, 'bias': b}, path))";
         SafetensorsFile st;

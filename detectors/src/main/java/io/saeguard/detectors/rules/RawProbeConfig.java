@@ -1,9 +1,12 @@
 package io.saeguard.detectors.rules;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
+import io.saeguard.detectors.spi.InvalidConfigException;
 import io.saeguard.detectors.spi.RuleConfig;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * Config of the {@code raw-probe} rule: logistic regression over a token's raw activation, token score
@@ -11,19 +14,41 @@ import java.util.Objects;
  * (docs/algorithms.md#probe-and-raw-probe); it needs the chunk's activations. A token fires at probability {@code fireAt}.
  *
  * @param weightsPath the weights file as written in the YAML (relative to the definition's directory)
- * @param weights     the loaded weights, {@code weight [d_in]}
- * @param fireAt      probability at which a token fires, in {@code (0, 1)}; default 0.5
+ * @param loaded      the weights, {@code weight [d_in]}; empty only between binding the YAML and
+ *                    {@link RawProbeKind#resolve} loading the file (see {@link #weights()})
+ * @param fireAt      probability at which a token fires, in {@code (0, 1)}; YAML default 0.5
  */
-public record RawProbeConfig(@JsonProperty("weights") String weightsPath, @JsonIgnore ProbeWeights weights, double fireAt) implements RuleConfig {
+public record RawProbeConfig(@JsonProperty("weights") String weightsPath, @JsonIgnore Optional<ProbeWeights> loaded,
+        @JsonProperty(defaultValue = "0.5") double fireAt) implements RuleConfig {
     /** The YAML {@code rule.kind}. */
     public static final String KIND = "raw-probe";
 
+    @JsonCreator(mode = JsonCreator.Mode.PROPERTIES)
     public RawProbeConfig {
         Objects.requireNonNull(weightsPath, "weightsPath");
-        Objects.requireNonNull(weights, "weights");
+        Objects.requireNonNull(loaded, "loaded");
         if (!(fireAt > 0 && fireAt < 1)) {
-            throw new IllegalArgumentException("fire_at must be in (0, 1), got " + fireAt);
+            throw new InvalidConfigException("fire_at", "a probability strictly between 0 and 1 is needed, found " + fireAt,
+                    "write e.g. 'fire_at: 0.5'");
         }
+    }
+
+    /** A config with its weights loaded. */
+    public RawProbeConfig(String weightsPath, ProbeWeights weights, double fireAt) {
+        this(weightsPath, Optional.of(weights), fireAt);
+    }
+
+    /**
+     * The loaded weights.
+     *
+     * @throws IllegalStateException for a config bound from YAML and not yet resolved, which no definition holds
+     */
+    public ProbeWeights weights() {
+        return loaded.orElseThrow(() -> new IllegalStateException("the weights '" + weightsPath + "' are not loaded yet"));
+    }
+
+    RawProbeConfig withWeights(ProbeWeights weights) {
+        return new RawProbeConfig(weightsPath, weights, fireAt);
     }
 
     @Override

@@ -1,8 +1,8 @@
 package io.saeguard.detectors.rules;
 
 import io.saeguard.detectors.DetectorConfigException;
-import io.saeguard.detectors.spi.ConfigNode;
 import io.saeguard.detectors.spi.DetectorKind;
+import io.saeguard.detectors.spi.RuleContext;
 import io.saeguard.detectors.spi.TokenRule;
 
 /**
@@ -26,11 +26,10 @@ public final class RawProbeKind implements DetectorKind<RawProbeConfig> {
         return RawProbeConfig.class;
     }
 
+    /** Loads the weights file, relative to the definition's directory. */
     @Override
-    public RawProbeConfig parse(ConfigNode rule) throws DetectorConfigException {
-        rule.allowKeys("kind", "weights", "fire_at");
-        double fireAt = ProbeKind.fireAt(rule);
-        return new RawProbeConfig(rule.string("weights"), ProbeWeights.read(rule, "weights", "d_in"), fireAt);
+    public RawProbeConfig resolve(RawProbeConfig bound, RuleContext context) throws DetectorConfigException {
+        return bound.withWeights(ProbeWeights.read(context, "weights", bound.weightsPath(), "d_in"));
     }
 
     @Override

@@ -1,16 +1,15 @@
-package io.saeguard.detectors.spi;
+package io.saeguard.detectors;
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
-import io.saeguard.detectors.DetectorConfigException;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
@@ -24,9 +23,10 @@ import java.util.TreeSet;
 /**
  * A node of a detector YAML document with its place in it, so every accessor can fail with a
  * {@link DetectorConfigException} that names the file, the dotted key path and the fix. Numbers must be
- * YAML numbers (not quoted), finite; integers must be written as integers. Immutable.
+ * YAML numbers (not quoted), finite; integers must be written as integers. Reads the top level of a definition;
+ * the {@code rule:} mapping is bound by {@link RuleBinding}. Immutable.
  */
-public final class ConfigNode {
+final class ConfigNode {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
@@ -48,7 +48,7 @@ public final class ConfigNode {
      * @param file    names the document in error messages
      * @param baseDir directory that relative file references ({@link #file(String)}) resolve against
      */
-    public static ConfigNode parseYaml(byte[] yaml, String file, Path baseDir) throws DetectorConfigException {
+    static ConfigNode parseYaml(byte[] yaml, String file, Path baseDir) throws DetectorConfigException {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(baseDir, "baseDir");
         JsonNode root;
@@ -77,62 +77,71 @@ public final class ConfigNode {
     }
 
     /** The file name used in messages. */
-    public String file() {
+    String file() {
         return file;
     }
 
     /** Dotted path of this node, e.g. {@code rule.features[2]}; empty at the top. */
-    public String path() {
+    String path() {
         return path;
     }
 
     /** Directory that relative file references resolve against. */
-    public Path baseDir() {
+    Path baseDir() {
         return baseDir;
     }
 
     /** The dotted path of a key under this node. */
-    public String keyPath(String key) {
+    String keyPath(String key) {
         return path.isEmpty() ? key : path + "." + key;
     }
 
     /** An error about this node. */
-    public DetectorConfigException error(String problem, String fix) {
+    DetectorConfigException error(String problem, String fix) {
         return new DetectorConfigException(file, path, problem, fix);
     }
 
     /** An error about a key under this node. */
-    public DetectorConfigException error(String key, String problem, String fix) {
+    DetectorConfigException error(String key, String problem, String fix) {
         return new DetectorConfigException(file, keyPath(key), problem, fix);
     }
 
+    /** The YAML node itself. */
+    JsonNode json() {
+        return node;
+    }
+
     /** Whether this node is a mapping. */
-    public boolean isMapping() {
+    boolean isMapping() {
         return node.isObject();
     }
 
-    /** Whether this node is an integer scalar. */
-    public boolean isInteger() {
-        return node.isIntegralNumber();
-    }
-
     /** Whether the mapping has {@code key} (with any value, {@code null} included). */
-    public boolean has(String key) {
+    boolean has(String key) {
         return node.has(key);
     }
 
     /** Rejects keys of this mapping other than {@code allowed}, naming the allowed ones. */
-    public void allowKeys(String... allowed) throws DetectorConfigException {
+    void allowKeys(String... allowed) throws DetectorConfigException {
         List<String> ok = Arrays.asList(allowed);
         for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
             String k = it.next();
             if (!ok.contains(k)) {
-                String near = ok.stream().filter(a -> a.equalsIgnoreCase(k) || a.replace("_", "").equalsIgnoreCase(k.replace("_", "").replace("-", "")))
-                        .findFirst().map(a -> "write '" + a + "' instead of '" + k + "'").orElse(null);
-                throw error(k, "unknown key '" + k + "' (allowed here: " + String.join(", ", new TreeSet<>(ok)) + ")",
-                        near != null ? near : "remove it or correct its spelling");
+                throw unknownKey(file, keyPath(k), k, ok);
             }
         }
+    }
+
+    /**
+     * An unknown key, naming the keys allowed beside it; the fix is the allowed key it misspells (case, {@code -} for
+     * {@code _}, a missing {@code _}), if any.
+     */
+    static DetectorConfigException unknownKey(String file, String keyPath, String key, Collection<String> allowed) {
+        String near = allowed.stream().filter(a -> a.equalsIgnoreCase(key)
+                        || a.replace("_", "").equalsIgnoreCase(key.replace("_", "").replace("-", "")))
+                .findFirst().map(a -> "write '" + a + "' instead of '" + key + "'").orElse(null);
+        return new DetectorConfigException(file, keyPath, "unknown key '" + key + "' (allowed here: " + String.join(", ", new TreeSet<>(allowed)) + ")",
+                near != null ? near : "remove it or correct its spelling");
     }
 
     private JsonNode present(String key, String what, String example) throws DetectorConfigException {
@@ -144,7 +153,7 @@ public final class ConfigNode {
     }
 
     /** A required mapping. */
-    public ConfigNode object(String key) throws DetectorConfigException {
+    ConfigNode object(String key) throws DetectorConfigException {
         JsonNode v = present(key, "mapping", "{...}");
         if (!v.isObject()) {
             throw error(key, "expected a mapping, found " + describe(v), "indent the keys of '" + key + "' under it");
@@ -153,12 +162,12 @@ public final class ConfigNode {
     }
 
     /** An optional mapping. */
-    public Optional<ConfigNode> optionalObject(String key) throws DetectorConfigException {
+    Optional<ConfigNode> optionalObject(String key) throws DetectorConfigException {
         return node.hasNonNull(key) ? Optional.of(object(key)) : Optional.empty();
     }
 
     /** A required sequence; its elements are nodes of any type. */
-    public List<ConfigNode> list(String key) throws DetectorConfigException {
+    List<ConfigNode> list(String key) throws DetectorConfigException {
         JsonNode v = present(key, "list", "[...]");
         if (!v.isArray()) {
             throw error(key, "expected a list, found " + describe(v), "write the entries as a YAML list, one '- ...' per line");
@@ -171,12 +180,12 @@ public final class ConfigNode {
     }
 
     /** An optional sequence. */
-    public Optional<List<ConfigNode>> optionalList(String key) throws DetectorConfigException {
+    Optional<List<ConfigNode>> optionalList(String key) throws DetectorConfigException {
         return node.hasNonNull(key) ? Optional.of(list(key)) : Optional.empty();
     }
 
     /** A required non-blank string. */
-    public String string(String key) throws DetectorConfigException {
+    String string(String key) throws DetectorConfigException {
         JsonNode v = present(key, "text", "...");
         if (!v.isTextual() || v.textValue().isBlank()) {
             throw error(key, "expected non-empty text, found " + describe(v), "write '" + key + ": some-text'");
@@ -185,12 +194,12 @@ public final class ConfigNode {
     }
 
     /** An optional non-blank string. */
-    public Optional<String> optionalString(String key) throws DetectorConfigException {
+    Optional<String> optionalString(String key) throws DetectorConfigException {
         return node.hasNonNull(key) ? Optional.of(string(key)) : Optional.empty();
     }
 
     /** A required string that must be one of {@code options} (case-sensitive, lower case in YAML). */
-    public String choice(String key, String... options) throws DetectorConfigException {
+    String choice(String key, String... options) throws DetectorConfigException {
         String s = string(key);
         if (!Arrays.asList(options).contains(s)) {
             String lower = s.toLowerCase(Locale.ROOT);
@@ -202,27 +211,27 @@ public final class ConfigNode {
     }
 
     /** A required finite number. */
-    public double number(String key) throws DetectorConfigException {
+    double number(String key) throws DetectorConfigException {
         return asNumber(present(key, "number", "1.0"), keyPath(key));
     }
 
     /** An optional finite number. */
-    public OptionalDouble optionalNumber(String key) throws DetectorConfigException {
+    OptionalDouble optionalNumber(String key) throws DetectorConfigException {
         return node.hasNonNull(key) ? OptionalDouble.of(number(key)) : OptionalDouble.empty();
     }
 
     /** A required integer in the {@code int} range. */
-    public int integer(String key) throws DetectorConfigException {
+    int integer(String key) throws DetectorConfigException {
         return asInt(present(key, "integer", "1"), keyPath(key));
     }
 
     /** An optional integer. */
-    public OptionalInt optionalInteger(String key) throws DetectorConfigException {
+    OptionalInt optionalInteger(String key) throws DetectorConfigException {
         return node.hasNonNull(key) ? OptionalInt.of(integer(key)) : OptionalInt.empty();
     }
 
     /** An optional long integer. */
-    public OptionalLong optionalLong(String key) throws DetectorConfigException {
+    OptionalLong optionalLong(String key) throws DetectorConfigException {
         if (!node.hasNonNull(key)) {
             return OptionalLong.empty();
         }
@@ -234,7 +243,7 @@ public final class ConfigNode {
     }
 
     /** An optional boolean with a default. */
-    public boolean bool(String key, boolean defaultValue) throws DetectorConfigException {
+    boolean bool(String key, boolean defaultValue) throws DetectorConfigException {
         if (!node.hasNonNull(key)) {
             return defaultValue;
         }
@@ -246,26 +255,8 @@ public final class ConfigNode {
     }
 
     /** This node as an integer (for list elements). */
-    public int intValue() throws DetectorConfigException {
+    int intValue() throws DetectorConfigException {
         return asInt(node, path);
-    }
-
-    /** This node as a finite number (for list elements). */
-    public double numberValue() throws DetectorConfigException {
-        return asNumber(node, path);
-    }
-
-    /**
-     * A required reference to an existing regular file, resolved against {@link #baseDir()} when relative.
-     */
-    public Path file(String key) throws DetectorConfigException {
-        String s = string(key);
-        Path p = baseDir.resolve(s).normalize();
-        if (!Files.isRegularFile(p)) {
-            throw error(key, "file '" + s + "' not found (resolved to " + p.toAbsolutePath() + ")",
-                    "give a path relative to the definition's directory, or an absolute path, to an existing file");
-        }
-        return p;
     }
 
     private double asNumber(JsonNode v, String where) throws DetectorConfigException {
@@ -288,7 +279,8 @@ public final class ConfigNode {
         return v.intValue();
     }
 
-    private static String describe(JsonNode v) {
+    /** A YAML value in words for messages: {@code text '5.0'}, {@code int 3}, {@code a mapping}, {@code nothing}. */
+    static String describe(JsonNode v) {
         if (v == null || v.isNull()) {
             return "nothing";
         }
