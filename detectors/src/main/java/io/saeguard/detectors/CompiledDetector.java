@@ -1,6 +1,7 @@
 package io.saeguard.detectors;
 
-import io.saeguard.detectors.Aggregation.Kind;
+import io.saeguard.detectors.spi.Aggregation;
+import io.saeguard.detectors.spi.Aggregation.Kind;
 import io.saeguard.detectors.Policy.Band;
 import io.saeguard.detectors.spi.TokenRule;
 import io.saeguard.topics.events.Action;

@@ -1,5 +1,6 @@
 package io.saeguard.detectors;
 
+import io.saeguard.detectors.spi.DetectorConfigException;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;

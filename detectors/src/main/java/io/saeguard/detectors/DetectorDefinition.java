@@ -1,5 +1,6 @@
 package io.saeguard.detectors;
 
+import io.saeguard.detectors.spi.Aggregation;
 import io.saeguard.detectors.spi.RuleConfig;
 import java.util.Objects;
 import java.util.Optional;

@@ -1,10 +1,12 @@
 package io.saeguard.detectors;
 
+import io.saeguard.detectors.spi.DetectorConfigException;
+import io.saeguard.detectors.spi.Aggregation;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
-import io.saeguard.detectors.Aggregation.Kind;
+import io.saeguard.detectors.spi.Aggregation.Kind;
 import io.saeguard.detectors.Policy.Band;
 import io.saeguard.detectors.Policy.FailMode;
 import io.saeguard.detectors.spi.DetectorKind;

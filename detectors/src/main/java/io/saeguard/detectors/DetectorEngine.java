@@ -1,5 +1,6 @@
 package io.saeguard.detectors;
 
+import io.saeguard.detectors.spi.Aggregation;
 import io.saeguard.topics.events.Action;
 import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.Decision;

@@ -1,5 +1,6 @@
 package io.saeguard.detectors;
 
+import io.saeguard.detectors.spi.Aggregation;
 import io.saeguard.detectors.spi.DetectorKind;
 import io.saeguard.detectors.spi.RuleConfig;
 import io.saeguard.detectors.spi.TokenRule;

@@ -1,6 +1,7 @@
 package io.saeguard.detectors;
 
-import io.saeguard.detectors.Aggregation.Kind;
+import io.saeguard.detectors.spi.Aggregation;
+import io.saeguard.detectors.spi.Aggregation.Kind;
 
 /**
  * One detector's state for one request: the running aggregates, the window ring, the tier latch and

@@ -1,5 +1,6 @@
 package io.saeguard.detectors;
 
+import io.saeguard.detectors.spi.DetectorConfigException;
 import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.JsonProcessingException;

@@ -1,5 +1,7 @@
 package io.saeguard.detectors;
 
+import io.saeguard.detectors.spi.DetectorConfigException;
+import io.saeguard.detectors.spi.Aggregation;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -1,5 +1,6 @@
 package io.saeguard.detectors;
 
+import io.saeguard.detectors.spi.DetectorConfigException;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.saeguard.detectors.rules.DsgConfig;

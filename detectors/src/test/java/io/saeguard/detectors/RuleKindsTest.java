@@ -1,5 +1,6 @@
 package io.saeguard.detectors;
 
+import io.saeguard.detectors.spi.Aggregation;
 import static io.saeguard.detectors.TestChunks.D_SAE;
 import static io.saeguard.detectors.TestChunks.SAE;
 import static io.saeguard.detectors.TestChunks.chunk;

@@ -1,5 +1,6 @@
 package io.saeguard.detectors;
 
+import io.saeguard.detectors.spi.DetectorConfigException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 

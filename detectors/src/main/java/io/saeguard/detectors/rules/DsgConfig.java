@@ -1,5 +1,6 @@
 package io.saeguard.detectors.rules;
 
+import io.saeguard.detectors.spi.Aggregation;
 import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;

@@ -1,6 +1,6 @@
 package io.saeguard.detectors.rules;
 
-import io.saeguard.detectors.Aggregation;
+import io.saeguard.detectors.spi.Aggregation;
 import io.saeguard.detectors.spi.DetectorKind;
 import io.saeguard.detectors.spi.TokenRule;
 import java.util.Optional;

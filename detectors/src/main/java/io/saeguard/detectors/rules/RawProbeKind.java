@@ -1,6 +1,6 @@
 package io.saeguard.detectors.rules;
 
-import io.saeguard.detectors.DetectorConfigException;
+import io.saeguard.detectors.spi.DetectorConfigException;
 import io.saeguard.detectors.spi.DetectorKind;
 import io.saeguard.detectors.spi.RuleContext;
 import io.saeguard.detectors.spi.TokenRule;

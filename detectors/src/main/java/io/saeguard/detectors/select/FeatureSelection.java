@@ -1,6 +1,6 @@
 package io.saeguard.detectors.select;
 
-import io.saeguard.detectors.Aggregation;
+import io.saeguard.detectors.spi.Aggregation;
 import io.saeguard.detectors.Chunk;
 import io.saeguard.detectors.DecoderDirections;
 import io.saeguard.detectors.DetectorDefinition;

@@ -1,7 +1,5 @@
 package io.saeguard.detectors.spi;
 
-import io.saeguard.detectors.Aggregation;
-import io.saeguard.detectors.DetectorConfigException;
 import java.util.Optional;
 
 /**

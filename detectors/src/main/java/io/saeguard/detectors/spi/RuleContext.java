@@ -1,6 +1,5 @@
 package io.saeguard.detectors.spi;
 
-import io.saeguard.detectors.DetectorConfigException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;

@@ -4,7 +4,7 @@ import java.util.Optional;
 
 /**
  * The run-time half of a rule: scores every token of a chunk. The engine aggregates the token scores
- * over the request ({@code io.saeguard.detectors.Aggregation}) and applies the policy.
+ * over the request ({@code io.saeguard.detectors.spi.Aggregation}) and applies the policy.
  *
  * <p><b>Threading.</b> Used by one thread only (the engine's), so an implementation may keep scratch
  * buffers. <b>Allocation.</b> {@link #score} runs once per chunk and detector on the hot path: it must

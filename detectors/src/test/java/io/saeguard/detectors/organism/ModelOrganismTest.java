@@ -1,5 +1,6 @@
 package io.saeguard.detectors.organism;
 
+import io.saeguard.detectors.spi.Aggregation;
 import static io.saeguard.detectors.organism.Organism.CONCEPT;
 import static io.saeguard.detectors.organism.Organism.D_IN;
 import static io.saeguard.detectors.organism.Organism.GENERIC;
@@ -9,7 +10,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import io.saeguard.detectors.Chunk;
 import io.saeguard.detectors.ChunkOutcome;
-import io.saeguard.detectors.DetectorConfigException;
+import io.saeguard.detectors.spi.DetectorConfigException;
 import io.saeguard.detectors.DetectorDefinition;
 import io.saeguard.detectors.DetectorDefinitions;
 import io.saeguard.detectors.DetectorEngine;
@@ -726,7 +727,7 @@ class ModelOrganismTest {
         static DetectorDefinition reparse(DetectorDefinition d) {
             try {
                 return DetectorDefinitions.parse(DetectorDefinitions.toYaml(d).getBytes(java.nio.charset.StandardCharsets.UTF_8), "organism.yaml");
-            } catch (io.saeguard.detectors.DetectorConfigException e) {
+            } catch (io.saeguard.detectors.spi.DetectorConfigException e) {
                 throw new AssertionError(e.getMessage(), e);
             }
         }

@@ -8,7 +8,7 @@ import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
 import io.prometheus.metrics.expositionformats.ExpositionFormats;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.saeguard.detectors.ChunkOutcome;
-import io.saeguard.detectors.DetectorConfigException;
+import io.saeguard.detectors.spi.DetectorConfigException;
 import io.saeguard.detectors.DetectorDefinition;
 import io.saeguard.detectors.DetectorDefinitions;
 import io.saeguard.sidecar.pipeline.CheckRequest;

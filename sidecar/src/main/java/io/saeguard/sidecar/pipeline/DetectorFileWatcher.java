@@ -1,6 +1,6 @@
 package io.saeguard.sidecar.pipeline;
 
-import io.saeguard.detectors.DetectorConfigException;
+import io.saeguard.detectors.spi.DetectorConfigException;
 import io.saeguard.detectors.DetectorDefinition;
 import io.saeguard.detectors.DetectorDefinitions;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package io.saeguard.detectors;
+package io.saeguard.detectors.spi;
 
 import java.util.Locale;
 import java.util.Objects;
