@@ -12,6 +12,7 @@ import io.saeguard.detectors.spi.TokenRule;
  *   kind: probe
  *   weights: toxicity-probe.safetensors   # weight [d_sae], bias [1]; relative to this file
  *   fire_at: 0.5                          # optional
+ *   token_score: probability              # optional: probability | logit (score = σ(aggregate); see ProbeConfig.TokenScore)
  * }</pre>
  * Probes name no features: steer and clamp bands need {@code policy.vector_feature}.
  */
@@ -28,9 +29,17 @@ public final class ProbeKind implements DetectorKind<ProbeConfig> {
 
     @Override
     public ProbeConfig parse(ConfigNode rule) throws DetectorConfigException {
-        rule.allowKeys("kind", "weights", "fire_at");
+        rule.allowKeys("kind", "weights", "fire_at", "token_score");
         double fireAt = fireAt(rule);
-        return new ProbeConfig(rule.string("weights"), ProbeWeights.read(rule, "weights", "d_sae"), fireAt);
+        return new ProbeConfig(rule.string("weights"), ProbeWeights.read(rule, "weights", "d_sae"), fireAt, tokenScore(rule));
+    }
+
+    static ProbeConfig.TokenScore tokenScore(ConfigNode rule) throws DetectorConfigException {
+        if (!rule.has("token_score")) {
+            return ProbeConfig.TokenScore.PROBABILITY;
+        }
+        return rule.choice("token_score", "probability", "logit").equals("logit")
+                ? ProbeConfig.TokenScore.LOGIT : ProbeConfig.TokenScore.PROBABILITY;
     }
 
     static double fireAt(ConfigNode rule) throws DetectorConfigException {

@@ -13,14 +13,17 @@ import java.util.Objects;
  * @param weightsPath the weights file as written in the YAML (relative to the definition's directory)
  * @param weights     the loaded weights, {@code weight [d_in]}
  * @param fireAt      probability at which a token fires, in {@code (0, 1)}; default 0.5
+ * @param tokenScore  whether a token's score is its probability or its logit ({@link ProbeConfig.TokenScore})
  */
-public record RawProbeConfig(@JsonProperty("weights") String weightsPath, @JsonIgnore ProbeWeights weights, double fireAt) implements RuleConfig {
+public record RawProbeConfig(@JsonProperty("weights") String weightsPath, @JsonIgnore ProbeWeights weights, double fireAt,
+        ProbeConfig.TokenScore tokenScore) implements RuleConfig {
     /** The YAML {@code rule.kind}. */
     public static final String KIND = "raw-probe";
 
     public RawProbeConfig {
         Objects.requireNonNull(weightsPath, "weightsPath");
         Objects.requireNonNull(weights, "weights");
+        Objects.requireNonNull(tokenScore, "tokenScore");
         if (!(fireAt > 0 && fireAt < 1)) {
             throw new IllegalArgumentException("fire_at must be in (0, 1), got " + fireAt);
         }

@@ -12,6 +12,7 @@ import io.saeguard.detectors.spi.TokenRule;
  *   kind: raw-probe
  *   weights: toxicity-raw.safetensors   # weight [d_in], bias [1]; relative to this file
  *   fire_at: 0.5                        # optional
+ *   token_score: probability            # optional: probability | logit (as for probe)
  * }</pre>
  * Detectors of this kind make the sidecar ship raw activations with the SAE's chunks.
  */
@@ -28,9 +29,10 @@ public final class RawProbeKind implements DetectorKind<RawProbeConfig> {
 
     @Override
     public RawProbeConfig parse(ConfigNode rule) throws DetectorConfigException {
-        rule.allowKeys("kind", "weights", "fire_at");
+        rule.allowKeys("kind", "weights", "fire_at", "token_score");
         double fireAt = ProbeKind.fireAt(rule);
-        return new RawProbeConfig(rule.string("weights"), ProbeWeights.read(rule, "weights", "d_in"), fireAt);
+        return new RawProbeConfig(rule.string("weights"), ProbeWeights.read(rule, "weights", "d_in"), fireAt,
+                ProbeKind.tokenScore(rule));
     }
 
     @Override
