@@ -3,7 +3,7 @@ package io.saeguard.detectors.select;
 import java.util.Arrays;
 
 /**
- * Thresholds for a target false-positive rate (docs/algorithms.md#calibration-to-a-target-fpr).
+ * Thresholds for a target false-positive rate (docs/algorithms.md#text-selection).
  *
  * <p>With {@code n} negative scores and a target FPR {@code α}, at most {@code a = ⌊α n⌋} negatives may reach the
  * threshold. Sorting the negatives descending, {@code s_(a+1)} is the (a+1)-th largest; every threshold strictly
