@@ -17,7 +17,7 @@ import java.util.Objects;
  * @param tokenScore  whether a token's score is its probability or its logit (see {@link TokenScore})
  */
 public record ProbeConfig(@JsonProperty("weights") String weightsPath, @JsonIgnore ProbeWeights weights, double fireAt,
-        TokenScore tokenScore) implements RuleConfig {
+        @JsonIgnore TokenScore tokenScore) implements RuleConfig {
     /** The YAML {@code rule.kind}. */
     public static final String KIND = "probe";
 
@@ -48,6 +48,12 @@ public record ProbeConfig(@JsonProperty("weights") String weightsPath, @JsonIgno
         public String yamlName() {
             return name().toLowerCase(java.util.Locale.ROOT);
         }
+    }
+
+    /** YAML {@code token_score}, written only when not the default (probability). */
+    @JsonProperty("token_score")
+    java.util.Optional<String> tokenScoreForYaml() {
+        return tokenScore == TokenScore.PROBABILITY ? java.util.Optional.empty() : java.util.Optional.of(tokenScore.yamlName());
     }
 
     @Override

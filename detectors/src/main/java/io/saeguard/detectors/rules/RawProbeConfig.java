@@ -16,7 +16,7 @@ import java.util.Objects;
  * @param tokenScore  whether a token's score is its probability or its logit ({@link ProbeConfig.TokenScore})
  */
 public record RawProbeConfig(@JsonProperty("weights") String weightsPath, @JsonIgnore ProbeWeights weights, double fireAt,
-        ProbeConfig.TokenScore tokenScore) implements RuleConfig {
+        @JsonIgnore ProbeConfig.TokenScore tokenScore) implements RuleConfig {
     /** The YAML {@code rule.kind}. */
     public static final String KIND = "raw-probe";
 
@@ -27,6 +27,12 @@ public record RawProbeConfig(@JsonProperty("weights") String weightsPath, @JsonI
         if (!(fireAt > 0 && fireAt < 1)) {
             throw new IllegalArgumentException("fire_at must be in (0, 1), got " + fireAt);
         }
+    }
+
+    /** YAML {@code token_score}, written only when not the default (probability). */
+    @JsonProperty("token_score")
+    java.util.Optional<String> tokenScoreForYaml() {
+        return tokenScore == ProbeConfig.TokenScore.PROBABILITY ? java.util.Optional.empty() : java.util.Optional.of(tokenScore.yamlName());
     }
 
     @Override
