@@ -205,6 +205,8 @@ class DetectorDefinitionsTest {
         assertThat(rule.apply("{kind: probe, weights: w.safetensors}")).asString().isEqualTo("{weights=w.safetensors, fire_at=0.5}");
         assertThat(rule.apply("{kind: raw-probe, weights: w.safetensors, fire_at: 0.7}")).asString()
                 .isEqualTo("{weights=w.safetensors, fire_at=0.7}");
+        assertThat(rule.apply("{kind: probe, weights: w.safetensors, token_score: logit}")).asString()
+                .isEqualTo("{weights=w.safetensors, fire_at=0.5, token_score=logit}");
     }
 
     @Test

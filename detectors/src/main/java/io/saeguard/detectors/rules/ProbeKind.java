@@ -12,6 +12,7 @@ import io.saeguard.detectors.spi.TokenRule;
  *   kind: probe
  *   weights: toxicity-probe.safetensors   # weight [d_sae], bias [1]; relative to this file
  *   fire_at: 0.5                          # optional
+ *   token_score: probability              # optional: probability | logit (score = σ(aggregate); see ProbeConfig.TokenScore)
  * }</pre>
  * Probes name no features: steer and clamp bands need {@code policy.vector_feature}.
  */

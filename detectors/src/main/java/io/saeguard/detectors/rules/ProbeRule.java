@@ -10,11 +10,15 @@ final class ProbeRule implements TokenRule {
     private final float[] w;
     private final double bias;
     private final double fireAt;
+    private final boolean logit;
+    private final double fireLevel;
 
     ProbeRule(ProbeConfig config) {
         w = config.weights().weight();
         bias = config.weights().bias();
         fireAt = config.fireAt();
+        logit = config.tokenScore() == ProbeConfig.TokenScore.LOGIT;
+        fireLevel = logit ? Math.log(fireAt / (1 - fireAt)) : fireAt;
     }
 
     @Override
@@ -31,9 +35,9 @@ final class ProbeRule implements TokenRule {
             for (int j = 0; j < active; j++) {
                 z += w[codes.featureAt(t, j)] * (double) codes.valueAt(t, j);
             }
-            double p = ProbeWeights.sigmoid(z);
+            double p = logit ? z : ProbeWeights.sigmoid(z);
             scores[t] = p;
-            if (p >= fireAt) {
+            if (p >= fireLevel) {
                 for (int j = 0; j < active; j++) {
                     int f = codes.featureAt(t, j);
                     float v = codes.valueAt(t, j);
@@ -48,7 +52,12 @@ final class ProbeRule implements TokenRule {
 
     @Override
     public double fireLevel() {
-        return fireAt;
+        return fireLevel;
+    }
+
+    @Override
+    public double finalScore(double aggregate) {
+        return logit ? ProbeWeights.sigmoid(aggregate) : aggregate;
     }
 
     @Override

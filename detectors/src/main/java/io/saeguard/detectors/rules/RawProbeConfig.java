@@ -17,9 +17,11 @@ import java.util.Optional;
  * @param loaded      the weights, {@code weight [d_in]}; empty only between binding the YAML and
  *                    {@link RawProbeKind#resolve} loading the file (see {@link #weights()})
  * @param fireAt      probability at which a token fires, in {@code (0, 1)}; YAML default 0.5
+ * @param tokenScoreSetting YAML {@code token_score}, as for {@link ProbeConfig}
  */
 public record RawProbeConfig(@JsonProperty("weights") String weightsPath, @JsonIgnore Optional<ProbeWeights> loaded,
-        @JsonProperty(defaultValue = "0.5") double fireAt) implements RuleConfig {
+        @JsonProperty(defaultValue = "0.5") double fireAt, @JsonProperty("token_score") Optional<ProbeConfig.TokenScore> tokenScoreSetting)
+        implements RuleConfig {
     /** The YAML {@code rule.kind}. */
     public static final String KIND = "raw-probe";
 
@@ -27,15 +29,27 @@ public record RawProbeConfig(@JsonProperty("weights") String weightsPath, @JsonI
     public RawProbeConfig {
         Objects.requireNonNull(weightsPath, "weightsPath");
         Objects.requireNonNull(loaded, "loaded");
+        Objects.requireNonNull(tokenScoreSetting, "tokenScoreSetting");
         if (!(fireAt > 0 && fireAt < 1)) {
             throw new InvalidConfigException("fire_at", "a probability strictly between 0 and 1 is needed, found " + fireAt,
                     "write e.g. 'fire_at: 0.5'");
         }
     }
 
-    /** A config with its weights loaded. */
+    /** A config with its weights loaded, scoring tokens by probability. */
     public RawProbeConfig(String weightsPath, ProbeWeights weights, double fireAt) {
-        this(weightsPath, Optional.of(weights), fireAt);
+        this(weightsPath, Optional.of(weights), fireAt, Optional.empty());
+    }
+
+    /** A config with its weights loaded. */
+    public RawProbeConfig(String weightsPath, ProbeWeights weights, double fireAt, ProbeConfig.TokenScore tokenScore) {
+        this(weightsPath, Optional.of(weights), fireAt,
+                tokenScore == ProbeConfig.TokenScore.PROBABILITY ? Optional.empty() : Optional.of(tokenScore));
+    }
+
+    /** What a token's score is: the probability unless the YAML says {@code token_score: logit}. */
+    public ProbeConfig.TokenScore tokenScore() {
+        return tokenScoreSetting.orElse(ProbeConfig.TokenScore.PROBABILITY);
     }
 
     /**
@@ -48,7 +62,7 @@ public record RawProbeConfig(@JsonProperty("weights") String weightsPath, @JsonI
     }
 
     RawProbeConfig withWeights(ProbeWeights weights) {
-        return new RawProbeConfig(weightsPath, weights, fireAt);
+        return new RawProbeConfig(weightsPath, Optional.of(weights), fireAt, tokenScoreSetting);
     }
 
     @Override

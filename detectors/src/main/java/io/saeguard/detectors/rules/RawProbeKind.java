@@ -12,6 +12,7 @@ import io.saeguard.detectors.spi.TokenRule;
  *   kind: raw-probe
  *   weights: toxicity-raw.safetensors   # weight [d_in], bias [1]; relative to this file
  *   fire_at: 0.5                        # optional
+ *   token_score: probability            # optional: probability | logit (as for probe)
  * }</pre>
  * Detectors of this kind make the sidecar ship raw activations with the SAE's chunks.
  */

@@ -9,11 +9,13 @@ final class RawProbeRule implements TokenRule {
     private final float[] w;
     private final double bias;
     private final double fireAt;
+    private final boolean logit;
 
     RawProbeRule(RawProbeConfig config) {
         w = config.weights().weight();
         bias = config.weights().bias();
         fireAt = config.fireAt();
+        logit = config.tokenScore() == ProbeConfig.TokenScore.LOGIT;
     }
 
     @Override
@@ -31,13 +33,18 @@ final class RawProbeRule implements TokenRule {
             for (int i = 0; i < d; i++) {
                 z += w[i] * (double) x[base + i];
             }
-            scores[t] = ProbeWeights.sigmoid(z);
+            scores[t] = logit ? z : ProbeWeights.sigmoid(z);
         }
     }
 
     @Override
     public double fireLevel() {
-        return fireAt;
+        return logit ? Math.log(fireAt / (1 - fireAt)) : fireAt;
+    }
+
+    @Override
+    public double finalScore(double aggregate) {
+        return logit ? ProbeWeights.sigmoid(aggregate) : aggregate;
     }
 
     @Override

@@ -78,6 +78,26 @@ public final class FeatureSelection {
      */
     public static SelectionResult select(ExampleSet positive, ExampleSet negative, Optional<ExampleSet> random,
             SelectionOptions options) {
+        List<int[]> pos = counted(positive.groups(), options.skipFirstToken());
+        List<int[]> neg = counted(negative.groups(), options.skipFirstToken());
+        return select(positive, negative, random, options, split(pos.size(), options, "positive"),
+                split(neg.size(), options, "negative"));
+    }
+
+    /**
+     * Runs the selection on a given split: statistics, thresholds and τ from the {@code Train} examples, metrics on
+     * the {@code Test} ones (indices into each set's examples, in order of first appearance).
+     */
+    public static SelectionResult select(ExampleSet positive, ExampleSet negative, Optional<ExampleSet> random,
+            SelectionOptions options, int[] positiveTrain, int[] positiveTest, int[] negativeTrain, int[] negativeTest) {
+        return select(positive, negative, random, options, new Split(positiveTrain, positiveTest), new Split(negativeTrain, negativeTest));
+    }
+
+    private static SelectionResult select(ExampleSet positive, ExampleSet negative, Optional<ExampleSet> random,
+            SelectionOptions options, Split posSplit, Split negSplit) {
+        if (options.rule() != RuleChoice.DSG && options.rule() != RuleChoice.FEATURES) {
+            throw new IllegalArgumentException("feature selection writes dsg or features rules; probes are trained by TextSelection");
+        }
         int dSae = positive.codes().dSae();
         if (negative.codes().dSae() != dSae || random.map(r -> r.codes().dSae() != dSae).orElse(false)) {
             throw new IllegalArgumentException("all sets must come from one SAE: d_sae differs between them");
@@ -89,8 +109,6 @@ public final class FeatureSelection {
         }
         List<int[]> pos = counted(positive.groups(), options.skipFirstToken());
         List<int[]> neg = counted(negative.groups(), options.skipFirstToken());
-        Split posSplit = split(pos.size(), options, "positive");
-        Split negSplit = split(neg.size(), options, "negative");
 
         FeatureStatistics p = FeatureStatistics.of(positive.codes(), flatten(pos, posSplit.train()));
         int[] negTokens = flatten(neg, negSplit.train());
@@ -322,6 +340,17 @@ public final class FeatureSelection {
         BigDecimal r = exact.setScale(3 - magnitude, RoundingMode.CEILING);
         while (r.doubleValue() <= x) {
             r = r.add(r.ulp());
+        }
+        return r.doubleValue();
+    }
+
+    /** The largest number with 4 significant digits strictly below {@code x > 0}. */
+    static double roundDownBelow(double x) {
+        BigDecimal exact = new BigDecimal(x);
+        int magnitude = exact.precision() - exact.scale() - 1;
+        BigDecimal r = exact.setScale(3 - magnitude, RoundingMode.FLOOR);
+        while (r.doubleValue() >= x) {
+            r = r.subtract(r.ulp());
         }
         return r.doubleValue();
     }

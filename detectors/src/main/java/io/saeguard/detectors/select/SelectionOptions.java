@@ -42,7 +42,11 @@ public record SelectionOptions(String detectorId, String sae, Method method, Rul
         /** {@code features}, match any, a threshold per feature, aggregate max. */
         FEATURES,
         /** {@code dsg} with τ calibrated on the negatives. */
-        DSG
+        DSG,
+        /** {@code probe}: a sparse logistic probe on mean-pooled SAE codes ({@link TextSelection}). */
+        PROBE,
+        /** {@code raw-probe}: the dense logistic probe on mean-pooled activations ({@link TextSelection}). */
+        RAW_PROBE
     }
 
     public SelectionOptions {

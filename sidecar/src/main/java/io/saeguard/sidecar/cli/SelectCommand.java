@@ -17,7 +17,10 @@ import io.saeguard.topics.safetensors.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import io.saeguard.sae.lm.HiddenStateModel;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -33,7 +36,12 @@ import picocli.CommandLine.Option;
                 "--rule dsg (the default) needs 'request' in --positive and --negative: its score rho is a rate per request.",
                 "--rule features also takes files without 'request', and then every token is an example.",
                 "--random (random-token activations for LangFIR filtering) needs no 'request'.",
-                "The report holds per-feature statistics and held-out AUROC/precision/recall against a raw-activation probe."})
+                "The report holds per-feature statistics and held-out AUROC/precision/recall against a raw-activation probe.",
+                "From labelled text instead: --data LABELLED.jsonl (lines {\"text\": ..., \"label\": true|false}) runs the texts",
+                "through the prompt model (--model, the built-in MiniLM by default) and the SAE; every rule (probe, raw-probe, dsg,",
+                "features) is then fitted on a seeded split (--holdout, or --folds K, or --test-data), its band calibrated to",
+                "--target-fpr on calibration negatives, and compared on the held-out texts with a string-match baseline",
+                "(--keywords FILE, or --keywords xstest-refusal). --rule picks the one written."})
 final class SelectCommand implements Callable<Integer> {
     @Option(names = "--sae", required = true, description = "SAE directory (or Gemma Scope .npz file)")
     Path saePath;
@@ -44,11 +52,53 @@ final class SelectCommand implements Callable<Integer> {
     @Option(names = "--id", defaultValue = "selected", description = "detector id (default ${DEFAULT-VALUE})")
     String id;
 
-    @Option(names = "--positive", required = true, description = "activations of the concept's examples ('request' needed by --rule dsg)")
+    @Option(names = "--positive", description = "activations of the concept's examples ('request' needed by --rule dsg)")
     Path positive;
 
-    @Option(names = "--negative", required = true, description = "activations of benign examples ('request' needed by --rule dsg)")
+    @Option(names = "--negative", description = "activations of benign examples ('request' needed by --rule dsg)")
     Path negative;
+
+    @Option(names = "--data", description = "labelled text, JSONL {\"text\", \"label\": true|false} per line (repeatable; instead of --positive/--negative)")
+    List<Path> data = new ArrayList<>();
+
+    @Option(names = "--test-data", description = "labelled text held out as a whole (e.g. another model's completions) instead of a random split (repeatable)")
+    List<Path> testData = new ArrayList<>();
+
+    @Option(names = "--holdout", defaultValue = "0.25", description = "fraction of each class held out, seeded (default ${DEFAULT-VALUE})")
+    double holdout;
+
+    @Option(names = "--folds", description = "K-fold instead of one held-out split: the report gives every fold and the mean; fold 1's detector is written")
+    Integer folds;
+
+    @Option(names = "--calibration", defaultValue = "0.25",
+            description = "fraction of the non-held-out negatives set aside to calibrate the band (default ${DEFAULT-VALUE})")
+    double calibration;
+
+    @Option(names = "--seed", defaultValue = "42", description = "seed of the split (default ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--target-fpr", defaultValue = "0.01", description = "FPR the band is calibrated to on the calibration negatives (default ${DEFAULT-VALUE})")
+    double targetFpr;
+
+    @Option(names = "--keywords", description = "string-match baseline: a file of phrases (one a line, matched anywhere), or 'xstest-refusal' "
+            + "(the XSTest authors' refusal prefixes)")
+    String keywords;
+
+    @Option(names = "--json", description = "JSON report to write (--data or a probe rule)")
+    Path json;
+
+    @Option(names = "--scores", description = "JSONL of the held-out examples' scores under the written detector (--data)")
+    Path scores;
+
+    @Option(names = "--model", defaultValue = HiddenStateModel.BUILTIN_MINILM,
+            description = "--data: builtin:all-minilm-l6-v2, a .onnx or a TorchScript .pt file (default ${DEFAULT-VALUE})")
+    String model;
+
+    @Option(names = "--tokenizer", description = "--data: the model's tokenizer.json (not needed for the built-in model)")
+    Path tokenizer;
+
+    @Option(names = "--max-tokens", defaultValue = "256", description = "--data: tokens kept per text, as the sidecar's prompts.max_tokens (default ${DEFAULT-VALUE})")
+    int maxTokens;
 
     @Option(names = "--random", description = "activations of random tokens (LangFIR: drop features that fire on them)")
     Path random;
@@ -56,7 +106,7 @@ final class SelectCommand implements Callable<Integer> {
     @Option(names = "--method", defaultValue = "dsg", description = "dsg | mean-diff (default ${DEFAULT-VALUE})")
     String method;
 
-    @Option(names = "--rule", defaultValue = "dsg", description = "the written detector's rule: dsg | features (default ${DEFAULT-VALUE})")
+    @Option(names = "--rule", defaultValue = "dsg", description = "the written detector's rule: dsg | features | probe | raw-probe (default ${DEFAULT-VALUE})")
     String rule;
 
     @Option(names = "--top", defaultValue = "20", description = "features to keep (default ${DEFAULT-VALUE})")
@@ -86,26 +136,27 @@ final class SelectCommand implements Callable<Integer> {
         SelectionOptions.RuleChoice ruleChoice = switch (rule.toLowerCase(Locale.ROOT)) {
             case "dsg" -> SelectionOptions.RuleChoice.DSG;
             case "features" -> SelectionOptions.RuleChoice.FEATURES;
-            default -> throw new IllegalArgumentException("--rule must be dsg or features, found '" + rule + "'");
+            case "probe" -> SelectionOptions.RuleChoice.PROBE;
+            case "raw-probe" -> SelectionOptions.RuleChoice.RAW_PROBE;
+            default -> throw new IllegalArgumentException("--rule must be dsg, features, probe or raw-probe, found '" + rule + "'");
         };
+        boolean text = !data.isEmpty();
+        if (text == (positive != null || negative != null)) {
+            throw new IllegalArgumentException("give either --data (labelled text) or --positive and --negative (activation files)");
+        }
+        if (!text && (positive == null || negative == null)) {
+            throw new IllegalArgumentException("--positive and --negative go together");
+        }
+        if (text || ruleChoice == SelectionOptions.RuleChoice.PROBE || ruleChoice == SelectionOptions.RuleChoice.RAW_PROBE) {
+            return new TextSelectionRun(this, ruleChoice).call();
+        }
         if (ruleChoice == SelectionOptions.RuleChoice.DSG) {
             requireExamples("--positive", positive);
             requireExamples("--negative", negative);
         }
         Sae sae = SaeLoader.load(saePath);
-        String sid = saeId != null ? saeId : Optional.ofNullable(saePath.toAbsolutePath().getFileName()).map(Path::toString).orElse("sae");
-        SelectionOptions options = SelectionOptions.defaults(id, sid)
-                .withMethod(switch (method.toLowerCase(Locale.ROOT)) {
-                    case "dsg" -> SelectionOptions.Method.DSG;
-                    case "mean-diff" -> SelectionOptions.Method.MEAN_DIFF;
-                    default -> throw new IllegalArgumentException("--method must be dsg or mean-diff, found '" + method + "'");
-                })
-                .withRule(ruleChoice)
-                .withTopN(top)
-                .withRandomRateLimit(randomLimit);
-        if (window != null) {
-            options = options.withWindow(window);
-        }
+        String sid = saeIdOrDefault();
+        SelectionOptions options = options(sid, ruleChoice);
         SelectionResult result;
         try (SaeEngine engine = SaeEngine.start(engineOptions.options()); DeviceSae device = engine.load(sae, maxActive)) {
             ExampleSet pos = examples(device, sid, positive);
@@ -123,8 +174,26 @@ final class SelectCommand implements Callable<Integer> {
         return 0;
     }
 
+    String saeIdOrDefault() {
+        return saeId != null ? saeId : Optional.ofNullable(saePath.toAbsolutePath().getFileName()).map(Path::toString).orElse("sae");
+    }
+
+    SelectionOptions options(String sid, SelectionOptions.RuleChoice ruleChoice) {
+        SelectionOptions options = SelectionOptions.defaults(id, sid)
+                .withMethod(switch (method.toLowerCase(Locale.ROOT)) {
+                    case "dsg" -> SelectionOptions.Method.DSG;
+                    case "mean-diff" -> SelectionOptions.Method.MEAN_DIFF;
+                    default -> throw new IllegalArgumentException("--method must be dsg or mean-diff, found '" + method + "'");
+                })
+                .withRule(ruleChoice)
+                .withTopN(top)
+                .withRandomRateLimit(randomLimit)
+                .withHoldout(holdout, seed);
+        return window != null ? options.withWindow(window) : options;
+    }
+
     /** The dsg rule's ρ is the fraction of a request's tokens where a selected feature fires (DSG, arXiv 2504.08192): without example ids there is no request. */
-    private static void requireExamples(String option, Path file) throws IOException, DecodeException {
+    static void requireExamples(String option, Path file) throws IOException, DecodeException {
         SafetensorsFile f = SafetensorsFile.open(file);
         if (f.tensor("request").isEmpty()) {
             throw new IllegalArgumentException(option + " " + file + ": no tensor 'request' (found: " + String.join(", ", f.names())
@@ -134,7 +203,7 @@ final class SelectCommand implements Callable<Integer> {
         }
     }
 
-    private ExampleSet examples(DeviceSae device, String sid, Path file) throws Exception {
+    ExampleSet examples(DeviceSae device, String sid, Path file) throws Exception {
         SafetensorsFile f = SafetensorsFile.open(file);
         Tensor acts = f.tensor("activations").orElseThrow(() -> new IllegalArgumentException(file + ": no tensor 'activations' (found: "
                 + String.join(", ", f.names()) + ")"));
