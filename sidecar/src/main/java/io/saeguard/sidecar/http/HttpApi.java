@@ -389,7 +389,8 @@ public final class HttpApi extends VerticleBase {
             first = false;
             sb.append(new String(CODEC.encode(a), java.nio.charset.StandardCharsets.UTF_8));
         }
-        return sb.append("]}").toString();
+        sb.append("],\"verdicts\":").append(io.saeguard.sidecar.pipeline.VerdictsJson.of(outcome.verdicts()));
+        return sb.append('}').toString();
     }
 
     private static String error(String message) {

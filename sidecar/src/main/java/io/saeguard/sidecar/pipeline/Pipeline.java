@@ -191,7 +191,7 @@ public final class Pipeline {
         return Optional.of(new PollLoop.PromptRoute(s.catalog().get(TopicRole.PROMPTS).name(), sae, ps.maxTokens()));
     }
 
-    private static EngineOptions engineOptions(SidecarConfig config) {
+    static EngineOptions engineOptions(SidecarConfig config) {
         SidecarConfig.Engine e = config.engine();
         return new EngineOptions(DeviceSpec.parse(e.device()), e.djlCache().orElse(EngineOptions.defaultCacheDir()), e.threads(), 1,
                 e.gpuF16(), e.cpuBf16(), e.gpuBf16());

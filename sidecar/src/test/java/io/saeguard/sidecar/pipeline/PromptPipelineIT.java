@@ -240,6 +240,17 @@ class PromptPipelineIT {
                 assertThat(viaHttp.requestId()).isEqualTo("http-" + i);
                 assertThat(viaHttp.action()).as("text %d over HTTP", i).isEqualTo(decisions.get("prompt-" + i).action());
                 assertThat(viaHttp.score()).isEqualTo(decisions.get("prompt-" + i).score());
+                // And every detector's verdict is there beside the decision, the deciding one's matching it
+                com.fasterxml.jackson.databind.JsonNode verdicts = new com.fasterxml.jackson.databind.ObjectMapper().readTree(check.body())
+                        .get("verdicts");
+                assertThat(verdicts).as(check.body()).isNotEmpty();
+                for (com.fasterxml.jackson.databind.JsonNode v : verdicts) {
+                    assertThat(v.has("detector") && v.has("score") && v.has("action") && v.has("alert")).as(v.toString()).isTrue();
+                    if (viaHttp.detector().isPresent() && v.get("detector").asText().equals(viaHttp.detector().get())) {
+                        assertThat(v.get("action").asText()).isEqualTo(viaHttp.action().wireName());
+                        assertThat(v.get("score").asDouble()).isEqualTo(viaHttp.score().orElseThrow());
+                    }
+                }
             }
             java.net.http.HttpResponse<String> both = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(
                     "http://127.0.0.1:" + sidecar.httpPort() + "/v1/check")).header("Content-Type", "application/json")
