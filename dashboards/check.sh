@@ -21,6 +21,8 @@ step "promtool check config"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 cp dashboards/prometheus/prometheus.yml dashboards/prometheus/saeguard-rules.yml "$tmp/"
+# prometheus.yml scrapes with a bearer token read from this file (compose mounts the real one there).
+echo placeholder-token > "$tmp/saeguard-metrics-token"
 "$PROMTOOL" check config "$tmp/prometheus.yml"
 
 step "dashboard JSON"

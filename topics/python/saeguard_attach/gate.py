@@ -42,19 +42,24 @@ class CheckResult:
 
 
 def check(url: str, source: RecordSource, request_id: str, activations: torch.Tensor, *, position: int = 0,
-          phase: str = "prompt", token_ids: Optional[torch.Tensor] = None, timeout: float = 2.0) -> CheckResult:
+          phase: str = "prompt", token_ids: Optional[torch.Tensor] = None, timeout: float = 2.0,
+          token: Optional[str] = None) -> CheckResult:
     """Sends ``activations`` ``[n_tokens, d_in]`` as one activation record to ``url`` (e.g.
     ``http://127.0.0.1:8080/v1/check``) and returns the sidecar's verdict.
 
     The check updates the request's detector state like a Kafka record would, so use the request's
-    real id and positions. Raises :class:`CheckError` on an HTTP error or no answer in ``timeout``.
+    real id and positions. ``token``: the sidecar's bearer token with scope ``read`` when its API
+    requires one (``http.auth.tokens``; e.g. from ``SAEGUARD_CHECK_TOKEN``). Raises :class:`CheckError`
+    on an HTTP error (401/403 for a missing, wrong or under-scoped token) or no answer in ``timeout``.
     """
     records = list(encode_records(source, request_id, activations.detach().to("cpu"), position=position,
                                   phase=phase, token_ids=token_ids, max_record_bytes=MAX_CHECK_BYTES))
     if len(records) != 1:
         raise ValueError("%d tokens do not fit one check request; check fewer at a time" % activations.shape[0])
-    req = urllib.request.Request(url, data=records[0], method="POST",
-                                 headers={"Content-Type": "application/octet-stream"})
+    headers = {"Content-Type": "application/octet-stream"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    req = urllib.request.Request(url, data=records[0], method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             body = json.loads(resp.read())

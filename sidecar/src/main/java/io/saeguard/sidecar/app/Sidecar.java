@@ -114,10 +114,26 @@ public final class Sidecar implements AutoCloseable {
         EngineLoop engine = pipeline.engine();
         new FeatureMetrics(registry, engine.featureStats(), engine::watchedFeatures, config.metrics().topFeatures());
 
-        http = new HttpApi(config.http().host(), config.http().port(), this::ready, registry, engine, router, alertFeed, promptSae);
+        http = new HttpApi(config.http(), this::ready, registry, engine, router, alertFeed, promptSae);
         vertx.deployVerticle(http).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        logAuth(config.http());
         LOGGER.atInfo().addKeyValue("bootstrap", bootstrap).addKeyValue("httpPort", http.actualPort()).addKeyValue("saes", saes.keySet())
                 .addKeyValue("detectors", definitions.size()).addKeyValue("device", engine.deviceLabel()).log("saeguard sidecar started");
+    }
+
+    private static void logAuth(SidecarConfig.Http h) {
+        SidecarConfig.Auth a = h.auth();
+        if (a.mode() == SidecarConfig.AuthMode.NONE) {
+            LOGGER.atWarn().addKeyValue("host", h.host()).log("HTTP authentication is OFF (http.auth.mode: none): anyone who reaches this "
+                    + "address can replace detectors and read alerts");
+        } else if (a.tokens().isEmpty()) {
+            LOGGER.atWarn().addKeyValue("host", h.host()).log("no HTTP tokens configured (http.auth.tokens): the API is open and bound to "
+                    + "{} only; add tokens to serve other hosts", h.host());
+        } else {
+            LOGGER.atInfo().addKeyValue("host", h.host()).addKeyValue("tokens", a.tokens().stream().map(SidecarConfig.Token::name).toList())
+                    .addKeyValue("metrics", a.metricsOpen() ? "open" : "read").addKeyValue("tls", h.tls().isPresent() ? 
+                            h.tls().get().clientCa().isPresent() ? "mutual" : "server" : "off").log("HTTP API requires bearer tokens");
+        }
     }
 
     private String startEmbeddedBroker(TopicCatalog catalog) throws Exception {

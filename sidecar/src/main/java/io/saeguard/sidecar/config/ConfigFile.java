@@ -37,7 +37,19 @@ record ConfigFile(Kafka kafka, @Describe("a mapping of roles to topic names") Ma
             @AtLeast(0) Integer resumeInflightTokens, @AtLeast(1) Integer maxRecordTokens) {
     }
 
-    record Http(String host, @AtLeast(0) Integer port) {
+    record Http(String host, @AtLeast(0) Integer port, Auth auth, Tls tls) {
+    }
+
+    /** {@code http.auth}: {@code mode} is {@code tokens} (default) or {@code none}; {@code metrics} is {@code open} or {@code read}. */
+    record Auth(String mode, String metrics, List<Token> tokens) {
+    }
+
+    /** One bearer token: its secret comes from an environment variable or a file, never from this file. */
+    record Token(String name, String tokenEnv, String tokenFile, List<String> scopes) {
+    }
+
+    /** {@code http.tls}: PEM files; {@code client_ca} turns on mutual TLS (client certificates required). */
+    record Tls(String cert, String key, String clientCa) {
     }
 
     record State(@AtLeast(1) Integer requestTtlMs, @AtLeast(1) Integer maxRequests) {

@@ -62,9 +62,12 @@ public final class ConfigLoader {
     private final ObjectNode root;
     /** The keys set by environment overrides, each with its variable (errors about them name the variable). */
     private final Map<String, String> overridden;
+    /** The environment (for {@code http.auth.tokens[].token_env}). */
+    private final Map<String, String> env;
 
-    private ConfigLoader(String source, Path baseDir, ObjectNode root, Map<String, String> overridden) {
+    private ConfigLoader(String source, Path baseDir, ObjectNode root, Map<String, String> overridden, Map<String, String> env) {
         this.source = source;
+        this.env = env;
         this.baseDir = baseDir;
         this.root = root;
         this.overridden = overridden;
@@ -105,7 +108,7 @@ public final class ConfigLoader {
         }
         substitute(tree, "", env, source);
         ConfigLoader loader = new ConfigLoader(source, base, (ObjectNode) tree,
-                EnvironmentOverrides.apply((ObjectNode) tree, env, ConfigFile.class, source));
+                EnvironmentOverrides.apply((ObjectNode) tree, env, ConfigFile.class, source), env);
         EnvironmentOverrides.warnUnknown(env, ConfigFile.class);
         ConfigFile bound = loader.bind();
         loader.checkRanges(bound, ConfigFile.class, "");
@@ -391,13 +394,133 @@ public final class ConfigLoader {
             default -> throw invalid("delivery", "delivery must be at-least-once or exactly-once, found '" + deliveryText + "'");
         };
 
-        ConfigFile.Http h = f.http() != null ? f.http() : new ConfigFile.Http(null, null);
-        SidecarConfig.Http http = new SidecarConfig.Http(text(h.host()).orElse("0.0.0.0"), or(h.port(), 8080));
+        SidecarConfig.Http http = http(f.http() != null ? f.http() : new ConfigFile.Http(null, null, null, null));
         ConfigFile.State st = f.state() != null ? f.state() : new ConfigFile.State(null, null);
         SidecarConfig.State state = new SidecarConfig.State(Duration.ofMillis(or(st.requestTtlMs(), 600_000)), or(st.maxRequests(), 100_000));
         Duration drain = Duration.ofMillis(f.shutdown() != null ? or(f.shutdown().drainTimeoutMs(), 15_000) : 15_000);
         return new SidecarConfig(kafka, topics, saes, detectors, engine, batching, delivery, http, state, drain, metrics(f.metrics()),
                 prompts(f.prompts()));
+    }
+
+    /** Shortest token accepted: 128 bits of hex. A placeholder such as {@code REPLACE_ME} is refused by it. */
+    static final int MIN_TOKEN_CHARS = 32;
+
+    /**
+     * {@code http}: without tokens (and without {@code auth.mode: none}) the API binds the loopback address only; a
+     * non-loopback {@code host} then is an error naming both ways out.
+     */
+    private SidecarConfig.Http http(ConfigFile.Http h) throws ConfigException {
+        ConfigFile.Auth a = h.auth() != null ? h.auth() : new ConfigFile.Auth(null, null, null);
+        String modeText = text(a.mode()).orElse("tokens");
+        SidecarConfig.AuthMode mode = switch (modeText) {
+            case "tokens" -> SidecarConfig.AuthMode.TOKENS;
+            case "none" -> SidecarConfig.AuthMode.NONE;
+            default -> throw invalid("http.auth.mode", "'http.auth.mode' must be tokens or none, found '" + modeText + "'");
+        };
+        String metricsText = text(a.metrics()).orElse("read");
+        boolean metricsOpen = switch (metricsText) {
+            case "open" -> true;
+            case "read" -> false;
+            default -> throw invalid("http.auth.metrics", "'http.auth.metrics' must be open (no token) or read (a token with scope "
+                    + "read), found '" + metricsText + "'");
+        };
+        List<SidecarConfig.Token> tokens = new ArrayList<>();
+        List<ConfigFile.Token> given = a.tokens() != null ? a.tokens() : List.of();
+        Set<String> names = new HashSet<>();
+        for (int i = 0; i < given.size(); i++) {
+            tokens.add(token(given.get(i), "http.auth.tokens[" + i + "]", names));
+        }
+        if (mode == SidecarConfig.AuthMode.NONE && !tokens.isEmpty()) {
+            throw invalid("http.auth.mode", "'http.auth.mode' is none but 'http.auth.tokens' lists " + tokens.size()
+                    + " token(s): remove the tokens, or set mode: tokens to require them");
+        }
+        Optional<String> host = text(h.host());
+        if (mode == SidecarConfig.AuthMode.TOKENS && tokens.isEmpty() && host.isPresent() && !isLoopback(host.get())) {
+            throw invalid("http.host", "'http.host' is " + host.get() + " but 'http.auth.tokens' is empty, so anyone who reaches that "
+                    + "address could replace detectors and read alerts: add tokens (http.auth.tokens), bind 127.0.0.1, or set "
+                    + "'http.auth.mode: none' to serve without authentication on purpose");
+        }
+        SidecarConfig.Auth auth = new SidecarConfig.Auth(mode, metricsOpen, tokens);
+        String defaultHost = mode == SidecarConfig.AuthMode.TOKENS && tokens.isEmpty() ? "127.0.0.1" : "0.0.0.0";
+        Optional<SidecarConfig.Tls> tls = Optional.empty();
+        if (h.tls() != null) {
+            ConfigFile.Tls t = h.tls();
+            Path cert = text(t.cert()).map(this::resolve).orElseThrow(() -> invalid("http.tls.cert",
+                    "'http.tls.cert' is required with http.tls: the server's certificate chain (PEM)"));
+            Path key = text(t.key()).map(this::resolve).orElseThrow(() -> invalid("http.tls.key",
+                    "'http.tls.key' is required with http.tls: the server's private key (PEM, PKCS#8 or PKCS#1)"));
+            Optional<Path> clientCa = text(t.clientCa()).map(this::resolve);
+            for (Map.Entry<String, Path> e : Map.of("http.tls.cert", cert, "http.tls.key", key).entrySet()) {
+                if (!Files.isReadable(e.getValue())) {
+                    throw invalid(e.getKey(), "'" + e.getKey() + "' names " + e.getValue() + ", which is not a readable file");
+                }
+            }
+            if (clientCa.isPresent() && !Files.isReadable(clientCa.get())) {
+                throw invalid("http.tls.client_ca", "'http.tls.client_ca' names " + clientCa.get() + ", which is not a readable file");
+            }
+            tls = Optional.of(new SidecarConfig.Tls(cert, key, clientCa));
+        }
+        return new SidecarConfig.Http(host.orElse(defaultHost), or(h.port(), 8080), auth, tls);
+    }
+
+    private SidecarConfig.Token token(ConfigFile.Token t, String where, Set<String> names) throws ConfigException {
+        if (t == null) {
+            throw invalid(where, "'" + where + "' must be a mapping with name, token_env or token_file, and scopes");
+        }
+        String name = text(t.name()).orElseThrow(() -> invalid(where + ".name", "'" + where + ".name' is required (who holds the token)"));
+        if (!names.add(name)) {
+            throw invalid(where + ".name", "token name '" + name + "' appears twice in 'http.auth.tokens': give each token its own name");
+        }
+        Optional<String> var = text(t.tokenEnv());
+        Optional<String> file = text(t.tokenFile());
+        if (var.isPresent() == file.isPresent()) {
+            throw invalid(where, "'" + where + "' (" + name + ") must give exactly one of token_env (an environment variable) or "
+                    + "token_file (a file, e.g. a mounted Secret) holding the token");
+        }
+        String secret;
+        if (var.isPresent()) {
+            secret = env.get(var.get());
+            if (secret == null) {
+                throw invalid(where + ".token_env", "'" + where + ".token_env' names " + var.get() + ", which is not set: set it to "
+                        + "the token");
+            }
+        } else {
+            Path f = resolve(file.get());
+            try {
+                secret = Files.readString(f);
+            } catch (IOException | RuntimeException e) {
+                throw invalid(where + ".token_file", "'" + where + ".token_file' names " + f + ", which cannot be read ("
+                        + e.getClass().getSimpleName() + "): mount or create it");
+            }
+        }
+        secret = secret.strip();
+        if (secret.length() < MIN_TOKEN_CHARS || secret.chars().anyMatch(Character::isWhitespace)) {
+            throw invalid(where, "token '" + name + "' is shorter than " + MIN_TOKEN_CHARS + " characters or holds whitespace (a "
+                    + "placeholder?): generate one with 'openssl rand -hex 32'");
+        }
+        List<String> scopeNames = t.scopes() != null ? t.scopes() : List.of();
+        if (scopeNames.isEmpty()) {
+            throw invalid(where + ".scopes", "'" + where + ".scopes' is required: a list of read, admin, review");
+        }
+        Set<SidecarConfig.Scope> scopes = java.util.EnumSet.noneOf(SidecarConfig.Scope.class);
+        for (String s : scopeNames) {
+            SidecarConfig.Scope scope = java.util.Arrays.stream(SidecarConfig.Scope.values()).filter(x -> x.key().equals(s)).findFirst()
+                    .orElseThrow(() -> invalid(where + ".scopes", "'" + where + ".scopes' holds '" + s + "': scopes are read, admin, review"));
+            scopes.add(scope);
+        }
+        return new SidecarConfig.Token(name, sha256(secret), scopes);
+    }
+
+    static byte[] sha256(String secret) {
+        try {
+            return java.security.MessageDigest.getInstance("SHA-256").digest(secret.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JRE", e);
+        }
+    }
+
+    private static boolean isLoopback(String host) {
+        return host.equals("localhost") || host.equals("::1") || host.equals("[::1]") || host.startsWith("127.");
     }
 
     private Optional<SidecarConfig.Prompts> prompts(ConfigFile.Prompts p) throws ConfigException {

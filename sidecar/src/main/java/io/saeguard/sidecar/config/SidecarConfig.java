@@ -80,7 +80,100 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
     public record Batching(int maxBatchTokens, Duration maxDelay, int maxInflightTokens, int resumeInflightTokens, int maxRecordTokens) {
     }
 
-    public record Http(String host, int port) {
+    /**
+     * The HTTP API.
+     *
+     * @param host the address to bind: {@code 127.0.0.1} by default when {@code auth} has no tokens, else {@code 0.0.0.0}
+     * @param tls  serve HTTPS (and require client certificates when it names a client CA)
+     */
+    public record Http(String host, int port, Auth auth, Optional<Tls> tls) {
+        public Http(String host, int port) {
+            this(host, port, Auth.loopbackOnly(), Optional.empty());
+        }
+    }
+
+    /** What a token may do; {@code /health/*} needs none. */
+    public enum Scope {
+        /** check, encode, the live page, the alert stream, features, detector listing (and {@code /metrics} when it is not open) */
+        READ,
+        /** changing detectors: {@code PUT} and {@code DELETE /v1/detectors/{id}} */
+        ADMIN,
+        /** reviewing alerts (reserved for the review API) */
+        REVIEW;
+
+        public String key() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
+
+    /** {@code http.auth.mode}: bearer tokens (the default; with none configured the API binds only the loopback address), or none. */
+    public enum AuthMode {
+        TOKENS,
+        NONE
+    }
+
+    /**
+     * Authentication of the HTTP API.
+     *
+     * @param mode        {@link AuthMode#NONE} serves every endpoint to anyone (an explicit choice); {@link AuthMode#TOKENS}
+     *                    requires a bearer token with the endpoint's scope, unless no token is configured, in which case
+     *                    the API is open but bound to the loopback address only
+     * @param metricsOpen whether {@code /metrics} is served without a token ({@code http.auth.metrics: open}); otherwise it
+     *                    needs {@code read}
+     */
+    public record Auth(AuthMode mode, boolean metricsOpen, List<Token> tokens) {
+        public Auth {
+            tokens = List.copyOf(tokens);
+        }
+
+        /** No tokens: open, loopback only. */
+        public static Auth loopbackOnly() {
+            return new Auth(AuthMode.TOKENS, false, List.of());
+        }
+
+        /** Whether requests must carry a token. */
+        public boolean required() {
+            return mode == AuthMode.TOKENS && !tokens.isEmpty();
+        }
+    }
+
+    /**
+     * One bearer token. Only the SHA-256 digest of the secret is kept (compared in constant time); neither it nor the
+     * secret appears in {@link #toString()}.
+     *
+     * @param name   who holds it (logged with changes it makes, and put in the detector registry's {@code who} header)
+     * @param sha256 SHA-256 of the token's UTF-8 bytes
+     */
+    public record Token(String name, byte[] sha256, Set<Scope> scopes) {
+        public Token {
+            sha256 = sha256.clone();
+            scopes = Set.copyOf(scopes);
+        }
+
+        @Override
+        public byte[] sha256() {
+            return sha256.clone();
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Token t && t.name.equals(name) && java.security.MessageDigest.isEqual(t.sha256, sha256)
+                    && t.scopes.equals(scopes);
+        }
+
+        @Override
+        public int hashCode() {
+            return name.hashCode();
+        }
+
+        @Override
+        public String toString() {
+            return "Token[name=" + name + ", scopes=" + new java.util.TreeSet<>(scopes) + ", token=[redacted]]";
+        }
+    }
+
+    /** PEM files: the server's certificate chain and private key, and optionally the CA that client certificates must chain to. */
+    public record Tls(Path cert, Path key, Optional<Path> clientCa) {
     }
 
     /** Per-request detector state: idle time-to-live and a hard cap on tracked requests. */

@@ -11,6 +11,8 @@ import io.saeguard.detectors.ChunkOutcome;
 import io.saeguard.detectors.spi.DetectorConfigException;
 import io.saeguard.detectors.DetectorDefinition;
 import io.saeguard.detectors.DetectorDefinitions;
+import io.saeguard.sidecar.config.SidecarConfig;
+import io.saeguard.sidecar.config.SidecarConfig.Scope;
 import io.saeguard.sidecar.pipeline.CheckRequest;
 import io.saeguard.sidecar.pipeline.CheckResult;
 import io.saeguard.sidecar.pipeline.EngineLoop;
@@ -26,10 +28,14 @@ import io.saeguard.topics.events.EventCodec;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.ClientAuth;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.PemTrustOptions;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
-import io.vertx.ext.web.handler.BodyHandler;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.util.Objects;
@@ -41,7 +47,7 @@ import java.util.function.BooleanSupplier;
  * The sidecar's HTTP surface (Vert.x Web): {@code GET /health/live}, {@code GET /health/ready},
  * {@code GET /metrics} (Prometheus text, OpenMetrics or protobuf by {@code Accept}),
  * {@code POST /v1/encode}, {@code POST /v1/check}, {@code GET /v1/detectors},
- * {@code GET|PUT /v1/detectors/{id}} (hot reload), and the live page: {@code GET /},
+ * {@code GET|PUT|DELETE /v1/detectors/{id}} (hot reload), and the live page: {@code GET /},
  * {@code GET /v1/alerts/stream} (server-sent events), {@code GET /v1/features/top}. Encoding and detection run on the engine
  * thread; handlers never block the event loop, and results come back with the engine's future
  * (completed on the engine thread, then delivered on this verticle's context).
@@ -52,6 +58,13 @@ import java.util.function.BooleanSupplier;
  * SAE serving it, as a prompt event would (the text is never logged).
  * Errors are JSON {@code {"error": "..."}} with 400; a full engine queue is 503 with
  * {@code Retry-After}.
+ *
+ * <p>Authentication ({@code http.auth}): with tokens configured every endpoint but {@code /health/*} (and
+ * {@code /metrics} when {@code http.auth.metrics: open}) needs {@code Authorization: Bearer <token>}: none or an unknown
+ * one is a 401 with {@code WWW-Authenticate: Bearer}, a token without the endpoint's scope a 403. Scope {@code read}:
+ * the page, the alert stream, features, check, encode, the detector listing (and {@code /metrics} unless open);
+ * {@code admin}: {@code PUT} and {@code DELETE} of detectors. Every failure, 404 and 405 included, is JSON; a body over an
+ * endpoint's limit is a 413.
  */
 public final class HttpApi extends VerticleBase {
     private static final org.slf4j.Logger LOGGER = org.slf4j.LoggerFactory.getLogger(HttpApi.class);
@@ -61,8 +74,22 @@ public final class HttpApi extends VerticleBase {
     /** Engine tasks queued beyond which synchronous calls are refused (the stream keeps priority). */
     public static final int MAX_QUEUED = 10_000;
 
+    /** Largest {@code /v1/check} and {@code /v1/encode} body: a 2k-token F32 chunk at d_in 4096 is 32 MiB. */
+    public static final long MAX_CHECK_BYTES = 32L * 1024 * 1024;
+    /** Largest detector definition. */
+    static final long MAX_DETECTOR_BYTES = 1024 * 1024;
+    /** Bytes of a refused body read and discarded before the connection is closed instead. */
+    static final long DRAIN_LIMIT = 64L * 1024 * 1024;
+    /** Routing-context keys: the caller's token name, and its scopes. */
+    static final String CALLER = "saeguard.caller";
+    static final String SCOPES = "saeguard.scopes";
+    static final String BODY = "saeguard.body";
+
     private final String host;
     private final int port;
+    private final SidecarConfig.Auth auth;
+    private final Authenticator authenticator;
+    private final Optional<SidecarConfig.Tls> tls;
     private final BooleanSupplier ready;
     private final PrometheusRegistry registry;
     private final EngineLoop engine;
@@ -73,12 +100,15 @@ public final class HttpApi extends VerticleBase {
     private HttpServer server;
 
     /** @param promptSae the SAE that serves the prompt model's hidden states, when the sidecar has one ({@code prompts:}) */
-    public HttpApi(String host, int port, BooleanSupplier ready, PrometheusRegistry registry, EngineLoop engine,
+    public HttpApi(SidecarConfig.Http http, BooleanSupplier ready, PrometheusRegistry registry, EngineLoop engine,
             SaeRouter router, AlertFeed alerts, Optional<String> promptSae) {
         this.alerts = alerts;
         this.promptSae = promptSae;
-        this.host = Objects.requireNonNull(host, "host");
-        this.port = port;
+        this.host = http.host();
+        this.port = http.port();
+        this.auth = http.auth();
+        this.authenticator = new Authenticator(http.auth().tokens());
+        this.tls = http.tls();
         this.ready = ready;
         this.registry = registry;
         this.engine = engine;
@@ -93,24 +123,195 @@ public final class HttpApi extends VerticleBase {
             return Future.failedFuture(e);
         }
         Router r = Router.router(vertx);
-        r.get("/").handler(ctx -> ctx.response().putHeader("Content-Type", "text/html; charset=utf-8")
-                .putHeader("Cache-Control", "no-cache").end(page));
-        r.get("/v1/alerts/stream").handler(this::alertStream);
-        r.get("/v1/features/top").handler(this::topFeatures);
         r.get("/health/live").handler(ctx -> json(ctx, 200, "{\"status\":\"up\"}"));
         r.get("/health/ready").handler(ctx -> {
             boolean ok = ready.getAsBoolean();
             json(ctx, ok ? 200 : 503, ok ? "{\"status\":\"ready\"}" : "{\"status\":\"not-ready\"}");
         });
-        r.get("/metrics").handler(this::metrics);
-        r.post("/v1/*").handler(BodyHandler.create().setBodyLimit(32L * 1024 * 1024));
-        r.post("/v1/encode").handler(ctx -> run(ctx, false));
-        r.post("/v1/check").handler(ctx -> run(ctx, true));
-        r.get("/v1/detectors").handler(this::listDetectors);
-        r.get("/v1/detectors/:id").handler(this::getDetector);
-        r.put("/v1/detectors/:id").handler(BodyHandler.create().setBodyLimit(1024 * 1024));
-        r.put("/v1/detectors/:id").handler(this::putDetector);
-        return vertx.createHttpServer().requestHandler(r).listen(port, host).onSuccess(s -> server = s);
+        if (auth.metricsOpen()) {
+            r.get("/metrics").handler(this::metrics);
+        }
+        // Everything below needs a valid token (when tokens are configured), known path or not: an unauthenticated
+        // caller learns nothing about the API, and is refused before its body is read.
+        r.route().handler(this::authenticate);
+        r.get("/").handler(scope(Scope.READ)).handler(ctx -> ctx.response().putHeader("Content-Type", "text/html; charset=utf-8")
+                .putHeader("Cache-Control", "no-cache").end(page));
+        if (!auth.metricsOpen()) {
+            r.get("/metrics").handler(scope(Scope.READ)).handler(this::metrics);
+        }
+        r.get("/v1/alerts/stream").handler(scope(Scope.READ)).handler(this::alertStream);
+        r.get("/v1/features/top").handler(scope(Scope.READ)).handler(this::topFeatures);
+        r.post("/v1/encode").handler(scope(Scope.READ)).handler(bodyLimit(MAX_CHECK_BYTES)).handler(ctx -> run(ctx, false));
+        r.post("/v1/check").handler(scope(Scope.READ)).handler(bodyLimit(MAX_CHECK_BYTES)).handler(ctx -> run(ctx, true));
+        r.get("/v1/detectors").handler(scope(Scope.READ)).handler(this::listDetectors);
+        r.get("/v1/detectors/:id").handler(scope(Scope.READ)).handler(this::getDetector);
+        r.put("/v1/detectors/:id").handler(scope(Scope.ADMIN)).handler(bodyLimit(MAX_DETECTOR_BYTES)).handler(this::putDetector);
+        r.delete("/v1/detectors/:id").handler(scope(Scope.ADMIN)).handler(this::deleteDetector);
+        r.route().failureHandler(this::failure);
+        r.errorHandler(404, ctx -> refuse(ctx, 404, error("no such endpoint: " + ctx.request().method() + " " + ctx.normalizedPath())));
+        r.errorHandler(405, ctx -> refuse(ctx, 405, error("method " + ctx.request().method() + " is not allowed on " + ctx.normalizedPath())));
+        HttpServerOptions options = new HttpServerOptions().setPort(port).setHost(host);
+        tls.ifPresent(t -> {
+            options.setSsl(true).setKeyCertOptions(new PemKeyCertOptions().setCertPath(t.cert().toString()).setKeyPath(t.key().toString()));
+            t.clientCa().ifPresent(ca -> options.setTrustOptions(new PemTrustOptions().addCertPath(ca.toString()))
+                    .setClientAuth(ClientAuth.REQUIRED));
+        });
+        return vertx.createHttpServer(options).requestHandler(req -> {
+            // The router decodes the path before any handler runs and logs a malformed escape as an unhandled exception.
+            if (!wellEscaped(req.path())) {
+                req.response().setStatusCode(400).putHeader("Content-Type", "application/json")
+                        .end(error("the path holds a '%' that is not followed by two hex digits"));
+                return;
+            }
+            r.handle(req);
+        }).listen().onSuccess(s -> server = s);
+    }
+
+    /**
+     * Refuses a request without a valid token (401, {@code WWW-Authenticate: Bearer}); with authentication off, every
+     * request passes as {@link Authenticator#ANONYMOUS}. The token's name is kept for the handlers ({@link #CALLER}).
+     */
+    private void authenticate(RoutingContext ctx) {
+        if (!auth.required()) {
+            ctx.put(CALLER, Authenticator.ANONYMOUS);
+            ctx.put(SCOPES, java.util.EnumSet.allOf(Scope.class));
+            ctx.next();
+            return;
+        }
+        Optional<SidecarConfig.Token> token = authenticator.identify(Optional.ofNullable(ctx.request().getHeader("Authorization")));
+        if (token.isEmpty()) {
+            boolean hasHeader = ctx.request().getHeader("Authorization") != null;
+            ctx.response().headers().add("WWW-Authenticate", hasHeader ? "Bearer realm=\"saeguard\", error=\"invalid_token\""
+                    : "Bearer realm=\"saeguard\"");
+            if (ctx.request().method() == HttpMethod.GET && ctx.normalizedPath().equals("/")) {
+                ctx.response().headers().add("WWW-Authenticate", "Basic realm=\"saeguard\", charset=\"UTF-8\""); // the browser's prompt
+            }
+            refuse(ctx, 401, error(hasHeader ? "the token is not valid" : "this endpoint needs a bearer token (Authorization: Bearer <token>)"));
+            return;
+        }
+        ctx.put(CALLER, token.get().name());
+        ctx.put(SCOPES, token.get().scopes());
+        ctx.next();
+    }
+
+    /** Passes requests whose token has {@code scope}; 403 otherwise. */
+    private static io.vertx.core.Handler<RoutingContext> scope(Scope scope) {
+        return ctx -> {
+            java.util.Set<Scope> scopes = ctx.get(SCOPES);
+            if (scopes != null && scopes.contains(scope)) {
+                ctx.next();
+                return;
+            }
+            ctx.response().putHeader("WWW-Authenticate", "Bearer realm=\"saeguard\", error=\"insufficient_scope\", scope=\"" + scope.key()
+                    + "\"");
+            refuse(ctx, 403, error("token '" + ctx.get(CALLER) + "' lacks scope '" + scope.key() + "' needed by " + ctx.request().method()
+                    + " " + ctx.normalizedPath()));
+        };
+    }
+
+    /**
+     * Reads the body, as bytes, up to {@code limit} bytes (never as a form: a form or multipart content type is just
+     * bytes here). A declared {@code Content-Length} over the limit is refused at once (413), without buffering it; a
+     * chunked body that grows past it is refused when it does. The handlers find the body under {@link #BODY}.
+     */
+    private static io.vertx.core.Handler<RoutingContext> bodyLimit(long limit) {
+        return ctx -> {
+            io.vertx.core.http.HttpServerRequest req = ctx.request();
+            String length = req.getHeader("Content-Length");
+            if (length != null) {
+                long declared;
+                try {
+                    declared = Long.parseLong(length.strip());
+                } catch (NumberFormatException e) {
+                    refuse(ctx, 400, error("Content-Length is not a number"));
+                    return;
+                }
+                if (declared > limit) {
+                    refuse(ctx, 413, error("body of " + declared + " bytes is over this endpoint's limit of " + limit + " bytes"));
+                    return;
+                }
+            }
+            if (req.isEnded()) {
+                ctx.put(BODY, Buffer.buffer());
+                ctx.next();
+                return;
+            }
+            Buffer body = Buffer.buffer();
+            boolean[] refused = {false};
+            req.handler(b -> {
+                if (body.length() + b.length() > limit) {
+                    refused[0] = true;
+                    refuse(ctx, 413, error("body is over this endpoint's limit of " + limit + " bytes"));
+                } else {
+                    body.appendBuffer(b);
+                }
+            });
+            req.endHandler(v -> {
+                if (!refused[0]) {
+                    ctx.put(BODY, body);
+                    ctx.next();
+                }
+            });
+            req.resume();
+        };
+    }
+
+    private static Buffer body(RoutingContext ctx) {
+        Buffer b = ctx.get(BODY);
+        return b != null ? b : Buffer.buffer();
+    }
+
+    /**
+     * Maps every failure the router sees to a JSON answer: an HTTP status set by a handler (413 from the body reader,
+     * 400 from a bad path) keeps it; an exception goes through {@link #fail}, so nothing escapes unlogged or as HTML.
+     */
+    private void failure(RoutingContext ctx) {
+        if (ctx.response().ended() || ctx.response().headWritten()) {
+            if (!ctx.response().ended()) {
+                ctx.response().reset();
+            }
+            return;
+        }
+        Throwable err = ctx.failure();
+        int status = ctx.statusCode();
+        if (err == null || err instanceof io.vertx.ext.web.handler.HttpException) {
+            int code = err instanceof io.vertx.ext.web.handler.HttpException h ? h.getStatusCode() : status;
+            if (code >= 400 && code < 500) {
+                refuse(ctx, code, error(code == 413 ? "body is over this endpoint's limit" : "request refused ("
+                        + io.netty.handler.codec.http.HttpResponseStatus.valueOf(code).reasonPhrase() + ")"));
+                return;
+            }
+        }
+        fail(ctx, err != null ? err : new IllegalStateException("HTTP status " + status));
+    }
+
+    /**
+     * Answers a 4xx. When the request's body is still arriving, it is read and thrown away (up to {@link #DRAIN_LIMIT}
+     * bytes) so the client sees the answer rather than a connection reset while it is still sending.
+     */
+    private static void refuse(RoutingContext ctx, int status, String body) {
+        io.vertx.core.http.HttpServerRequest req = ctx.request();
+        if (!req.isEnded()) {
+            long[] seen = {0};
+            req.handler(b -> {
+                seen[0] += b.length();
+                if (seen[0] > DRAIN_LIMIT) {
+                    req.connection().close();
+                }
+            });
+            req.resume();
+        }
+        json(ctx, status, body);
+    }
+
+    /** Whether every {@code %} in {@code path} starts a two-hex-digit escape. */
+    static boolean wellEscaped(String path) {
+        for (int i = path.indexOf('%'); i >= 0; i = path.indexOf('%', i + 1)) {
+            if (i + 2 >= path.length() || Character.digit(path.charAt(i + 1), 16) < 0 || Character.digit(path.charAt(i + 2), 16) < 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The bound port (when 0 was asked for). */
@@ -232,8 +433,8 @@ public final class HttpApi extends VerticleBase {
         String id = ctx.pathParam("id");
         DetectorDefinition def;
         try {
-            Buffer body = ctx.body().buffer();
-            if (body == null || body.length() == 0) {
+            Buffer body = body(ctx);
+            if (body.length() == 0) {
                 throw new InvalidRequestException("empty body: send the detector's YAML");
             }
             def = DetectorDefinitions.parse(body.getBytes(), "PUT /v1/detectors/" + id);
@@ -250,8 +451,25 @@ public final class HttpApi extends VerticleBase {
                 fail(ctx, err);
                 return;
             }
-            LOGGER.atInfo().addKeyValue("detector", id).addKeyValue("sae", def.sae()).log(existed ? "detector replaced" : "detector added");
+            LOGGER.atInfo().addKeyValue("detector", id).addKeyValue("sae", def.sae()).addKeyValue("who", (String) ctx.get(CALLER))
+                    .log(existed ? "detector replaced" : "detector added");
             json(ctx, 200, JSON.createObjectNode().put("id", id).put("status", existed ? "replaced" : "added").toString());
+        }));
+    }
+
+    /** Removes one detector: 200 when it existed, 404 when it did not. */
+    private void deleteDetector(RoutingContext ctx) {
+        String id = ctx.pathParam("id");
+        io.vertx.core.Context vc = vertx.getOrCreateContext();
+        engine.removeDetector(id).whenComplete((existed, err) -> vc.runOnContext(v -> {
+            if (err != null) {
+                fail(ctx, err);
+            } else if (!existed) {
+                json(ctx, 404, error("unknown detector '" + id + "'"));
+            } else {
+                LOGGER.atInfo().addKeyValue("detector", id).addKeyValue("who", (String) ctx.get(CALLER)).log("detector removed");
+                json(ctx, 200, JSON.createObjectNode().put("id", id).put("status", "removed").toString());
+            }
         }));
     }
 
@@ -299,13 +517,18 @@ public final class HttpApi extends VerticleBase {
     }
 
     private CheckRequest parse(RoutingContext ctx) throws DecodeException, IOException {
-        Buffer body = ctx.body().buffer();
-        if (body == null || body.length() == 0) {
+        Buffer body = body(ctx);
+        if (body.length() == 0) {
             throw new InvalidRequestException("empty body: send an activation record (application/octet-stream) or JSON");
         }
         String type = Optional.ofNullable(ctx.request().getHeader("Content-Type")).orElse("");
         if (type.startsWith("application/json")) {
-            JsonNode j = JSON.readTree(body.getBytes());
+            JsonNode j;
+            try {
+                j = JSON.readTree(body.getBytes());
+            } catch (IOException e) {
+                throw new InvalidRequestException("the body is not valid JSON: " + e.getMessage().lines().findFirst().orElse(""));
+            }
             if (j == null || !j.isObject()) {
                 throw new InvalidRequestException("JSON body must be an object");
             }

@@ -58,7 +58,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     }
 
     /** Something for the engine thread to do. */
-    private sealed interface Task permits Encode, Prompt, Check, CheckText, ReplaceDetector, Forget, Barrier, Stop {
+    private sealed interface Task permits Encode, Prompt, Check, CheckText, ReplaceDetector, RemoveDetector, Forget, Barrier, Stop {
     }
 
     private record Encode(Work work) implements Task {
@@ -74,6 +74,9 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     }
 
     private record ReplaceDetector(DetectorDefinition definition, CompletableFuture<Boolean> replaced) implements Task {
+    }
+
+    private record RemoveDetector(String id, CompletableFuture<Boolean> removed) implements Task {
     }
 
     private record Forget(Set<TopicPartition> partitions) implements Task {
@@ -225,6 +228,16 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     }
 
     /**
+     * Removes a detector, after the records queued before it were decided with it. Completes with whether one with
+     * that id existed (removing an unknown id changes nothing).
+     */
+    public CompletableFuture<Boolean> removeDetector(String id) {
+        CompletableFuture<Boolean> removed = new CompletableFuture<>();
+        queue.add(new RemoveDetector(id, removed));
+        return removed;
+    }
+
+    /**
      * Runs {@code body} on the engine thread once everything queued before it was decided: a barrier, and a way for
      * tests to hold the engine still.
      */
@@ -364,6 +377,9 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
             checkText(t, now);
         } else if (task instanceof ReplaceDetector r) {
             replace(r.definition(), r.replaced());
+        } else if (task instanceof RemoveDetector r) {
+            flushAll(); // what was queued before the removal is decided with the detector
+            r.removed().complete(detectors.remove(r.id()));
         } else if (task instanceof Forget f) {
             flushAll(); // decide what was queued before the revocation with the state it had
             stage.forget(f.partitions());

@@ -96,6 +96,21 @@ final class LiveDetectors {
         return existed;
     }
 
+    /**
+     * Removes the detector with this id, if there is one (engine thread only); the views follow. Its per-request state
+     * goes with it.
+     *
+     * @return whether it existed
+     */
+    boolean remove(String id) {
+        boolean existed = engine.definition(id).isPresent();
+        if (existed) {
+            engine.withoutDefinition(id);
+            refreshViews();
+        }
+        return existed;
+    }
+
     /** The definitions in evaluation order (any thread). */
     List<DetectorDefinition> definitions() {
         return definitions;

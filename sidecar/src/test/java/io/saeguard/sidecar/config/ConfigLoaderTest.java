@@ -201,7 +201,7 @@ class ConfigLoaderTest {
         assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("http:\n  port: 5000000000\n")), Map.of()))
                 .as("out of the int range, not truncated").hasMessageContaining("'http.port' must be an integer >= 0, found '5000000000'");
         assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("http: 8080\n")), Map.of()))
-                .hasMessageContaining("'http' must be a mapping (keys: host, port), found '8080'");
+                .hasMessageContaining("'http' must be a mapping (keys: host, port, auth, tls), found '8080'");
         assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("kafka:\n  consumer:\n    acks: {all: 1}\n")), Map.of()))
                 .hasMessageContaining("'kafka.consumer.acks' must be a single value, found a mapping");
         assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("metrics:\n  watch:\n    my-sae: [12, x]\n")), Map.of()))
