@@ -254,11 +254,19 @@ public final class DetectorEngine {
         return false;
     }
 
-    /** Per SAE, the features named by its detectors (rule features and {@code vector_feature}), for per-feature metrics. */
+    /**
+     * Per SAE, the features its detectors read or name: every feature whose code can change a rule's score
+     * ({@link io.saeguard.detectors.spi.TokenRule#readFeatures()}: rule features, DSG's selected features, a probe's
+     * non-zero weights) and each {@code vector_feature}. A chunk's codes need hold only these features
+     * (docs/algorithms.md#watched-feature-encode); they are also the per-feature metrics' watched set.
+     */
     public Map<String, Set<Integer>> watchedFeatures() {
         Map<String, Set<Integer>> out = new TreeMap<>();
         for (CompiledDetector d : detectors) {
             Set<Integer> s = out.computeIfAbsent(d.sae, k -> new TreeSet<>());
+            for (int f : d.rule.readFeatures()) {
+                s.add(f);
+            }
             for (int f : d.rule.namedFeatures()) {
                 s.add(f);
             }

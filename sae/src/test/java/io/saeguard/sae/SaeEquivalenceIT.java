@@ -78,6 +78,9 @@ class SaeEquivalenceIT {
                 "--format llama-scope --arch jumprelu",
                 "--format composed --arch topk --residual-input error",
                 "--format composed --arch jumprelu --residual-input input",
+                "--format composed --arch jumprelu --residual-input error",
+                "--format saelens --arch gated --norm layer_norm",
+                "--format saelens --arch batchtopk --norm constant_norm_rescale --apply-b-dec 0",
                 // tokens × d_sae = 4,259,840 ≥ DeviceSae.MASKED_FILL_MIN_ELEMENTS: the masked_fill_ path of every mask
                 BIG + " --arch standard",
                 BIG + " --arch jumprelu",
@@ -110,10 +113,22 @@ class SaeEquivalenceIT {
         int tokens = x.length / dIn;
         DeviceSae.Dense dense;
         SparseCodes codes;
+        int[] watched = watchedSample(seed, dSae, sae);
+        SparseCodes watchedCodes = null;
         try (DeviceSae device = engine.load(sae, dSae)) {
             dense = device.encodeDense(x, tokens, true);
             codes = device.encode("test", x, tokens);
+            if (device.encodesWatchedAlone()) {
+                device.watch(Arrays.stream(watched).boxed().toList());
+                watchedCodes = device.encodeWatched("test", x, tokens, false);
+            }
         }
+        boolean perFeature = switch (sae.config().architecture()) {
+            case STANDARD, JUMPRELU, BATCHTOPK, GATED -> true;
+            case COMPOSED -> args.contains("--arch jumprelu");
+            default -> false;
+        };
+        assertThat(watchedCodes != null).as("watched-feature encode offered (%s)", args).isEqualTo(perFeature);
 
         if (args.startsWith(BIG)) {
             assertThat((long) tokens * dSae).as("large case covers the masked_fill_ path").isGreaterThanOrEqualTo(DeviceSae.MASKED_FILL_MIN_ELEMENTS);
@@ -150,6 +165,9 @@ class SaeEquivalenceIT {
             assertThat(codes.activeCount(t)).isEqualTo(countNonZero(dense.features(), t * dSae, dSae));
         }
         assertThat(ties).as("near-ties exempted").isLessThan(tokens * dSae / 100 + 1);
+        if (watchedCodes != null) {
+            assertWatchedMatchReference(args, watchedCodes, watched, wantFeatures, decision, cut, dense.features(), tokens, dSae);
+        }
         if (args.contains("--sparsity 1")) {
             float[] density = sae.baselineDensity().orElseThrow();
             float[] log10 = SafetensorsFile.open(out.resolve("sae/sparsity.safetensors")).tensor("sparsity").orElseThrow().toFloatArray();
@@ -193,6 +211,59 @@ class SaeEquivalenceIT {
     }
 
     @Test
+    void watchedFeaturesIgnoreMaxActiveAndFollowTheWatchedSet() throws Exception {
+        // Given a ReLU SAE loaded with max_active 2, whose tokens have many more active features
+        Path out = PythonSaeFixtures.generate(dir, SEED, "--format", "saelens", "--arch", "standard");
+        Sae sae = SaeLoader.load(out.resolve("sae"));
+        float[] x = SafetensorsFile.open(out.resolve("input.safetensors")).tensor("activations").orElseThrow().toFloatArray();
+        int tokens = x.length / sae.config().dIn();
+        int dSae = sae.config().dSae();
+        try (DeviceSae device = engine.load(sae, dSae); DeviceSae capped = engine.load(sae, 2)) {
+            SparseCodes full = device.encode("s", x, tokens);
+            // When every feature is watched on the capped SAE, Then every active feature comes back, uncapped
+            capped.watch(java.util.stream.IntStream.range(0, dSae).boxed().toList());
+            SparseCodes all = capped.encodeWatched("s", x, tokens, false);
+            assertThat(capped.encode("s", x, tokens).truncatedTokens()).isPositive();
+            for (int t = 0; t < tokens; t++) {
+                assertThat(all.activeCount(t)).isEqualTo(full.activeCount(t));
+                for (int j = 0; j < full.activeCount(t); j++) {
+                    assertThat((double) all.value(t, full.featureAt(t, j))).isCloseTo(full.valueAt(t, j),
+                            org.assertj.core.data.Offset.offset(1e-5 * Math.abs(full.valueAt(t, 0))));
+                }
+            }
+            // When the watched set narrows to three features and widens again, Then only those come back
+            capped.watch(java.util.List.of(7, 3, 100));
+            assertThat(capped.watched()).containsExactly(3, 7, 100);
+            SparseCodes three = capped.encodeWatched("s", x, tokens, false);
+            for (int t = 0; t < tokens; t++) {
+                for (int j = 0; j < three.activeCount(t); j++) {
+                    assertThat(three.featureAt(t, j)).isIn(3, 7, 100);
+                }
+                assertThat((double) three.value(t, 100)).isCloseTo(all.value(t, 100), org.assertj.core.data.Offset.offset(1e-5));
+            }
+            capped.watch(java.util.List.of(3, 7, 100, 5));
+            assertThat((double) capped.encodeWatched("s", x, tokens, false).value(0, 5)).isCloseTo(all.value(0, 5),
+                    org.assertj.core.data.Offset.offset(1e-5));
+            // And out-of-range ids and non-finite input are refused
+            assertThatThrownBy(() -> capped.watch(java.util.List.of(dSae))).isInstanceOf(IllegalArgumentException.class);
+            float[] bad = x.clone();
+            bad[3] = Float.NaN;
+            assertThatThrownBy(() -> capped.encodeWatched("s", bad, tokens, false)).isInstanceOf(SaeInputException.class)
+                    .hasMessageContaining("token 0");
+        }
+    }
+
+    @Test
+    void topKHasNoWatchedFeatureEncode() throws Exception {
+        Path out = PythonSaeFixtures.generate(dir, SEED, "--format", "saelens", "--arch", "topk", "--k", "8");
+        Sae sae = SaeLoader.load(out.resolve("sae"));
+        try (DeviceSae device = engine.load(sae, 8)) {
+            assertThat(device.encodesWatchedAlone()).isFalse();
+            assertThatThrownBy(() -> device.watch(java.util.List.of(1))).isInstanceOf(IllegalStateException.class).hasMessageContaining("topk");
+        }
+    }
+
+    @Test
     void wrongWidthAndNonFiniteValuesAreRejectedWithTheTokenIndex() throws Exception {
         // Given an SAE with d_in 64
         Path out = PythonSaeFixtures.generate(dir, SEED, "--format", "saelens", "--arch", "jumprelu");
@@ -229,6 +300,56 @@ class SaeEquivalenceIT {
         other.start();
         other.join();
         assertThat(seen[0]).isInstanceOf(IllegalStateException.class).hasMessageContaining("confined");
+    }
+
+    /**
+     * Some features of every part (base and residual of a composed SAE), drawn from the case's seed: a typical watched
+     * set is a few dozen of thousands.
+     */
+    private static int[] watchedSample(long seed, int dSae, Sae sae) {
+        java.util.Random r = new java.util.Random(seed);
+        java.util.TreeSet<Integer> ids = new java.util.TreeSet<>();
+        int split = sae instanceof ComposedSae c ? c.base().config().dSae() : dSae;
+        while (ids.size() < 6) {
+            ids.add(r.nextInt(split));
+        }
+        while (ids.size() < 12) {
+            ids.add(split < dSae ? split + r.nextInt(dSae - split) : r.nextInt(dSae));
+        }
+        return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /**
+     * The watched-feature encode against the float64 reference (same normwise tolerance and tie rule as the full
+     * encode), against the full encode's dense codes, and with nothing but watched features in it.
+     */
+    private static void assertWatchedMatchReference(String args, SparseCodes got, int[] watched, float[] want, float[] decision, float[] cut,
+            float[] full, int tokens, int dSae) {
+        java.util.Set<Integer> set = Arrays.stream(watched).boxed().collect(java.util.stream.Collectors.toSet());
+        int fired = 0;
+        for (int t = 0; t < tokens; t++) {
+            double scale = 0;
+            for (int f = 0; f < dSae; f++) {
+                scale = Math.max(scale, Math.max(Math.abs(decision[t * dSae + f]), Math.abs(want[t * dSae + f])));
+            }
+            for (int j = 0; j < got.activeCount(t); j++) {
+                assertThat(set).as("token %d holds only watched features", t).contains(got.featureAt(t, j));
+            }
+            for (int f : watched) {
+                int i = t * dSae + f;
+                float v = got.value(t, f);
+                if (Math.abs(decision[i] - cut[i]) <= TIE * Math.max(1, scale)) {
+                    continue;
+                }
+                assertThat(v != 0).as("watched token %d feature %d active (%s)", t, f, args).isEqualTo(want[i] != 0);
+                assertThat((double) Math.abs(v - want[i])).as("watched token %d feature %d vs float64 (%s)", t, f, args)
+                        .isLessThanOrEqualTo(TOLERANCE * Math.max(scale, 1e-30));
+                assertThat((double) Math.abs(v - full[i])).as("watched token %d feature %d vs the full encode (%s)", t, f, args)
+                        .isLessThanOrEqualTo(TOLERANCE * Math.max(scale, 1e-30));
+                fired += v != 0 ? 1 : 0;
+            }
+        }
+        assertThat(fired).as("some watched feature fires (%s)", args).isPositive();
     }
 
     static void assertClose(String what, float[] got, float[] want, int rows, int cols) {

@@ -50,6 +50,23 @@ final class ProbeRule implements TokenRule {
         }
     }
 
+    /** The features with a non-zero weight: a feature weighted 0 adds nothing to {@code z}, whatever its code. */
+    @Override
+    public int[] readFeatures() {
+        int n = 0;
+        for (float x : w) {
+            n += x != 0f ? 1 : 0;
+        }
+        int[] out = new int[n];
+        int i = 0;
+        for (int f = 0; f < w.length; f++) {
+            if (w[f] != 0f) {
+                out[i++] = f;
+            }
+        }
+        return out;
+    }
+
     @Override
     public double fireLevel() {
         return fireLevel;

@@ -42,6 +42,16 @@ public interface TokenRule {
         return new int[0];
     }
 
+    /**
+     * Every SAE feature whose code can change this rule's scores: the sidecar encodes only these (with the other
+     * detectors' and the metrics' watched features) for every token when the SAE's architecture allows it
+     * (docs/algorithms.md#watched-feature-encode), so a chunk's codes may hold nothing else. {@link #score} must
+     * read no other feature. Default: {@link #namedFeatures()}.
+     */
+    default int[] readFeatures() {
+        return namedFeatures();
+    }
+
     /** A short human label for a named feature, for alerts. */
     default Optional<String> label(int feature) {
         return Optional.empty();

@@ -3,6 +3,7 @@ package io.saeguard.sae.engine;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.index.dim.NDIndexBooleans;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -86,30 +87,10 @@ final class DeviceDictionary implements AutoCloseable {
      * page faults at these sizes; bench/README.md).
      */
     Encoded encode(NDArray x, boolean keepDecision) {
-        NDArray scale = null;
-        NDArray shift = null;
-        NDArray in = x;
-        switch (config.normalization()) {
-            case NONE -> {
-            }
-            case EXPECTED_AVERAGE_ONLY_IN -> in = x.mul(config.inputScale());
-            case CONSTANT_NORM_RESCALE -> {
-                // c = sqrt(d) / ||x|| per token; the output is divided by c again.
-                scale = x.square().sum(new int[] {1}, true).sqrt().pow(-1).mul(Math.sqrt(config.dIn()));
-                in = x.mul(scale);
-            }
-            case LAYER_NORM -> {
-                // (x - mu) / (sigma + 1e-5), sigma unbiased, as SAELens' run_time_activation_ln_in.
-                shift = x.mean(new int[] {1}, true);
-                NDArray centred = x.sub(shift);
-                scale = centred.square().sum(new int[] {1}, true).div(config.dIn() - 1).sqrt();
-                in = centred.div(scale.add(1e-5));
-            }
-            default -> throw new IllegalStateException("unknown normalisation " + config.normalization());
-        }
-        if (config.applyBDecToInput()) {
-            in = in.sub(bDec);
-        }
+        Input prepared = input(x);
+        NDArray in = prepared.sae();
+        NDArray scale = prepared.scale();
+        NDArray shift = prepared.shift();
         // [n, d_sae], a fresh array of this batch: safe to modify in place
         NDArray h = bf16Gemm == null ? in.matMul(wEnc) : bf16Gemm.apply(in);
         NDArray features;
@@ -150,6 +131,142 @@ final class DeviceDictionary implements AutoCloseable {
             default -> throw new IllegalStateException("not a single-dictionary architecture: " + arch);
         }
         return new Encoded(features, decision, scale, shift);
+    }
+
+    /** The encoder's input {@code sae_in} and the per-token normalisation state (null where the mode has none). */
+    private record Input(NDArray sae, NDArray scale, NDArray shift) {
+    }
+
+    /** {@code sae_in = norm_in(x) − [apply_b_dec_to_input]·b_dec} (docs/algorithms.md#input-transforms), {@code [n, d_in]}. */
+    private Input input(NDArray x) {
+        NDArray scale = null;
+        NDArray shift = null;
+        NDArray in = x;
+        switch (config.normalization()) {
+            case NONE -> {
+            }
+            case EXPECTED_AVERAGE_ONLY_IN -> in = x.mul(config.inputScale());
+            case CONSTANT_NORM_RESCALE -> {
+                // c = sqrt(d) / ||x|| per token; the output is divided by c again.
+                scale = x.square().sum(new int[] {1}, true).sqrt().pow(-1).mul(Math.sqrt(config.dIn()));
+                in = x.mul(scale);
+            }
+            case LAYER_NORM -> {
+                // (x - mu) / (sigma + 1e-5), sigma unbiased, as SAELens' run_time_activation_ln_in.
+                shift = x.mean(new int[] {1}, true);
+                NDArray centred = x.sub(shift);
+                scale = centred.square().sum(new int[] {1}, true).div(config.dIn() - 1).sqrt();
+                in = centred.div(scale.add(1e-5));
+            }
+            default -> throw new IllegalStateException("unknown normalisation " + config.normalization());
+        }
+        if (config.applyBDecToInput()) {
+            in = in.sub(bDec);
+        }
+        return new Input(in, scale, shift);
+    }
+
+    /**
+     * Whether each feature's code depends on its own pre-activation alone (ReLU, JumpReLU, BatchTopK on its global
+     * threshold, Gated), so a few features can be encoded without the others ({@link #columns}). TopK and AbsTopK
+     * need the k-th largest pre-activation of all features.
+     */
+    boolean perFeature() {
+        return switch (config.architecture()) {
+            case STANDARD, JUMPRELU, BATCHTOPK, GATED -> true;
+            default -> false;
+        };
+    }
+
+    /**
+     * The encoder restricted to {@code features} (ids in {@code [0, d_sae)}): the columns of {@code W_enc} and the
+     * matching entries of {@code b_enc}, {@code θ}, {@code b_gate}, {@code exp(r_mag)} and {@code b_mag}, gathered on
+     * the device into arrays of their own ({@code d_in × |features|} values for {@code W_enc}), freed by closing it.
+     *
+     * @throws IllegalStateException unless {@link #perFeature()}
+     */
+    Columns columns(int[] features) {
+        if (!perFeature()) {
+            throw new IllegalStateException(config.architecture().wireName() + " codes depend on every feature's pre-activation");
+        }
+        return new Columns(features);
+    }
+
+    /**
+     * A gathered slice of this dictionary's encoder, for the watched-feature encode (docs/algorithms.md#watched-feature-encode).
+     * Confined to the engine thread, like the dictionary.
+     */
+    final class Columns implements AutoCloseable {
+        private final NDManager columns;
+        private final int width;
+        private final NDArray wEncCols;      // [d_in, w]
+        private final NDArray bEncCols;      // [w], or null for gated
+        private final NDArray cutCols;       // [w] or [1], or null
+        private final NDArray bGateCols;
+        private final NDArray expRMagCols;
+        private final NDArray bMagCols;
+
+        private Columns(int[] features) {
+            this.width = features.length;
+            this.columns = manager.newSubManager();
+            long[] ids = new long[width];
+            for (int i = 0; i < width; i++) {
+                if (features[i] < 0 || features[i] >= config.dSae()) {
+                    columns.close();
+                    throw new IllegalArgumentException("feature " + features[i] + " outside [0, " + config.dSae() + ")");
+                }
+                ids[i] = features[i];
+            }
+            NDArray index = columns.create(ids).toDevice(manager.getDevice(), false);
+            this.wEncCols = own(wEnc.get(new NDIndex(":, {}", index)));
+            this.bEncCols = bEnc == null ? null : own(bEnc.get(index));
+            this.cutCols = cut == null ? null : cut.size() == 1 ? cut : own(cut.get(index));
+            this.bGateCols = bGate == null ? null : own(bGate.get(index));
+            this.expRMagCols = expRMag == null ? null : own(expRMag.get(index));
+            this.bMagCols = bMag == null ? null : own(bMag.get(index));
+        }
+
+        /** A contiguous copy owned by this slice's manager (an op's result belongs to its first operand's). */
+        private NDArray own(NDArray gathered) {
+            NDArray copy = gathered.duplicate();
+            copy.attach(columns);
+            gathered.close();
+            return copy;
+        }
+
+        int width() {
+            return width;
+        }
+
+        /**
+         * The codes of the slice's features, {@code [n, w]}, exactly as {@link #encode} computes them for those
+         * columns: the same input transforms, then the architecture's rule on {@code sae_in · W_enc[:, features]}.
+         */
+        NDArray encode(NDArray x) {
+            NDArray in = input(x).sae();
+            NDArray h = in.matMul(wEncCols); // [n, w]
+            return switch (config.architecture()) {
+                case STANDARD -> {
+                    h.addi(bEncCols);
+                    yield h.muli(h.gt(0f));
+                }
+                case JUMPRELU, BATCHTOPK -> {
+                    h.addi(bEncCols);
+                    yield h.muli(h.gt(cutCols));
+                }
+                case GATED -> {
+                    NDArray gate = h.add(bGateCols);
+                    NDArray mag = h.muli(expRMagCols).addi(bMagCols);
+                    yield mag.muli(mag.gt(0f)).muli(gate.gt(0f));
+                }
+                default -> throw new IllegalStateException("not per-feature: " + config.architecture());
+            };
+        }
+
+        @Override
+        public void close() {
+            columns.close();
+        }
     }
 
     /**

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.saeguard.sae.ComposedSae;
@@ -16,6 +17,8 @@ import io.saeguard.topics.codes.SparseCodes;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Collection;
 import java.util.Optional;
 
 /**
@@ -45,6 +48,11 @@ public final class DeviceSae implements AutoCloseable {
     private final DataType weightType;
     private final Runnable threadCheck;
     private ByteBuffer staging;
+    private int[] watched = new int[0];
+    private DeviceDictionary.Columns baseColumns;     // null when no base feature is watched or the base is encoded whole
+    private DeviceDictionary.Columns residualColumns; // null when no residual feature is watched or the residual (TopK) is encoded whole
+    private int[] baseWatched = new int[0];           // watched base ids, in watched order
+    private int[] residualWatched = new int[0];       // watched residual ids (local to the residual), in watched order
 
     DeviceSae(Sae sae, NDManager parent, Device device, DataType weightType, Path bf16Cache, int maxActive, Runnable threadCheck) {
         if (maxActive < 1) {
@@ -135,6 +143,118 @@ public final class DeviceSae implements AutoCloseable {
                 }
             }
             return new Padded(tokens, kmax, indices, vals, truncated);
+        }
+    }
+
+    /**
+     * Whether every feature's code depends on its own pre-activation only (ReLU, JumpReLU, BatchTopK, Gated), so
+     * {@link #encodeWatched} can encode a few features without the others. TopK and AbsTopK rank all pre-activations:
+     * they have no watched path. A composed SAE has one when its base does: a watched feature of a TopK residual is
+     * read from the residual's whole encode, run only when one of its features is watched.
+     */
+    public boolean encodesWatchedAlone() {
+        return base.perFeature();
+    }
+
+    /**
+     * Sets the features {@link #encodeWatched} encodes (ids in {@code [0, d_sae)}). The columns of {@code W_enc} they
+     * need are gathered on the device, replacing the previous set's (the old slice is freed first, so at most one
+     * slice per dictionary is held: {@code d_in × |features|} values of {@code W_enc} plus a few per feature). A
+     * set equal to the current one changes nothing.
+     *
+     * @throws IllegalStateException unless {@link #encodesWatchedAlone()}
+     * @throws IllegalArgumentException for an id outside the SAE
+     */
+    public void watch(Collection<Integer> features) {
+        threadCheck.run();
+        if (!encodesWatchedAlone()) {
+            throw new IllegalStateException("SAE " + config.path() + " is " + config.architecture().wireName()
+                    + ": its codes depend on every feature's pre-activation, so it has no watched-feature encode");
+        }
+        int[] ids = features.stream().mapToInt(Integer::intValue).distinct().sorted().toArray();
+        if (Arrays.equals(ids, watched)) {
+            return;
+        }
+        for (int f : ids) {
+            if (f < 0 || f >= config.dSae()) {
+                throw new IllegalArgumentException("feature " + f + " outside [0, " + config.dSae() + ") of SAE " + config.path());
+            }
+        }
+        closeColumns();
+        int split = base.dSae();
+        int[] b = Arrays.stream(ids).filter(f -> f < split).toArray();
+        int[] r = Arrays.stream(ids).filter(f -> f >= split).map(f -> f - split).toArray();
+        // A residual reading the base's error needs the whole base reconstruction, hence the whole base encode: the
+        // base's watched features are then read from that encode instead of a slice. A TopK residual is encoded whole.
+        boolean baseWhole = residual != null && residualInput == ComposedSae.ResidualInput.ERROR && r.length > 0;
+        baseColumns = b.length > 0 && !baseWhole ? base.columns(b) : null;
+        residualColumns = r.length > 0 && residual.perFeature() ? residual.columns(r) : null;
+        baseWatched = b;
+        residualWatched = r;
+        watched = ids;
+    }
+
+    /** The features {@link #encodeWatched} encodes, ascending. */
+    public int[] watched() {
+        return watched.clone();
+    }
+
+    /**
+     * The codes of the {@linkplain #watch watched} features only, for every token: {@code sae_in · W_enc[:, watched]}
+     * and the architecture's rule, after the same input transforms as {@link #encode} (docs/algorithms.md#watched-feature-encode).
+     * Values equal the full encode's up to F32 rounding of the smaller GEMM; no {@code max_active} cap applies (every
+     * watched feature that fires is returned), and other features are absent. Within a token, entries are ordered by
+     * decreasing |value| as in {@link #encode}.
+     *
+     * @throws IllegalStateException unless {@link #encodesWatchedAlone()}
+     * @throws SaeInputException when the width is wrong or (unless {@code valuesChecked}) a value is not finite
+     */
+    public SparseCodes encodeWatched(String saeId, float[] x, int tokens, boolean valuesChecked) throws SaeInputException {
+        threadCheck.run();
+        if (!encodesWatchedAlone()) {
+            throw new IllegalStateException("SAE " + config.path() + " has no watched-feature encode (" + config.architecture().wireName() + ")");
+        }
+        if (watched.length == 0) {
+            checkLength(x, tokens);
+            if (!valuesChecked && !allFinite(x, tokens * config.dIn())) {
+                throw nonFinite(x, tokens);
+            }
+            return SparseCodes.fromColumns(saeId, config.dSae(), tokens, watched, new float[0]);
+        }
+        try (NDManager batch = manager.newSubManager()) {
+            NDArray in = input(batch, x, tokens, valuesChecked);
+            NDList parts = new NDList();
+            DeviceDictionary.Encoded baseWhole = null;
+            if (residualWatched.length > 0 && residualInput == ComposedSae.ResidualInput.ERROR) {
+                baseWhole = base.encode(in, false);
+            }
+            if (baseWatched.length > 0) {
+                parts.add(baseWhole != null ? columnsOf(batch, baseWhole.features(), baseWatched) : baseColumns.encode(in));
+            }
+            if (residualWatched.length > 0) {
+                NDArray resIn = baseWhole != null ? in.sub(base.decode(baseWhole)) : in;
+                parts.add(residualColumns != null ? residualColumns.encode(resIn)
+                        : columnsOf(batch, residual.encode(resIn, false).features(), residualWatched));
+            }
+            NDArray cols = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 1); // [tokens, |watched|], ids ascending
+            return SparseCodes.fromColumns(saeId, config.dSae(), tokens, watched, cols.toType(DataType.FLOAT32, false).toFloatArray());
+        }
+    }
+
+    /** Columns {@code ids} of {@code dense [n, d]}, as {@code [n, |ids|]}. */
+    private NDArray columnsOf(NDManager batch, NDArray dense, int[] ids) {
+        NDArray index = batch.create(Arrays.stream(ids).asLongStream().toArray()).toDevice(manager.getDevice(), false);
+        return dense.get(new NDIndex(":, {}", index));
+    }
+
+    private void closeColumns() {
+        if (baseColumns != null) {
+            baseColumns.close();
+            baseColumns = null;
+        }
+        if (residualColumns != null) {
+            residualColumns.close();
+            residualColumns = null;
         }
     }
 
@@ -288,6 +408,7 @@ public final class DeviceSae implements AutoCloseable {
 
     @Override
     public void close() {
+        closeColumns();
         base.close();
         if (residual != null) {
             residual.close();

@@ -107,6 +107,56 @@ public final class SparseCodes {
         return new SparseCodes(sae, dSae, rowStart, idx, val, truncatedTokens);
     }
 
+    /**
+     * Builds codes from the dense codes of a few features: {@code values} is row-major {@code [tokens, features.length]},
+     * column {@code j} holding feature {@code features[j]}'s codes (the SAE engine's watched-feature encode). Zeros are
+     * dropped; each token's entries are ordered by decreasing |value| (ties by feature id), as top-k read-back orders
+     * them. Features not listed are absent, whatever their code.
+     */
+    public static SparseCodes fromColumns(String sae, int dSae, int tokens, int[] features, float[] values) {
+        int w = features.length;
+        if (values.length != tokens * w) {
+            throw new IllegalArgumentException("expected " + tokens + " x " + w + " values, got " + values.length);
+        }
+        for (int f : features) {
+            if (f < 0 || f >= dSae) {
+                throw new IllegalArgumentException("feature id " + f + " outside [0, " + dSae + ")");
+            }
+        }
+        int nnz = 0;
+        for (float v : values) {
+            if (v != 0f) {
+                nnz++;
+            }
+        }
+        int[] rowStart = new int[tokens + 1];
+        int[] idx = new int[nnz];
+        float[] val = new float[nnz];
+        int p = 0;
+        for (int t = 0; t < tokens; t++) {
+            rowStart[t] = p;
+            int start = p;
+            for (int j = 0; j < w; j++) {
+                float v = values[t * w + j];
+                if (v == 0f) {
+                    continue;
+                }
+                // insertion into the token's run, kept by decreasing |value| then increasing id (runs are a few entries)
+                int at = p++;
+                while (at > start && (Math.abs(val[at - 1]) < Math.abs(v)
+                        || (Math.abs(val[at - 1]) == Math.abs(v) && idx[at - 1] > features[j]))) {
+                    val[at] = val[at - 1];
+                    idx[at] = idx[at - 1];
+                    at--;
+                }
+                val[at] = v;
+                idx[at] = features[j];
+            }
+        }
+        rowStart[tokens] = p;
+        return new SparseCodes(sae, dSae, rowStart, idx, val, 0);
+    }
+
     /** Builds codes from CSR arrays (copied); used when decoding published codes. */
     public static SparseCodes ofCsr(String sae, int dSae, int[] rowStart, int[] indices, float[] values) {
         if (rowStart.length == 0 || rowStart[0] != 0 || rowStart[rowStart.length - 1] != indices.length

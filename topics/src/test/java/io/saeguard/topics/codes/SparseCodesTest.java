@@ -93,4 +93,29 @@ class SparseCodesTest {
         assertThatThrownBy(() -> SparseCodes.fromTopK("s", 10, 2, 3, 2, new int[5], new float[6]))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("2 x 3");
     }
+
+    @Test
+    void fromColumnsKeepsTheListedFeaturesOrderedByMagnitudeAndDropsZeros() {
+        // Given features 3, 8 and 11 of a 16-feature SAE over 3 tokens, token 1 silent, token 2 signed with a tie
+        int[] features = {3, 8, 11};
+        float[] values = {1f, 0f, 2.5f, 0f, -0f, 0f, -2f, 0.5f, 2f};
+
+        // When built from those columns
+        SparseCodes c = SparseCodes.fromColumns("s", 16, 3, features, values);
+
+        // Then each token keeps its non-zero codes, largest |value| first (ties by feature id), others absent
+        assertThat(c.tokens()).isEqualTo(3);
+        assertThat(c.activeCount(0)).isEqualTo(2);
+        assertThat(c.featureAt(0, 0)).isEqualTo(11);
+        assertThat(c.featureAt(0, 1)).isEqualTo(3);
+        assertThat(c.activeCount(1)).isZero();
+        assertThat(new int[] {c.featureAt(2, 0), c.featureAt(2, 1), c.featureAt(2, 2)}).containsExactly(3, 11, 8);
+        assertThat(c.value(2, 3)).isEqualTo(-2f);
+        assertThat(c.nonZeros()).isEqualTo(5);
+        assertThat(c.truncatedTokens()).isZero();
+        assertThatThrownBy(() -> SparseCodes.fromColumns("s", 16, 2, features, values)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("2 x 3");
+        assertThatThrownBy(() -> SparseCodes.fromColumns("s", 8, 3, features, values)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("feature id 8");
+    }
 }
