@@ -562,7 +562,8 @@ public final class ConfigLoader {
         return new SidecarConfig.MetricsSettings(or(m.topFeatures(), d.topFeatures()), watch,
                 m.fireRateHalfLifeTokens() != null ? m.fireRateHalfLifeTokens() : d.halfLifeTokens(),
                 m.deadWindowTokens() != null ? m.deadWindowTokens() : d.deadWindowTokens(), or(m.fvuSampleRate(), d.fvuSampleRate()),
-                m.calibrationTokens() != null ? m.calibrationTokens() : d.calibrationTokens());
+                m.calibrationTokens() != null ? m.calibrationTokens() : d.calibrationTokens(),
+                or(m.fullEncodeFraction(), d.fullEncodeFraction()));
     }
 
     /** A path from the file: {@code ~/} is the user's home directory; other relative paths resolve against the file's directory. */

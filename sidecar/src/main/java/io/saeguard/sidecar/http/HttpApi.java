@@ -381,7 +381,7 @@ public final class HttpApi extends VerticleBase {
             java.util.Map<String, java.util.Map<Integer, String>> labels = engine.featureLabels();
             for (io.saeguard.sidecar.metrics.FeatureStats s : engine.featureStats()) {
                 ObjectNode o = list.addObject().put("sae", s.sae()).put("d_sae", s.dSae()).put("tokens", s.tokens())
-                        .put("dead_features", s.deadFeatures());
+                        .put("sampled_tokens", s.sampledTokens()).put("dead_features", s.deadFeatures());
                 s.drift().ifPresent(d -> o.put("drift_js", d));
                 s.fvu().ifPresent(v -> o.put("fvu", v));
                 ArrayNode fs = o.putArray("features");
@@ -396,8 +396,9 @@ public final class HttpApi extends VerticleBase {
                     if (f < 0 || f >= s.dSae()) {
                         continue;
                     }
-                    ObjectNode fo = fs.addObject().put("id", f).put("fires", s.fires(f)).put("fire_rate", s.fireRate(f))
-                            .put("watched", mine.contains(f));
+                    // fires: on every token for a feature counted exactly (watched), else on the sampled tokens
+                    ObjectNode fo = fs.addObject().put("id", f).put("fires", s.exact(f) ? s.fires(f) : s.sampledFires(f))
+                            .put("sampled_fires", s.sampledFires(f)).put("fire_rate", s.fireRate(f)).put("watched", mine.contains(f));
                     s.baselineDensity(f).ifPresent(d -> fo.put("baseline_density", d));
                     Optional.ofNullable(named.get(f)).ifPresent(l -> fo.put("label", l));
                 }

@@ -6,19 +6,28 @@ import java.util.Optional;
 
 /**
  * Firing statistics of one SAE's features — the point of the product: they tell an operator when
- * live traffic stops looking like what the SAE was trained on. Kept for every feature (a few
- * arrays of {@code d_sae} numbers); the exporter publishes series only for watched and top-N
+ * live traffic stops looking like what the SAE was trained on (docs/algorithms.md#feature-metrics). Kept for
+ * every feature (a few arrays of {@code d_sae} numbers); the exporter publishes series only for watched and top-N
  * features, so label sets stay bounded.
  *
+ * <p>Two sources feed it. <b>Exact</b> counts come from the codes every token is decided on: for an SAE on the
+ * watched-feature encode those hold only the watched features ({@link #recordWatched}), so only those features'
+ * exact counts are kept; for an SAE encoded whole ({@link #record}) every feature's are. <b>Sampled</b> counts come
+ * from the full codes of a sample of tokens ({@link #recordSample}; every token for an SAE encoded whole): what
+ * needs every feature — top-N, drift, dead features, the baseline calibration, the rate of an unwatched
+ * feature — is computed on them.
+ *
  * <ul>
- *   <li>cumulative fires per feature and tokens seen;</li>
+ *   <li>cumulative fires per feature: exact ({@link #fires}) and in the sample ({@link #sampledFires});
+ *       tokens seen ({@link #tokens}) and sampled ({@link #sampledTokens});</li>
  *   <li>a recent firing rate per feature: counts decayed exponentially per token with half-life
- *       {@code halfLifeTokens}, divided by the equally decayed token count;</li>
- *   <li>dead features: no fire in the last {@code deadWindowTokens} tokens (reported once that many
- *       tokens were seen);</li>
- *   <li>drift: Jensen–Shannon divergence (base 2, in [0, 1]) between the live firing distribution
+ *       {@code halfLifeTokens} (tokens of the stream, sampled or not), divided by the equally decayed token
+ *       count — exact for features counted exactly, else the sample's;</li>
+ *   <li>dead features: no fire seen (exactly or in the sample) in the last {@code deadWindowTokens} tokens
+ *       (reported once that many tokens were seen);</li>
+ *   <li>drift: Jensen–Shannon divergence (base 2, in [0, 1]) between the sample's live firing distribution
  *       (recent counts normalised to sum 1) and the baseline density (normalised likewise); the
- *       baseline is the SAE's {@code sparsity.safetensors} when it ships one, else the density over
+ *       baseline is the SAE's {@code sparsity.safetensors} when it ships one, else the sample's density over
  *       a calibration window (the first {@code calibrationTokens} tokens seen), frozen then;</li>
  *   <li>reconstruction FVU on sampled tokens: Σ‖x − x̂‖² / Σ‖x − x̄‖², over a decayed window.</li>
  * </ul>
@@ -33,11 +42,19 @@ public final class FeatureStats {
     private final long calibrationTokens;
     private float[] baseline; // null until known
     private String baselineSource;
-    private final long[] fires;
-    private final long[] lastFire;
-    private final double[] recent;
-    private double recentTokens;
     private long tokens;
+    private double recentTokens;
+    // Exact counts, kept where exact[f]
+    private final boolean[] exact;
+    private int[] exactIds = null; // the watched set of the last recordWatched; null while every feature is exact
+    private final long[] fires;
+    private final double[] recent;
+    // The sample's counts
+    private long sampledTokens;
+    private double recentSampledTokens;
+    private final long[] sampledFires;
+    private final double[] recentSampled;
+    private final long[] lastFire; // stream index of the last fire seen, exact or sampled
     // FVU accumulators (decayed like the rates, per sampled token)
     private double residualSum;
     private double[] inputSum;
@@ -51,7 +68,7 @@ public final class FeatureStats {
 
     /**
      * @param baseline the SAE's training firing density per feature ({@code sparsity.safetensors}), if it ships one
-     * @param calibrationTokens without a baseline, the firing density over the first this-many tokens becomes
+     * @param calibrationTokens without a baseline, the sample's firing density over the first this-many tokens becomes
      *     the baseline (0: none)
      */
     public FeatureStats(String sae, int dSae, Optional<float[]> baseline, double halfLifeTokens, long deadWindowTokens,
@@ -63,10 +80,14 @@ public final class FeatureStats {
         this.calibrationTokens = calibrationTokens;
         this.decayPerToken = Math.pow(0.5, 1.0 / halfLifeTokens);
         this.deadWindowTokens = deadWindowTokens;
+        this.exact = new boolean[dSae];
+        Arrays.fill(exact, true);
         this.fires = new long[dSae];
+        this.recent = new double[dSae];
+        this.sampledFires = new long[dSae];
+        this.recentSampled = new double[dSae];
         this.lastFire = new long[dSae];
         Arrays.fill(lastFire, -1);
-        this.recent = new double[dSae];
     }
 
     public String sae() {
@@ -77,14 +98,57 @@ public final class FeatureStats {
         return dSae;
     }
 
-    /** Records a batch's codes: a feature fires on a token when its code is non-zero. */
+    /**
+     * Records a batch's full codes, every feature of every token (an SAE encoded whole): exact counts for every
+     * feature, and every token counts as sampled. A feature fires on a token when its code is non-zero.
+     */
     public synchronized void record(SparseCodes codes) {
-        int n = codes.tokens();
-        double decay = Math.pow(decayPerToken, n);
-        for (int f = 0; f < dSae; f++) {
-            recent[f] *= decay;
+        if (exactIds != null) {
+            for (int f = 0; f < dSae; f++) {
+                if (!exact[f]) {
+                    seedFromSample(f);
+                }
+            }
+            Arrays.fill(exact, true);
+            exactIds = null;
         }
-        recentTokens = recentTokens * decay + n;
+        int n = codes.tokens();
+        advance(n);
+        for (int t = 0; t < n; t++) {
+            for (int j = 0; j < codes.activeCount(t); j++) {
+                int f = codes.featureAt(t, j);
+                fires[f]++;
+                recent[f] += 1;
+                sampledFires[f]++;
+                recentSampled[f] += 1;
+                lastFire[f] = tokens + t;
+            }
+        }
+        sampledTokens += n;
+        recentSampledTokens += n;
+        tokens += n;
+        calibrate();
+    }
+
+    /**
+     * Records a batch's watched-feature codes (every token, only the {@code watched} features, ascending): exact counts
+     * for those features. A feature newly watched starts its exact rate from the sample's (so the rate does not
+     * restart from zero); its cumulative count goes on from where it stopped, if it was watched before.
+     */
+    public synchronized void recordWatched(SparseCodes codes, int[] watched) {
+        if (!Arrays.equals(watched, exactIds)) {
+            boolean[] was = exact.clone();
+            Arrays.fill(exact, false);
+            for (int f : watched) {
+                exact[f] = true;
+                if (!was[f]) {
+                    seedFromSample(f);
+                }
+            }
+            exactIds = watched.clone();
+        }
+        int n = codes.tokens();
+        advance(n);
         for (int t = 0; t < n; t++) {
             for (int j = 0; j < codes.activeCount(t); j++) {
                 int f = codes.featureAt(t, j);
@@ -94,10 +158,50 @@ public final class FeatureStats {
             }
         }
         tokens += n;
-        if (baseline == null && calibrationTokens > 0 && tokens >= calibrationTokens) {
+        calibrate();
+    }
+
+    /**
+     * Records the full codes of sampled tokens; token {@code t} of {@code codes} was the stream's token
+     * {@code positions[t]} (its index among {@link #tokens()}), and its weight in the recent rates is decayed by the
+     * tokens seen since.
+     */
+    public synchronized void recordSample(SparseCodes codes, long[] positions) {
+        for (int t = 0; t < codes.tokens(); t++) {
+            double w = Math.pow(decayPerToken, Math.max(0, tokens - 1 - positions[t]));
+            for (int j = 0; j < codes.activeCount(t); j++) {
+                int f = codes.featureAt(t, j);
+                sampledFires[f]++;
+                recentSampled[f] += w;
+                lastFire[f] = Math.max(lastFire[f], positions[t]);
+            }
+            recentSampledTokens += w;
+        }
+        sampledTokens += codes.tokens();
+        calibrate();
+    }
+
+    /** A feature turning exact starts its exact recent count at the sample's rate (its cumulative count goes on). */
+    private void seedFromSample(int f) {
+        recent[f] = recentSampledTokens == 0 ? 0 : recentSampled[f] / recentSampledTokens * recentTokens;
+    }
+
+    /** Decays every recent count by {@code n} tokens of the stream. */
+    private void advance(int n) {
+        double decay = Math.pow(decayPerToken, n);
+        for (int f = 0; f < dSae; f++) {
+            recent[f] *= decay;
+            recentSampled[f] *= decay;
+        }
+        recentTokens = recentTokens * decay + n;
+        recentSampledTokens *= decay;
+    }
+
+    private void calibrate() {
+        if (baseline == null && calibrationTokens > 0 && tokens >= calibrationTokens && sampledTokens > 0) {
             baseline = new float[dSae];
             for (int f = 0; f < dSae; f++) {
-                baseline[f] = (float) (fires[f] / (double) tokens);
+                baseline[f] = (float) (sampledFires[f] / (double) sampledTokens);
             }
             baselineSource = "calibration";
         }
@@ -129,24 +233,43 @@ public final class FeatureStats {
         sampled = sampled * decay + 1;
     }
 
+    /** Whether the feature is counted on every token (watched, or every feature of an SAE encoded whole). */
+    public synchronized boolean exact(int feature) {
+        return exact[feature];
+    }
+
+    /** Tokens on which the feature fired, counted on every token while it is {@linkplain #exact exact}. */
     public synchronized long fires(int feature) {
         return fires[feature];
+    }
+
+    /** Sampled tokens on which the feature fired. */
+    public synchronized long sampledFires(int feature) {
+        return sampledFires[feature];
     }
 
     public synchronized long tokens() {
         return tokens;
     }
 
-    /** Recent fraction of tokens on which the feature fired. */
+    /** Tokens whose full codes were recorded (the sample; every token for an SAE encoded whole). */
+    public synchronized long sampledTokens() {
+        return sampledTokens;
+    }
+
+    /** Recent fraction of tokens on which the feature fired: exact for an {@linkplain #exact exact} feature, else the sample's. */
     public synchronized double fireRate(int feature) {
-        return recentTokens == 0 ? 0 : recent[feature] / recentTokens;
+        if (exact[feature]) {
+            return recentTokens == 0 ? 0 : recent[feature] / recentTokens;
+        }
+        return recentSampledTokens == 0 ? 0 : recentSampled[feature] / recentSampledTokens;
     }
 
     public synchronized Optional<Double> baselineDensity(int feature) {
         return baseline == null ? Optional.empty() : Optional.of((double) baseline[feature]);
     }
 
-    /** Features with no fire in the last {@code deadWindowTokens} tokens; 0 until that many tokens were seen. */
+    /** Features with no fire seen in the last {@code deadWindowTokens} tokens; 0 until that many tokens were seen. */
     public synchronized int deadFeatures() {
         if (tokens < deadWindowTokens) {
             return 0;
@@ -160,16 +283,16 @@ public final class FeatureStats {
         return dead;
     }
 
-    /** JS divergence (base 2) of the live firing distribution from the baseline's; empty without a baseline or data. */
+    /** JS divergence (base 2) of the sample's live firing distribution from the baseline's; empty without a baseline or data. */
     public synchronized Optional<Double> drift() {
-        if (baseline == null || recentTokens == 0) {
+        if (baseline == null || recentSampledTokens == 0) {
             return Optional.empty();
         }
         double liveSum = 0;
         double baseSum = 0;
         float[] b = baseline;
         for (int f = 0; f < dSae; f++) {
-            liveSum += recent[f];
+            liveSum += recentSampled[f];
             baseSum += b[f];
         }
         if (liveSum == 0 || baseSum == 0) {
@@ -177,7 +300,7 @@ public final class FeatureStats {
         }
         double js = 0;
         for (int f = 0; f < dSae; f++) {
-            double p = recent[f] / liveSum;
+            double p = recentSampled[f] / liveSum;
             double q = b[f] / baseSum;
             double m = (p + q) / 2;
             if (p > 0) {
@@ -204,17 +327,17 @@ public final class FeatureStats {
         return total <= 0 ? Optional.empty() : Optional.of(residualSum / total);
     }
 
-    /** The {@code n} features with the highest recent firing counts, most frequent first. */
+    /** The {@code n} features with the highest recent firing counts in the sample, most frequent first. */
     public synchronized int[] topFeatures(int n) {
         Integer[] ids = new Integer[dSae];
         for (int f = 0; f < dSae; f++) {
             ids[f] = f;
         }
-        Arrays.sort(ids, (a, b) -> Double.compare(recent[b], recent[a]));
+        Arrays.sort(ids, (a, b) -> Double.compare(recentSampled[b], recentSampled[a]));
         int k = Math.min(n, dSae);
         int[] out = new int[k];
         int m = 0;
-        for (int i = 0; i < k && recent[ids[i]] > 0; i++) {
+        for (int i = 0; i < k && recentSampled[ids[i]] > 0; i++) {
             out[m++] = ids[i];
         }
         return Arrays.copyOf(out, m);

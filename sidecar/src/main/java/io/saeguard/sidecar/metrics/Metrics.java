@@ -33,12 +33,15 @@ public final class Metrics {
      * The {@code part} label values of {@code saeguard_engine_busy_seconds_total}: {@code assemble} (copying the records
      * into the batch), {@code encode} (the SAE encode), {@code features} (feature statistics), {@code detect}
      * (the detectors; the activation norms come with the poll thread's finite check), {@code publish} (handing a batch's verdicts to the egress context, which builds the JSON and calls the producer),
-     * {@code fvu} (reconstructing sampled rows for the FVU metric), {@code prompt_model} (the prompt model).
+     * {@code fvu} (reconstructing sampled rows for the FVU metric), {@code prompt_model} (the prompt model),
+     * {@code sample} (the full encode of sampled tokens for the feature metrics, on an SAE whose decisions use the
+     * watched-feature encode; docs/algorithms.md#feature-metrics).
      */
-    public static final List<String> ENGINE_PARTS = List.of("assemble", "encode", "features", "detect", "publish", "fvu", "prompt_model");
+    public static final List<String> ENGINE_PARTS = List.of("assemble", "encode", "features", "detect", "publish", "fvu", "prompt_model",
+            "sample");
     /** Indexes into {@link #engineBusyParts}. */
     public static final int PART_ASSEMBLE = 0, PART_ENCODE = 1, PART_FEATURES = 2, PART_DETECT = 3, PART_PUBLISH = 4, PART_FVU = 5,
-            PART_PROMPT_MODEL = 6;
+            PART_PROMPT_MODEL = 6, PART_SAMPLE = 7;
     public final Histogram encodeSeconds;
     public final Histogram batchTokens;
     public final Counter decisions;

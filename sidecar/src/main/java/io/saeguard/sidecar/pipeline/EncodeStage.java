@@ -3,6 +3,7 @@ package io.saeguard.sidecar.pipeline;
 import io.saeguard.detectors.ChunkOutcome;
 import io.saeguard.sae.engine.DeviceSae;
 import io.saeguard.sidecar.metrics.FeatureStats;
+import io.saeguard.sidecar.metrics.FullCodeSampler;
 import io.saeguard.sidecar.metrics.FvuSampler;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.codes.SparseCodes;
@@ -23,6 +24,13 @@ import org.slf4j.LoggerFactory;
  * SAE's {@link FeatureStats} and its {@link FvuSampler}. Each part's time goes to
  * {@code saeguard_engine_busy_seconds_total{part}}.
  *
+ * <p>An SAE whose codes are per feature ({@link DeviceSae#encodesWatchedAlone()}) is encoded for its watched features
+ * only ({@link #watch}: those its detectors read plus {@code metrics.watch}; docs/algorithms.md#watched-feature-encode):
+ * decisions and the watched features' counters come from those codes, and a sample of the records' tokens
+ * ({@link FullCodeSampler}) is encoded whole for the metrics that need every feature. HTTP checks' answers carry
+ * full codes (a second encode of the check's own rows). Other SAEs (TopK, AbsTopK) are encoded whole, and every
+ * token is then in the sample.
+ *
  * <p>Not thread-safe: the engine thread owns it, the loaded SAEs and the evaluator.
  */
 final class EncodeStage {
@@ -31,6 +39,8 @@ final class EncodeStage {
     private final Map<String, DeviceSae> loaded;
     private final Map<String, FeatureStats> featureStats;
     private final Map<String, FvuSampler> fvu;
+    private final Map<String, FullCodeSampler> samples;
+    private final Map<String, int[]> watched = new java.util.HashMap<>();
     private final ChunkEvaluator evaluator;
     private final Optional<PromptStage> prompts;
     private final EngineLoop.Outputs outputs;
@@ -45,15 +55,18 @@ final class EncodeStage {
      * @param loaded       the SAEs on the device, by id
      * @param featureStats per SAE, its feature statistics
      * @param fvu          per SAE, its FVU sampler
+     * @param samples      per SAE, its full-code sampler (used for SAEs on the watched-feature encode)
      * @param prompts      the prompt stage, for prompt events' alert excerpts
      * @param maxRequests  the most requests with detector state (bounds the partition tracking too)
      */
-    EncodeStage(Map<String, DeviceSae> loaded, Map<String, FeatureStats> featureStats, Map<String, FvuSampler> fvu, ChunkEvaluator evaluator,
+    EncodeStage(Map<String, DeviceSae> loaded, Map<String, FeatureStats> featureStats, Map<String, FvuSampler> fvu,
+            Map<String, FullCodeSampler> samples, ChunkEvaluator evaluator,
             Optional<PromptStage> prompts, EngineLoop.Outputs outputs, Metrics metrics, Generation generation, Time time, int maxRequests,
             String deviceLabel) {
         this.loaded = Map.copyOf(loaded);
         this.featureStats = Map.copyOf(featureStats);
         this.fvu = Map.copyOf(fvu);
+        this.samples = Map.copyOf(samples);
         this.evaluator = evaluator;
         this.prompts = prompts;
         this.outputs = outputs;
@@ -62,6 +75,19 @@ final class EncodeStage {
         this.time = time;
         this.requestPartitions = new RequestPartitions(maxRequests);
         this.deviceLabel = deviceLabel;
+    }
+
+    /**
+     * Sets each SAE's watched features (detectors' plus {@code metrics.watch}; an SAE missing from the map watches
+     * none): SAEs on the watched-feature encode gather the matching encoder columns now, before the next batch.
+     */
+    void watch(Map<String, Set<Integer>> features) {
+        loaded.forEach((id, sae) -> {
+            if (sae.encodesWatchedAlone()) {
+                sae.watch(features.getOrDefault(id, Set.of()));
+                watched.put(id, sae.watched());
+            }
+        });
     }
 
     /**
@@ -93,8 +119,10 @@ final class EncodeStage {
         long t0 = time.nanoseconds();
         busy(Metrics.PART_ASSEMBLE, t0 - tAssemble);
         SparseCodes codes;
+        boolean watchedPath = sae.encodesWatchedAlone();
         try {
-            codes = sae.encode(saeId, x, tokens, true); // every input's values are finite (checked before it was queued)
+            // every input's values are finite (checked before it was queued)
+            codes = watchedPath ? sae.encodeWatched(saeId, x, tokens, true) : sae.encode(saeId, x, tokens, true);
         } catch (Exception e) {
             // Inputs were validated before they were queued; this is an engine failure. Nothing is lost: dead-letter each record.
             LOGGER.atError().addKeyValue("sae", saeId).addKeyValue("inputs", items.size()).log("encode failed: {}", e.toString());
@@ -114,7 +142,7 @@ final class EncodeStage {
         if (codes.truncatedTokens() > 0) {
             metrics.truncatedTokens.labelValues(saeId).inc(codes.truncatedTokens());
         }
-        recordFeatures(saeId, items, codes, onlyRecords);
+        recordFeatures(saeId, items, x, codes, onlyRecords, watchedPath, tEncoded);
         long tDetect = time.nanoseconds();
         busy(Metrics.PART_FEATURES, tDetect - tEncoded);
         long nowMs = time.milliseconds();
@@ -127,7 +155,7 @@ final class EncodeStage {
             if (i instanceof Work w) {
                 decide(w, mine, dIn, nowMs, decided, outcomes);
             } else if (i instanceof HttpCheck c) {
-                answer(c, mine, dIn, nowMs);
+                answer(c, sae, mine, watchedPath, x, row - i.tokens(), dIn, nowMs);
             }
         }
         long tPublish = time.nanoseconds();
@@ -138,7 +166,22 @@ final class EncodeStage {
         long tFvu = time.nanoseconds();
         busy(Metrics.PART_PUBLISH, tFvu - tPublish);
         sampleForFvu(saeId, sae, items, x, tFvu);
-        busy(Metrics.PART_FVU, time.nanoseconds() - tFvu);
+        long tSample = time.nanoseconds();
+        busy(Metrics.PART_FVU, tSample - tFvu);
+        if (watchedPath && samples.get(saeId).pending() == FullCodeSampler.ROWS) {
+            encodeSample(saeId);
+            busy(Metrics.PART_SAMPLE, time.nanoseconds() - tSample);
+        }
+    }
+
+    /** The pending sampled rows of an SAE encoded whole and recorded; truncations count as on the full path. */
+    private void encodeSample(String saeId) {
+        DeviceSae sae = loaded.get(saeId);
+        samples.get(saeId).encode((rows, n) -> sae.encode(saeId, rows, n, true)).ifPresent(c -> {
+            if (c.truncatedTokens() > 0) {
+                metrics.truncatedTokens.labelValues(saeId).inc(c.truncatedTokens());
+            }
+        });
     }
 
     /** Drops the detector state of requests last seen on these partitions (they were revoked). */
@@ -146,7 +189,10 @@ final class EncodeStage {
         evaluator.detectors().forgetRequests(requestPartitions.takeFrom(partitions));
     }
 
-    /** When the engine idles: reconstructs each SAE's pending FVU rows once the oldest waited long enough. */
+    /**
+     * When the engine idles: reconstructs each SAE's pending FVU rows, and encodes its pending sampled rows, once the
+     * oldest waited long enough.
+     */
     void reconstructIdleFvu() {
         long t0 = time.nanoseconds();
         fvu.forEach((id, sampler) -> {
@@ -154,21 +200,42 @@ final class EncodeStage {
                 sampler.reconstruct(loaded.get(id)::reconstruct);
             }
         });
-        busy(Metrics.PART_FVU, time.nanoseconds() - t0);
+        long t1 = time.nanoseconds();
+        busy(Metrics.PART_FVU, t1 - t0);
+        samples.forEach((id, sampler) -> {
+            if (sampler.idleDue(t1)) {
+                encodeSample(id);
+            }
+        });
+        busy(Metrics.PART_SAMPLE, time.nanoseconds() - t1);
     }
 
-    /** Records' tokens only feed the feature statistics and {@code saeguard_tokens_encoded_total} (HTTP checks do not). */
-    private void recordFeatures(String saeId, List<ChunkInput> items, SparseCodes codes, boolean onlyRecords) {
+    /**
+     * Records' tokens only feed the feature statistics and {@code saeguard_tokens_encoded_total} (HTTP checks do not).
+     * Codes of the whole SAE are recorded as they are (every token in the sample); watched-feature codes give the
+     * watched features' exact counts, and the records' rows are offered to the full-code sampler.
+     */
+    private void recordFeatures(String saeId, List<ChunkInput> items, float[] x, SparseCodes codes, boolean onlyRecords,
+            boolean watchedPath, long nowNanos) {
         FeatureStats stats = featureStats.get(saeId);
-        if (onlyRecords) {
+        if (onlyRecords && !watchedPath) {
             stats.record(codes);
             metrics.tokensEncoded.labelValues(saeId).inc(codes.tokens());
             return;
         }
+        int[] ids = watched.getOrDefault(saeId, new int[0]);
+        FullCodeSampler sampler = samples.get(saeId);
         int row = 0;
         for (ChunkInput i : items) {
             if (i instanceof Work) {
-                stats.record(codes.slice(row, i.tokens()));
+                SparseCodes mine = onlyRecords && items.size() == 1 ? codes : codes.slice(row, i.tokens());
+                if (watchedPath) {
+                    long position = stats.tokens();
+                    stats.recordWatched(mine, ids);
+                    sampler.sample(x, row, i.tokens(), position, nowNanos);
+                } else {
+                    stats.record(mine);
+                }
                 metrics.tokensEncoded.labelValues(saeId).inc(i.tokens());
             }
             row += i.tokens();
@@ -192,11 +259,18 @@ final class EncodeStage {
         outcomes.add(outcome);
     }
 
-    private void answer(HttpCheck c, SparseCodes codes, int dIn, long nowMs) {
+    /**
+     * An HTTP check's answer: decided on the batch's codes like a record, answered with full codes (on the watched path
+     * its own rows are encoded whole once more, so {@code /v1/encode} and {@code /v1/check} still return every feature).
+     */
+    private void answer(HttpCheck c, DeviceSae sae, SparseCodes codes, boolean watchedPath, float[] x, int fromRow, int dIn, long nowMs) {
         try {
             Optional<ChunkOutcome> outcome = c.decide() ? Optional.of(evaluator.evaluate(c, codes, dIn, nowMs)) : Optional.empty();
-            c.result().complete(new CheckResult(c.sae(), c.position(), codes, outcome));
-        } catch (RuntimeException e) {
+            SparseCodes full = watchedPath
+                    ? sae.encode(c.sae(), java.util.Arrays.copyOfRange(x, fromRow * dIn, (fromRow + c.tokens()) * dIn), c.tokens(), true)
+                    : codes;
+            c.result().complete(new CheckResult(c.sae(), c.position(), full, outcome));
+        } catch (Exception e) {
             c.result().completeExceptionally(e);
         }
     }

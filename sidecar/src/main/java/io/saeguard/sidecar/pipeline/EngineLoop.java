@@ -9,6 +9,7 @@ import io.saeguard.sae.engine.SaeEngine;
 import io.saeguard.sae.lm.HiddenStateModel;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.FeatureStats;
+import io.saeguard.sidecar.metrics.FullCodeSampler;
 import io.saeguard.sidecar.metrics.FvuSampler;
 import io.saeguard.sidecar.metrics.Metrics;
 import java.time.Duration;
@@ -349,10 +350,19 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
             promptModelWidth = prompts.get().dModel();
         }
         Map<String, FvuSampler> fvu = new LinkedHashMap<>();
-        featureStats.forEach((id, stats) -> fvu.put(id, new FvuSampler(stats, saes.get(id).config().dIn(), config.metrics().fvuSampleRate(),
-                new Random())));
-        stage = new EncodeStage(loaded, featureStats, fvu, new ChunkEvaluator(detectors.engine(), special), prompts, outputs, metrics,
-                generation, time, limits.maxRequests(), deviceLabel);
+        Map<String, FullCodeSampler> samples = new LinkedHashMap<>();
+        featureStats.forEach((id, stats) -> {
+            int dIn = saes.get(id).config().dIn();
+            fvu.put(id, new FvuSampler(stats, dIn, config.metrics().fvuSampleRate(), new Random()));
+            samples.put(id, new FullCodeSampler(stats, dIn, config.metrics().fullEncodeFraction(), new Random()));
+        });
+        stage = new EncodeStage(loaded, featureStats, fvu, samples, new ChunkEvaluator(detectors.engine(), special), prompts, outputs,
+                metrics, generation, time, limits.maxRequests(), deviceLabel);
+        stage.watch(detectors.watched());
+        loaded.forEach((id, sae) -> LOGGER.atInfo().addKeyValue("sae", id).addKeyValue("watchedFeatureEncode", sae.encodesWatchedAlone())
+                .addKeyValue("watched", sae.encodesWatchedAlone() ? sae.watched().length : 0)
+                .addKeyValue("fullEncodeFraction", sae.encodesWatchedAlone() ? config.metrics().fullEncodeFraction() : 1.0)
+                .log("SAE encode path"));
     }
 
     private void closeOnThread() {
@@ -379,7 +389,9 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
             replace(r.definition(), r.replaced());
         } else if (task instanceof RemoveDetector r) {
             flushAll(); // what was queued before the removal is decided with the detector
-            r.removed().complete(detectors.remove(r.id()));
+            boolean removed = detectors.remove(r.id());
+            stage.watch(detectors.watched());
+            r.removed().complete(removed);
         } else if (task instanceof Forget f) {
             flushAll(); // decide what was queued before the revocation with the state it had
             stage.forget(f.partitions());
@@ -445,6 +457,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
             LiveDetectors.check(def, saes, limits); // refused before anything changes
             flushAll(); // what was queued before the change is decided by the version it was queued under
             boolean existed = detectors.replace(def);
+            stage.watch(detectors.watched()); // a detector added at run time widens the encoded features before the next batch
             try {
                 outputs.steering().accept(detectors.steeringVectors()); // before any decision can name a new one
             } catch (RuntimeException e) {

@@ -100,4 +100,56 @@ class FeatureStatsTest {
         perfect.recordReconstruction(new float[] {-1, 0}, new float[] {-1, 0});
         assertThat(perfect.fvu().orElseThrow()).isCloseTo(0.0, within(1e-12));
     }
+
+    @Test
+    void watchedFeaturesCountEveryTokenAndTheRestComeFromTheSample() {
+        // Given an SAE on the watched-feature encode watching feature 1 of 3
+        FeatureStats s = new FeatureStats("s", 3, Optional.empty(), 1e12, 1_000, 0);
+        int[] watched = {1};
+
+        // When 4 tokens are decided on their feature-1 codes (it fires on tokens 0, 1 and 3) and tokens 1 and 2 were
+        // sampled and encoded whole (token 1: {1, 2}, token 2: {0})
+        s.recordWatched(SparseCodes.fromColumns("s", 3, 4, watched, new float[] {1f, 2f, 0f, 4f}), watched);
+        s.recordSample(SparseCodes.fromPadded("s", 3, 2, 2, new int[] {1, 2, 0, -1}, new float[] {2f, 3f, 5f, 0f}, 0), new long[] {1, 2});
+
+        // Then feature 1 is exact over every token, features 0 and 2 are rated on the two sampled tokens
+        assertThat(s.tokens()).isEqualTo(4);
+        assertThat(s.sampledTokens()).isEqualTo(2);
+        assertThat(s.exact(1)).isTrue();
+        assertThat(s.exact(2)).isFalse();
+        assertThat(s.fires(1)).isEqualTo(3);
+        assertThat(s.sampledFires(1)).isEqualTo(1);
+        assertThat(s.fireRate(1)).isCloseTo(0.75, within(1e-9));
+        assertThat(s.fireRate(0)).isCloseTo(0.5, within(1e-9));
+        assertThat(s.fireRate(2)).isCloseTo(0.5, within(1e-9));
+        assertThat(s.topFeatures(3)).containsExactlyInAnyOrder(0, 1, 2);
+    }
+
+    @Test
+    void aNewlyWatchedFeatureStartsFromTheSampledRate() {
+        // Given feature 2 seen in the sample on half the sampled tokens while only feature 1 was watched
+        FeatureStats s = new FeatureStats("s", 3, Optional.empty(), 1e12, 1_000, 0);
+        s.recordWatched(SparseCodes.fromColumns("s", 3, 4, new int[] {1}, new float[4]), new int[] {1});
+        s.recordSample(SparseCodes.fromPadded("s", 3, 2, 1, new int[] {2, -1}, new float[] {1f, 0f}, 0), new long[] {0, 1});
+
+        // When feature 2 becomes watched and does not fire on the next 4 tokens
+        s.recordWatched(SparseCodes.fromColumns("s", 3, 4, new int[] {1, 2}, new float[8]), new int[] {1, 2});
+
+        // Then its exact rate went on from the sample's 0.5 over the first 4 tokens: 2 fires in 8 tokens
+        assertThat(s.exact(2)).isTrue();
+        assertThat(s.fireRate(2)).isCloseTo(0.25, within(1e-9));
+        assertThat(s.fires(2)).isZero();
+    }
+
+    @Test
+    void sampledTokensAreWeightedByTheirAgeInTheStream() {
+        // Given a half-life of 1 token, feature 0 fired in a sample taken at stream position 0, 2 tokens ago
+        FeatureStats s = new FeatureStats("s", 1, Optional.empty(), 1, 1_000, 0);
+        s.recordWatched(SparseCodes.fromColumns("s", 1, 3, new int[0], new float[0]), new int[0]);
+        s.recordSample(SparseCodes.fromPadded("s", 1, 1, 1, new int[] {0}, new float[] {1f}, 0), new long[] {0});
+
+        // Then its recent rate is the sample's own (1 of 1 sampled token), and dead features see the fire at position 0
+        assertThat(s.fireRate(0)).isCloseTo(1.0, within(1e-9));
+        assertThat(s.deadFeatures()).isZero();
+    }
 }

@@ -105,6 +105,7 @@ class EngineLoopIT {
                   max_delay_ms: 300
                 metrics:
                   fvu_sample_rate: 0
+                  full_encode_fraction: 1.0
                 """.formatted(SAE, c.resolve("sae")));
         SidecarConfig cfg = ConfigLoader.load(Optional.of(config), Map.of());
         saes = Map.of(SAE, SaeLoader.load(c.resolve("sae")));
@@ -195,6 +196,77 @@ class EngineLoopIT {
         assertThat(decisions().get(0).action()).isEqualTo(Action.FLAG);
         // And the check's token does not count as traffic
         assertThat(metrics.tokensEncoded.labelValues(SAE).get()).isEqualTo(1.0);
+    }
+
+    @Test
+    void aDetectorAddedAtRunTimeWidensTheEncodedFeaturesAndHttpEncodeStillReturnsEveryFeature() throws Exception {
+        // Given the JumpReLU SAE on the watched-feature encode, watching only the planted detector's feature
+        assertThat(engine.watchedFeatures()).isEqualTo(Map.of(SAE, java.util.Set.of(best)));
+        int other = -1;
+        int token = -1;
+        for (int t = 0; t < 48 && other < 0; t++) {
+            for (int f = 0; f < D_SAE; f++) {
+                if (f != best && features[t * D_SAE + f] > 1e-3f && features[t * D_SAE + best] <= threshold) {
+                    other = f;
+                    token = t;
+                    break;
+                }
+            }
+        }
+        assertThat(other).as("a token where another feature fires and the planted one does not").isNotNegative();
+        float otherThreshold = features[token * D_SAE + other] * 0.5f;
+
+        // When a detector on that other feature is added, and the token arrives
+        DetectorDefinition added = DetectorDefinitions.parse(("""
+                id: added
+                sae: %s
+                rule:
+                  kind: features
+                  match: any
+                  features:
+                    - {id: %d, threshold: %s}
+                aggregate: token
+                policy: {bands: [{min: 1.0, action: block}]}
+                """.formatted(SAE, other, Float.toString(otherThreshold))).getBytes(StandardCharsets.UTF_8), "added.yaml");
+        assertThat(engine.replaceDetector(added).get(30, TimeUnit.SECONDS)).isFalse();
+        engine.submit(work("widened", token, 0));
+        engine.call(() -> null).get(30, TimeUnit.SECONDS);
+
+        // Then the new detector read its feature (watched now) and blocked
+        assertThat(engine.watchedFeatures().get(SAE)).containsExactlyInAnyOrder(best, other);
+        Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> decisions().size() == 1);
+        assertThat(decisions().get(0).action()).isEqualTo(Action.BLOCK);
+        assertThat(decisions().get(0).detector()).contains("added");
+
+        // And /v1/encode's codes hold every active feature of the token (the float64 reference's), not just the watched
+        CheckResult encoded = engine.encode(checkOf("enc", token)).get(30, TimeUnit.SECONDS);
+        int row = token * D_SAE;
+        long active = java.util.stream.IntStream.range(0, D_SAE).filter(f -> features[row + f] != 0).count();
+        assertThat(encoded.codes().activeCount(0)).as("full codes").isGreaterThan(2).isBetween((int) active - 1, (int) active + 1);
+    }
+
+    @Test
+    void theWatchedFeaturesCountEveryTokenAndTheSampleFeedsTheOtherFeatureMetrics() throws Exception {
+        // Given every token sampled (full_encode_fraction 1) and three records, one token each
+        for (int t = 0; t < 3; t++) {
+            engine.submit(work("r" + t, t, t));
+        }
+        engine.call(() -> null).get(30, TimeUnit.SECONDS);
+
+        // When the engine idles long enough for the pending sample to be encoded whole
+        io.saeguard.sidecar.metrics.FeatureStats stats = engine.featureStats().get(0);
+        Awaitility.await().atMost(Duration.ofSeconds(20)).until(() -> stats.sampledTokens() == 3);
+
+        // Then the watched feature's exact count is the reference's, the sample's agrees, and unwatched features are ranked
+        long reference = java.util.stream.IntStream.range(0, 3).filter(t -> features[t * D_SAE + best] != 0).count();
+        assertThat(stats.tokens()).isEqualTo(3);
+        assertThat(stats.exact(best)).isTrue();
+        assertThat(stats.fires(best)).isEqualTo(reference);
+        assertThat(stats.sampledFires(best)).isEqualTo(reference);
+        assertThat(stats.topFeatures(10)).hasSizeGreaterThan(1);
+        long unwatched = java.util.stream.IntStream.range(0, D_SAE).filter(f -> f != best && features[f] != 0).count();
+        assertThat(java.util.stream.IntStream.range(0, D_SAE).filter(f -> f != best && stats.sampledFires(f) > 0 && features[f] != 0).count())
+                .as("token 0's unwatched features, from the sample").isBetween(unwatched - 1, unwatched);
     }
 
     @Test
