@@ -202,9 +202,10 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
         }
 
         /**
-         * 2 % of tokens encoded whole. Cost: a sampled token costs a full encode (~0.73 ms at 2304x16384 in groups of 64
-         * on the 2-core benchmark machine), so 2 % adds ~15 µs per token, against ~690 µs for encoding every token
-         * whole (bench/README.md, watched-feature encode). Noise: with the default 100k-token half-life the rates
+         * 2 % of tokens encoded whole. Cost: a sampled token costs a full encode in a group of 64 (0.9 ms at 2304x16384
+         * on the quiet 2-core benchmark machine), so 2 % adds ~18 µs per token to the watched encode's ~23 µs, against
+         * ~0.56 ms for encoding every token whole: ~14× less engine time per token (bench/README.md, "Watched-feature
+         * encode"). Noise: with the default 100k-token half-life the rates
          * and drift rest on ~2,000 recent sampled tokens; at 16k features and ~60 active per token the plug-in JS
          * divergence's upward bias is about K / (8 N ln 2) ≈ 0.03, well under the drift alert's 0.2.
          */

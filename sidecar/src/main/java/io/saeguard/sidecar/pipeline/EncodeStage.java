@@ -84,7 +84,14 @@ final class EncodeStage {
     void watch(Map<String, Set<Integer>> features) {
         loaded.forEach((id, sae) -> {
             if (sae.encodesWatchedAlone()) {
-                sae.watch(features.getOrDefault(id, Set.of()));
+                int dSae = sae.config().dSae();
+                Set<Integer> mine = features.getOrDefault(id, Set.of());
+                // Detectors' ids were checked against d_sae; an out-of-range metrics.watch id is left out, as its metrics are.
+                List<Integer> valid = mine.stream().filter(f -> f >= 0 && f < dSae).toList();
+                if (valid.size() < mine.size()) {
+                    LOGGER.atWarn().addKeyValue("sae", id).addKeyValue("dSae", dSae).log("metrics.watch names features outside the SAE: ignored");
+                }
+                sae.watch(valid);
                 watched.put(id, sae.watched());
             }
         });
@@ -148,21 +155,23 @@ final class EncodeStage {
         long nowMs = time.milliseconds();
         List<Work> decided = new ArrayList<>(items.size());
         List<ChunkOutcome> outcomes = new ArrayList<>(items.size());
+        List<Runnable> answers = new ArrayList<>(0);
         int row = 0;
         for (ChunkInput i : items) {
             SparseCodes mine = codes.slice(row, i.tokens());
-            row += i.tokens();
             if (i instanceof Work w) {
                 decide(w, mine, dIn, nowMs, decided, outcomes);
             } else if (i instanceof HttpCheck c) {
-                answer(c, sae, mine, watchedPath, x, row - i.tokens(), dIn, nowMs);
+                answers.add(answer(c, sae, mine, watchedPath, x, row, dIn, nowMs));
             }
+            row += i.tokens();
         }
         long tPublish = time.nanoseconds();
         busy(Metrics.PART_DETECT, tPublish - tDetect);
         if (!decided.isEmpty()) {
             outputs.egress().execute(() -> publish(decided, outcomes));
         }
+        answers.forEach(Runnable::run); // after the records' decisions are handed over: a check's full encode never delays them
         long tFvu = time.nanoseconds();
         busy(Metrics.PART_PUBLISH, tFvu - tPublish);
         sampleForFvu(saeId, sae, items, x, tFvu);
@@ -260,19 +269,27 @@ final class EncodeStage {
     }
 
     /**
-     * An HTTP check's answer: decided on the batch's codes like a record, answered with full codes (on the watched path
-     * its own rows are encoded whole once more, so {@code /v1/encode} and {@code /v1/check} still return every feature).
+     * Decides an HTTP check on the batch's codes like a record (now, in the batch's order, so request state is updated
+     * as the stream would update it) and returns the answer to complete after the batch's records are handed over: with
+     * full codes (on the watched path the check's own rows are encoded whole once more, so {@code /v1/encode} and
+     * {@code /v1/check} still return every feature).
      */
-    private void answer(HttpCheck c, DeviceSae sae, SparseCodes codes, boolean watchedPath, float[] x, int fromRow, int dIn, long nowMs) {
+    private Runnable answer(HttpCheck c, DeviceSae sae, SparseCodes codes, boolean watchedPath, float[] x, int fromRow, int dIn, long nowMs) {
+        Optional<ChunkOutcome> outcome;
         try {
-            Optional<ChunkOutcome> outcome = c.decide() ? Optional.of(evaluator.evaluate(c, codes, dIn, nowMs)) : Optional.empty();
-            SparseCodes full = watchedPath
-                    ? sae.encode(c.sae(), java.util.Arrays.copyOfRange(x, fromRow * dIn, (fromRow + c.tokens()) * dIn), c.tokens(), true)
-                    : codes;
-            c.result().complete(new CheckResult(c.sae(), c.position(), full, outcome));
-        } catch (Exception e) {
-            c.result().completeExceptionally(e);
+            outcome = c.decide() ? Optional.of(evaluator.evaluate(c, codes, dIn, nowMs)) : Optional.empty();
+        } catch (RuntimeException e) {
+            return () -> c.result().completeExceptionally(e);
         }
+        float[] rows = watchedPath ? java.util.Arrays.copyOfRange(x, fromRow * dIn, (fromRow + c.tokens()) * dIn) : null;
+        return () -> {
+            try {
+                SparseCodes full = watchedPath ? sae.encode(c.sae(), rows, c.tokens(), true) : codes;
+                c.result().complete(new CheckResult(c.sae(), c.position(), full, outcome));
+            } catch (Exception e) {
+                c.result().completeExceptionally(e);
+            }
+        };
     }
 
     /**

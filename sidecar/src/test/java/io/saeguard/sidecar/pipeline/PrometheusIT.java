@@ -95,6 +95,7 @@ class PrometheusIT {
                 metrics:
                   calibration_tokens: 64
                   fvu_sample_rate: 1.0
+                  full_encode_fraction: 1.0
                   watch:
                     test-sae: [0, 1]
                 """;
