@@ -180,7 +180,10 @@ public final class DeviceSae implements AutoCloseable {
                 throw new IllegalArgumentException("feature " + f + " outside [0, " + config.dSae() + ") of SAE " + config.path());
             }
         }
-        closeColumns();
+        closeColumns(); // the old slice goes first: never two slices (nor a second W_enc) at once
+        watched = new int[0]; // until the new slice is gathered: a failed gather leaves an SAE watching nothing, not a stale set
+        baseWatched = watched;
+        residualWatched = watched;
         int split = base.dSae();
         int[] b = Arrays.stream(ids).filter(f -> f < split).toArray();
         int[] r = Arrays.stream(ids).filter(f -> f >= split).map(f -> f - split).toArray();
