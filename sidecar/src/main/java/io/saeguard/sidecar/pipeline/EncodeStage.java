@@ -33,7 +33,7 @@ final class EncodeStage {
     private final Map<String, FvuSampler> fvu;
     private final ChunkEvaluator evaluator;
     private final Optional<PromptStage> prompts;
-    private final EngineLoop.Outputs outputs;
+    private final EngineOutputs outputs;
     private final Metrics metrics;
     private final Generation generation;
     private final Time time;
@@ -44,16 +44,19 @@ final class EncodeStage {
     /**
      * @param loaded       the SAEs on the device, by id
      * @param featureStats per SAE, its feature statistics
-     * @param fvu          per SAE, its FVU sampler
+     * @param fvuSampleRate the fraction of records' tokens sampled for the FVU metric ({@code metrics.fvu_sample_rate})
      * @param prompts      the prompt stage, for prompt events' alert excerpts
      * @param maxRequests  the most requests with detector state (bounds the partition tracking too)
      */
-    EncodeStage(Map<String, DeviceSae> loaded, Map<String, FeatureStats> featureStats, Map<String, FvuSampler> fvu, ChunkEvaluator evaluator,
-            Optional<PromptStage> prompts, EngineLoop.Outputs outputs, Metrics metrics, Generation generation, Time time, int maxRequests,
+    EncodeStage(Map<String, DeviceSae> loaded, Map<String, FeatureStats> featureStats, double fvuSampleRate, ChunkEvaluator evaluator,
+            Optional<PromptStage> prompts, EngineOutputs outputs, Metrics metrics, Generation generation, Time time, int maxRequests,
             String deviceLabel) {
         this.loaded = Map.copyOf(loaded);
         this.featureStats = Map.copyOf(featureStats);
-        this.fvu = Map.copyOf(fvu);
+        Map<String, FvuSampler> samplers = new java.util.LinkedHashMap<>();
+        featureStats.forEach((id, stats) -> samplers.put(id, new FvuSampler(stats, loaded.get(id).config().dIn(), fvuSampleRate,
+                new java.util.Random())));
+        this.fvu = Map.copyOf(samplers);
         this.evaluator = evaluator;
         this.prompts = prompts;
         this.outputs = outputs;

@@ -146,7 +146,7 @@ public final class Pipeline {
         KafkaProducer<String, byte[]> steeringProducer = new KafkaProducer<>(steeringProps, new StringSerializer(), new ByteArraySerializer());
         SteeringPublisher steering = new SteeringPublisher(steeringProducer, catalog.get(TopicRole.STEERING).name());
         EngineLoop engine = new EngineLoop(config, s.saes(), s.definitions(), engineOptions(config),
-                new EngineLoop.Outputs(decisions, dlq, steering::publish, s.egress()), s.metrics(), generation, Time.SYSTEM);
+                new EngineOutputs(decisions, dlq, steering::publish, s.egress()), s.metrics(), generation, Time.SYSTEM);
         Optional<PollLoop.PromptRoute> promptRoute;
         try {
             engine.start(Duration.ofMinutes(5));
