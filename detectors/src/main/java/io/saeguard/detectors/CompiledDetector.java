@@ -23,6 +23,10 @@ import java.util.Optional;
  * A definition ready to run: the rule built, the policy flattened into arrays, the steering directions
  * read. Owns per-chunk scratch (the feature tally and the last evaluation), so it is used by the
  * engine thread only.
+ *
+ * <p>Size: about 500 lines, one class on purpose: a detector's per-chunk evaluation (rule scores, special-token
+ * masking, aggregation over the request, policy bands, alert and steering fields, fail mode and deadline) is one hot
+ * path over one detector's state, and the aggregation kinds share its scratch buffers.
  */
 final class CompiledDetector {
     /** How many features a decision lists at most. */

@@ -44,6 +44,11 @@ import java.util.regex.Pattern;
  * {@code SAEGUARD_BATCHING_MAX_DELAY_MS} ({@link EnvironmentOverrides}); a bad value there is reported naming the
  * variable. Any string value may also name environment variables, {@code ${VAR}} or {@code ${VAR:-default}} (Kafka
  * client secrets, SAE paths). Relative paths are resolved against the config file's directory.
+ *
+ * <p>Size: about 600 lines, one class on purpose: it is the single place where the file's keys become the typed
+ * config — defaults, path resolution, {@code ${VAR}} substitution, the cross-key checks that Jackson cannot express
+ * and their file/key/problem/fix messages — so a new key's rules sit next to the old ones. The keys themselves are
+ * listed once, in {@link ConfigFile}.
  */
 public final class ConfigLoader {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
