@@ -18,9 +18,33 @@ import java.util.regex.Pattern;
  * @param aggregate     the aggregation; for rule kinds with their own (dsg) it is the kind's
  * @param specialTokens tokens that never count
  * @param policy        bands, alerting, fail mode
+ * @param status        whether its thresholds were measured ({@code status:} in the YAML; absent means verified)
  */
 public record DetectorDefinition(String id, String sae, Optional<String> description, RuleConfig rule,
-        Aggregation aggregate, SpecialTokens specialTokens, Policy policy) {
+        Aggregation aggregate, SpecialTokens specialTokens, Policy policy, Status status) {
+
+    /**
+     * Whether a detector's behaviour was measured. A pack whose features or thresholds were never checked on real
+     * activations (e.g. cited from a third party for a model nobody here ran) says {@code status: unverified}; the
+     * sidecar warns when it loads one and refuses it unless the config sets {@code allow_unverified_detectors: true}.
+     */
+    public enum Status {
+        /** Measured (the default): the pack states how. */
+        VERIFIED,
+        /** Not measured: thresholds are placeholders. */
+        UNVERIFIED;
+
+        /** The YAML form, {@code verified} or {@code unverified}. */
+        public String yamlName() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
+
+    /** A verified detector. */
+    public DetectorDefinition(String id, String sae, Optional<String> description, RuleConfig rule, Aggregation aggregate,
+            SpecialTokens specialTokens, Policy policy) {
+        this(id, sae, description, rule, aggregate, specialTokens, policy, Status.VERIFIED);
+    }
 
     /** The id syntax: safe as a file name, a metric label value and a URL path segment. */
     public static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
@@ -33,6 +57,7 @@ public record DetectorDefinition(String id, String sae, Optional<String> descrip
         Objects.requireNonNull(aggregate, "aggregate");
         Objects.requireNonNull(specialTokens, "specialTokens");
         Objects.requireNonNull(policy, "policy");
+        Objects.requireNonNull(status, "status");
         if (!ID.matcher(id).matches()) {
             throw new IllegalArgumentException("detector id '" + id + "' must match " + ID.pattern());
         }
@@ -43,11 +68,11 @@ public record DetectorDefinition(String id, String sae, Optional<String> descrip
 
     /** A copy with another policy. */
     public DetectorDefinition withPolicy(Policy replacement) {
-        return new DetectorDefinition(id, sae, description, rule, aggregate, specialTokens, replacement);
+        return new DetectorDefinition(id, sae, description, rule, aggregate, specialTokens, replacement, status);
     }
 
     /** A copy with another id. */
     public DetectorDefinition withId(String replacement) {
-        return new DetectorDefinition(replacement, sae, description, rule, aggregate, specialTokens, policy);
+        return new DetectorDefinition(replacement, sae, description, rule, aggregate, specialTokens, policy, status);
     }
 }

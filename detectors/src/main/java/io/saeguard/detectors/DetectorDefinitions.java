@@ -98,7 +98,7 @@ public final class DetectorDefinitions {
     /** Parses one definition; relative file references resolve against {@code baseDir}. */
     public static DetectorDefinition parse(byte[] yaml, String sourceName, Path baseDir) throws DetectorConfigException {
         ConfigNode root = ConfigNode.parseYaml(yaml, sourceName, baseDir);
-        root.allowKeys("id", "sae", "description", "rule", "aggregate", "window", "special_tokens", "policy");
+        root.allowKeys("id", "sae", "description", "status", "rule", "aggregate", "window", "special_tokens", "policy");
         String id = root.string("id");
         if (!DetectorDefinition.ID.matcher(id).matches()) {
             throw root.error("id", "'" + id + "' is not a valid detector id",
@@ -106,6 +106,9 @@ public final class DetectorDefinitions {
         }
         String sae = root.string("sae");
         Optional<String> description = root.optionalString("description");
+        DetectorDefinition.Status status = root.has("status")
+                ? DetectorDefinition.Status.valueOf(root.choice("status", "verified", "unverified").toUpperCase(Locale.ROOT))
+                : DetectorDefinition.Status.VERIFIED;
 
         ConfigNode ruleNode = root.object("rule");
         String kindName = ruleNode.string("kind");
@@ -116,7 +119,7 @@ public final class DetectorDefinitions {
         Aggregation aggregate = aggregation(root, rule, kindName);
         SpecialTokens special = specialTokens(root);
         Policy policy = policy(root.object("policy"));
-        DetectorDefinition definition = new DetectorDefinition(id, sae, description, rule, aggregate, special, policy);
+        DetectorDefinition definition = new DetectorDefinition(id, sae, description, rule, aggregate, special, policy, status);
         Optional<String> problem = interventionProblem(definition, DetectorKinds.create(rule));
         if (problem.isPresent()) {
             throw root.error("policy.vector_feature", problem.get(),
@@ -266,6 +269,9 @@ public final class DetectorDefinitions {
         root.put("id", d.id());
         root.put("sae", d.sae());
         d.description().ifPresent(s -> root.put("description", s));
+        if (d.status() != DetectorDefinition.Status.VERIFIED) {
+            root.put("status", d.status().yamlName());
+        }
         Map<String, Object> rule = new LinkedHashMap<>();
         rule.put("kind", d.rule().kind());
         rule.putAll(DetectorKinds.write(d.rule()));

@@ -469,4 +469,36 @@ class DetectorDefinitionsTest {
         assertThatThrownBy(() -> DetectorDefinitions.load(dir.resolve("missing.yaml")))
                 .isInstanceOf(DetectorConfigException.class).hasMessageContaining("cannot read the file");
     }
+
+    @Test
+    void anUnverifiedPackSaysSoAndTheMarkSurvivesTheRoundTrip() throws Exception {
+        // Given a definition marked unverified, and the same without the mark
+        String yaml = """
+                id: guess
+                sae: s
+                status: unverified
+                rule:
+                  kind: features
+                  features:
+                    - id: 3
+                      threshold: 1.0
+                policy:
+                  bands:
+                    - min: 1.0
+                      action: flag
+                """;
+        DetectorDefinition marked = DetectorDefinitions.parse(yaml.getBytes(java.nio.charset.StandardCharsets.UTF_8), "guess.yaml");
+        DetectorDefinition plain = DetectorDefinitions.parse(yaml.replace("status: unverified\n", "")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8), "plain.yaml");
+
+        // Then
+        assertThat(marked.status()).isEqualTo(DetectorDefinition.Status.UNVERIFIED);
+        assertThat(plain.status()).isEqualTo(DetectorDefinition.Status.VERIFIED);
+        assertThat(DetectorDefinitions.toYaml(marked)).contains("status: unverified");
+        assertThat(DetectorDefinitions.toYaml(plain)).doesNotContain("status");
+        assertThat(DetectorDefinitions.parse(DetectorDefinitions.toYaml(marked).getBytes(java.nio.charset.StandardCharsets.UTF_8), "again.yaml"))
+                .isEqualTo(marked);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> DetectorDefinitions.parse(yaml.replace("unverified", "maybe")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8), "bad.yaml")).hasMessageContaining("status");
+    }
 }

@@ -359,6 +359,11 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
 
     private void replace(DetectorDefinition def, CompletableFuture<Boolean> replaced) {
         try {
+            try {
+                Pipeline.checkStatus(def, config);
+            } catch (IllegalArgumentException e) {
+                throw new InvalidRequestException(e.getMessage(), e);
+            }
             LiveDetectors.check(def, saes, limits); // refused before anything changes
             flushAll(); // what was queued before the change is decided by the version it was queued under
             boolean existed = detectors.replace(def);

@@ -92,6 +92,7 @@ public final class Pipeline {
     public static void validate(SidecarConfig config, Map<String, Sae> saes, List<DetectorDefinition> definitions) {
         StateLimits limits = new StateLimits(config.state().requestTtl(), config.state().maxRequests());
         for (DetectorDefinition d : definitions) {
+            checkStatus(d, config);
             try {
                 LiveDetectors.check(d, saes, limits);
             } catch (InvalidRequestException e) {
@@ -111,6 +112,24 @@ public final class Pipeline {
                 }
             }
         }
+    }
+
+    /**
+     * Refuses a detector marked {@code status: unverified} unless the config allows such detectors; warns when it does.
+     *
+     * @throws IllegalArgumentException naming the detector and both ways out
+     */
+    static void checkStatus(DetectorDefinition d, SidecarConfig config) {
+        if (d.status() != DetectorDefinition.Status.UNVERIFIED) {
+            return;
+        }
+        if (!config.allowUnverifiedDetectors()) {
+            throw new IllegalArgumentException("detector '" + d.id() + "' is marked 'status: unverified': its thresholds were never measured, "
+                    + "so its decisions are guesses; measure it on your traffic ('saeguard eval', 'saeguard select') and remove the mark, or "
+                    + "set 'allow_unverified_detectors: true' in the config to run it anyway");
+        }
+        LOGGER.atWarn().addKeyValue("detector", d.id()).log("running an UNVERIFIED detector (allow_unverified_detectors: true): its "
+                + "thresholds were never measured; treat its decisions as untested");
     }
 
     /** Starts the engine (SAEs on the device, steering vectors published), then the poll thread and the file watcher. */
