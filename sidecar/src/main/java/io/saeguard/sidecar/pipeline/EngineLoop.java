@@ -216,6 +216,17 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     }
 
     /**
+     * Refuses, on the caller's thread, a definition this sidecar cannot run: the check {@link #replaceDetector} makes
+     * on the engine thread (the SAE is loaded, the rule compiles, every feature id is below the SAE's {@code d_sae}).
+     * Reads only immutable SAE data, so any thread may call it.
+     *
+     * @throws InvalidRequestException naming the detector and what is wrong
+     */
+    public void validate(DetectorDefinition definition) {
+        LiveDetectors.check(definition, saes, limits);
+    }
+
+    /**
      * Replaces (or adds) a detector, after the records queued before it were decided by the old version. Completes
      * with whether one with its id existed; completes exceptionally with {@link InvalidRequestException} for a
      * definition this sidecar cannot run (the running version stays in force), or with an {@link IllegalStateException}
