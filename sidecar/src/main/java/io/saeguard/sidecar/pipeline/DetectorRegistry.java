@@ -15,6 +15,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.consumer.Consumer;
@@ -75,6 +77,12 @@ public final class DetectorRegistry implements AutoCloseable {
     private final Duration applyTimeout;
     private final Time time;
     private final Thread thread;
+    /** Calls {@code send}, which can block on metadata or a full buffer, so that {@link #publish} never does. */
+    private final ExecutorService sender = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "saeguard-detector-publish");
+        t.setDaemon(true);
+        return t;
+    });
     private final CountDownLatch caughtUpLatch = new CountDownLatch(1);
     private final Map<String, CompletableFuture<Boolean>> waiting = new ConcurrentHashMap<>();
     /** Every id the topic has held, with its latest value (empty after a tombstone); written by the registry thread. */
@@ -144,7 +152,8 @@ public final class DetectorRegistry implements AutoCloseable {
     }
 
     /**
-     * Publishes a detector change and completes once this replica applied it: with whether the id existed here before
+     * Publishes a detector change and completes once this replica applied it (never blocks: the send runs on this
+     * registry's own thread, in call order): with whether the id existed here before
      * (replaced or added; removed or unknown). Completes exceptionally with {@link InvalidRequestException} if this
      * replica refused the definition (validate first: {@link EngineLoop#validate}), or with
      * {@link RegistryUnavailableException} if Kafka did not take the record or it was not applied in time.
@@ -160,17 +169,19 @@ public final class DetectorRegistry implements AutoCloseable {
         record.headers().add(WHO, who.getBytes(StandardCharsets.UTF_8))
                 .add(WHEN, Long.toString(time.milliseconds()).getBytes(StandardCharsets.UTF_8))
                 .add(CHANGE, change.getBytes(StandardCharsets.UTF_8));
-        try {
-            producer.send(record, (metadata, err) -> {
-                if (err != null) {
-                    applied.completeExceptionally(new RegistryUnavailableException("the detector change was not written to '" + topic
-                            + "': " + err.getMessage(), err));
-                }
-            });
-        } catch (RuntimeException e) {
-            applied.completeExceptionally(new RegistryUnavailableException("the detector change was not written to '" + topic + "': "
-                    + e.getMessage(), e));
-        }
+        sender.execute(() -> {
+            try {
+                producer.send(record, (metadata, err) -> {
+                    if (err != null) {
+                        applied.completeExceptionally(new RegistryUnavailableException("the detector change was not written to '" + topic
+                                + "': " + err.getMessage(), err));
+                    }
+                });
+            } catch (RuntimeException e) {
+                applied.completeExceptionally(new RegistryUnavailableException("the detector change was not written to '" + topic + "': "
+                        + e.getMessage(), e));
+            }
+        });
         return applied.orTimeout(applyTimeout.toMillis(), TimeUnit.MILLISECONDS).handle((existed, err) -> {
             waiting.remove(change);
             if (err == null) {
@@ -342,6 +353,7 @@ public final class DetectorRegistry implements AutoCloseable {
         if (!thread.isAlive()) {
             consumer.close(Duration.ofSeconds(5));
         }
+        sender.shutdown();
         producer.close(Duration.ofSeconds(10));
         waiting.values().forEach(w -> w.completeExceptionally(new RegistryUnavailableException("the sidecar is shutting down", null)));
     }
