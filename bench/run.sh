@@ -180,6 +180,7 @@ topics:
   decisions: $prefix.saeguard.decisions
   alerts: $prefix.saeguard.alerts
   steering: $prefix.saeguard.steering
+  detectors: $prefix.saeguard.detectors
   deadletter: $prefix.saeguard.deadletter
   prompts: $prefix.saeguard.prompts
 saes:

@@ -19,8 +19,10 @@ import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.config.SidecarConfig.Scope;
 import io.saeguard.sidecar.pipeline.CheckRequest;
 import io.saeguard.sidecar.pipeline.CheckResult;
+import io.saeguard.sidecar.pipeline.DetectorRegistry;
 import io.saeguard.sidecar.pipeline.EngineLoop;
 import io.saeguard.sidecar.pipeline.InvalidRequestException;
+import io.saeguard.sidecar.pipeline.RegistryUnavailableException;
 import io.saeguard.sidecar.pipeline.SaeRouter;
 import io.saeguard.topics.DecodeException;
 import io.vertx.core.Future;
@@ -45,7 +47,7 @@ import java.util.function.BooleanSupplier;
  * The sidecar's HTTP surface (Vert.x Web): {@code GET /health/live}, {@code GET /health/ready},
  * {@code GET /metrics} (Prometheus text, OpenMetrics or protobuf by {@code Accept}),
  * {@code POST /v1/encode}, {@code POST /v1/check}, {@code GET /v1/detectors},
- * {@code GET|PUT|DELETE /v1/detectors/{id}} (hot reload), and the live page: {@code GET /},
+ * {@code GET|PUT|DELETE /v1/detectors/{id}} (changes go through the detector registry topic, so every replica follows), and the live page: {@code GET /},
  * {@code GET /v1/alerts/stream} (server-sent events), {@code GET /v1/features/top}. Encoding and detection run on the engine
  * thread; handlers never block the event loop, and results come back with the engine's future
  * (completed on the engine thread, then delivered on this verticle's context).
@@ -85,8 +87,9 @@ public final class HttpApi extends VerticleBase {
     private final Authenticator authenticator;
     private final Optional<SidecarConfig.Tls> tls;
     private final BooleanSupplier ready;
-    private final PrometheusRegistry registry;
+    private final PrometheusRegistry metricsRegistry;
     private final EngineLoop engine;
+    private final DetectorRegistry detectors;
     private final SaeRouter router;
     private final AlertFeed alerts;
     private final CheckBodies bodies;
@@ -95,7 +98,8 @@ public final class HttpApi extends VerticleBase {
 
     /** @param promptSae the SAE that serves the prompt model's hidden states, when the sidecar has one ({@code prompts:}) */
     public HttpApi(SidecarConfig.Http http, BooleanSupplier ready, PrometheusRegistry registry, EngineLoop engine,
-            SaeRouter router, AlertFeed alerts, Optional<String> promptSae) {
+            DetectorRegistry detectors, SaeRouter router, AlertFeed alerts, Optional<String> promptSae) {
+        this.detectors = detectors;
         this.alerts = alerts;
         this.bodies = new CheckBodies(router, promptSae);
         this.host = http.host();
@@ -104,7 +108,7 @@ public final class HttpApi extends VerticleBase {
         this.authenticator = new Authenticator(http.auth().tokens());
         this.tls = http.tls();
         this.ready = ready;
-        this.registry = registry;
+        this.metricsRegistry = registry;
         this.engine = engine;
         this.router = router;
     }
@@ -237,7 +241,7 @@ public final class HttpApi extends VerticleBase {
         ExpositionFormatWriter writer = FORMATS.findWriter(accept);
         vertx.executeBlocking(() -> {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
-            writer.write(out, registry.scrape());
+            writer.write(out, metricsRegistry.scrape());
             return Buffer.buffer(out.toByteArray());
         }, false).onSuccess(b -> ctx.response().putHeader("Content-Type", writer.getContentType()).end(b)).onFailure(ctx::fail);
     }
@@ -309,9 +313,11 @@ public final class HttpApi extends VerticleBase {
     }
 
     /**
-     * Replaces (or adds) one detector from a YAML body. A definition that does not validate, names
-     * another id, names an SAE this sidecar does not load or a feature that SAE does not have, is refused with 400
-     * and the running version stays in force.
+     * Replaces (or adds) one detector from a YAML body, for every replica: the definition is validated here first (one
+     * that does not parse, names another id, names an SAE this sidecar does not load or a feature that SAE does not
+     * have, is a 400 and is never published), then published to the detector registry; the answer comes once this
+     * replica applied it ("replaced" or "added"), or is a 503 when the registry did not take it or it was not applied
+     * in time.
      */
     private void putDetector(RoutingContext ctx) {
         String id = ctx.pathParam("id");
@@ -325,12 +331,13 @@ public final class HttpApi extends VerticleBase {
             if (!def.id().equals(id)) {
                 throw new InvalidRequestException("the body's id '" + def.id() + "' differs from the path's '" + id + "'");
             }
+            engine.validate(def);
         } catch (DetectorConfigException | InvalidRequestException e) {
             json(ctx, 400, error(e.getMessage()));
             return;
         }
         io.vertx.core.Context vc = vertx.getOrCreateContext();
-        engine.replaceDetector(def).whenComplete((existed, err) -> vc.runOnContext(v -> {
+        detectors.publish(id, Optional.of(body(ctx).getBytes()), ctx.get(CALLER)).whenComplete((existed, err) -> vc.runOnContext(v -> {
             if (err != null) {
                 fail(ctx, err);
                 return;
@@ -341,15 +348,20 @@ public final class HttpApi extends VerticleBase {
         }));
     }
 
-    /** Removes one detector: 200 when it existed, 404 when it did not. */
+    /**
+     * Removes one detector from every replica: a tombstone in the detector registry, answered once this replica applied
+     * it (200); 404 when neither the registry nor this replica has the id (nothing is published).
+     */
     private void deleteDetector(RoutingContext ctx) {
         String id = ctx.pathParam("id");
+        if (!detectors.holds(id) && engine.detectorDefinitions().stream().noneMatch(d -> d.id().equals(id))) {
+            json(ctx, 404, error("unknown detector '" + id + "'"));
+            return;
+        }
         io.vertx.core.Context vc = vertx.getOrCreateContext();
-        engine.removeDetector(id).whenComplete((existed, err) -> vc.runOnContext(v -> {
+        detectors.publish(id, Optional.empty(), ctx.get(CALLER)).whenComplete((existed, err) -> vc.runOnContext(v -> {
             if (err != null) {
                 fail(ctx, err);
-            } else if (!existed) {
-                json(ctx, 404, error("unknown detector '" + id + "'"));
             } else {
                 LOGGER.atInfo().addKeyValue("detector", id).addKeyValue("who", (String) ctx.get(CALLER)).log("detector removed");
                 json(ctx, 200, JSON.createObjectNode().put("id", id).put("status", "removed").toString());
@@ -392,6 +404,12 @@ public final class HttpApi extends VerticleBase {
         if (cause instanceof InvalidRequestException || cause instanceof DecodeException || cause instanceof DetectorConfigException
                 || cause instanceof com.fasterxml.jackson.core.JacksonException) {
             json(ctx, 400, error(cause.getMessage()));
+            return;
+        }
+        if (cause instanceof RegistryUnavailableException) {
+            LOGGER.atWarn().addKeyValue("path", ctx.request().path()).log("detector change not confirmed: {}", cause.getMessage());
+            ctx.response().putHeader("Retry-After", "1");
+            json(ctx, 503, error(cause.getMessage()));
             return;
         }
         String id = java.util.UUID.randomUUID().toString().substring(0, 8);

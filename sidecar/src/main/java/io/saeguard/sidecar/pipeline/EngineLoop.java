@@ -156,6 +156,26 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     }
 
     /**
+     * Refuses, on the caller's thread, a definition this sidecar cannot run: the check {@link #replaceDetector} makes
+     * on the engine thread (the SAE is loaded, the rule compiles, every feature id is below the SAE's {@code d_sae}).
+     * Reads only immutable SAE data, so any thread may call it.
+     *
+     * @throws InvalidRequestException naming the detector and what is wrong
+     */
+    public void validate(DetectorDefinition definition) {
+        checkStatus(definition);
+        LiveDetectors.check(definition, saes, limits);
+    }
+
+    private void checkStatus(DetectorDefinition definition) {
+        try {
+            Pipeline.checkStatus(definition, config);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(e.getMessage(), e);
+        }
+    }
+
+    /**
      * Replaces (or adds) a detector, after the records queued before it were decided by the old version. Completes
      * with whether one with its id existed; completes exceptionally with {@link InvalidRequestException} for a
      * definition this sidecar cannot run (the running version stays in force), or with an {@link IllegalStateException}
@@ -359,11 +379,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
 
     private void replace(DetectorDefinition def, CompletableFuture<Boolean> replaced) {
         try {
-            try {
-                Pipeline.checkStatus(def, config);
-            } catch (IllegalArgumentException e) {
-                throw new InvalidRequestException(e.getMessage(), e);
-            }
+            checkStatus(def);
             LiveDetectors.check(def, saes, limits); // refused before anything changes
             flushAll(); // what was queued before the change is decided by the version it was queued under
             boolean existed = detectors.replace(def);

@@ -10,6 +10,7 @@ public enum TopicRole {
     DECISIONS,
     ALERTS,
     STEERING,
+    DETECTORS,
     DEADLETTER;
 
     /** The key used in {@code topics.yaml} and config files. */
