@@ -156,23 +156,18 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     }
 
     /**
-     * Refuses, on the caller's thread, a definition this sidecar cannot run: the check {@link #replaceDetector} makes
-     * on the engine thread (the SAE is loaded, the rule compiles, every feature id is below the SAE's {@code d_sae}).
-     * Reads only immutable SAE data, so any thread may call it.
+     * Refuses, on any thread, a definition this sidecar cannot run, as {@link #replaceDetector} would: unverified and not
+     * allowed, an SAE it does not load, a rule that does not compile, a feature id at or above the SAE's {@code d_sae}.
      *
      * @throws InvalidRequestException naming the detector and what is wrong
      */
     public void validate(DetectorDefinition definition) {
-        checkStatus(definition);
-        LiveDetectors.check(definition, saes, limits);
-    }
-
-    private void checkStatus(DetectorDefinition definition) {
         try {
             Pipeline.checkStatus(definition, config);
         } catch (IllegalArgumentException e) {
             throw new InvalidRequestException(e.getMessage(), e);
         }
+        LiveDetectors.check(definition, saes, limits);
     }
 
     /**
@@ -379,8 +374,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
 
     private void replace(DetectorDefinition def, CompletableFuture<Boolean> replaced) {
         try {
-            checkStatus(def);
-            LiveDetectors.check(def, saes, limits); // refused before anything changes
+            validate(def); // refused before anything changes
             flushAll(); // what was queued before the change is decided by the version it was queued under
             boolean existed = detectors.replace(def);
             try {
