@@ -29,7 +29,8 @@ import org.slf4j.LoggerFactory;
  * calls every method; the rules it builds rely on that and keep scratch buffers without locks.
  *
  * <p><b>Per chunk</b> ({@link #evaluate}): every detector of the chunk's SAE scores the chunk's counted
- * tokens, aggregates over the request ({@link Aggregation}), and maps the score to an action through
+ * tokens, aggregates over the request ({@link Aggregation}; each request position counts once per detector, so a
+ * redelivered or overlapping chunk adds only the positions not counted before), and maps the score to an action through
  * its {@link Policy}. The chunk's decision is the most severe verdict (block &gt; clamp &gt; steer &gt;
  * flag &gt; allow; ties go to the higher score, then to the detector defined first). When no detector
  * reaches an action above allow, the decision is {@code ALLOW} with no detector, score or features.
