@@ -501,4 +501,38 @@ class DetectorDefinitionsTest {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> DetectorDefinitions.parse(yaml.replace("unverified", "maybe")
                 .getBytes(java.nio.charset.StandardCharsets.UTF_8), "bad.yaml")).hasMessageContaining("status");
     }
+
+    @Test
+    void aShadowDetectorSaysSoAndTheModeSurvivesTheRoundTrip() throws Exception {
+        // Given a definition in shadow mode, and the same without the key
+        String yaml = """
+                id: trial
+                sae: s
+                mode: shadow
+                rule:
+                  kind: features
+                  features:
+                    - id: 3
+                      threshold: 1.0
+                policy:
+                  bands:
+                    - min: 1.0
+                      action: block
+                """;
+        DetectorDefinition shadow = DetectorDefinitions.parse(yaml.getBytes(java.nio.charset.StandardCharsets.UTF_8), "trial.yaml");
+        DetectorDefinition plain = DetectorDefinitions.parse(yaml.replace("mode: shadow\n", "")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8), "plain.yaml");
+
+        // Then
+        assertThat(shadow.mode()).isEqualTo(DetectorDefinition.Mode.SHADOW);
+        assertThat(plain.mode()).isEqualTo(DetectorDefinition.Mode.LIVE);
+        assertThat(DetectorDefinitions.toYaml(shadow)).contains("mode: shadow");
+        assertThat(DetectorDefinitions.toYaml(plain)).doesNotContain("mode");
+        assertThat(DetectorDefinitions.parse(DetectorDefinitions.toYaml(shadow).getBytes(java.nio.charset.StandardCharsets.UTF_8), "again.yaml"))
+                .isEqualTo(shadow);
+        assertThat(DetectorDefinitions.parse(yaml.replace("mode: shadow", "mode: live")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8), "live.yaml")).isEqualTo(plain);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> DetectorDefinitions.parse(yaml.replace("mode: shadow", "mode: dry-run")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8), "bad.yaml")).hasMessageContaining("mode").hasMessageContaining("shadow");
+    }
 }

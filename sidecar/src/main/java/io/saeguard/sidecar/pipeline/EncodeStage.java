@@ -188,8 +188,7 @@ final class EncodeStage {
         }
         requestPartitions.seen(w.requestId(), w.partition(), w.isFinal());
         if (w.prompt().isPresent()) {
-            outcome = new ChunkOutcome(outcome.decision(), prompts.orElseThrow().withExcerpts(w.prompt().get(), outcome.alerts()),
-                    outcome.verdicts());
+            outcome = outcome.withAlerts(prompts.orElseThrow().withExcerpts(w.prompt().get(), outcome.alerts()));
         }
         decided.add(w);
         outcomes.add(outcome);

@@ -170,7 +170,7 @@ public final class Pipeline {
         TopicCatalog catalog = s.catalog();
         DeadLetterPublisher dlq = new DeadLetterPublisher(sink, catalog.get(TopicRole.DEADLETTER).name(), s.metrics());
         DecisionPublisher decisions = new DecisionPublisher(sink, catalog.get(TopicRole.DECISIONS).name(),
-                catalog.get(TopicRole.ALERTS).name(), s.metrics(), s.alertListener());
+                catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.SHADOW).name(), s.metrics(), s.alertListener());
         Map<String, Object> steeringProps = new HashMap<>(producerProps);
         steeringProps.remove(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
         steeringProps.remove(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG);

@@ -9,6 +9,7 @@ public enum TopicRole {
     PROMPTS,
     DECISIONS,
     ALERTS,
+    SHADOW,
     STEERING,
     DETECTORS,
     DEADLETTER;
