@@ -179,7 +179,9 @@ topics:
   activations: $prefix.saeguard.activations
   decisions: $prefix.saeguard.decisions
   alerts: $prefix.saeguard.alerts
+  shadow: $prefix.saeguard.shadow
   steering: $prefix.saeguard.steering
+  detectors: $prefix.saeguard.detectors
   deadletter: $prefix.saeguard.deadletter
   prompts: $prefix.saeguard.prompts
 saes:

@@ -87,7 +87,14 @@ def test_shipped_configs_use_only_keys_the_readme_documents_and_the_same_http_po
     unknown = key_paths(config) - readme_config_schema()
     assert not unknown, "%s: keys the sidecar would reject: %s" % (CONFIGS[name], sorted(unknown))
     assert config["http"]["port"] == load_config("image default")["http"]["port"]
-    assert config["http"]["host"] == "0.0.0.0", "a container must listen on all interfaces"
+    if name == "image default":
+        # No tokens in the image's own file, so it binds 127.0.0.1 only (the sidecar refuses another address
+        # without tokens); a deployment mounts a file with tokens that listens on all interfaces.
+        assert "host" not in config["http"] and not config["http"].get("auth", {}).get("tokens"), \
+            "the image's default config must not serve other hosts without tokens"
+    else:
+        assert config["http"]["host"] == "0.0.0.0", "a container must listen on all interfaces"
+        assert config["http"]["auth"]["tokens"], "%s listens on all interfaces, so it needs tokens" % CONFIGS[name]
 
 
 @pytest.mark.sidecar

@@ -7,16 +7,31 @@ import java.util.Objects;
 
 /**
  * The result of evaluating one chunk: exactly one decision (action {@code ALLOW} with no detector when
- * nothing reached a band), the alerts raised, and one verdict per detector evaluated.
+ * nothing reached a band), the alerts raised, one verdict per detector evaluated, and the decisions shadow
+ * detectors would have made.
  *
- * @param decision the most severe verdict's decision (block &gt; clamp &gt; steer &gt; flag &gt; allow; ties by higher score)
- * @param alerts   alerts raised by this chunk, in detector order; possibly empty
- * @param verdicts one per detector of the chunk's SAE, in definition order
+ * @param decision the most severe live verdict's decision (block &gt; clamp &gt; steer &gt; flag &gt; allow; ties by higher
+ *                 score); shadow verdicts never count
+ * @param alerts   alerts raised by this chunk by live detectors, in detector order; possibly empty
+ * @param verdicts one per detector of the chunk's SAE, live and shadow, in definition order
+ * @param shadow   one decision per shadow detector whose action is not {@code ALLOW}, in definition order, for the
+ *                 {@code saeguard.shadow} topic; each names its detector
  */
-public record ChunkOutcome(Decision decision, List<Alert> alerts, List<Verdict> verdicts) {
+public record ChunkOutcome(Decision decision, List<Alert> alerts, List<Verdict> verdicts, List<Decision> shadow) {
     public ChunkOutcome {
         Objects.requireNonNull(decision, "decision");
         alerts = List.copyOf(alerts);
         verdicts = List.copyOf(verdicts);
+        shadow = List.copyOf(shadow);
+    }
+
+    /** An outcome without shadow detectors. */
+    public ChunkOutcome(Decision decision, List<Alert> alerts, List<Verdict> verdicts) {
+        this(decision, alerts, verdicts, List.of());
+    }
+
+    /** A copy with other alerts (e.g. with text excerpts added). */
+    public ChunkOutcome withAlerts(List<Alert> replacement) {
+        return new ChunkOutcome(decision, replacement, verdicts, shadow);
     }
 }

@@ -23,6 +23,10 @@ import java.util.Optional;
  * A definition ready to run: the rule built, the policy flattened into arrays, the steering directions
  * read. Owns per-chunk scratch (the feature tally and the last evaluation), so it is used by the
  * engine thread only.
+ *
+ * <p>Size: about 500 lines, one class on purpose: a detector's per-chunk evaluation (rule scores, special-token
+ * masking, aggregation over the request, policy bands, alert and steering fields, fail mode and deadline) is one hot
+ * path over one detector's state, and the aggregation kinds share its scratch buffers.
  */
 final class CompiledDetector {
     /** How many features a decision lists at most. */
@@ -252,11 +256,22 @@ final class CompiledDetector {
             counted++;
             normSum += norms[t];
             chunkMax = Math.max(chunkMax, s);
-            boolean f = s >= fireLevel;
-            if (f) {
+            if (s >= fireLevel) {
                 fired++;
             }
-            st.add(s, f, aggregate);
+        }
+        // Every score is finite: fold the tokens whose positions the request has not counted yet into its aggregates,
+        // so a redelivered record or a prefill seen twice counts once (docs/algorithms.md#aggregations). The chunk's
+        // own figures above (token score, fired, mean norm) stay over all its counted tokens: they describe the chunk.
+        long first = chunk.position();
+        CountedPositions seen = st.positions;
+        if (!seen.containsAll(first, first + tokens)) {
+            for (int t = 0; t < tokens; t++) {
+                if (in.counted(t) && !seen.contains(first + t)) {
+                    st.add(scores[t], scores[t] >= fireLevel, aggregate);
+                }
+            }
+            seen.add(first, first + tokens);
         }
         chunkFired = fired > 0;
         double value = switch (aggregate) {

@@ -38,6 +38,7 @@ import java.util.OptionalLong;
  * id: toxicity                    # unique; [A-Za-z0-9][A-Za-z0-9._-]*, at most 64 characters
  * sae: gemma-2b-l20-16k           # an SAE id from the sidecar config
  * description: free text          # optional
+ * mode: live                      # live | shadow (default live): a shadow detector's verdicts change no decision or alert
  * rule:                           # kind: features | probe | raw-probe | dsg (plug-ins may add more)
  *   kind: features
  *   match: any
@@ -98,7 +99,7 @@ public final class DetectorDefinitions {
     /** Parses one definition; relative file references resolve against {@code baseDir}. */
     public static DetectorDefinition parse(byte[] yaml, String sourceName, Path baseDir) throws DetectorConfigException {
         ConfigNode root = ConfigNode.parseYaml(yaml, sourceName, baseDir);
-        root.allowKeys("id", "sae", "description", "rule", "aggregate", "window", "special_tokens", "policy");
+        root.allowKeys("id", "sae", "description", "status", "mode", "rule", "aggregate", "window", "special_tokens", "policy");
         String id = root.string("id");
         if (!DetectorDefinition.ID.matcher(id).matches()) {
             throw root.error("id", "'" + id + "' is not a valid detector id",
@@ -106,6 +107,12 @@ public final class DetectorDefinitions {
         }
         String sae = root.string("sae");
         Optional<String> description = root.optionalString("description");
+        DetectorDefinition.Status status = root.has("status")
+                ? DetectorDefinition.Status.valueOf(root.choice("status", "verified", "unverified").toUpperCase(Locale.ROOT))
+                : DetectorDefinition.Status.VERIFIED;
+        DetectorDefinition.Mode mode = root.has("mode")
+                ? DetectorDefinition.Mode.valueOf(root.choice("mode", "live", "shadow").toUpperCase(Locale.ROOT))
+                : DetectorDefinition.Mode.LIVE;
 
         ConfigNode ruleNode = root.object("rule");
         String kindName = ruleNode.string("kind");
@@ -116,7 +123,7 @@ public final class DetectorDefinitions {
         Aggregation aggregate = aggregation(root, rule, kindName);
         SpecialTokens special = specialTokens(root);
         Policy policy = policy(root.object("policy"));
-        DetectorDefinition definition = new DetectorDefinition(id, sae, description, rule, aggregate, special, policy);
+        DetectorDefinition definition = new DetectorDefinition(id, sae, description, rule, aggregate, special, policy, status, mode);
         Optional<String> problem = interventionProblem(definition, DetectorKinds.create(rule));
         if (problem.isPresent()) {
             throw root.error("policy.vector_feature", problem.get(),
@@ -266,6 +273,12 @@ public final class DetectorDefinitions {
         root.put("id", d.id());
         root.put("sae", d.sae());
         d.description().ifPresent(s -> root.put("description", s));
+        if (d.status() != DetectorDefinition.Status.VERIFIED) {
+            root.put("status", d.status().yamlName());
+        }
+        if (d.mode() != DetectorDefinition.Mode.LIVE) {
+            root.put("mode", d.mode().yamlName());
+        }
         Map<String, Object> rule = new LinkedHashMap<>();
         rule.put("kind", d.rule().kind());
         rule.putAll(DetectorKinds.write(d.rule()));

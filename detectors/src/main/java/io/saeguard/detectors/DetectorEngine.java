@@ -29,7 +29,8 @@ import org.slf4j.LoggerFactory;
  * calls every method; the rules it builds rely on that and keep scratch buffers without locks.
  *
  * <p><b>Per chunk</b> ({@link #evaluate}): every detector of the chunk's SAE scores the chunk's counted
- * tokens, aggregates over the request ({@link Aggregation}), and maps the score to an action through
+ * tokens, aggregates over the request ({@link Aggregation}; each request position counts once per detector, so a
+ * redelivered or overlapping chunk adds only the positions not counted before), and maps the score to an action through
  * its {@link Policy}. The chunk's decision is the most severe verdict (block &gt; clamp &gt; steer &gt;
  * flag &gt; allow; ties go to the higher score, then to the detector defined first). When no detector
  * reaches an action above allow, the decision is {@code ALLOW} with no detector, score or features.
@@ -75,6 +76,12 @@ import org.slf4j.LoggerFactory;
  * best one there is; replacing it by allow would hide a detection). Both are reported in
  * {@link Verdict#failure()} and the reason, and failures are logged at WARN at most once a minute per detector.
  * A failed detector raises no alert.
+ *
+ * <p><b>Shadow detectors</b> ({@code mode: shadow}, {@link DetectorDefinition.Mode}) are evaluated like the others, in
+ * definition order, on the same chunks and with their own request state, deadline and fail mode; their verdicts are in
+ * {@link ChunkOutcome#verdicts()} marked {@link Verdict#shadow()}, but they never take part in the decision and never
+ * raise an alert. Each one whose action is not allow adds its own decision (same seq and position as the chunk's) to
+ * {@link ChunkOutcome#shadow()}. The reason "no detector reached a band" speaks of live detectors only.
  */
 public final class DetectorEngine {
     private static final Logger LOGGER = LoggerFactory.getLogger(DetectorEngine.class);
@@ -178,6 +185,7 @@ public final class DetectorEngine {
         }
         List<Verdict> verdicts = new ArrayList<>(ds.length);
         List<Alert> alerts = List.of();
+        List<Decision> shadow = List.of();
         CompiledDetector best = null;
         Decision bestDecision = null;
         for (CompiledDetector d : ds) {
@@ -189,6 +197,16 @@ public final class DetectorEngine {
             } catch (RuntimeException e) {
                 d.fail(chunk, st, e);
                 logFailure(d, e);
+            }
+            if (d.definition.shadow()) {
+                verdicts.add(new Verdict(d.id, d.score, d.action, d.tier(), false, Optional.ofNullable(d.failure()), true));
+                if (d.action != Action.ALLOW) {
+                    if (shadow.isEmpty()) {
+                        shadow = new ArrayList<>(2);
+                    }
+                    shadow.add(d.decision(chunk, seq, nowMillis));
+                }
+                continue;
             }
             boolean alert = d.alertDue(st);
             Decision own = null;
@@ -219,7 +237,7 @@ public final class DetectorEngine {
         if (request.recordChunk(chunk.sae(), chunk.isFinal())) {
             store.remove(chunk.requestId());
         }
-        return new ChunkOutcome(decision, alerts, verdicts);
+        return new ChunkOutcome(decision, alerts, verdicts, shadow);
     }
 
     private static final long FAILURE_LOG_INTERVAL_MS = 60_000;

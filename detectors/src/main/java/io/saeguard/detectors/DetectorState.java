@@ -4,11 +4,13 @@ import io.saeguard.detectors.spi.Aggregation;
 import io.saeguard.detectors.spi.Aggregation.Kind;
 
 /**
- * One detector's state for one request: the running aggregates, the window ring, the tier latch and
- * what was alerted. Sized once (the ring) when the request first meets the detector.
+ * One detector's state for one request: the positions counted, the running aggregates, the window ring, the tier
+ * latch and what was alerted. Sized once (the ring) when the request first meets the detector.
  */
 final class DetectorState {
     final int generation;
+    /** The request positions already folded into the aggregates below, so that each counts once. */
+    final CountedPositions positions = new CountedPositions();
     long counted;
     long fired;
     double max = Double.NEGATIVE_INFINITY;

@@ -15,8 +15,11 @@ import java.util.Optional;
  * @param tier     the steering tier, for {@code STEER}
  * @param alert    whether this verdict raised an alert in this chunk
  * @param failure  how the detector failed on this chunk ({@link DetectorEngine}, "Failures"); empty when it did not
+ * @param shadow   whether the detector runs in shadow mode ({@link DetectorDefinition.Mode#SHADOW}): its action is
+ *                 what it would have done; it took no part in the decision and raised no alert
  */
-public record Verdict(String detector, double score, Action action, Optional<Tier> tier, boolean alert, Optional<Failure> failure) {
+public record Verdict(String detector, double score, Action action, Optional<Tier> tier, boolean alert, Optional<Failure> failure,
+        boolean shadow) {
 
     /**
      * A detector's failure on one chunk.
@@ -40,10 +43,23 @@ public record Verdict(String detector, double score, Action action, Optional<Tie
         Objects.requireNonNull(action, "action");
         Objects.requireNonNull(tier, "tier");
         Objects.requireNonNull(failure, "failure");
+        if (shadow && alert) {
+            throw new IllegalArgumentException("a shadow verdict raises no alert");
+        }
     }
 
-    /** A verdict without a failure. */
+    /** A live verdict without a failure. */
     public Verdict(String detector, double score, Action action, Optional<Tier> tier, boolean alert) {
-        this(detector, score, action, tier, alert, Optional.empty());
+        this(detector, score, action, tier, alert, Optional.empty(), false);
+    }
+
+    /** A live verdict. */
+    public Verdict(String detector, double score, Action action, Optional<Tier> tier, boolean alert, Optional<Failure> failure) {
+        this(detector, score, action, tier, alert, failure, false);
+    }
+
+    /** The metric label of its mode, {@code live} or {@code shadow}. */
+    public String mode() {
+        return (shadow ? DetectorDefinition.Mode.SHADOW : DetectorDefinition.Mode.LIVE).yamlName();
     }
 }

@@ -105,4 +105,15 @@ class CatalogTest {
 
         assertThat(readme).contains("UNVERIFIED").contains("Neuronpedia").contains("saeguard select").contains("Adapting a pack");
     }
+
+    @Test
+    void theGemmaScopePacksAreMarkedUnverifiedAndNoPackBlocksOnItsOwnFailure() throws Exception {
+        for (Path p : packs()) {
+            DetectorDefinition d = DetectorDefinitions.load(p);
+            // Their ids are cited, their thresholds placeholders: nobody here ran Gemma
+            assertThat(d.status()).as(p.toString()).isEqualTo(DetectorDefinition.Status.UNVERIFIED);
+            boolean blocks = d.policy().bands().stream().anyMatch(b -> b.action() == Action.BLOCK);
+            assertThat(blocks && d.policy().fail() == Policy.FailMode.CLOSED).as(p + ": block with fail: closed").isFalse();
+        }
+    }
 }

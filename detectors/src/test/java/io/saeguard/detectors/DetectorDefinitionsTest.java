@@ -469,4 +469,70 @@ class DetectorDefinitionsTest {
         assertThatThrownBy(() -> DetectorDefinitions.load(dir.resolve("missing.yaml")))
                 .isInstanceOf(DetectorConfigException.class).hasMessageContaining("cannot read the file");
     }
+
+    @Test
+    void anUnverifiedPackSaysSoAndTheMarkSurvivesTheRoundTrip() throws Exception {
+        // Given a definition marked unverified, and the same without the mark
+        String yaml = """
+                id: guess
+                sae: s
+                status: unverified
+                rule:
+                  kind: features
+                  features:
+                    - id: 3
+                      threshold: 1.0
+                policy:
+                  bands:
+                    - min: 1.0
+                      action: flag
+                """;
+        DetectorDefinition marked = DetectorDefinitions.parse(yaml.getBytes(java.nio.charset.StandardCharsets.UTF_8), "guess.yaml");
+        DetectorDefinition plain = DetectorDefinitions.parse(yaml.replace("status: unverified\n", "")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8), "plain.yaml");
+
+        // Then
+        assertThat(marked.status()).isEqualTo(DetectorDefinition.Status.UNVERIFIED);
+        assertThat(plain.status()).isEqualTo(DetectorDefinition.Status.VERIFIED);
+        assertThat(DetectorDefinitions.toYaml(marked)).contains("status: unverified");
+        assertThat(DetectorDefinitions.toYaml(plain)).doesNotContain("status");
+        assertThat(DetectorDefinitions.parse(DetectorDefinitions.toYaml(marked).getBytes(java.nio.charset.StandardCharsets.UTF_8), "again.yaml"))
+                .isEqualTo(marked);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> DetectorDefinitions.parse(yaml.replace("unverified", "maybe")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8), "bad.yaml")).hasMessageContaining("status");
+    }
+
+    @Test
+    void aShadowDetectorSaysSoAndTheModeSurvivesTheRoundTrip() throws Exception {
+        // Given a definition in shadow mode, and the same without the key
+        String yaml = """
+                id: trial
+                sae: s
+                mode: shadow
+                rule:
+                  kind: features
+                  features:
+                    - id: 3
+                      threshold: 1.0
+                policy:
+                  bands:
+                    - min: 1.0
+                      action: block
+                """;
+        DetectorDefinition shadow = DetectorDefinitions.parse(yaml.getBytes(java.nio.charset.StandardCharsets.UTF_8), "trial.yaml");
+        DetectorDefinition plain = DetectorDefinitions.parse(yaml.replace("mode: shadow\n", "")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8), "plain.yaml");
+
+        // Then
+        assertThat(shadow.mode()).isEqualTo(DetectorDefinition.Mode.SHADOW);
+        assertThat(plain.mode()).isEqualTo(DetectorDefinition.Mode.LIVE);
+        assertThat(DetectorDefinitions.toYaml(shadow)).contains("mode: shadow");
+        assertThat(DetectorDefinitions.toYaml(plain)).doesNotContain("mode");
+        assertThat(DetectorDefinitions.parse(DetectorDefinitions.toYaml(shadow).getBytes(java.nio.charset.StandardCharsets.UTF_8), "again.yaml"))
+                .isEqualTo(shadow);
+        assertThat(DetectorDefinitions.parse(yaml.replace("mode: shadow", "mode: live")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8), "live.yaml")).isEqualTo(plain);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> DetectorDefinitions.parse(yaml.replace("mode: shadow", "mode: dry-run")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8), "bad.yaml")).hasMessageContaining("mode").hasMessageContaining("shadow");
+    }
 }

@@ -185,6 +185,58 @@ class DetectorEngineTest {
     }
 
     @Test
+    void aShadowDetectorThatWouldBlockChangesNoDecisionAndRaisesNoAlert() {
+        // Given: a live detector that flags at a₃ = 2..4 and a shadow one that blocks from a₃ = 1
+        DetectorEngine engine = engine(10, Yaml.features("live", FLAG_BLOCK),
+                "mode: shadow\n" + Yaml.features("trial", """
+                        policy:
+                          alert_at: 0.5
+                          bands:
+                            - {min: 0.5, action: block}
+                        """));
+
+        // When: a₃ = 3 (score 1.5): live flags, shadow would block
+        ChunkOutcome out = engine.evaluate(token("r", 1, 3), 7);
+
+        // Then
+        assertThat(out.decision().action()).isEqualTo(Action.FLAG);
+        assertThat(out.decision().detector()).contains("live");
+        assertThat(out.alerts()).extracting(Alert::detector).containsExactly("live");
+        assertThat(out.verdicts()).extracting(Verdict::detector, Verdict::action, Verdict::shadow, Verdict::alert).containsExactly(
+                org.assertj.core.groups.Tuple.tuple("live", Action.FLAG, false, true),
+                org.assertj.core.groups.Tuple.tuple("trial", Action.BLOCK, true, false));
+        assertThat(out.shadow()).singleElement().satisfies(d -> {
+            assertThat(d.detector()).contains("trial");
+            assertThat(d.action()).isEqualTo(Action.BLOCK);
+            assertThat(d.seq()).isEqualTo(out.decision().seq());
+            assertThat(d.position()).isEqualTo(out.decision().position());
+        });
+    }
+
+    @Test
+    void aShadowDetectorAloneLeavesTheChunkAllowed() {
+        // Given
+        DetectorEngine engine = engine(10, "mode: shadow\n" + Yaml.features("trial", FLAG_BLOCK));
+
+        // When: a₃ = 5 (score 2.5): the shadow detector would block
+        ChunkOutcome out = engine.evaluate(token("r", 1, 5), 0);
+        ChunkOutcome quiet = engine.evaluate(token("q", 1, 0), 0);
+
+        // Then
+        assertThat(out.decision().action()).isEqualTo(Action.ALLOW);
+        assertThat(out.decision().detector()).isEmpty();
+        assertThat(out.alerts()).isEmpty();
+        assertThat(out.verdicts()).singleElement().satisfies(v -> {
+            assertThat(v.shadow()).isTrue();
+            assertThat(v.action()).isEqualTo(Action.BLOCK);
+            assertThat(v.mode()).isEqualTo("shadow");
+        });
+        assertThat(out.shadow()).extracting(io.saeguard.topics.events.Decision::action).containsExactly(Action.BLOCK);
+        assertThat(quiet.shadow()).isEmpty();
+        assertThat(quiet.verdicts()).singleElement().satisfies(v -> assertThat(v.action()).isEqualTo(Action.ALLOW));
+    }
+
+    @Test
     void hotReloadReplacesOneDetectorAndKeepsTheOthersState() {
         // Given: two max-aggregating detectors that saw a₃ = 3 (score 1.5)
         DetectorEngine engine = engine(10, Yaml.features("kept", FLAG_BLOCK), Yaml.features("swapped", FLAG_BLOCK));

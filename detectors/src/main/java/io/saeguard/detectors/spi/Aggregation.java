@@ -9,7 +9,10 @@ import java.util.OptionalInt;
  * How a detector turns its per-token scores into one score per chunk (YAML {@code aggregate:} with an
  * optional {@code window: W}). Only counted tokens take part (special tokens never count, see
  * {@link SpecialTokens}). A token <em>fires</em> when its token score reaches the rule's fire level
- * ({@code 1.0} for {@code features} and {@code dsg}, {@code fire_at} for the probes).
+ * ({@code 1.0} for {@code features} and {@code dsg}, {@code fire_at} for the probes). Each request position counts
+ * once: a chunk adds to the request's aggregates only the positions the detector has not counted yet (a redelivered
+ * record, a prefill seen twice), so a chunk seen before leaves them as they are; {@code token}, which keeps no state,
+ * scores every counted token of its chunk each time (docs/algorithms.md#aggregations).
  *
  * <ul>
  *   <li>{@code token}: the largest token score in this chunk; no state ({@code 0} for a chunk with no

@@ -114,7 +114,7 @@ public final class Sidecar implements AutoCloseable {
         EngineLoop engine = pipeline.engine();
         new FeatureMetrics(registry, engine.featureStats(), engine::watchedFeatures, config.metrics().topFeatures());
 
-        http = new HttpApi(config.http(), this::ready, registry, engine, router, alertFeed, promptSae);
+        http = new HttpApi(config.http(), this::ready, registry, engine, pipeline.registry(), router, alertFeed, promptSae);
         vertx.deployVerticle(http).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         logAuth(config.http());
         LOGGER.atInfo().addKeyValue("bootstrap", bootstrap).addKeyValue("httpPort", http.actualPort()).addKeyValue("saes", saes.keySet())
@@ -153,8 +153,9 @@ public final class Sidecar implements AutoCloseable {
     }
 
     /**
-     * Ready = SAEs loaded and the pipeline started, partitions assigned at least once, the poll thread alive, and no
-     * output failure still being recovered from; never while shutting down.
+     * Ready = SAEs loaded and the pipeline started, the detector registry read to the end it had at start, partitions
+     * assigned at least once, the poll thread alive, and no output failure still being recovered from; never while
+     * shutting down.
      */
     public boolean ready() {
         Pipeline p = pipeline;

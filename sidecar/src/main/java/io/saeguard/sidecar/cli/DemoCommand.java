@@ -43,17 +43,34 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code saeguard demo}: the whole product in one command, offline. An embedded Kafka broker, the
- * sidecar with the built-in MiniLM prompt model, a TopK SAE trained on MiniLM's hidden states of
- * real public text (Debian's fortunes; {@code demo/build.sh} has the exact commands), a detector
- * that {@code saeguard select} built for the concept "computers"; then held-out fortunes are
- * replayed as prompt events while the console shows progress, alerts with their top features and
- * excerpts, and finally precision and recall against the texts' labels.
+ * sidecar with the built-in MiniLM prompt model, the MiniLM detector catalog's TopK SAE and packs
+ * ({@code detectors/catalog/minilm}, rebuilt by its {@code build.sh}): {@code toxicity},
+ * {@code harmful-request}, {@code refusal} and the unwanted-knowledge concept {@code computers}; then
+ * held-out texts (ToxiGen statements, XSTest prompts, fortunes) are replayed as prompt events while
+ * the console shows progress, alerts with their detector, top features and excerpts, and finally each
+ * detector's precision and recall on its own held-out texts.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true, description = {"Runs the demo: embedded Kafka, the sidecar and a 'computers' detector.",
-        "The sidecar runs the MiniLM prompt model and an SAE trained on public text; the demo replays held-out prompts "
-                + "and reports what it caught."})
+@Command(name = "demo", mixinStandardHelpOptions = true, description = {
+        "Runs the demo: embedded Kafka, the sidecar and the MiniLM catalog's detectors (toxicity, harmful-request, refusal, computers).",
+        "The sidecar runs the MiniLM prompt model and the catalog's SAE; the demo replays held-out ToxiGen statements, XSTest prompts "
+                + "and fortunes, and reports what each detector caught."})
 public final class DemoCommand implements Callable<Integer> {
     static final String RESOURCES = "/io/saeguard/sidecar/demo/";
+    /** The SAE id of the catalog's detectors. */
+    static final String SAE_ID = "minilm-catalog";
+    /** The prompt model's max tokens, as the catalog's config (its packs were selected at this length). */
+    static final int MAX_TOKENS = 64;
+
+    /** A detector the demo measures: the labels of the replayed texts that are its positives and its negatives, and where they come from. */
+    public record Target(String detector, String positive, String negative, String source) {
+    }
+
+    /** The detectors of the demo, in the config's order (computers first, as before) and the report's; refusal has no texts here (model completions cannot ship). */
+    public static final List<Target> TARGETS = List.of(
+            new Target("computers", "computers", "other", "fortunes"),
+            new Target("toxicity", "toxic", "neutral", "ToxiGen statements"),
+            new Target("harmful-request", "unsafe", "safe", "XSTest prompts"),
+            new Target("refusal", "refusal", "compliance", "no model completions ship; saeguard eval measures it"));
 
     @Option(names = "--http-port", defaultValue = "8080", description = "HTTP port of the sidecar (0: any free port; default ${DEFAULT-VALUE})")
     int httpPort;
@@ -70,15 +87,38 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "libtorch / model threads (default: one per core)")
     Integer threads;
 
-    /** What the replay found, by the prompts' labels. */
-    public record Summary(int prompts, int decided, int truePositives, int falsePositives, int falseNegatives, int alerts,
-            Map<String, String> actions, double seconds, java.util.Set<String> fired) {
+    /** What the replay found: per detector, by the prompts' labels. */
+    public record Summary(int prompts, int decided, int alerts, Map<String, String> actions, double seconds, Map<String, DetectorResult> detectors) {
+        /** One detector's result ({@link #TARGETS}). */
+        public DetectorResult detector(String id) {
+            DetectorResult r = detectors.get(id);
+            if (r == null) {
+                throw new IllegalArgumentException("no detector '" + id + "' in the demo; it has " + detectors.keySet());
+            }
+            return r;
+        }
+    }
+
+    /**
+     * One detector on the replay: its counts on its own texts (positive and negative labels of its {@link Target}), the
+     * prompts of the other sets it flagged ({@code elsewhere}), and the ids of every prompt it alerted on.
+     */
+    public record DetectorResult(Target target, int truePositives, int falsePositives, int falseNegatives, int trueNegatives, int elsewhere,
+            java.util.Set<String> fired) {
         public double precision() {
             return truePositives + falsePositives == 0 ? 0 : truePositives / (double) (truePositives + falsePositives);
         }
 
         public double recall() {
             return truePositives + falseNegatives == 0 ? 0 : truePositives / (double) (truePositives + falseNegatives);
+        }
+
+        public int positives() {
+            return truePositives + falseNegatives;
+        }
+
+        public int negatives() {
+            return falsePositives + trueNegatives;
         }
     }
 
@@ -90,7 +130,7 @@ public final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Summary s = run(Files.createTempDirectory("saeguard-demo"), httpPort, threads == null ? Runtime.getRuntime().availableProcessors() : threads,
                 show, Duration.ofSeconds(timeoutSeconds), System.out, keepRunning);
-        return s.decided == s.prompts ? 0 : 1;
+        return s.decided() == s.prompts() ? 0 : 1;
     }
 
     /** The prompts the demo replays (label, text). */
@@ -105,18 +145,20 @@ public final class DemoCommand implements Callable<Integer> {
         return out;
     }
 
-    /** Writes the demo's SAE and detector under {@code dir}; returns the config file. */
+    /** Writes the demo's SAE and detectors (the MiniLM catalog's) under {@code dir}; returns the config file. */
     public static Path assets(Path dir, int httpPort, int threads) throws IOException {
         Path sae = Files.createDirectories(dir.resolve("sae"));
         for (String f : List.of("cfg.json", "sae_weights.safetensors")) {
             Files.write(sae.resolve(f), resource(f));
         }
-        try (InputStream in = DemoCommand.class.getResourceAsStream(RESOURCES + "sparsity.safetensors")) {
-            if (in != null) {
-                Files.copy(in, sae.resolve("sparsity.safetensors"), StandardCopyOption.REPLACE_EXISTING);
-            }
+        copyIfPresent("sparsity.safetensors", sae);
+        StringBuilder detectors = new StringBuilder();
+        for (Target t : TARGETS) {
+            Files.write(dir.resolve(t.detector() + ".yaml"), resource(t.detector() + ".yaml"));
+            copyIfPresent(t.detector() + ".probe.safetensors", dir);
+            copyIfPresent(t.detector() + ".raw-probe.safetensors", dir);
+            detectors.append("  - ").append(t.detector()).append(".yaml\n");
         }
-        Files.write(dir.resolve("computers.yaml"), resource("detector.yaml"));
         String prefix = "demo-" + UUID.randomUUID().toString().substring(0, 6) + ".";
         StringBuilder topics = new StringBuilder("topics:\n");
         for (TopicRole r : TopicRole.values()) {
@@ -127,15 +169,14 @@ public final class DemoCommand implements Callable<Integer> {
                 kafka:
                   group: saeguard-demo
                 saes:
-                  - id: demo-sae
+                  - id: %s
                     path: sae
                     model: all-minilm-l6-v2
                     hook: blocks.5.hook_resid_post
                 detectors:
-                  - computers.yaml
-                prompts:
+                %sprompts:
                   model: builtin:all-minilm-l6-v2
-                  max_tokens: 96
+                  max_tokens: %d
                   excerpt_context_chars: 40
                 engine:
                   device: cpu
@@ -145,8 +186,16 @@ public final class DemoCommand implements Callable<Integer> {
                   port: %d
                 metrics:
                   calibration_tokens: 2000
-                %s""".formatted(threads, httpPort, topics));
+                %s""".formatted(SAE_ID, detectors, MAX_TOKENS, threads, httpPort, topics));
         return config;
+    }
+
+    private static void copyIfPresent(String name, Path dir) throws IOException {
+        try (InputStream in = DemoCommand.class.getResourceAsStream(RESOURCES + name)) {
+            if (in != null) {
+                Files.copy(in, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
     }
 
     private static byte[] resource(String name) throws IOException {
@@ -166,7 +215,8 @@ public final class DemoCommand implements Callable<Integer> {
         Path configFile = assets(dir, httpPort, threads);
         SidecarConfig config = ConfigLoader.load(Optional.of(configFile), Map.of());
         TopicCatalog catalog = TopicCatalog.bundled().withNames(config.topics());
-        out.println("saeguard demo: starting an embedded Kafka broker and the sidecar (MiniLM prompt model, demo SAE, 'computers' detector)…");
+        out.println("saeguard demo: starting an embedded Kafka broker and the sidecar (MiniLM prompt model, the MiniLM catalog's SAE and "
+                + "detectors: toxicity, harmful-request, refusal, computers)…");
         EventCodec codec = new EventCodec();
         Map<String, Decision> decisions = new ConcurrentHashMap<>();
         List<Alert> alerts = java.util.Collections.synchronizedList(new ArrayList<>());
@@ -184,8 +234,9 @@ public final class DemoCommand implements Callable<Integer> {
             reader.setDaemon(true);
             reader.start();
             reading.await();
-            out.printf("replaying %d held-out prompts (%d about computers) as prompt events…%n", prompts.size(),
-                    prompts.stream().filter(p -> p.label().equals("computers")).count());
+            Map<String, Long> byLabel = new TreeMap<>();
+            prompts.forEach(p -> byLabel.merge(p.label(), 1L, Long::sum));
+            out.printf("replaying %d held-out prompts as prompt events (by label: %s)…%n", prompts.size(), byLabel);
             long replay = System.nanoTime();
             try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, sidecar.bootstrap(),
                     ProducerConfig.LINGER_MS_CONFIG, "5"), new StringSerializer(), new ByteArraySerializer())) {
@@ -196,13 +247,20 @@ public final class DemoCommand implements Callable<Integer> {
                 producer.flush();
             }
             long deadline = System.nanoTime() + timeout.toNanos();
-            int shown = 0;
+            int seen = 0;
+            Map<String, Integer> shown = new TreeMap<>();
+            int perDetector = Math.max(1, (show + 2) / 3);
             long lastLine = 0;
             while (decisions.size() < prompts.size() && System.nanoTime() < deadline) {
                 Thread.sleep(200);
                 synchronized (alerts) {
-                    while (shown < Math.min(show, alerts.size())) {
-                        printAlert(out, alerts.get(shown++), prompts);
+                    for (; seen < alerts.size(); seen++) { // a few alerts of each detector, not only the first one's
+                        Alert a = alerts.get(seen);
+                        String detector = a.decision().detector().orElse("?");
+                        if (shown.getOrDefault(detector, 0) < perDetector) {
+                            shown.merge(detector, 1, Integer::sum);
+                            printAlert(out, a, prompts);
+                        }
                     }
                 }
                 if (System.nanoTime() - lastLine > 1_000_000_000L) {
@@ -213,11 +271,22 @@ public final class DemoCommand implements Callable<Integer> {
                 }
             }
             Thread.sleep(500); // the last alerts trail their decisions by a moment
-            Summary s = summarise(prompts, decisions, alerts.size(), (System.nanoTime() - t0) / 1e9);
+            Summary s;
+            synchronized (alerts) {
+                s = summarise(prompts, decisions, List.copyOf(alerts), (System.nanoTime() - t0) / 1e9);
+            }
             out.printf("%ndone in %.1f s: %d/%d prompts decided, %d alerts, actions %s%n", s.seconds(), s.decided(), s.prompts(), s.alerts(),
                     s.actions());
-            out.printf("'computers' detector on held-out prompts: precision %.2f, recall %.2f (TP %d, FP %d, FN %d)%n", s.precision(), s.recall(),
-                    s.truePositives(), s.falsePositives(), s.falseNegatives());
+            out.println("each detector on its own held-out texts (thresholds calibrated to 1 % FPR; 'elsewhere': prompts of the other sets it flagged):");
+            for (DetectorResult r : s.detectors().values()) {
+                if (r.positives() + r.negatives() == 0) {
+                    out.printf("  %-16s %s; flagged %d of the replayed prompts%n", r.target().detector(), r.target().source(), r.elsewhere());
+                } else {
+                    out.printf("  %-16s %-20s %3d %s / %3d %s: precision %.2f, recall %.2f (TP %d, FP %d, FN %d), elsewhere %d%n",
+                            r.target().detector(), r.target().source(), r.positives(), r.target().positive(), r.negatives(), r.target().negative(),
+                            r.precision(), r.recall(), r.truePositives(), r.falsePositives(), r.falseNegatives(), r.elsewhere());
+                }
+            }
             out.printf("look at: %s/ (live alerts, top features), %s/metrics (saeguard_feature_fire_rate, saeguard_decisions_total, …)%n", base,
                     base);
             if (keepRunning) {
@@ -268,8 +337,8 @@ public final class DemoCommand implements Callable<Integer> {
             f.append(f.length() == 0 ? "" : ", ").append('#').append(af.ref().id()).append(String.format("=%.2f", af.ref().value()));
             af.label().ifPresent(l -> f.append(" (").append(l).append(')'));
         }
-        out.printf("  ALERT %-8s %s score %.2f [label: %s] features %s%n        “%s”%n", d.requestId(), d.action().wireName(),
-                d.score().orElse(0.0), prompts.get(i).label(), f, a.excerpt().orElse(""));
+        out.printf("  ALERT %-9s %-15s %s score %.2f [label: %s] features %s%n        “%s”%n", d.requestId(), d.detector().orElse("?"),
+                d.action().wireName(), d.score().orElse(0.0), prompts.get(i).label(), f, a.excerpt().orElse(""));
     }
 
     private static String actions(Map<String, Decision> decisions) {
@@ -278,26 +347,40 @@ public final class DemoCommand implements Callable<Integer> {
         return n.toString();
     }
 
-    static Summary summarise(List<Prompt> prompts, Map<String, Decision> decisions, int alerts, double seconds) {
-        int tp = 0;
-        int fp = 0;
-        int fn = 0;
-        java.util.Set<String> firedIds = new java.util.TreeSet<>();
-        for (int i = 0; i < prompts.size(); i++) {
-            Decision d = decisions.get("demo-" + i);
-            boolean fired = d != null && !d.action().wireName().equals("allow");
-            if (fired) {
-                firedIds.add("demo-" + i);
+    static Summary summarise(List<Prompt> prompts, Map<String, Decision> decisions, List<Alert> alerts, double seconds) {
+        Map<String, java.util.Set<String>> firedBy = new TreeMap<>();
+        for (Alert a : alerts) {
+            if (!a.decision().action().wireName().equals("allow")) {
+                firedBy.computeIfAbsent(a.decision().detector().orElse("?"), k -> new java.util.TreeSet<>()).add(a.decision().requestId());
             }
-            boolean concept = prompts.get(i).label().equals("computers");
-            tp += fired && concept ? 1 : 0;
-            fp += fired && !concept ? 1 : 0;
-            fn += !fired && concept ? 1 : 0;
+        }
+        Map<String, DetectorResult> results = new java.util.LinkedHashMap<>();
+        for (Target t : TARGETS) {
+            java.util.Set<String> fired = firedBy.getOrDefault(t.detector(), java.util.Set.of());
+            int tp = 0;
+            int fp = 0;
+            int fn = 0;
+            int tn = 0;
+            int elsewhere = 0;
+            for (int i = 0; i < prompts.size(); i++) {
+                boolean hit = fired.contains("demo-" + i);
+                String label = prompts.get(i).label();
+                if (label.equals(t.positive())) {
+                    tp += hit ? 1 : 0;
+                    fn += hit ? 0 : 1;
+                } else if (label.equals(t.negative())) {
+                    fp += hit ? 1 : 0;
+                    tn += hit ? 0 : 1;
+                } else {
+                    elsewhere += hit ? 1 : 0;
+                }
+            }
+            results.put(t.detector(), new DetectorResult(t, tp, fp, fn, tn, elsewhere, java.util.Collections.unmodifiableSet(fired)));
         }
         Map<String, String> actions = new TreeMap<>();
         Map<String, Integer> n = new TreeMap<>();
         decisions.values().forEach(d -> n.merge(d.action().wireName(), 1, Integer::sum));
         n.forEach((k, v) -> actions.put(k, Integer.toString(v)));
-        return new Summary(prompts.size(), decisions.size(), tp, fp, fn, alerts, actions, seconds, firedIds);
+        return new Summary(prompts.size(), decisions.size(), alerts.size(), actions, seconds, java.util.Collections.unmodifiableMap(results));
     }
 }

@@ -3,6 +3,7 @@ package io.saeguard.sidecar.cli;
 import io.saeguard.sidecar.config.ConfigLoader;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.app.Sidecar;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -19,16 +20,28 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "run", mixinStandardHelpOptions = true, description = {"Runs the sidecar.",
         "Config: --config FILE (YAML, see README) plus SAEGUARD_* environment overrides",
-        "(e.g. SAEGUARD_KAFKA_BOOTSTRAP, SAEGUARD_HTTP_PORT). Without kafka.bootstrap it starts an embedded Kafka broker."})
+        "(e.g. SAEGUARD_KAFKA_BOOTSTRAP, SAEGUARD_HTTP_PORT). Without --config it runs the built-in MiniLM detector catalog",
+        "(toxicity, refusal, harmful-request, computers on text). Without kafka.bootstrap it starts an embedded Kafka broker."})
 final class RunCommand implements Callable<Integer> {
-    @Option(names = "--config", description = "YAML config file (default: none, i.e. defaults and environment only)")
+    private static final org.slf4j.Logger LOGGER = org.slf4j.LoggerFactory.getLogger(RunCommand.class);
+
+    @Option(names = "--config", description = "YAML config file (default: the built-in MiniLM detector catalog, "
+            + "detectors/catalog/minilm/saeguard.yaml)")
     Path config;
 
     @Override
     public Integer call() throws Exception {
         // log4j2.xml quiets DJL for the one-shot commands; the service keeps its INFO lines (native extraction, threads).
         Configurator.setLevel("ai.djl", Level.INFO);
-        SidecarConfig cfg = ConfigLoader.load(Optional.ofNullable(config));
+        Path file = config;
+        if (file == null) {
+            Path dir = Files.createTempDirectory("saeguard-catalog-");
+            file = DefaultCatalog.extract(dir);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir), "saeguard-catalog-cleanup"));
+            LOGGER.atInfo().addKeyValue("dir", dir).log("no --config: running the built-in MiniLM detector catalog (toxicity, refusal, "
+                    + "harmful-request, computers); POST /v1/check {\"text\": ...} or publish prompt events to decide text");
+        }
+        SidecarConfig cfg = ConfigLoader.load(Optional.of(file));
         Sidecar sidecar = Sidecar.start(cfg);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -38,5 +51,13 @@ final class RunCommand implements Callable<Integer> {
         }, "saeguard-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    private static void deleteTree(Path dir) {
+        try (java.util.stream.Stream<Path> files = Files.walk(dir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (java.io.IOException e) {
+            // best effort: a temporary directory
+        }
     }
 }

@@ -44,6 +44,11 @@ import java.util.regex.Pattern;
  * {@code SAEGUARD_BATCHING_MAX_DELAY_MS} ({@link EnvironmentOverrides}); a bad value there is reported naming the
  * variable. Any string value may also name environment variables, {@code ${VAR}} or {@code ${VAR:-default}} (Kafka
  * client secrets, SAE paths). Relative paths are resolved against the config file's directory.
+ *
+ * <p>Size: about 600 lines, one class on purpose: it is the single place where the file's keys become the typed
+ * config — defaults, path resolution, {@code ${VAR}} substitution, the cross-key checks that Jackson cannot express
+ * and their file/key/problem/fix messages — so a new key's rules sit next to the old ones. The keys themselves are
+ * listed once, in {@link ConfigFile}.
  */
 public final class ConfigLoader {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
@@ -333,7 +338,7 @@ public final class ConfigLoader {
         Map<TopicRole, String> topics = new EnumMap<>(TopicRole.class);
         for (Map.Entry<String, String> e : props(f.topics(), "topics").entrySet()) {
             TopicRole role = TopicRole.fromKey(e.getKey()).orElseThrow(() -> new ConfigException(source + ": unknown key 'topics."
-                    + e.getKey() + "' (roles: activations, prompts, decisions, alerts, steering, deadletter)"));
+                    + e.getKey() + "' (roles: activations, prompts, decisions, alerts, shadow, steering, detectors, deadletter)"));
             topics.put(role, e.getValue());
         }
 
@@ -399,7 +404,7 @@ public final class ConfigLoader {
         SidecarConfig.State state = new SidecarConfig.State(Duration.ofMillis(or(st.requestTtlMs(), 600_000)), or(st.maxRequests(), 100_000));
         Duration drain = Duration.ofMillis(f.shutdown() != null ? or(f.shutdown().drainTimeoutMs(), 15_000) : 15_000);
         return new SidecarConfig(kafka, topics, saes, detectors, engine, batching, delivery, http, state, drain, metrics(f.metrics()),
-                prompts(f.prompts()));
+                prompts(f.prompts()), Boolean.TRUE.equals(f.allowUnverifiedDetectors()));
     }
 
     /** Shortest token accepted: 128 bits of hex. A placeholder such as {@code REPLACE_ME} is refused by it. */

@@ -45,6 +45,7 @@ public final class Metrics {
     public final Histogram encodeSeconds;
     public final Histogram batchTokens;
     public final Counter decisions;
+    public final Counter detectorVerdicts;
     public final Counter alerts;
     public final Histogram decisionLatency;
     /** {@code decision_latency_seconds} split by stage: ingest, engine, egress ({@link #STAGES}). */
@@ -85,6 +86,10 @@ public final class Metrics {
                 .classicUpperBounds(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096).register(registry);
         decisions = Counter.builder().name("saeguard_decisions_total").help("Decisions published, by detector and action")
                 .labelNames("detector", "action").register(registry);
+        detectorVerdicts = Counter.builder().name("saeguard_detector_verdicts_total")
+                .help("Each detector's verdict per record, by action and mode (live: it took part in the decision; shadow: "
+                        + "mode shadow, it changed nothing and its non-allow verdicts went to the shadow topic)")
+                .labelNames("detector", "action", "mode").register(registry);
         alerts = Counter.builder().name("saeguard_alerts_total").help("Alerts published, by detector").labelNames("detector")
                 .register(registry);
         decisionLatency = Histogram.builder().name("saeguard_decision_latency_seconds")

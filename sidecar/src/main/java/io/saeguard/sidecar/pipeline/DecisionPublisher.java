@@ -6,15 +6,17 @@ import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.Decision;
 import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.events.ShadowDecision;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
 /**
- * Publishes a record's outputs: one decision to {@code saeguard.decisions} and its alerts to
- * {@code saeguard.alerts}, keyed by request id, as one group through the {@link OutputSink}
- * (at-least-once or exactly-once). Thread-safe.
+ * Publishes a record's outputs: one decision to {@code saeguard.decisions}, its alerts to {@code saeguard.alerts} and
+ * its shadow detectors' non-allow decisions to {@code saeguard.shadow} (with {@code "shadow": true}), keyed by request
+ * id, as one group through the {@link OutputSink} (at-least-once or exactly-once: a shadow decision is delivered exactly
+ * when the record's decision is). Thread-safe.
  */
 final class DecisionPublisher {
     private static final EventCodec CODEC = new EventCodec();
@@ -22,15 +24,18 @@ final class DecisionPublisher {
     private final OutputSink sink;
     private final String decisionsTopic;
     private final String alertsTopic;
+    private final String shadowTopic;
     private final Metrics metrics;
     private final Consumer<List<Alert>> alertListener;
 
     /** @param alertListener gets each record's alerts once Kafka acknowledged them (the live page); must not block */
-    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, Metrics metrics, Consumer<List<Alert>> alertListener) {
+    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, Metrics metrics,
+            Consumer<List<Alert>> alertListener) {
         this.alertListener = alertListener;
         this.sink = sink;
         this.decisionsTopic = decisionsTopic;
         this.alertsTopic = alertsTopic;
+        this.shadowTopic = shadowTopic;
         this.metrics = metrics;
     }
 
@@ -40,10 +45,14 @@ final class DecisionPublisher {
         long now = System.currentTimeMillis();
         Decision decision = outcome.decision().toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
         String key = work.requestId();
-        List<ProducerRecord<String, byte[]>> outputs = new ArrayList<>(1 + outcome.alerts().size());
+        List<ProducerRecord<String, byte[]>> outputs = new ArrayList<>(1 + outcome.alerts().size() + outcome.shadow().size());
         outputs.add(new ProducerRecord<>(decisionsTopic, key, CODEC.encode(decision)));
         for (Alert alert : outcome.alerts()) {
             outputs.add(new ProducerRecord<>(alertsTopic, key, CODEC.encode(alert)));
+        }
+        for (Decision shadow : outcome.shadow()) {
+            Decision stamped = shadow.toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
+            outputs.add(new ProducerRecord<>(shadowTopic, key, CODEC.encode(new ShadowDecision(stamped))));
         }
         metrics.ingestLatency.observe(Math.max(0, work.receivedMs() - produced) / 1000.0);
         metrics.engineLatency.observe(Math.max(0, now - work.receivedMs()) / 1000.0);
@@ -57,6 +66,7 @@ final class DecisionPublisher {
                 metrics.alerts.labelValues(alert.detector()).inc();
             }
             for (Verdict v : outcome.verdicts()) {
+                metrics.detectorVerdicts.labelValues(v.detector(), v.action().wireName(), v.mode()).inc();
                 if (!Double.isNaN(v.score())) { // NaN: the detector failed with an error
                     metrics.detectorScore.labelValues(v.detector()).observe(v.score());
                 }

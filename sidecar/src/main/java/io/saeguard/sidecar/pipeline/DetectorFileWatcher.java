@@ -15,14 +15,17 @@ import java.nio.file.WatchService;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Reloads a detector when its YAML file changes (the config's {@code detectors} files). A file that
- * no longer validates, or names an SAE this sidecar does not load, is reported and the running
- * version stays in force. Runs on its own daemon thread; the swap itself happens on the engine thread.
+ * Publishes a detector to the registry ({@link DetectorRegistry}) when its YAML file changes (the config's
+ * {@code detectors} files), so every replica follows the edit. A file that no longer validates, or names an SAE this
+ * sidecar does not load, is reported, nothing is published and the running version stays in force; a file whose
+ * content the registry already holds is not published again. Runs on its own daemon thread; the swap itself happens
+ * on each replica's engine thread when its registry reader applies the record.
  */
 final class DetectorFileWatcher implements AutoCloseable {
     private static final Logger LOGGER = LoggerFactory.getLogger(DetectorFileWatcher.class);
@@ -31,10 +34,12 @@ final class DetectorFileWatcher implements AutoCloseable {
     private final Map<Path, Path> files = new HashMap<>(); // absolute file -> itself, by directory events
     private final Map<Path, Long> lastModified = new HashMap<>();
     private final EngineLoop engine;
+    private final DetectorRegistry registry;
     private final Thread thread;
 
-    DetectorFileWatcher(List<Path> detectorFiles, EngineLoop engine) throws IOException {
+    DetectorFileWatcher(List<Path> detectorFiles, EngineLoop engine, DetectorRegistry registry) throws IOException {
         this.engine = engine;
+        this.registry = registry;
         this.watch = FileSystems.getDefault().newWatchService();
         for (Path f : detectorFiles) {
             Path abs = f.toAbsolutePath().normalize();
@@ -81,19 +86,28 @@ final class DetectorFileWatcher implements AutoCloseable {
 
     private void reload(Path file) {
         DetectorDefinition def;
+        byte[] yaml;
         try {
-            def = DetectorDefinitions.load(file);
-        } catch (DetectorConfigException e) {
-            LOGGER.atError().addKeyValue("file", file).log("detector file changed but does not validate; keeping the running version: {}",
-                    e.getMessage());
+            yaml = Files.readAllBytes(file);
+            Path dir = file.getParent();
+            def = DetectorDefinitions.parse(yaml, file.toString(), dir == null ? Path.of("") : dir);
+            engine.validate(def);
+        } catch (IOException | DetectorConfigException | InvalidRequestException e) {
+            LOGGER.atError().addKeyValue("file", file).log("detector file changed but does not validate; nothing published, the running "
+                    + "version stays: {}", e.getMessage());
             return;
         }
-        engine.replaceDetector(def).whenComplete((existed, err) -> {
+        if (registry.holdsExactly(def.id(), yaml)) {
+            LOGGER.atDebug().addKeyValue("file", file).addKeyValue("detector", def.id()).log("the registry already holds this file's content");
+            return;
+        }
+        registry.publish(def.id(), Optional.of(yaml), "file:" + file).whenComplete((existed, err) -> {
             if (err != null) {
-                LOGGER.atError().addKeyValue("file", file).log("detector reload refused; keeping the running version: {}",
-                        err.getCause() != null ? err.getCause().getMessage() : err.getMessage());
+                LOGGER.atError().addKeyValue("file", file).addKeyValue("detector", def.id())
+                        .log("detector file changed but the change was not confirmed: {}", err.getMessage());
             } else {
-                LOGGER.atInfo().addKeyValue("file", file).addKeyValue("detector", def.id()).log("detector reloaded from its file");
+                LOGGER.atInfo().addKeyValue("file", file).addKeyValue("detector", def.id()).addKeyValue("topic", registry.topic())
+                        .log("detector file published to the registry and applied here");
             }
         });
     }

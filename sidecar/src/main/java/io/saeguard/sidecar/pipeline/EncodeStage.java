@@ -43,7 +43,7 @@ final class EncodeStage {
     private final Map<String, int[]> watched = new java.util.HashMap<>();
     private final ChunkEvaluator evaluator;
     private final Optional<PromptStage> prompts;
-    private final EngineLoop.Outputs outputs;
+    private final EngineOutputs outputs;
     private final Metrics metrics;
     private final Generation generation;
     private final Time time;
@@ -54,19 +54,26 @@ final class EncodeStage {
     /**
      * @param loaded       the SAEs on the device, by id
      * @param featureStats per SAE, its feature statistics
-     * @param fvu          per SAE, its FVU sampler
-     * @param samples      per SAE, its full-code sampler (used for SAEs on the watched-feature encode)
+     * @param fvuSampleRate the fraction of records' tokens sampled for the FVU metric ({@code metrics.fvu_sample_rate})
+     * @param fullEncodeFraction the fraction of records' tokens encoded whole for the sampled feature statistics
+     *                     ({@code metrics.full_encode_fraction}; SAEs on the watched-feature encode only)
      * @param prompts      the prompt stage, for prompt events' alert excerpts
      * @param maxRequests  the most requests with detector state (bounds the partition tracking too)
      */
-    EncodeStage(Map<String, DeviceSae> loaded, Map<String, FeatureStats> featureStats, Map<String, FvuSampler> fvu,
-            Map<String, FullCodeSampler> samples, ChunkEvaluator evaluator,
-            Optional<PromptStage> prompts, EngineLoop.Outputs outputs, Metrics metrics, Generation generation, Time time, int maxRequests,
-            String deviceLabel) {
+    EncodeStage(Map<String, DeviceSae> loaded, Map<String, FeatureStats> featureStats, double fvuSampleRate, double fullEncodeFraction,
+            ChunkEvaluator evaluator, Optional<PromptStage> prompts, EngineOutputs outputs, Metrics metrics, Generation generation, Time time,
+            int maxRequests, String deviceLabel) {
         this.loaded = Map.copyOf(loaded);
         this.featureStats = Map.copyOf(featureStats);
-        this.fvu = Map.copyOf(fvu);
-        this.samples = Map.copyOf(samples);
+        Map<String, FvuSampler> samplers = new java.util.LinkedHashMap<>();
+        Map<String, FullCodeSampler> full = new java.util.LinkedHashMap<>();
+        featureStats.forEach((id, stats) -> {
+            int dIn = loaded.get(id).config().dIn();
+            samplers.put(id, new FvuSampler(stats, dIn, fvuSampleRate, new java.util.Random()));
+            full.put(id, new FullCodeSampler(stats, dIn, fullEncodeFraction, new java.util.Random()));
+        });
+        this.fvu = Map.copyOf(samplers);
+        this.samples = Map.copyOf(full);
         this.evaluator = evaluator;
         this.prompts = prompts;
         this.outputs = outputs;
@@ -94,6 +101,8 @@ final class EncodeStage {
                 sae.watch(valid);
                 watched.put(id, sae.watched());
             }
+            LOGGER.atInfo().addKeyValue("sae", id).addKeyValue("watchedFeatureEncode", sae.encodesWatchedAlone())
+                    .addKeyValue("watched", sae.encodesWatchedAlone() ? sae.watched().length : 0).log("SAE encode path");
         });
     }
 
@@ -261,8 +270,7 @@ final class EncodeStage {
         }
         requestPartitions.seen(w.requestId(), w.partition(), w.isFinal());
         if (w.prompt().isPresent()) {
-            outcome = new ChunkOutcome(outcome.decision(), prompts.orElseThrow().withExcerpts(w.prompt().get(), outcome.alerts()),
-                    outcome.verdicts());
+            outcome = outcome.withAlerts(prompts.orElseThrow().withExcerpts(w.prompt().get(), outcome.alerts()));
         }
         decided.add(w);
         outcomes.add(outcome);

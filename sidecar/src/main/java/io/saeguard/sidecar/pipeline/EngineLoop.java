@@ -3,13 +3,9 @@ package io.saeguard.sidecar.pipeline;
 import io.saeguard.detectors.DetectorDefinition;
 import io.saeguard.detectors.StateLimits;
 import io.saeguard.sae.Sae;
-import io.saeguard.sae.engine.DeviceSae;
 import io.saeguard.sae.engine.EngineOptions;
-import io.saeguard.sae.engine.SaeEngine;
-import io.saeguard.sae.lm.HiddenStateModel;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.FeatureStats;
-import io.saeguard.sidecar.metrics.FullCodeSampler;
 import io.saeguard.sidecar.metrics.FvuSampler;
 import io.saeguard.sidecar.metrics.Metrics;
 import java.time.Duration;
@@ -17,15 +13,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Executor;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.utils.Time;
@@ -54,51 +47,16 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     private static final long IDLE_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     private static final long EVICTION_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(5);
 
-    /** Where the engine's results go. */
-    record Outputs(DecisionPublisher decisions, DeadLetterPublisher deadLetters, Consumer<Map<String, float[]>> steering, Executor egress) {
-    }
-
-    /** Something for the engine thread to do. */
-    private sealed interface Task permits Encode, Prompt, Check, CheckText, ReplaceDetector, RemoveDetector, Forget, Barrier, Stop {
-    }
-
-    private record Encode(Work work) implements Task {
-    }
-
-    private record Prompt(PromptWork work) implements Task {
-    }
-
-    private record Check(HttpCheck check) implements Task {
-    }
-
-    private record CheckText(CheckRequest request, boolean decide, CompletableFuture<CheckResult> result) implements Task {
-    }
-
-    private record ReplaceDetector(DetectorDefinition definition, CompletableFuture<Boolean> replaced) implements Task {
-    }
-
-    private record RemoveDetector(String id, CompletableFuture<Boolean> removed) implements Task {
-    }
-
-    private record Forget(Set<TopicPartition> partitions) implements Task {
-    }
-
-    private record Barrier(Supplier<Object> body, CompletableFuture<Object> result) implements Task {
-    }
-
-    private record Stop() implements Task {
-    }
-
     private final SidecarConfig config;
     private final Map<String, Sae> saes;
     private final EngineOptions engineOptions;
     private final List<DetectorDefinition> initialDefinitions;
     private final StateLimits limits;
-    private final Outputs outputs;
+    private final EngineOutputs outputs;
     private final Metrics metrics;
     private final Generation generation;
     private final Time time;
-    private final BlockingQueue<Task> queue = new LinkedBlockingQueue<>();
+    private final BlockingQueue<EngineTask> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
     private final CountDownLatch started = new CountDownLatch(1);
     private final Map<String, FeatureStats> featureStats = new LinkedHashMap<>();
@@ -108,9 +66,8 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     private volatile LiveDetectors detectors;
 
     // Engine thread only, from here on.
-    private final Map<String, DeviceSae> loaded = new LinkedHashMap<>();
     private final TokenBatcher<ChunkInput> batcher;
-    private SaeEngine engine;
+    private EngineResources resources;
     private Optional<PromptStage> prompts = Optional.empty();
     private EncodeStage stage;
 
@@ -119,7 +76,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
      * @param definitions the detectors at start (each validated by {@link LiveDetectors#check})
      */
     EngineLoop(SidecarConfig config, Map<String, Sae> saes, List<DetectorDefinition> definitions, EngineOptions engineOptions,
-            Outputs outputs, Metrics metrics, Generation generation, Time time) {
+            EngineOutputs outputs, Metrics metrics, Generation generation, Time time) {
         this.config = config;
         this.saes = new LinkedHashMap<>(saes);
         this.engineOptions = engineOptions;
@@ -150,22 +107,19 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
         }
     }
 
-    /** Queues a record for encoding. */
     @Override
     public void submit(Work work) {
-        queue.add(new Encode(work));
+        queue.add(new EngineTask.Encode(work));
     }
 
-    /** Queues a prompt event for the prompt model (then the SAE). */
     @Override
     public void submitPrompt(PromptWork work) {
-        queue.add(new Prompt(work));
+        queue.add(new EngineTask.Prompt(work));
     }
 
-    /** Drops per-request detector state of requests last seen on these partitions (they were revoked). */
     @Override
     public void forget(Set<TopicPartition> partitions) {
-        queue.add(new Forget(Set.copyOf(partitions)));
+        queue.add(new EngineTask.Forget(Set.copyOf(partitions)));
     }
 
     /**
@@ -194,26 +148,26 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
             if (promptModelWidth < 0) {
                 throw new InvalidRequestException("this sidecar has no prompt model ('prompts:' in its config), so it cannot check text");
             }
-            queue.add(new CheckText(request, decide, result));
-            return result;
+            queue.add(new EngineTask.CheckText(request, decide, result));
+        } else {
+            queue.add(new EngineTask.Check(HttpCheck.of(request, sae.config().dIn(), decide, time.milliseconds(), result)));
         }
-        int dIn = sae.config().dIn();
-        if (request.dIn() != dIn) {
-            throw new InvalidRequestException("activations have d_in " + request.dIn() + " but SAE '" + request.sae() + "' expects d_in " + dIn);
-        }
-        float[] x = request.x().orElseThrow();
-        float[] norms = TokenNorms.ofFinite(x, request.tokens(), dIn);
-        if (norms == null) {
-            int i = 0;
-            while (Float.isFinite(x[i])) {
-                i++;
-            }
-            throw new InvalidRequestException("token " + (i / dIn) + " (position " + (request.position() + i / dIn) + ") has a non-finite value ("
-                    + x[i] + ") at dimension " + (i % dIn));
-        }
-        queue.add(new Check(new HttpCheck(request.requestId(), request.sae(), request.position(), request.tokens(), x, norms,
-                request.tokenIds(), request.marked(), request.isFinal(), time.milliseconds(), decide, result)));
         return result;
+    }
+
+    /**
+     * Refuses, on any thread, a definition this sidecar cannot run, as {@link #replaceDetector} would: unverified and not
+     * allowed, an SAE it does not load, a rule that does not compile, a feature id at or above the SAE's {@code d_sae}.
+     *
+     * @throws InvalidRequestException naming the detector and what is wrong
+     */
+    public void validate(DetectorDefinition definition) {
+        try {
+            Pipeline.checkStatus(definition, config);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(e.getMessage(), e);
+        }
+        LiveDetectors.check(definition, saes, limits);
     }
 
     /**
@@ -224,7 +178,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
      */
     public CompletableFuture<Boolean> replaceDetector(DetectorDefinition definition) {
         CompletableFuture<Boolean> replaced = new CompletableFuture<>();
-        queue.add(new ReplaceDetector(definition, replaced));
+        queue.add(new EngineTask.ReplaceDetector(definition, replaced));
         return replaced;
     }
 
@@ -234,7 +188,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
      */
     public CompletableFuture<Boolean> removeDetector(String id) {
         CompletableFuture<Boolean> removed = new CompletableFuture<>();
-        queue.add(new RemoveDetector(id, removed));
+        queue.add(new EngineTask.RemoveDetector(id, removed));
         return removed;
     }
 
@@ -245,7 +199,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     @SuppressWarnings("unchecked")
     <T> CompletableFuture<T> call(Supplier<T> body) {
         CompletableFuture<Object> f = new CompletableFuture<>();
-        queue.add(new Barrier(body::get, f));
+        queue.add(new EngineTask.Barrier(body::get, f));
         return (CompletableFuture<T>) f;
     }
 
@@ -305,8 +259,8 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
                 long now = time.nanoseconds();
                 long next = Math.min(batcher.nextDeadlineNanos(), prompts.map(PromptStage::deadlineNanos).orElse(Long.MAX_VALUE));
                 long wait = next == Long.MAX_VALUE ? IDLE_WAIT_NANOS : Math.min(next - now, IDLE_WAIT_NANOS);
-                Task task = wait <= 0 ? queue.poll() : queue.poll(wait, TimeUnit.NANOSECONDS);
-                if (task instanceof Stop) {
+                EngineTask task = wait <= 0 ? queue.poll() : queue.poll(wait, TimeUnit.NANOSECONDS);
+                if (task instanceof EngineTask.Stop) {
                     flushAll();
                     break;
                 }
@@ -331,71 +285,47 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     }
 
     private void startOnThread() throws Exception {
-        engine = SaeEngine.start(engineOptions);
-        deviceLabel = engine.deviceLabel();
-        for (SidecarConfig.SaeEntry entry : config.saes()) {
-            Sae sae = saes.get(entry.id());
-            long t0 = time.nanoseconds();
-            loaded.put(entry.id(), engine.load(sae, entry.maxActive()));
-            LOGGER.atInfo().addKeyValue("sae", entry.id()).addKeyValue("dIn", sae.config().dIn()).addKeyValue("dSae", sae.config().dSae())
-                    .addKeyValue("architecture", sae.config().architecture().wireName()).addKeyValue("device", engine.deviceLabel())
-                    .addKeyValue("ms", (time.nanoseconds() - t0) / 1_000_000).log("SAE loaded");
-        }
+        resources = EngineResources.open(config, saes, engineOptions, metrics, time);
+        deviceLabel = resources.deviceLabel();
+        prompts = resources.prompts();
+        prompts.ifPresent(p -> promptModelWidth = p.dModel());
         Map<String, int[]> special = new LinkedHashMap<>();
         config.saes().forEach(e -> special.put(e.id(), e.specialTokenIds().stream().mapToInt(Integer::intValue).sorted().toArray()));
         detectors = new LiveDetectors(initialDefinitions, saes, limits, config.metrics().watch());
-        if (config.prompts().isPresent()) {
-            prompts = Optional.of(PromptStage.open(config.prompts().get(), engineOptions.cacheDir(), config.batching().maxDelay().toNanos(),
-                    metrics, time));
-            promptModelWidth = prompts.get().dModel();
-        }
-        Map<String, FvuSampler> fvu = new LinkedHashMap<>();
-        Map<String, FullCodeSampler> samples = new LinkedHashMap<>();
-        featureStats.forEach((id, stats) -> {
-            int dIn = saes.get(id).config().dIn();
-            fvu.put(id, new FvuSampler(stats, dIn, config.metrics().fvuSampleRate(), new Random()));
-            samples.put(id, new FullCodeSampler(stats, dIn, config.metrics().fullEncodeFraction(), new Random()));
-        });
-        stage = new EncodeStage(loaded, featureStats, fvu, samples, new ChunkEvaluator(detectors.engine(), special), prompts, outputs,
-                metrics, generation, time, limits.maxRequests(), deviceLabel);
+        stage = new EncodeStage(resources.loaded(), featureStats, config.metrics().fvuSampleRate(), config.metrics().fullEncodeFraction(),
+                new ChunkEvaluator(detectors.engine(), special), prompts, outputs, metrics, generation, time, limits.maxRequests(), deviceLabel);
         stage.watch(detectors.watched());
-        loaded.forEach((id, sae) -> LOGGER.atInfo().addKeyValue("sae", id).addKeyValue("watchedFeatureEncode", sae.encodesWatchedAlone())
-                .addKeyValue("watched", sae.encodesWatchedAlone() ? sae.watched().length : 0)
-                .addKeyValue("fullEncodeFraction", sae.encodesWatchedAlone() ? config.metrics().fullEncodeFraction() : 1.0)
-                .log("SAE encode path"));
     }
 
     private void closeOnThread() {
-        loaded.values().forEach(DeviceSae::close);
-        prompts.ifPresent(PromptStage::close);
-        if (engine != null) {
-            engine.close();
+        if (resources != null) {
+            resources.close();
         }
     }
 
-    private void dispatch(Task task) {
+    private void dispatch(EngineTask task) {
         long now = time.nanoseconds();
-        if (task instanceof Encode e) {
+        if (task instanceof EngineTask.Encode e) {
             add(e.work(), now);
-        } else if (task instanceof Prompt p) {
+        } else if (task instanceof EngineTask.Prompt p) {
             if (prompts.orElseThrow().add(p.work(), now)) {
                 runPrompts();
             }
-        } else if (task instanceof Check c) {
+        } else if (task instanceof EngineTask.Check c) {
             add(c.check(), now);
-        } else if (task instanceof CheckText t) {
+        } else if (task instanceof EngineTask.CheckText t) {
             checkText(t, now);
-        } else if (task instanceof ReplaceDetector r) {
+        } else if (task instanceof EngineTask.ReplaceDetector r) {
             replace(r.definition(), r.replaced());
-        } else if (task instanceof RemoveDetector r) {
+        } else if (task instanceof EngineTask.RemoveDetector r) {
             flushAll(); // what was queued before the removal is decided with the detector
             boolean removed = detectors.remove(r.id());
             stage.watch(detectors.watched());
             r.removed().complete(removed);
-        } else if (task instanceof Forget f) {
+        } else if (task instanceof EngineTask.Forget f) {
             flushAll(); // decide what was queued before the revocation with the state it had
             stage.forget(f.partitions());
-        } else if (task instanceof Barrier b) {
+        } else if (task instanceof EngineTask.Barrier b) {
             flushAll(); // keep per-request order: earlier records first
             try {
                 b.result().complete(b.body().get());
@@ -437,16 +367,9 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     }
 
     /** A text check: the prompt model now (as a prompt event would get it), then the SAE's batch like any chunk. */
-    private void checkText(CheckText t, long now) {
-        CheckRequest req = t.request();
+    private void checkText(EngineTask.CheckText t, long now) {
         try {
-            HiddenStateModel.Result h = prompts.orElseThrow().hiddenStates(req.text().orElseThrow());
-            float[] norms = TokenNorms.ofFinite(h.rows(), h.tokens(), h.dModel());
-            if (norms == null) {
-                throw new IllegalStateException("the prompt model produced a non-finite hidden state");
-            }
-            add(new HttpCheck(req.requestId(), req.sae(), 0, h.tokens(), h.rows(), norms, Optional.of(h.intIds()), Optional.of(h.special()),
-                    true, time.milliseconds(), t.decide(), t.result()), now);
+            add(prompts.orElseThrow().textCheck(t.request(), t.decide(), time.milliseconds(), t.result()), now);
         } catch (RuntimeException e) {
             t.result().completeExceptionally(e);
         }
@@ -454,7 +377,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
 
     private void replace(DetectorDefinition def, CompletableFuture<Boolean> replaced) {
         try {
-            LiveDetectors.check(def, saes, limits); // refused before anything changes
+            validate(def); // refused before anything changes
             flushAll(); // what was queued before the change is decided by the version it was queued under
             boolean existed = detectors.replace(def);
             stage.watch(detectors.watched()); // a detector added at run time widens the encoded features before the next batch
@@ -473,7 +396,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
 
     /** Flushes what is queued, stops the thread and frees the device; waits up to {@code timeout}. */
     void stop(Duration timeout) throws InterruptedException {
-        queue.add(new Stop());
+        queue.add(new EngineTask.Stop());
         thread.join(timeout.toMillis());
     }
 

@@ -2,6 +2,7 @@ package io.saeguard.sidecar.pipeline;
 
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.saeguard.detectors.DetectorDefinition;
+import io.saeguard.detectors.DetectorDefinitions;
 import io.saeguard.detectors.StateLimits;
 import io.saeguard.sae.Sae;
 import io.saeguard.sae.engine.DeviceSpec;
@@ -14,6 +15,8 @@ import io.saeguard.topics.catalog.TopicCatalog;
 import io.saeguard.topics.catalog.TopicRole;
 import io.saeguard.topics.events.Alert;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -22,6 +25,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
@@ -40,12 +44,14 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The record pipeline, from the input topics to decisions, alerts and dead letters: the producers and the output
- * sink of the configured delivery mode, the engine thread ({@link EngineLoop}), the poll thread ({@link PollLoop}) and
- * the detector file watcher. The application around it (the {@code app} package) gives it a broker, a metrics
+ * sink of the configured delivery mode, the engine thread ({@link EngineLoop}), the detector registry
+ * ({@link DetectorRegistry}), the poll thread ({@link PollLoop}) and the detector file watcher. The application around it (the {@code app} package) gives it a broker, a metrics
  * registry and an egress executor, and closes it; nothing here knows HTTP or Vert.x.
  */
 public final class Pipeline {
     private static final Logger LOGGER = LoggerFactory.getLogger(Pipeline.class);
+    /** How long a detector change over HTTP waits for this replica to apply it (the answer is a 503 after). */
+    static final Duration REGISTRY_APPLY_TIMEOUT = Duration.ofSeconds(10);
 
     /**
      * What the pipeline runs on.
@@ -69,15 +75,18 @@ public final class Pipeline {
     private final EngineLoop engine;
     private final PollLoop poll;
     private final Thread pollThread;
+    private final DetectorRegistry registry;
     private final DetectorFileWatcher watcher;
 
     private Pipeline(SidecarConfig config, KafkaProducer<String, byte[]> producer, Optional<TransactionalSink> transactions,
-            SteeringPublisher steering, EngineLoop engine, PollLoop poll, Thread pollThread, DetectorFileWatcher watcher) {
+            SteeringPublisher steering, EngineLoop engine, DetectorRegistry registry, PollLoop poll, Thread pollThread,
+            DetectorFileWatcher watcher) {
         this.config = config;
         this.producer = producer;
         this.transactions = transactions;
         this.steering = steering;
         this.engine = engine;
+        this.registry = registry;
         this.poll = poll;
         this.pollThread = pollThread;
         this.watcher = watcher;
@@ -92,6 +101,7 @@ public final class Pipeline {
     public static void validate(SidecarConfig config, Map<String, Sae> saes, List<DetectorDefinition> definitions) {
         StateLimits limits = new StateLimits(config.state().requestTtl(), config.state().maxRequests());
         for (DetectorDefinition d : definitions) {
+            checkStatus(d, config);
             try {
                 LiveDetectors.check(d, saes, limits);
             } catch (InvalidRequestException e) {
@@ -113,7 +123,29 @@ public final class Pipeline {
         }
     }
 
-    /** Starts the engine (SAEs on the device, steering vectors published), then the poll thread and the file watcher. */
+    /**
+     * Refuses a detector marked {@code status: unverified} unless the config allows such detectors; warns when it does.
+     *
+     * @throws IllegalArgumentException naming the detector and both ways out
+     */
+    static void checkStatus(DetectorDefinition d, SidecarConfig config) {
+        if (d.status() != DetectorDefinition.Status.UNVERIFIED) {
+            return;
+        }
+        if (!config.allowUnverifiedDetectors()) {
+            throw new IllegalArgumentException("detector '" + d.id() + "' is marked 'status: unverified': its thresholds were never measured, "
+                    + "so its decisions are guesses; measure it on your traffic ('saeguard eval', 'saeguard select') and remove the mark, or "
+                    + "set 'allow_unverified_detectors: true' in the config to run it anyway");
+        }
+        LOGGER.atWarn().addKeyValue("detector", d.id()).log("running an UNVERIFIED detector (allow_unverified_detectors: true): its "
+                + "thresholds were never measured; treat its decisions as untested");
+    }
+
+    /**
+     * Starts the engine (SAEs on the device, steering vectors published), reads the detector registry to its end (applying
+     * it) and seeds it from the detector files it lacks, then starts the poll thread and the file watcher: no input
+     * record is decided before the registry's detectors are in force.
+     */
     public static Pipeline start(Setup s) throws Exception {
         SidecarConfig config = s.config();
         boolean exactlyOnce = config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE;
@@ -138,7 +170,7 @@ public final class Pipeline {
         TopicCatalog catalog = s.catalog();
         DeadLetterPublisher dlq = new DeadLetterPublisher(sink, catalog.get(TopicRole.DEADLETTER).name(), s.metrics());
         DecisionPublisher decisions = new DecisionPublisher(sink, catalog.get(TopicRole.DECISIONS).name(),
-                catalog.get(TopicRole.ALERTS).name(), s.metrics(), s.alertListener());
+                catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.SHADOW).name(), s.metrics(), s.alertListener());
         Map<String, Object> steeringProps = new HashMap<>(producerProps);
         steeringProps.remove(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
         steeringProps.remove(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG);
@@ -146,13 +178,18 @@ public final class Pipeline {
         KafkaProducer<String, byte[]> steeringProducer = new KafkaProducer<>(steeringProps, new StringSerializer(), new ByteArraySerializer());
         SteeringPublisher steering = new SteeringPublisher(steeringProducer, catalog.get(TopicRole.STEERING).name());
         EngineLoop engine = new EngineLoop(config, s.saes(), s.definitions(), engineOptions(config),
-                new EngineLoop.Outputs(decisions, dlq, steering::publish, s.egress()), s.metrics(), generation, Time.SYSTEM);
+                new EngineOutputs(decisions, dlq, steering::publish, s.egress()), s.metrics(), generation, Time.SYSTEM);
         Optional<PollLoop.PromptRoute> promptRoute;
+        DetectorRegistry registry = null;
         try {
             engine.start(Duration.ofMinutes(5));
             promptRoute = promptRoute(s, engine);
             steering.publish(engine.steeringVectors());
+            registry = startRegistry(s, producerProps, engine);
         } catch (Exception | Error e) {
+            if (registry != null) {
+                registry.close();
+            }
             engine.close();
             steering.close();
             transactions.ifPresentOrElse(t -> t.close(Duration.ofSeconds(10)), () -> producer.close(Duration.ofSeconds(10)));
@@ -172,8 +209,64 @@ public final class Pipeline {
                 new KafkaClientMetrics.Client("producer", steeringProducer::metrics))));
         Thread pollThread = new Thread(poll, "saeguard-poll");
         pollThread.start();
-        DetectorFileWatcher watcher = new DetectorFileWatcher(config.detectors(), engine);
-        return new Pipeline(config, producer, transactions, steering, engine, poll, pollThread, watcher);
+        DetectorFileWatcher watcher = new DetectorFileWatcher(config.detectors(), engine, registry);
+        return new Pipeline(config, producer, transactions, steering, engine, registry, poll, pollThread, watcher);
+    }
+
+    /** Reads the registry topic to its end through the engine, then publishes the detector files whose ids it never held. */
+    private static DetectorRegistry startRegistry(Setup s, Map<String, Object> producerProps, EngineLoop engine) throws Exception {
+        SidecarConfig config = s.config();
+        Map<String, Object> props = new HashMap<>(producerProps);
+        props.remove(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
+        props.remove(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG);
+        props.put(ProducerConfig.CLIENT_ID_CONFIG, producerProps.get(ProducerConfig.CLIENT_ID_CONFIG) + "-detectors");
+        KafkaProducer<String, byte[]> producer = new KafkaProducer<>(props, new StringSerializer(), new ByteArraySerializer());
+        KafkaConsumer<String, byte[]> consumer;
+        try {
+            consumer = new KafkaConsumer<>(registryConsumerProps(config, s.bootstrap()), new StringDeserializer(), new ByteArrayDeserializer());
+        } catch (RuntimeException e) {
+            producer.close(Duration.ofSeconds(5));
+            throw e;
+        }
+        DetectorRegistry registry = new DetectorRegistry(s.catalog().get(TopicRole.DETECTORS).name(), producer, consumer,
+                new DetectorRegistry.Target() {
+                    @Override
+                    public CompletableFuture<Boolean> replace(DetectorDefinition definition) {
+                        return engine.replaceDetector(definition);
+                    }
+
+                    @Override
+                    public CompletableFuture<Boolean> remove(String id) {
+                        return engine.removeDetector(id);
+                    }
+                }, REGISTRY_APPLY_TIMEOUT, Time.SYSTEM);
+        try {
+            registry.start(Duration.ofSeconds(60));
+            if (!registry.awaitCaughtUp(Duration.ofMinutes(2))) {
+                throw new IllegalStateException("the detector registry topic '" + registry.topic() + "' was not read to its end within 2 "
+                        + "minutes; check the broker and the topic");
+            }
+            for (Path file : config.detectors()) {
+                byte[] yaml = Files.readAllBytes(file);
+                registry.seed(file, DetectorDefinitions.load(file).id(), yaml);
+            }
+        } catch (Exception | Error e) {
+            registry.close();
+            throw e;
+        }
+        return registry;
+    }
+
+    /** The registry's reader: assigned every partition, no group (every replica reads everything), never commits. */
+    static Map<String, Object> registryConsumerProps(SidecarConfig config, String bootstrap) {
+        Map<String, Object> p = new HashMap<>(config.kafka().consumer());
+        p.remove(ConsumerConfig.GROUP_ID_CONFIG);
+        p.remove(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-detectors-" + UUID.randomUUID().toString().substring(0, 8));
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        return p;
     }
 
     /** Where prompt events come from, once the engine confirmed the prompt model's width is the SAE's d_in. */
@@ -240,13 +333,21 @@ public final class Pipeline {
         return engine;
     }
 
-    /** Partitions assigned at least once, the poll thread alive, and no output failure still being recovered from. */
-    public boolean ready() {
-        return poll.assigned() && pollThread.isAlive() && poll.healthy();
+    /** Where detector changes go (HTTP and files): the registry topic every replica applies. */
+    public DetectorRegistry registry() {
+        return registry;
     }
 
     /**
-     * Shuts down in order: stop watching detector files, stop fetching, drain the records in flight to the deadline
+     * The detector registry read to the end it had at start and still read, partitions assigned at least once, the poll
+     * thread alive, and no output failure still being recovered from.
+     */
+    public boolean ready() {
+        return registry.caughtUp() && poll.assigned() && pollThread.isAlive() && poll.healthy();
+    }
+
+    /**
+     * Shuts down in order: stop watching detector files and reading the registry, stop fetching, drain the records in flight to the deadline
      * ({@code shutdown.drain_timeout_ms}), final commit, stop the engine, close the producers.
      */
     public void close() {
@@ -255,6 +356,7 @@ public final class Pipeline {
         } catch (IOException e) {
             LOGGER.warn("closing the detector file watcher: {}", e.toString());
         }
+        registry.close(); // no detector change after this; the engine still decides what is in flight
         poll.stop(config.drainTimeout());
         try {
             poll.awaitStopped(config.drainTimeout().plusSeconds(15));

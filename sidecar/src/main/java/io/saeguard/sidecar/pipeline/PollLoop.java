@@ -44,6 +44,11 @@ import org.slf4j.LoggerFactory;
  * <p>Every clock read and sleep goes through the given {@link Time}, and the engine is reached only
  * through {@link EngineIntake}, so the loop's logic runs in unit tests against a {@code MockConsumer}
  * and a manual clock, one {@link #pollOnce} at a time.
+ *
+ * <p>Size: about 500 lines, kept in one class on purpose. Everything here is the poll thread's own state — the
+ * consumer, the offset tracker, the pause flag, the recovery's generation and backoff — and the rebalance callbacks
+ * run inside {@code poll()} on the same thread and change that same state; split across classes, each piece would
+ * need the others' fields. Its decisions are unit-tested without a broker ({@code PollLoopTest}).
  */
 final class PollLoop implements Runnable {
     private static final Logger LOGGER = LoggerFactory.getLogger(PollLoop.class);

@@ -116,9 +116,20 @@ final class PromptStage implements AutoCloseable {
         return out;
     }
 
-    /** One text through the model (an HTTP text check), timed like the batches. */
-    HiddenStateModel.Result hiddenStates(String text) {
-        return run(List.of(text)).get(0);
+    /**
+     * A text check through the model now, as a whole request (position 0, final) with the tokenizer's special tokens
+     * marked, ready to join its SAE's batch; timed like the batches.
+     *
+     * @throws IllegalStateException when the model produced a non-finite hidden state
+     */
+    HttpCheck textCheck(CheckRequest request, boolean decide, long nowMs, java.util.concurrent.CompletableFuture<CheckResult> result) {
+        HiddenStateModel.Result h = run(List.of(request.text().orElseThrow())).get(0);
+        float[] norms = TokenNorms.ofFinite(h.rows(), h.tokens(), h.dModel());
+        if (norms == null) {
+            throw new IllegalStateException("the prompt model produced a non-finite hidden state");
+        }
+        return new HttpCheck(request.requestId(), request.sae(), 0, h.tokens(), h.rows(), norms, Optional.of(h.intIds()),
+                Optional.of(h.special()), true, nowMs, decide, result);
     }
 
     /** Runs texts through the model, timed ({@code saeguard_prompt_model_seconds}, the engine's {@code prompt_model} part). */

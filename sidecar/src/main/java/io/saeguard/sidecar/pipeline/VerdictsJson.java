@@ -9,7 +9,8 @@ import java.util.List;
 /**
  * Every detector's verdict on a chunk as JSON, the same in {@code POST /v1/check}'s answer and in
  * {@code saeguard eval}'s scores file, so a reviewer sees why a text was allowed, not only the winning decision:
- * {@code [{"detector", "score", "action", "alert", "failure"?}, ...]} in the detectors' evaluation order. The score is
+ * {@code [{"detector", "score", "action", "alert", "shadow"?, "failure"?}, ...]} in the detectors' evaluation order;
+ * {@code "shadow": true} marks a shadow detector's verdict (what it would have done; it decided nothing). The score is
  * {@code null} where the detector failed with an error (its score is NaN); {@code failure} ({@code {"kind",
  * "message"}}, kind {@code error} or {@code deadline}) is there only when the detector failed.
  */
@@ -28,6 +29,9 @@ public final class VerdictsJson {
                 o.putNull("score");
             }
             o.put("action", v.action().wireName()).put("alert", v.alert());
+            if (v.shadow()) {
+                o.put("shadow", true);
+            }
             v.failure().ifPresent(f -> o.putObject("failure").put("kind", f.kind()).put("message", f.message()));
         }
         return out;

@@ -13,21 +13,24 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code saeguard demo} end to end (embedded broker, MiniLM prompt model, the shipped SAE and
- * detector, held-out fortunes replayed as prompt events). Its detections are checked against an
- * independent computation: the same texts' hidden states encoded by the float64 PyTorch SAE
- * reference and the detector's rule applied by hand; and its precision/recall on the held-out
- * labels must stay at what {@code demo/build.sh} measured.
+ * {@code saeguard demo} end to end (embedded broker, MiniLM prompt model, the MiniLM catalog's SAE and
+ * detectors, held-out ToxiGen statements, XSTest prompts and fortunes replayed as prompt events). The
+ * {@code computers} detections are checked against an independent computation: the same texts' hidden
+ * states encoded by the float64 PyTorch SAE reference and the features rule applied by hand; and each
+ * detector's precision/recall on its own held-out texts must stay at what was measured (demo/README.md).
  */
 class DemoIT {
-    /** Measured on the shipped assets: precision 0.97, recall 0.30 on the 246 held-out prompts (demo/README.md); thresholds with margin. */
-    static final double MIN_PRECISION = 0.80;
-    static final double MIN_RECALL = 0.25;
+    /** Floors per detector (precision, recall), below what demo/README.md reports for the shipped assets, with margin. */
+    static final Map<String, double[]> FLOORS = Map.of(
+            "computers", new double[] {0.80, 0.25},
+            "toxicity", new double[] {0.80, 0.12},
+            "harmful-request", new double[] {0.70, 0.25});
 
     @TempDir
     Path dir;
@@ -43,6 +46,8 @@ class DemoIT {
         List<DemoCommand.Prompt> prompts = DemoCommand.prompts();
         Path config = DemoCommand.assets(dir.resolve("ref"), 0, 1);
         JsonNode detector = new ObjectMapper(new YAMLFactory()).readTree(dir.resolve("ref/computers.yaml").toFile());
+        assertThat(dir.resolve("ref/toxicity.yaml")).exists();
+        assertThat(dir.resolve("ref/harmful-request.yaml")).exists();
         assertThat(detector.path("rule").path("kind").asText()).isEqualTo("features");
         assertThat(detector.path("rule").path("match").asText("any")).isEqualTo("any");
 
@@ -56,13 +61,19 @@ class DemoIT {
         // Then every prompt was decided within the run, and the console told the user where to look
         assertThat(s.decided()).isEqualTo(prompts.size());
         assertThat(out).contains("precision").contains("/metrics").contains("ALERT");
-        System.out.printf("DemoIT: %d prompts in %.1f s, precision %.3f recall %.3f (TP %d FP %d FN %d)%n", s.prompts(), s.seconds(),
-                s.precision(), s.recall(), s.truePositives(), s.falsePositives(), s.falseNegatives());
-        assertThat(s.precision()).isGreaterThanOrEqualTo(MIN_PRECISION);
-        assertThat(s.recall()).isGreaterThanOrEqualTo(MIN_RECALL);
+        for (Map.Entry<String, double[]> floor : FLOORS.entrySet()) {
+            DemoCommand.DetectorResult r = s.detector(floor.getKey());
+            System.out.printf("DemoIT: %s on %d+%d prompts (run %.1f s): precision %.3f recall %.3f (TP %d FP %d FN %d), elsewhere %d%n", floor.getKey(),
+                    r.positives(), r.negatives(), s.seconds(), r.precision(), r.recall(), r.truePositives(), r.falsePositives(), r.falseNegatives(),
+                    r.elsewhere());
+            assertThat(r.positives()).as(floor.getKey() + " positives replayed").isPositive();
+            assertThat(r.precision()).as(floor.getKey() + " precision").isGreaterThanOrEqualTo(floor.getValue()[0]);
+            assertThat(r.recall()).as(floor.getKey() + " recall").isGreaterThanOrEqualTo(floor.getValue()[1]);
+        }
+        java.util.Set<String> computersFired = s.detector("computers").fired();
 
         // And its detections are exactly those of the PyTorch SAE reference on the same hidden states
-        PromptReference ref = PromptReference.of(prompts.stream().map(DemoCommand.Prompt::text).toList(), 96, dir.resolve("ref/sae"), dir);
+        PromptReference ref = PromptReference.of(prompts.stream().map(DemoCommand.Prompt::text).toList(), DemoCommand.MAX_TOKENS, dir.resolve("ref/sae"), dir);
         JsonNode rule = detector.path("rule").path("features");
         int[] ids = new int[rule.size()];
         double[] thresholds = new double[rule.size()];
@@ -77,10 +88,10 @@ class DemoIT {
             boolean fired = scores[i] >= 1.0;
             expectedFired += fired ? 1 : 0;
             if (Math.abs(scores[i] - 1.0) > 1e-4) { // a score on the edge may round either way in F32
-                mismatches += fired == s.fired().contains("demo-" + i) ? 0 : 1;
+                mismatches += fired == computersFired.contains("demo-" + i) ? 0 : 1;
             }
         }
         assertThat(mismatches).as("prompts the demo decided differently from the reference").isZero();
-        System.out.println("DemoIT: the reference fires on " + expectedFired + " prompts, the demo on " + s.fired().size());
+        System.out.println("DemoIT: the reference's computers rule fires on " + expectedFired + " prompts, the demo's on " + computersFired.size());
     }
 }

@@ -82,7 +82,7 @@ class SelectTextIT {
         Path report = dir.resolve("report.json");
         SaeguardJar.Completed run = SaeguardJar.run(dir, dir.resolve("select.log"), "select", "--sae", sae.toString(), "--sae-id", "demo-sae",
                 "--id", "topic", "--data", data.toString(), "--rule", rule, "--top", "8", "--target-fpr", "0.05", "--out", out.toString(),
-                "--json", report.toString(), "--scores", scores.toString(), "--threads", "2");
+                "--json", report.toString(), "--scores", scores.toString(), "--threads", "1");
         assertThat(run.exitCode()).as(run.output()).isZero();
 
         // Then the detector loads as the sidecar loads it, with its weights file beside it
@@ -96,7 +96,7 @@ class SelectTextIT {
         }
         JsonNode rep = json.readTree(report.toFile()).get("folds").get(0).get("rules").get(rule);
         assertThat(lines).hasSize(rep.get("n_positive").asInt() + rep.get("n_negative").asInt());
-        EngineOptions options = new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), 2, 1, false);
+        EngineOptions options = new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), 1, 1, false); // DJL is configured once per JVM: every IT uses 1 thread
         Sae loaded = SaeLoader.load(sae);
         DetectorEngine detectors = DetectorEngine.create(List.of(d), DecoderDirections.none(), new StateLimits(Duration.ofDays(1), 64));
         int flaggedPositives = 0;

@@ -19,7 +19,7 @@ import io.saeguard.sidecar.testing.SaeguardJar;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The fat jar as a user runs it: {@code java -jar saeguard.jar run} with no Kafka configured. */
+/** The fat jar as a user runs it: {@code java -jar saeguard.jar run} with no config and no Kafka. */
 class SidecarRunIT {
     @TempDir
     Path dir;
@@ -43,6 +43,19 @@ class SidecarRunIT {
                     .until(() -> status(http, port, "/health/ready") == 200);
             assertThat(status(http, port, "/health/live")).isEqualTo(200);
             assertThat(Files.readString(log)).contains("EMBEDDED single-node Kafka").contains("topics created");
+
+            // And with no --config it guards text out of the box: the built-in MiniLM catalog answers a check with every
+            // detector's verdict
+            HttpResponse<String> check = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/check"))
+                    .header("Content-Type", "application/json").timeout(Duration.ofSeconds(60))
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"text\": \"How do I kill a Python process?\"}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(check.statusCode()).as(check.body()).isEqualTo(200);
+            com.fasterxml.jackson.databind.JsonNode verdicts = new com.fasterxml.jackson.databind.ObjectMapper().readTree(check.body())
+                    .get("verdicts");
+            List<String> detectors = new java.util.ArrayList<>();
+            verdicts.forEach(v -> detectors.add(v.get("detector").asText()));
+            assertThat(detectors).as(check.body()).containsExactlyInAnyOrder("toxicity", "refusal", "harmful-request", "computers");
         } finally {
             // And SIGTERM stops it (exit 143 = 128 + SIGTERM, after the shutdown hook ran), the broker closed
             sidecar.destroy();

@@ -239,7 +239,14 @@ class PromptPipelineIT {
                         .toString().getBytes(StandardCharsets.UTF_8));
                 assertThat(viaHttp.requestId()).isEqualTo("http-" + i);
                 assertThat(viaHttp.action()).as("text %d over HTTP", i).isEqualTo(decisions.get("prompt-" + i).action());
-                assertThat(viaHttp.score()).isEqualTo(decisions.get("prompt-" + i).score());
+                // The scores agree to float precision, not to the bit: the stream runs prompts through the model in padded
+                // batches of whatever arrived together, the HTTP text alone, and the kernels round differently per shape
+                // (1.0010008509 vs 1.0010009260 seen under load)
+                assertThat(viaHttp.score().isPresent()).isEqualTo(decisions.get("prompt-" + i).score().isPresent());
+                if (viaHttp.score().isPresent()) {
+                    assertThat(viaHttp.score().getAsDouble()).as("text %d's score over HTTP", i)
+                            .isCloseTo(decisions.get("prompt-" + i).score().getAsDouble(), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                }
                 // And every detector's verdict is there beside the decision, the deciding one's matching it
                 com.fasterxml.jackson.databind.JsonNode verdicts = new com.fasterxml.jackson.databind.ObjectMapper().readTree(check.body())
                         .get("verdicts");

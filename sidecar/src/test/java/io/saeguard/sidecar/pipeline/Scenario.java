@@ -179,6 +179,14 @@ final class Scenario {
         return topics.toString();
     }
 
+    /** Adds a detector definition file to the sidecar config's {@code detectors:} list, after the planted one. */
+    void addDetector(Path yaml) throws Exception {
+        String config = Files.readString(configFile);
+        String planted = "  - " + dir.resolve("planted.yaml") + "\n";
+        assertThat(config).contains(planted);
+        Files.writeString(configFile, config.replace(planted, planted + "  - " + yaml + "\n"));
+    }
+
     SidecarConfig config() throws Exception {
         return ConfigLoader.load(Optional.of(configFile), Map.of());
     }

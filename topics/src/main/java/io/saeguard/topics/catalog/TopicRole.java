@@ -9,7 +9,9 @@ public enum TopicRole {
     PROMPTS,
     DECISIONS,
     ALERTS,
+    SHADOW,
     STEERING,
+    DETECTORS,
     DEADLETTER;
 
     /** The key used in {@code topics.yaml} and config files. */

@@ -24,7 +24,8 @@ import java.util.Set;
 
 /**
  * Encodes and decodes the JSON events of the wire contract: {@link PromptEvent} ({@code saeguard.prompts}),
- * {@link Decision} ({@code saeguard.decisions}) and {@link Alert} ({@code saeguard.alerts}). The JSON
+ * {@link Decision} ({@code saeguard.decisions}), {@link Alert} ({@code saeguard.alerts}) and {@link ShadowDecision}
+ * ({@code saeguard.shadow}). The JSON
  * Schemas in {@code topics/schemas/} (also on the classpath under {@code io/saeguard/topics/schemas/})
  * are the source of truth; this codec writes exactly what they allow and reads exactly what they
  * accept.
@@ -73,6 +74,7 @@ public final class EventCodec {
     private static final String HOOK = "hook";
     private static final String POSITIONS = "positions";
     private static final String EXCERPT = "excerpt";
+    private static final String SHADOW = "shadow";
 
     private static final Set<String> PROMPT_FIELDS = fields(REQUEST_ID, MODEL, TEXT, ROLE, TS, TENANT, PHASE);
     private static final Set<String> DECISION_FIELDS = fields(
@@ -80,6 +82,8 @@ public final class EventCodec {
     private static final Set<String> ALERT_FIELDS = fields(
             REQUEST_ID, SEQ, ACTION, DETECTOR, TIER, SCORE, POSITION, FEATURES, VECTOR, REASON, LATENCY_MS, TS,
             MODEL, HOOK, SAE, POSITIONS, EXCERPT);
+    private static final Set<String> SHADOW_FIELDS = fields(
+            REQUEST_ID, SEQ, ACTION, DETECTOR, TIER, SCORE, POSITION, FEATURES, VECTOR, REASON, LATENCY_MS, TS, SHADOW);
     private static final Set<String> FEATURE_FIELDS = fields(SAE, ID, VALUE);
     private static final Set<String> ALERT_FEATURE_FIELDS = fields(SAE, ID, VALUE, LABEL, EXPLANATION);
     private static final Set<String> VECTOR_FIELDS = fields(ID, COEFFICIENT, VALUE);
@@ -114,6 +118,24 @@ public final class EventCodec {
                     g.writeEndObject();
                 }
             });
+            g.writeEndObject();
+        });
+    }
+
+    /** UTF-8 JSON of a shadow decision, valid against {@code shadow.schema.json}: the decision's fields plus {@code "shadow": true}. */
+    public byte[] encode(ShadowDecision shadow) {
+        Objects.requireNonNull(shadow, "shadow");
+        Decision decision = shadow.decision();
+        return write(g -> {
+            g.writeStartObject();
+            writeDecisionFields(g, decision, () -> {
+                for (FeatureRef feature : decision.features()) {
+                    g.writeStartObject();
+                    writeFeatureFields(g, feature);
+                    g.writeEndObject();
+                }
+            });
+            g.writeBooleanField(SHADOW, true);
             g.writeEndObject();
         });
     }
@@ -174,6 +196,23 @@ public final class EventCodec {
         List<FeatureRef> features = r.optionalArray(FEATURES, (element, path) ->
                 readFeature(r.nested(element, path, FEATURE_FIELDS)));
         return construct(event, () -> readDecision(r, features, false));
+    }
+
+    /**
+     * Reads a shadow decision; {@code detector} and {@code "shadow": true} are required, an absent {@code features}
+     * reads as empty.
+     *
+     * @throws DecodeException if {@code json} is not a valid shadow decision
+     */
+    public ShadowDecision decodeShadow(byte[] json) throws DecodeException {
+        String event = "shadow";
+        JsonObjectReader r = JsonObjectReader.root(event, parse(event, json), SHADOW_FIELDS);
+        List<FeatureRef> features = r.optionalArray(FEATURES, (element, path) ->
+                readFeature(r.nested(element, path, FEATURE_FIELDS)));
+        r.requiredTrue(SHADOW);
+        r.requiredString(DETECTOR, true);
+        Decision decision = construct(event, () -> readDecision(r, features, false));
+        return construct(event, () -> new ShadowDecision(decision));
     }
 
     /**

@@ -144,6 +144,14 @@ final class JsonObjectReader {
         return value.longValue();
     }
 
+    /** A field that must be present and {@code true} (a marker such as a shadow decision's {@code "shadow": true}). */
+    void requiredTrue(String field) throws DecodeException {
+        JsonNode value = required(field);
+        if (!value.isBoolean() || !value.booleanValue()) {
+            throw invalid(path + field, "true", value);
+        }
+    }
+
     private JsonNode required(String field) throws DecodeException {
         JsonNode value = node.get(field);
         if (value == null) {

@@ -37,6 +37,7 @@ class EventSchemaTest {
     private static final JsonSchema PROMPT = schema("prompt");
     private static final JsonSchema DECISION = schema("decision");
     private static final JsonSchema ALERT = schema("alert");
+    private static final JsonSchema SHADOW = schema("shadow");
 
     private final EventCodec codec = new EventCodec();
 
@@ -119,6 +120,51 @@ class EventSchemaTest {
 
         // Then
         assertThat(errors).as(new String(json, StandardCharsets.UTF_8)).isEmpty();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("decisions")
+    void aDecisionWithADetectorEncodedAsShadowIsValidAgainstTheShadowSchemaAndSurvivesDecode(String name, Decision decision) throws Exception {
+        // Given: every decision of the set, named by a detector when it has none
+        ShadowDecision shadow = new ShadowDecision(decision.detector().isPresent() ? decision : decision.toBuilder().detector("trial").build());
+        byte[] json = codec.encode(shadow);
+
+        // When
+        Set<ValidationMessage> errors = validate(SHADOW, json);
+        ShadowDecision decoded = codec.decodeShadow(json);
+
+        // Then
+        assertThat(errors).as(new String(json, StandardCharsets.UTF_8)).isEmpty();
+        assertThat(JSON.readTree(json).path("shadow").asBoolean()).isTrue();
+        assertThat(decoded).isEqualTo(shadow);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"block\", \"detector\": \"d\", \"position\": 0, \"shadow\": true}",
+        "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"block\", \"position\": 0, \"shadow\": true}",
+        "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"block\", \"detector\": \"d\", \"position\": 0}",
+        "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"block\", \"detector\": \"d\", \"position\": 0, \"shadow\": false}",
+        "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"block\", \"detector\": \"d\", \"position\": 0, \"shadow\": \"true\"}",
+        "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"block\", \"detector\": \"d\", \"position\": 0, \"shadow\": true, \"positions\": []}",
+        "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"block\", \"detector\": \"\", \"position\": 0, \"shadow\": true}",
+    })
+    void schemaAndCodecAgreeOnWhichShadowDecisionsAreValid(String text) throws Exception {
+        // Given
+        byte[] json = text.getBytes(StandardCharsets.UTF_8);
+
+        // When
+        boolean schemaAccepts = validate(SHADOW, json).isEmpty();
+        boolean codecAccepts;
+        try {
+            codec.decodeShadow(json);
+            codecAccepts = true;
+        } catch (DecodeException e) {
+            codecAccepts = false;
+        }
+
+        // Then
+        assertThat(codecAccepts).as("codec accepts " + text).isEqualTo(schemaAccepts);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -291,7 +337,7 @@ class EventSchemaTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert"})
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
     void schemaIsAValidDraft202012Schema(String name) throws Exception {
         // Given
         JsonSchema metaSchema = FACTORY.getSchema(SchemaLocation.of(SchemaId.V202012));
@@ -307,7 +353,7 @@ class EventSchemaTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert"})
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
     void everyPropertyOfTheSchemaIsDescribed(String name) throws Exception {
         // Given
         JsonNode schema = schemaNode(name);
@@ -322,7 +368,7 @@ class EventSchemaTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert"})
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
     void schemaExamplesAreValidAndDecode(String name) throws Exception {
         // Given
         JsonNode examples = schemaNode(name).path("examples");
@@ -337,6 +383,7 @@ class EventSchemaTest {
             decoded.add(switch (name) {
                 case "prompt" -> codec.decodePrompt(json);
                 case "decision" -> codec.decodeDecision(json);
+                case "shadow" -> codec.decodeShadow(json);
                 default -> codec.decodeAlert(json);
             });
         }
@@ -373,7 +420,7 @@ class EventSchemaTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert"})
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
     void schemaOnTheClasspathIsTheFileInTheModuleDirectory(String name) throws Exception {
         // Given
         Path source = Path.of("schemas", name + ".schema.json");

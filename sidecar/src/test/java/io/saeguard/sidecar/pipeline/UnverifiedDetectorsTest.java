@@ -1,0 +1,53 @@
+package io.saeguard.sidecar.pipeline;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.saeguard.detectors.DetectorDefinition;
+import io.saeguard.detectors.DetectorDefinitions;
+import io.saeguard.sidecar.config.ConfigLoader;
+import io.saeguard.sidecar.config.SidecarConfig;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+class UnverifiedDetectorsTest {
+    private static DetectorDefinition pack(String status) throws Exception {
+        return DetectorDefinitions.parse(("""
+                id: guess
+                sae: s
+                %s
+                rule:
+                  kind: features
+                  features:
+                    - id: 3
+                      threshold: 1.0
+                policy:
+                  bands:
+                    - min: 1.0
+                      action: flag
+                """.formatted(status)).getBytes(StandardCharsets.UTF_8), "guess.yaml");
+    }
+
+    @Test
+    void anUnverifiedDetectorIsRefusedByDefaultNamingBothWaysOut() throws Exception {
+        SidecarConfig defaults = ConfigLoader.load(Optional.empty(), Map.of());
+
+        assertThat(defaults.allowUnverifiedDetectors()).isFalse();
+        assertThatThrownBy(() -> Pipeline.checkStatus(pack("status: unverified"), defaults)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("detector 'guess'").hasMessageContaining("status: unverified")
+                .hasMessageContaining("allow_unverified_detectors: true").hasMessageContaining("saeguard eval");
+    }
+
+    @Test
+    void theConfigCanAllowUnverifiedDetectorsAndVerifiedOnesNeedNothing() throws Exception {
+        SidecarConfig allowing = ConfigLoader.load(Optional.empty(), Map.of("SAEGUARD_ALLOW_UNVERIFIED_DETECTORS", "true"));
+        SidecarConfig defaults = ConfigLoader.load(Optional.empty(), Map.of());
+
+        assertThatCode(() -> Pipeline.checkStatus(pack("status: unverified"), allowing)).doesNotThrowAnyException();
+        assertThatCode(() -> Pipeline.checkStatus(pack(""), defaults)).doesNotThrowAnyException();
+        assertThatCode(() -> Pipeline.checkStatus(pack("status: verified"), defaults)).doesNotThrowAnyException();
+    }
+}
