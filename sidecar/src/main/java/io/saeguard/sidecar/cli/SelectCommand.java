@@ -214,19 +214,7 @@ final class SelectCommand implements Callable<Integer> {
         int dIn = Math.toIntExact(acts.dim(1));
         device.checkWidth(dIn);
         float[] x = acts.toFloatArray();
-        int kmax = device.kmax();
-        int[] idx = new int[n * kmax];
-        float[] val = new float[n * kmax];
-        int batch = 512;
-        float[] chunk = new float[batch * dIn];
-        for (int start = 0; start < n; start += batch) {
-            int m = Math.min(batch, n - start);
-            System.arraycopy(x, start * dIn, chunk, 0, m * dIn);
-            DeviceSae.Padded p = device.encodePadded(chunk, m);
-            System.arraycopy(p.indices(), 0, idx, start * kmax, m * kmax);
-            System.arraycopy(p.values(), 0, val, start * kmax, m * kmax);
-        }
-        SparseCodes codes = SparseCodes.fromPadded(sid, device.config().dSae(), n, kmax, idx, val, 0);
+        SparseCodes codes = LabelledTexts.encodeCodes(device, sid, x, n, dIn);
         Optional<Tensor> request = f.tensor("request");
         ExampleSet set = request.isPresent() ? ExampleSet.ofExamples(codes, request.get().toIntArray()) : ExampleSet.ofTokens(codes);
         return set.withActivations(x, dIn);
