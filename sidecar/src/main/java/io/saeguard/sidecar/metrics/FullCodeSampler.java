@@ -38,13 +38,7 @@ public final class FullCodeSampler {
     }
 
     private final FeatureStats stats;
-    private final int dIn;
-    private final double fraction;
-    private final Random random;
-    private final float[] rows;
-    private final long[] positions = new long[ROWS];
-    private int count;
-    private long firstNanos;
+    private final RowSample sample;
 
     /**
      * @param stats    where the sampled codes are recorded
@@ -54,10 +48,7 @@ public final class FullCodeSampler {
      */
     public FullCodeSampler(FeatureStats stats, int dIn, double fraction, Random random) {
         this.stats = Objects.requireNonNull(stats, "stats");
-        this.dIn = dIn;
-        this.fraction = fraction;
-        this.random = Objects.requireNonNull(random, "random");
-        this.rows = fraction > 0 ? new float[ROWS * dIn] : new float[0];
+        this.sample = new RowSample(dIn, ROWS, fraction, random);
     }
 
     /**
@@ -68,29 +59,17 @@ public final class FullCodeSampler {
      * @return whether {@value #ROWS} rows are pending now (encode them)
      */
     public boolean sample(float[] x, int fromRow, int tokens, long firstPosition, long nowNanos) {
-        if (fraction <= 0) {
-            return false;
-        }
-        for (int t = 0; t < tokens && count < ROWS; t++) {
-            if (random.nextDouble() < fraction) {
-                System.arraycopy(x, (fromRow + t) * dIn, rows, count * dIn, dIn);
-                positions[count] = firstPosition + t;
-                if (count++ == 0) {
-                    firstNanos = nowNanos;
-                }
-            }
-        }
-        return count == ROWS;
+        return sample.draw(x, fromRow, tokens, firstPosition, nowNanos);
     }
 
     /** Rows waiting to be encoded. */
     public int pending() {
-        return count;
+        return sample.pending();
     }
 
     /** Whether the engine, being idle, should encode the pending rows now (the oldest waited {@link #IDLE_FLUSH_NANOS}). */
     public boolean idleDue(long nowNanos) {
-        return count > 0 && nowNanos - firstNanos >= IDLE_FLUSH_NANOS;
+        return sample.waited(nowNanos, IDLE_FLUSH_NANOS);
     }
 
     /**
@@ -98,14 +77,13 @@ public final class FullCodeSampler {
      * A failure is logged at WARN and the rows dropped: the sample is a metric, never a decision.
      */
     public Optional<SparseCodes> encode(FullEncode encode) {
-        if (count == 0) {
+        int n = sample.take();
+        if (n == 0) {
             return Optional.empty();
         }
-        int n = count;
-        count = 0;
         try {
-            SparseCodes codes = encode.encode(rows, n);
-            stats.recordSample(codes, java.util.Arrays.copyOf(positions, n));
+            SparseCodes codes = encode.encode(sample.rows(), n);
+            stats.recordSample(codes, java.util.Arrays.copyOf(sample.positions(), n));
             return Optional.of(codes);
         } catch (Exception e) {
             LOGGER.atWarn().addKeyValue("sae", stats.sae()).log("full-code sample failed: {}", e.toString());

@@ -42,11 +42,7 @@ public final class FvuSampler {
 
     private final FeatureStats stats;
     private final int dIn;
-    private final double rate;
-    private final Random random;
-    private final float[] rows;
-    private int count;
-    private long firstNanos; // when row 0 was sampled
+    private final RowSample sample;
 
     /**
      * @param stats  where the reconstructions are recorded
@@ -57,9 +53,7 @@ public final class FvuSampler {
     public FvuSampler(FeatureStats stats, int dIn, double rate, Random random) {
         this.stats = Objects.requireNonNull(stats, "stats");
         this.dIn = dIn;
-        this.rate = rate;
-        this.random = Objects.requireNonNull(random, "random");
-        this.rows = rate > 0 ? new float[ROWS * dIn] : new float[0];
+        this.sample = new RowSample(dIn, ROWS, rate, random);
     }
 
     /**
@@ -71,37 +65,26 @@ public final class FvuSampler {
      * @return whether {@value #ROWS} rows are pending now (reconstruct them)
      */
     public boolean sample(float[] x, int fromToken, int tokens, long nowNanos) {
-        if (rate <= 0) {
-            return false;
-        }
-        for (int t = fromToken; t < fromToken + tokens && count < ROWS; t++) {
-            if (random.nextDouble() < rate) {
-                System.arraycopy(x, t * dIn, rows, count * dIn, dIn);
-                if (count++ == 0) {
-                    firstNanos = nowNanos;
-                }
-            }
-        }
-        return count == ROWS;
+        return sample.draw(x, fromToken, tokens, 0, nowNanos);
     }
 
     /** Rows waiting to be reconstructed. */
     public int pending() {
-        return count;
+        return sample.pending();
     }
 
     /** Whether the engine, being idle, should reconstruct the pending rows now (the oldest waited {@link #IDLE_FLUSH_NANOS}). */
     public boolean idleDue(long nowNanos) {
-        return count > 0 && nowNanos - firstNanos >= IDLE_FLUSH_NANOS;
+        return sample.waited(nowNanos, IDLE_FLUSH_NANOS);
     }
 
     /** Reconstructs the pending rows (if any) in one call and records them; a failure is logged at DEBUG and the rows dropped. */
     public void reconstruct(Reconstruction reconstruction) {
-        if (count == 0) {
+        int n = sample.take();
+        if (n == 0) {
             return;
         }
-        int n = count;
-        count = 0;
+        float[] rows = sample.rows();
         try {
             float[] rec = reconstruction.reconstruct(rows, n);
             for (int i = 0; i < n; i++) {
