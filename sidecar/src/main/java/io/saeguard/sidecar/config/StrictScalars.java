@@ -12,7 +12,8 @@ import java.io.IOException;
  * Scalar binding as the sidecar's config has always read it, stricter than Jackson's defaults: an integer is a whole
  * YAML number in the {@code int} range or text that parses as one (environment overrides arrive as text), never a
  * truncated {@code 1.5}; a boolean is {@code true}/{@code false} (YAML or text), never {@code 1}, {@code yes} or
- * {@code ""}; a number is a YAML number or text that parses as one.
+ * {@code ""}; a number is a YAML number or text that parses as one. A mapping or list where a scalar belongs is
+ * Jackson's "unexpected token"; any other refused value an {@code InvalidFormatException}.
  */
 final class StrictScalars {
     private StrictScalars() {
@@ -20,96 +21,87 @@ final class StrictScalars {
 
     static SimpleModule module() {
         SimpleModule module = new SimpleModule("saeguard-config-scalars");
-        module.addDeserializer(Integer.class, new IntegerValue());
-        module.addDeserializer(Boolean.class, new BooleanValue());
-        module.addDeserializer(Double.class, new DoubleValue());
+        module.addDeserializer(Integer.class, new Scalar<>(Integer.class, StrictScalars::integer));
+        module.addDeserializer(Boolean.class, new Scalar<>(Boolean.class, StrictScalars::bool));
+        module.addDeserializer(Double.class, new Scalar<>(Double.class, StrictScalars::number));
         return module;
     }
 
-    private static InvalidFormatException invalid(JsonParser p, Class<?> type) throws IOException {
-        return InvalidFormatException.from(p, "not a valid " + type.getSimpleName(), p.getText(), type);
+    /** The value, or null when this reader refuses the token (then {@link Scalar} reports it). */
+    @FunctionalInterface
+    private interface Reader<T> {
+        T read(JsonParser p) throws IOException;
     }
 
-    private static final class IntegerValue extends StdScalarDeserializer<Integer> {
+    private static Integer integer(JsonParser p) throws IOException {
+        JsonToken t = p.currentToken();
+        if (t == JsonToken.VALUE_NUMBER_INT && p.getNumberType() == JsonParser.NumberType.INT) {
+            return p.getIntValue();
+        }
+        if (t == JsonToken.VALUE_NUMBER_FLOAT) {
+            double d = p.getDoubleValue();
+            return d == Math.rint(d) && d >= Integer.MIN_VALUE && d <= Integer.MAX_VALUE ? (int) d : null;
+        }
+        if (t == JsonToken.VALUE_STRING) {
+            try {
+                return Integer.parseInt(p.getText().trim());
+            } catch (NumberFormatException e) {
+                return null;
+            }
+        }
+        return null;
+    }
+
+    private static Boolean bool(JsonParser p) throws IOException {
+        JsonToken t = p.currentToken();
+        if (t == JsonToken.VALUE_TRUE || t == JsonToken.VALUE_FALSE) {
+            return t == JsonToken.VALUE_TRUE;
+        }
+        if (t == JsonToken.VALUE_STRING && (p.getText().equals("true") || p.getText().equals("false"))) {
+            return Boolean.parseBoolean(p.getText());
+        }
+        return null;
+    }
+
+    private static Double number(JsonParser p) throws IOException {
+        JsonToken t = p.currentToken();
+        if (t == JsonToken.VALUE_NUMBER_INT || t == JsonToken.VALUE_NUMBER_FLOAT) {
+            return p.getDoubleValue();
+        }
+        if (t == JsonToken.VALUE_STRING) {
+            try {
+                return Double.parseDouble(p.getText().trim());
+            } catch (NumberFormatException e) {
+                return null;
+            }
+        }
+        return null;
+    }
+
+    /** One scalar type read by one {@link Reader}. */
+    private static final class Scalar<T> extends StdScalarDeserializer<T> {
         private static final long serialVersionUID = 1L;
 
-        IntegerValue() {
-            super(Integer.class);
+        private final Class<T> type;
+        private final transient Reader<T> reader;
+
+        Scalar(Class<T> type, Reader<T> reader) {
+            super(type);
+            this.type = type;
+            this.reader = reader;
         }
 
         @Override
-        public Integer deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+        public T deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
             JsonToken t = p.currentToken();
-            if (t == JsonToken.VALUE_NUMBER_INT && p.getNumberType() == JsonParser.NumberType.INT) {
-                return p.getIntValue();
-            }
-            if (t == JsonToken.VALUE_NUMBER_FLOAT) {
-                double d = p.getDoubleValue();
-                if (d == Math.rint(d) && d >= Integer.MIN_VALUE && d <= Integer.MAX_VALUE) {
-                    return (int) d;
-                }
-            }
-            if (t == JsonToken.VALUE_STRING) {
-                try {
-                    return Integer.parseInt(p.getText().trim());
-                } catch (NumberFormatException e) {
-                    throw invalid(p, Integer.class);
-                }
-            }
             if (t == JsonToken.START_OBJECT || t == JsonToken.START_ARRAY) {
-                return (Integer) ctxt.handleUnexpectedToken(Integer.class, p);
+                return type.cast(ctxt.handleUnexpectedToken(type, p));
             }
-            throw invalid(p, Integer.class);
-        }
-    }
-
-    private static final class BooleanValue extends StdScalarDeserializer<Boolean> {
-        private static final long serialVersionUID = 1L;
-
-        BooleanValue() {
-            super(Boolean.class);
-        }
-
-        @Override
-        public Boolean deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
-            JsonToken t = p.currentToken();
-            if (t == JsonToken.VALUE_TRUE || t == JsonToken.VALUE_FALSE) {
-                return t == JsonToken.VALUE_TRUE;
+            T value = reader.read(p);
+            if (value == null) {
+                throw InvalidFormatException.from(p, "not a valid " + type.getSimpleName(), p.getText(), type);
             }
-            if (t == JsonToken.VALUE_STRING && (p.getText().equals("true") || p.getText().equals("false"))) {
-                return Boolean.parseBoolean(p.getText());
-            }
-            if (t == JsonToken.START_OBJECT || t == JsonToken.START_ARRAY) {
-                return (Boolean) ctxt.handleUnexpectedToken(Boolean.class, p);
-            }
-            throw invalid(p, Boolean.class);
-        }
-    }
-
-    private static final class DoubleValue extends StdScalarDeserializer<Double> {
-        private static final long serialVersionUID = 1L;
-
-        DoubleValue() {
-            super(Double.class);
-        }
-
-        @Override
-        public Double deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
-            JsonToken t = p.currentToken();
-            if (t == JsonToken.VALUE_NUMBER_INT || t == JsonToken.VALUE_NUMBER_FLOAT) {
-                return p.getDoubleValue();
-            }
-            if (t == JsonToken.VALUE_STRING) {
-                try {
-                    return Double.parseDouble(p.getText().trim());
-                } catch (NumberFormatException e) {
-                    throw invalid(p, Double.class);
-                }
-            }
-            if (t == JsonToken.START_OBJECT || t == JsonToken.START_ARRAY) {
-                return (Double) ctxt.handleUnexpectedToken(Double.class, p);
-            }
-            throw invalid(p, Double.class);
+            return value;
         }
     }
 }
