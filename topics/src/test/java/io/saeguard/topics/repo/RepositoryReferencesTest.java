@@ -49,7 +49,7 @@ class RepositoryReferencesTest {
     void aReferenceToAMissingFileIsReportedWithItsLine(@TempDir Path root) throws Exception {
         // Given
         write(root, "docs/algorithms.md", "# Algorithms\n\n## DSG\n");
-        write(root, "sae/Foo.java", "// fine: docs/algorithms.md#dsg\n// bad: see design.md §3\n");
+        write(root, "sae/Foo.java", "// fine: docs/algorithms.md#dsg\n// bad: see missing-notes.md §3\n");
 
         // When
         List<ReferenceScanner.Problem> problems = new ReferenceScanner(root, Set.of("docs", "sae")).scan(Path.of("sae/Foo.java"));
@@ -57,8 +57,8 @@ class RepositoryReferencesTest {
         // Then
         assertThat(problems).singleElement().satisfies(p -> {
             assertThat(p.line()).isEqualTo(2);
-            assertThat(p.reference()).isEqualTo("design.md");
-            assertThat(p.toString()).startsWith("sae/Foo.java:2: 'design.md'");
+            assertThat(p.reference()).isEqualTo("missing-notes.md");
+            assertThat(p.toString()).startsWith("sae/Foo.java:2: 'missing-notes.md'");
         });
     }
 
@@ -78,7 +78,7 @@ class RepositoryReferencesTest {
     @Test
     void mentionsOfTheSharedNotesAreReported(@TempDir Path root) throws Exception {
         // Given
-        write(root, "a.py", "# from ../shared/research/x and shared/design.md\n# dashboards/shared_panel is fine\n");
+        write(root, "a.py", "# from ../shared/notes/x and shared/notes.md\n# dashboards/shared_panel is fine\n");
 
         // When
         List<ReferenceScanner.Problem> problems = new ReferenceScanner(root, Set.of("dashboards")).scan(Path.of("a.py"));
