@@ -1,15 +1,13 @@
 package io.saeguard.sidecar.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import io.saeguard.sidecar.eval.LabelledText;
+import io.saeguard.sidecar.eval.LabelledTextReader;
+
 import io.saeguard.detectors.select.ExampleSet;
 import io.saeguard.detectors.select.TextSelection;
 import io.saeguard.sae.engine.DeviceSae;
 import io.saeguard.sae.lm.HiddenStateModel;
 import io.saeguard.topics.codes.SparseCodes;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,51 +19,23 @@ import java.util.Optional;
  * are kept: the tokenizer's special tokens ([CLS], [SEP]) are dropped, as the sidecar never counts them.
  */
 final class LabelledTexts {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
-    /** One labelled text and where it came from. */
-    record Text(String text, boolean label, String source) {
-    }
-
     private LabelledTexts() {}
 
-    /** Reads every line of every file; a bad line is an error naming {@code file:line}. */
-    static List<Text> read(List<Path> files) throws IOException {
-        List<Text> out = new ArrayList<>();
+    /** Reads every line of every file (eval's reader: a bad line is an error naming {@code file:line}). */
+    static List<LabelledText> read(List<Path> files) {
+        List<LabelledText> out = new ArrayList<>();
         for (Path file : files) {
-            List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-            for (int i = 0; i < lines.size(); i++) {
-                String line = lines.get(i).strip();
-                if (line.isEmpty()) {
-                    continue;
+            try (LabelledTextReader in = LabelledTextReader.open(file, out.size())) {
+                for (Optional<LabelledText> t = in.next(); t.isPresent(); t = in.next()) {
+                    out.add(t.get());
                 }
-                String where = file + ":" + (i + 1);
-                JsonNode node;
-                try {
-                    node = JSON.readTree(line);
-                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-                    throw new IllegalArgumentException(where + ": not a JSON object (" + e.getOriginalMessage()
-                            + "); write one {\"text\": \"...\", \"label\": true|false} per line");
-                }
-                if (node == null || !node.isObject()) {
-                    throw new IllegalArgumentException(where + ": not a JSON object; write one {\"text\": \"...\", \"label\": true|false} per line");
-                }
-                JsonNode text = node.get("text");
-                JsonNode label = node.get("label");
-                if (text == null || !text.isTextual() || text.asText().isBlank()) {
-                    throw new IllegalArgumentException(where + ": 'text' must be a non-empty string; found " + text);
-                }
-                if (label == null || !label.isBoolean()) {
-                    throw new IllegalArgumentException(where + ": 'label' must be true or false; found " + label);
-                }
-                out.add(new Text(text.asText(), label.asBoolean(), where));
             }
         }
         return out;
     }
 
     /** One class's texts as examples: codes (under {@code saeId}) and activations of their counted tokens. */
-    static TextSelection.Examples encode(List<Text> texts, HiddenStateModel lm, DeviceSae sae, String saeId) throws Exception {
+    static TextSelection.Examples encode(List<LabelledText> texts, HiddenStateModel lm, DeviceSae sae, String saeId) throws Exception {
         int dModel = lm.dModel();
         sae.checkWidth(dModel);
         List<float[]> rows = new ArrayList<>();
@@ -73,7 +43,7 @@ final class LabelledTexts {
         int batch = 16;
         long t0 = System.nanoTime();
         for (int from = 0; from < texts.size(); from += batch) {
-            List<String> chunk = texts.subList(from, Math.min(texts.size(), from + batch)).stream().map(Text::text).toList();
+            List<String> chunk = texts.subList(from, Math.min(texts.size(), from + batch)).stream().map(LabelledText::text).toList();
             List<HiddenStateModel.Result> results = lm.run(chunk);
             for (int i = 0; i < results.size(); i++) {
                 HiddenStateModel.Result r = results.get(i);
@@ -89,7 +59,7 @@ final class LabelledTexts {
                     kept++;
                 }
                 if (kept == 0) {
-                    throw new IllegalArgumentException(texts.get(from + i).source() + ": the text has no tokens besides special ones");
+                    throw new IllegalArgumentException(texts.get(from + i).file() + ":" + texts.get(from + i).line() + ": the text has no tokens besides special ones");
                 }
             }
             System.err.printf("\r%d/%d texts, %d tokens, %.1f s", Math.min(texts.size(), from + batch), texts.size(), rows.size(),
@@ -103,7 +73,7 @@ final class LabelledTexts {
         }
         SparseCodes codes = encodeCodes(sae, saeId, x, n, dModel);
         ExampleSet set = ExampleSet.ofExamples(codes, example.stream().mapToInt(Integer::intValue).toArray()).withActivations(x, dModel);
-        return new TextSelection.Examples(set, Optional.of(texts.stream().map(Text::text).toList()));
+        return new TextSelection.Examples(set, Optional.of(texts.stream().map(LabelledText::text).toList()));
     }
 
     /** {@code x: [n, d_in]} through the SAE in batches of 512. */

@@ -56,14 +56,14 @@ final class TextSelectionRun implements Callable<Integer> {
         try (SaeEngine engine = SaeEngine.start(c.engineOptions.options()); DeviceSae device = engine.load(sae, c.maxActive)) {
             random = c.random == null ? Optional.empty() : Optional.of(c.examples(device, sid, c.random));
             if (!c.data.isEmpty()) {
-                List<LabelledTexts.Text> train = LabelledTexts.read(c.data);
-                List<LabelledTexts.Text> test = LabelledTexts.read(c.testData);
-                List<LabelledTexts.Text> p = new ArrayList<>();
-                List<LabelledTexts.Text> n = new ArrayList<>();
+                List<io.saeguard.sidecar.eval.LabelledText> train = LabelledTexts.read(c.data);
+                List<io.saeguard.sidecar.eval.LabelledText> test = LabelledTexts.read(c.testData);
+                List<io.saeguard.sidecar.eval.LabelledText> p = new ArrayList<>();
+                List<io.saeguard.sidecar.eval.LabelledText> n = new ArrayList<>();
                 List<Boolean> pt = new ArrayList<>();
                 List<Boolean> nt = new ArrayList<>();
-                for (List<LabelledTexts.Text> part : List.of(train, test)) {
-                    for (LabelledTexts.Text t : part) {
+                for (List<io.saeguard.sidecar.eval.LabelledText> part : List.of(train, test)) {
+                    for (io.saeguard.sidecar.eval.LabelledText t : part) {
                         (t.label() ? p : n).add(t);
                         (t.label() ? pt : nt).add(part == test);
                     }
