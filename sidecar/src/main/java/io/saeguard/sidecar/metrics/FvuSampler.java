@@ -68,11 +68,6 @@ public final class FvuSampler {
         return sample.draw(x, fromToken, tokens, 0, nowNanos);
     }
 
-    /** Rows waiting to be reconstructed. */
-    public int pending() {
-        return sample.pending();
-    }
-
     /** Whether the engine, being idle, should reconstruct the pending rows now (the oldest waited {@link #IDLE_FLUSH_NANOS}). */
     public boolean idleDue(long nowNanos) {
         return sample.waited(nowNanos, IDLE_FLUSH_NANOS);

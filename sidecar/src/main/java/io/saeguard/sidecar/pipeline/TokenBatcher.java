@@ -78,12 +78,6 @@ final class TokenBatcher<T> {
         return out;
     }
 
-    /** The SAE's waiting batch, if it holds anything, taken out of the batcher. */
-    Optional<Batch<T>> drain(String sae) {
-        Open<T> b = open.get(sae);
-        return b == null || b.items.isEmpty() ? Optional.empty() : Optional.of(take(sae, b));
-    }
-
     /** Every waiting batch, taken out of the batcher (shutdown, revocation). */
     List<Batch<T>> drainAll() {
         List<Batch<T>> out = new ArrayList<>();
