@@ -65,6 +65,10 @@ import java.util.function.BooleanSupplier;
  * the page, the alert stream, features, check, encode, the detector listing (and {@code /metrics} unless open);
  * {@code admin}: {@code PUT} and {@code DELETE} of detectors. Every failure, 404 and 405 included, is JSON; a body over an
  * endpoint's limit is a 413.
+ *
+ * <p>Size: about 420 lines, one class on purpose: the route table, the authentication and scope checks it wires in
+ * front of each route, and the handlers that answer them; request bodies ({@link CheckBodies}), body reading and
+ * replies ({@link Replies}) and the features JSON ({@link FeaturesJson}) are their own classes.
  */
 public final class HttpApi extends VerticleBase {
     private static final org.slf4j.Logger LOGGER = org.slf4j.LoggerFactory.getLogger(HttpApi.class);
