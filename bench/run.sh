@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The pipeline benchmark (issue 9): saeguard's sidecar against the two Python consumers a user would
-# otherwise write (bench/baseline/naive.py, batched.py), on one broker, with the same records from
+# The pipeline benchmark (issue 9): saeguard's sidecar against the three Python consumers a user would
+# otherwise write (bench/baseline/naive.py, batched.py, sliced.py), on one broker, with the same records from
 # the same load generator, and against the machine's ceilings measured in the same run.
 #
 #   bench/run.sh            full run (~25 min on 2 cores): per workload, the three systems run at once on
@@ -14,7 +14,11 @@
 #                           pipeline stage and every busy thread's hottest frames (w<N>-saeguard.jfr.txt); record
 #                           the broker too and summarise it in each system's saturation windows
 #                           (w<N>-broker-<system>-sat.jfr.txt: request handling by Kafka API, busiest threads)
-# Options: --skip-build, --workloads 1,2, --systems saeguard,naive,batched, --soak-s SECONDS.
+# Options: --skip-build, --workloads 1,2, --systems saeguard,naive,batched,sliced, --soak-s SECONDS.
+# BLAS: the baselines must run torch on an optimised BLAS. On Debian's reference libblas.so.3 batched.py decided
+#   50 tokens/s instead of ~1,400, a ratio that flatters saeguard: run.sh installs libopenblas0-pthread when it can
+#   (root, or sudo without a password) and otherwise stops with the command to run; SAEGUARD_BENCH_ALLOW_REFERENCE_BLAS=1
+#   runs anyway, and the report then withholds every ratio against a baseline.
 # Environment: SAEGUARD_BENCH_SAE_DIR (default /tmp/saeguard-bench/sae-2304x16384; written once, ~300 MB);
 #   SAEGUARD_BENCH_ENGINE_THREADS (the sidecar's engine.threads and JMH's threads) and SAEGUARD_BENCH_PY_THREADS
 #   (the baselines' torch.set_num_threads), both default: one per core; SAEGUARD_BENCH_BF16=1 runs every
@@ -42,7 +46,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0; soak=0; build=1; soak_s=600; jfr=0
-workloads=1,2; systems=saeguard,naive,batched
+workloads=1,2; systems=saeguard,naive,batched,sliced
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -52,7 +56,7 @@ while [[ $# -gt 0 ]]; do
     --workloads) workloads=$2; shift ;;
     --systems) systems=$2; shift ;;
     --soak-s) soak_s=$2; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -127,6 +131,31 @@ json_get() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval
 if [[ $build == 1 ]]; then
   log "building bench and sidecar"
   ./mvnw -q -B -ntp -DskipTests package -pl bench,sidecar -am
+fi
+
+# --- BLAS of the baselines ------------------------------------------------------------------------------
+blas_reference() { # exit 0 when the baselines' torch runs its GEMMs on the reference BLAS
+  (cd bench/baseline && $PY -c 'import sys,torch,saebaseline as sb; a=torch.randn(64,64); a@a; sys.exit(0 if sb.reference_blas(sb.runtime_info(1)) else 1)')
+}
+if [[ $systems =~ (naive|batched|sliced) ]] && blas_reference; then
+  fix="apt-get install -y libopenblas0-pthread"
+  if [[ $(id -u) == 0 ]] || sudo -n true 2>/dev/null; then
+    log "the baselines' torch runs on Debian's reference BLAS: installing libopenblas0-pthread"
+    [[ $(id -u) == 0 ]] && sudo_=() || sudo_=(sudo -n)
+    DEBIAN_FRONTEND=noninteractive "${sudo_[@]}" apt-get install -y -qq --no-install-recommends libopenblas0-pthread >&2 \
+      || { "${sudo_[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo_[@]}" apt-get install -y -qq --no-install-recommends libopenblas0-pthread >&2; }
+  fi
+  if blas_reference; then
+    if [[ ${SAEGUARD_BENCH_ALLOW_REFERENCE_BLAS:-0} == 1 ]]; then
+      log "WARNING: the baselines run on the reference BLAS; the report will withhold every ratio against them"
+    else
+      echo "run.sh: the baselines' torch ($PY) runs its GEMMs on Debian's reference BLAS (/usr/lib/*/blas/libblas.so.3), where" \
+        "batched.py decides ~28x fewer tokens/s than on OpenBLAS: a ratio against it would flatter saeguard. Fix: $fix" \
+        "(as root), or point SAEGUARD_BENCH_PYTHON at a torch with an optimised BLAS; SAEGUARD_BENCH_ALLOW_REFERENCE_BLAS=1" \
+        "runs anyway and withholds the ratios." >&2
+      exit 1
+    fi
+  fi
 fi
 
 # --- environment -----------------------------------------------------------------------------------
@@ -281,7 +310,7 @@ for wl in ${workloads//,/ }; do
       saeguard)
         shttp[$sys]=$(free_port)
         start_saeguard "$prefix" "${shttp[$sys]}" "$raw/w$wl-$sys.log" ;;
-      naive|batched)
+      naive|batched|sliced)
         start_python "$sys" "$prefix" "$raw/w$wl-$sys.out" "$raw/w$wl-$sys.stats" ;;
       *) echo "run.sh: unknown system $sys" >&2; exit 2 ;;
     esac
@@ -339,9 +368,10 @@ for wl in ${workloads//,/ }; do
         "$JAVA" -cp "$JAR" io.saeguard.bench.ConsumeCeiling --bootstrap "$bootstrap" --topic "${sprefix[$sys]}.saeguard.activations" \
           --tokens-per-record "$tpr" --seconds "$KSEC" --out "$raw/w$wl-kafka.json" > /dev/null 2> "$raw/w$wl-kafka.log"
         jmh_ceiling "$($PY bench/pipeline_report.py batch "$raw"/w$wl-saeguard-sat*.json)" "$raw/w$wl-encode-jmh.json" ;;
-      naive|batched)
+      naive|batched|sliced)
         batch=$($PY bench/pipeline_report.py batch --stats "$raw/w$wl-$sys.stats" "$raw"/w$wl-$sys-sat*.json)
-        (cd bench/baseline && $PY encode_ceiling.py --sae "$sae_dir" --batch "$batch" --threads "$pth" --seconds "$PYCEIL") \
+        cols=(); [[ $sys == sliced ]] && cols=(--columns "$(json_get "$raw/sae.json" '["feature"]')")
+        (cd bench/baseline && $PY encode_ceiling.py --sae "$sae_dir" --batch "$batch" --threads "$pth" --seconds "$PYCEIL" "${cols[@]}") \
           > "$raw/w$wl-$sys.encode.json" ;;
     esac
   done

@@ -24,14 +24,28 @@ import torch
 import saebaseline as sb
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def full_column(sae, det):
+    """The detector's column of the full code matrix: encode all d_sae features, keep one."""
+    return lambda x: sae.encode(x)[:, det.feature]
+
+
+def arguments(doc):
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
     sb.common_args(p)
     p.add_argument("--max-records", type=int, default=500, help="records per consume() (Kafka's max.poll.records default)")
     p.add_argument("--max-batch-tokens", type=int, default=512, help="most tokens per encode (saeguard's default)")
     p.add_argument("--max-delay-ms", type=float, default=5.0, help="consume() timeout (saeguard's max_delay_ms)")
-    args = p.parse_args()
-    sae, det, requests, stats, running, consumer, producer = sb.start(args, "batched")
+    return p.parse_args()
+
+
+def main():
+    run(arguments(__doc__), "batched", full_column)
+
+
+def run(args, kind, column_fn):
+    """The poll-batched loop; column_fn(sae, det) returns x [n, d_in] -> the detector's codes [n]."""
+    sae, det, requests, stats, running, consumer, producer = sb.start(args, kind)
+    column_of = column_fn(sae, det)
     timeout = args.max_delay_ms / 1000.0
     while running[0]:
         t0 = time.perf_counter()
@@ -60,8 +74,7 @@ def main():
             ta = time.perf_counter()
             x = torch.from_numpy(np.concatenate([g[2] for g in group]))  # [tokens, d_in]
             tb = time.perf_counter()
-            codes = sae.encode(x)
-            column = codes[:, det.feature].cpu().numpy()
+            column = column_of(x).cpu().numpy()
             tc = time.perf_counter()
             values = []
             row = 0

@@ -2,7 +2,9 @@
 """Encode-only throughput of the baselines' torch JumpReLU (saebaseline.JumpReluSae.encode) at given
 batch sizes, on N(0, 1) inputs: the Python side's counterpart of the JMH encode ceiling.
 
-    /usr/bin/python3 bench/baseline/encode_ceiling.py --sae DIR --batch 1 --batch 512 [--threads N] [--seconds 5]
+    /usr/bin/python3 bench/baseline/encode_ceiling.py --sae DIR --batch 1 --batch 512 [--threads N] [--seconds 5] [--columns J,...]
+
+--columns: the sliced encoder of sliced.py (only those features' columns), instead of the full one.
 
 Prints one JSON object: runtime (BLAS, threads) and per batch the median time per encode and tokens/s.
 """
@@ -24,10 +26,12 @@ def main():
     p.add_argument("--batch", type=int, action="append", required=True)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seconds", type=float, default=5.0, help="measuring time per batch size (after 1 s of warm-up)")
+    p.add_argument("--columns", default=None, help="comma-separated feature ids: time sliced.py's encoder of only these")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    sae = sb.JumpReluSae(args.sae)
-    out = {"runtime": sb.runtime_info(args.threads), "batches": {}}
+    full = sb.JumpReluSae(args.sae)
+    sae = full.sliced([int(c) for c in args.columns.split(",")]) if args.columns else full
+    out = {"runtime": sb.runtime_info(args.threads), "encoder": "sliced " + args.columns if args.columns else "full", "batches": {}}
     for b in args.batch:
         x = torch.randn(b, sae.d_in, generator=torch.Generator().manual_seed(b))
         end = time.perf_counter() + 1.0

@@ -1,4 +1,4 @@
-"""What a user would otherwise write: the pieces shared by naive.py and batched.py.
+"""What a user would otherwise write: the pieces shared by naive.py, batched.py and sliced.py.
 
 A reader for safetensors (the `safetensors` package is not installed here; the format is a u64
 little-endian header length, a JSON header, then the raw tensors), the SAELens JumpReLU encoder in
@@ -19,6 +19,8 @@ import time
 import numpy as np
 import torch
 import yaml
+
+from blas import reference_blas  # noqa: F401  (re-exported: run.sh and check_baselines.py call sb.reference_blas)
 
 
 def read_header(buf):
@@ -133,6 +135,45 @@ class JumpReluSae:
             pre = torch.nn.functional.linear(x.to(torch.bfloat16), self.W_enc_t).float() + self.b_enc
         else:
             pre = x @ self.W_enc + self.b_enc
+        return torch.relu(pre) * (pre > self.threshold)
+
+    def sliced(self, columns):
+        """The encoder of only these features (sliced.py): each JumpReLU code depends on its own pre-activation."""
+        return SlicedJumpRelu(self, columns)
+
+
+class SlicedJumpRelu:
+    """JumpReLU codes of a few features: contiguous copies of their W_enc columns, b_enc and thresholds.
+
+    With bf16 the sliced weights are BF16 like the full encoder's (linear's [k, d_in] layout)."""
+
+    def __init__(self, sae, columns):
+        idx = torch.tensor(columns, dtype=torch.long, device=sae.device)
+        self.d_in = sae.d_in
+        self.sync = sae.sync
+        self.device = sae.device
+        self.bf16 = sae.bf16
+        self.apply_b_dec_to_input = sae.apply_b_dec_to_input
+        self.b_dec = sae.b_dec
+        self.b_enc = sae.b_enc[idx].contiguous()
+        self.threshold = sae.threshold[idx].contiguous()
+        if self.bf16:
+            self.W_t = sae.W_enc_t[idx].contiguous()  # [k, d_in] BF16
+            self.W = None
+        else:
+            self.W = sae.W_enc[:, idx].contiguous()  # [d_in, k] F32
+            self.W_t = None
+
+    @torch.no_grad()
+    def encode(self, x):
+        """x: [n, d_in] float32 -> codes of the sliced features [n, k], equal to the full encode's columns."""
+        x = x.to(self.device)
+        if self.apply_b_dec_to_input:
+            x = x - self.b_dec
+        if self.bf16:
+            pre = torch.nn.functional.linear(x.to(torch.bfloat16), self.W_t).float() + self.b_enc
+        else:
+            pre = x @ self.W + self.b_enc
         return torch.relu(pre) * (pre > self.threshold)
 
 
