@@ -77,7 +77,21 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
      * after its first token; pause the partitions above {@code maxInflightTokens}, resume below
      * {@code resumeInflightTokens}.
      */
-    public record Batching(int maxBatchTokens, Duration maxDelay, int maxInflightTokens, int resumeInflightTokens, int maxRecordTokens) {
+    public record Batching(int maxBatchTokens, Duration maxDelay, int maxInflightTokens, int resumeInflightTokens, int maxRecordTokens,
+            int decodeThreads) {
+        /** With the default decode threads ({@link #defaultDecodeThreads}). */
+        public Batching(int maxBatchTokens, Duration maxDelay, int maxInflightTokens, int resumeInflightTokens, int maxRecordTokens) {
+            this(maxBatchTokens, maxDelay, maxInflightTokens, resumeInflightTokens, maxRecordTokens, defaultDecodeThreads());
+        }
+
+        /**
+         * Half the cores, at most 4, at least 1: the other half is the engine's and the producer's. On 2 cores that is 1
+         * (decode stays on the poll thread); on a 16-core GPU host 4, where one core's decode bounded the pipeline
+         * (bench/README.md).
+         */
+        public static int defaultDecodeThreads() {
+            return Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2));
+        }
     }
 
     /**

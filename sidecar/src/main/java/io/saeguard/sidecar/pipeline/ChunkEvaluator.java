@@ -36,7 +36,7 @@ final class ChunkEvaluator {
         int tokens = input.tokens();
         Optional<boolean[]> special = SpecialMask.of(input.marked(), input.tokenIds(), specialTokenIds.get(input.sae()), tokens);
         Chunk chunk = new Chunk(input.requestId(), input.sae(), input.position(), codes,
-                detectors.needsActivations(input.sae()) ? Optional.of(input.x()) : Optional.empty(), dIn, input.norms(), input.tokenIds(),
+                detectors.needsActivations(input.sae()) ? Optional.of(input.x().toArray()) : Optional.empty(), dIn, input.norms(), input.tokenIds(),
                 special, input.isFinal());
         return detectors.evaluate(chunk, nowMillis, Math.max(0, nowMillis - input.arrivedMs()));
     }

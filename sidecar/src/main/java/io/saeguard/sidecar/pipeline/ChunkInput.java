@@ -21,7 +21,7 @@ sealed interface ChunkInput permits Work, HttpCheck {
     int tokens();
 
     /** The activations, row-major {@code [tokens, d_in]}, all finite. */
-    float[] x();
+    Activations x();
 
     /** Each token's L2 norm (length {@code tokens}). */
     float[] norms();

@@ -129,7 +129,7 @@ final class EncodeStage {
         float[] x = batchBuffer(tokens * dIn);
         int offset = 0;
         for (ChunkInput i : items) {
-            System.arraycopy(i.x(), 0, x, offset, i.tokens() * dIn);
+            i.x().copyTo(x, offset);
             offset += i.tokens() * dIn;
         }
         long t0 = time.nanoseconds();

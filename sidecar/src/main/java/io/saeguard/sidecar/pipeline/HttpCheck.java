@@ -8,7 +8,7 @@ import java.util.concurrent.CompletableFuture;
  * checked finite before it was queued. A check ({@code decide}) goes through the detectors and completes with their
  * outcome (published nowhere); an encode completes with the codes alone.
  */
-record HttpCheck(String requestId, String sae, long position, int tokens, float[] x, float[] norms, Optional<int[]> tokenIds,
+record HttpCheck(String requestId, String sae, long position, int tokens, Activations x, float[] norms, Optional<int[]> tokenIds,
         Optional<boolean[]> marked, boolean isFinal, long arrivedMs, boolean decide, CompletableFuture<CheckResult> result)
         implements ChunkInput {
 
@@ -32,7 +32,7 @@ record HttpCheck(String requestId, String sae, long position, int tokens, float[
             throw new InvalidRequestException("token " + (i / dIn) + " (position " + (request.position() + i / dIn) + ") has a non-finite value ("
                     + x[i] + ") at dimension " + (i % dIn));
         }
-        return new HttpCheck(request.requestId(), request.sae(), request.position(), request.tokens(), x, norms, request.tokenIds(),
+        return new HttpCheck(request.requestId(), request.sae(), request.position(), request.tokens(), Activations.of(x), norms, request.tokenIds(),
                 request.marked(), request.isFinal(), nowMs, decide, result);
     }
 }

@@ -3,11 +3,10 @@ package io.saeguard.sidecar.pipeline;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.DecodeException;
-import io.saeguard.topics.activation.ActivationChunk;
-import io.saeguard.topics.activation.ActivationCodec;
 import io.saeguard.topics.events.EventCodec;
 import io.saeguard.topics.events.PromptEvent;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
 import java.util.List;
@@ -16,6 +15,9 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ForkJoinTask;
+import java.util.concurrent.ForkJoinWorkerThread;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -62,8 +64,6 @@ final class PollLoop implements Runnable {
     private final Consumer<String, byte[]> consumer;
     private final List<String> topics;
     private final SidecarConfig.Batching batching;
-    private final SaeRouter router;
-    private final Map<String, Integer> dIns;
     private final EngineIntake engine;
     private final DeadLetterPublisher deadLetters;
     private final OutputSink sink;
@@ -72,6 +72,9 @@ final class PollLoop implements Runnable {
     private final Optional<TransactionalSink> transactions;
     private final Optional<PromptRoute> prompts;
     private final Time time;
+    private final ActivationValidator validator;
+    /** The decode threads ({@code batching.decode_threads} > 1), or null: decode on this thread. */
+    private final ForkJoinPool decodePool;
 
     /** Where prompt events come from and which SAE their hidden states go to. */
     record PromptRoute(String topic, String sae, int maxTokens) {
@@ -111,14 +114,19 @@ final class PollLoop implements Runnable {
         this.consumer = consumer;
         this.topics = List.copyOf(topics);
         this.batching = batching;
-        this.router = router;
-        this.dIns = Map.copyOf(dIns);
         this.engine = engine;
         this.deadLetters = deadLetters;
         this.sink = sink;
         this.generation = generation;
         this.metrics = metrics;
         this.transactions = transactions;
+        this.validator = new ActivationValidator(router, dIns, batching.maxRecordTokens());
+        this.decodePool = batching.decodeThreads() > 1 ? new ForkJoinPool(batching.decodeThreads(), pool -> {
+            ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
+            t.setName("saeguard-decode-" + t.getPoolIndex());
+            t.setDaemon(true);
+            return t;
+        }, null, false) : null;
     }
 
     /** Where the publishers report finished records (any thread). */
@@ -155,6 +163,9 @@ final class PollLoop implements Runnable {
         } catch (RuntimeException e) {
             LOGGER.error("poll loop failed: {}", e.toString(), e);
         } finally {
+            if (decodePool != null) {
+                decodePool.shutdownNow();
+            }
             try {
                 consumer.close(Duration.ofSeconds(10));
             } catch (RuntimeException e) {
@@ -186,8 +197,12 @@ final class PollLoop implements Runnable {
                 commitIfDue(false);
             }
             ConsumerRecords<String, byte[]> records = consumer.poll(POLL);
-            for (ConsumerRecord<String, byte[]> r : records) {
-                handle(r);
+            if (!records.isEmpty()) {
+                List<ActivationValidator.Outcome> checked = checkAll(records);
+                int i = 0;
+                for (ConsumerRecord<String, byte[]> r : records) {
+                    handle(r, checked.get(i++));
+                }
             }
         } catch (WakeupException e) {
             throw e;
@@ -213,62 +228,46 @@ final class PollLoop implements Runnable {
         commitIfDue(true);
     }
 
-    private void handle(ConsumerRecord<String, byte[]> r) {
+    /**
+     * Checks a poll's activation records, on the decode threads when there are several ({@code batching.decode_threads};
+     * {@link ActivationValidator} is pure), in the poll's order; a prompt record gets {@code null} (the poll thread
+     * handles it). Only the checks run elsewhere: the order, the offsets, the dead letters and the hand-over to the
+     * engine stay on this thread, record by record, in the order Kafka gave them.
+     */
+    private List<ActivationValidator.Outcome> checkAll(ConsumerRecords<String, byte[]> records) {
+        List<ConsumerRecord<String, byte[]>> list = new ArrayList<>(records.count());
+        records.forEach(list::add);
+        if (decodePool == null || list.size() < 2) {
+            List<ActivationValidator.Outcome> out = new ArrayList<>(list.size());
+            for (ConsumerRecord<String, byte[]> r : list) {
+                out.add(isPrompt(r) ? null : validator.check(r));
+            }
+            return out;
+        }
+        ForkJoinTask<List<ActivationValidator.Outcome>> task = decodePool.submit(() -> list.parallelStream()
+                .map(r -> isPrompt(r) ? null : validator.check(r)).collect(java.util.stream.Collectors.toList()));
+        return task.join();
+    }
+
+    private boolean isPrompt(ConsumerRecord<String, byte[]> r) {
+        return prompts.isPresent() && r.topic().equals(prompts.get().topic());
+    }
+
+    private void handle(ConsumerRecord<String, byte[]> r, ActivationValidator.Outcome checked) {
         TopicPartition tp = new TopicPartition(r.topic(), r.partition());
         offsets.started(tp, r.offset());
-        if (prompts.isPresent() && r.topic().equals(prompts.get().topic())) {
+        if (checked == null) {
             handlePrompt(r);
             return;
         }
-        if (r.value() == null) {
-            deadLetter(r, FailureReason.NULL_VALUE, new DecodeException(DecodeException.Reason.MISSING_TENSOR,
-                    "record has no value (a tombstone?)"));
+        if (checked instanceof ActivationValidator.Rejected rejected) {
+            deadLetter(r, rejected.reason(), rejected.error());
             return;
         }
-        ActivationChunk chunk;
-        try {
-            chunk = ActivationCodec.decode(r.value());
-        } catch (DecodeException e) {
-            deadLetter(r, FailureReason.of(e), e);
-            return;
-        }
-        if (r.key() != null && !r.key().equals(chunk.requestId())) {
-            deadLetter(r, FailureReason.KEY_MISMATCH, new IllegalArgumentException("record key '" + r.key()
-                    + "' differs from the request_id in the record's metadata; key activation records by request id"));
-            return;
-        }
-        String sae = router.route(chunk).orElse(null);
-        if (sae == null) {
-            deadLetter(r, FailureReason.UNKNOWN_SAE, new IllegalArgumentException(router.explain(chunk)));
-            return;
-        }
-        int dIn = dIns.get(sae);
-        if (chunk.dIn() != dIn) {
-            deadLetter(r, FailureReason.WRONG_D_IN, new IllegalArgumentException("activations have d_in " + chunk.dIn()
-                    + " but SAE '" + sae + "' expects d_in " + dIn));
-            return;
-        }
-        if (chunk.tokens() > batching.maxRecordTokens()) {
-            deadLetter(r, FailureReason.OVERSIZE, new IllegalArgumentException("record holds " + chunk.tokens()
-                    + " tokens, more than batching.max_record_tokens = " + batching.maxRecordTokens() + "; chunk it smaller"));
-            return;
-        }
-        float[] x = chunk.toFloatArray();
-        // One pass gives the detectors' token norms and the finite check (the poll thread was a whole core at 55k
-        // records/s on a GPU, bench/README.md); the record is scanned again only to name a bad value.
-        float[] norms = TokenNorms.ofFinite(x, chunk.tokens(), dIn);
-        if (norms == null) {
-            int i = 0;
-            while (Float.isFinite(x[i])) {
-                i++;
-            }
-            deadLetter(r, FailureReason.NON_FINITE, new IllegalArgumentException("token " + (i / dIn) + " (position "
-                    + (chunk.position() + i / dIn) + ") has a non-finite value (" + x[i] + ") at dimension " + (i % dIn)));
-            return;
-        }
-        inflightTokens.addAndGet(chunk.tokens());
+        ActivationValidator.Accepted a = (ActivationValidator.Accepted) checked;
+        inflightTokens.addAndGet(a.chunk().tokens());
         metrics.inflightTokens.set(inflightTokens.get());
-        engine.submit(new Work(r, generation.current(), chunk, sae, x, norms));
+        engine.submit(new Work(r, generation.current(), a.chunk(), a.sae(), a.norms()));
     }
 
     /** A prompt event: JSON per topics/schemas, keyed by its request id, with text; the engine runs the prompt model. */

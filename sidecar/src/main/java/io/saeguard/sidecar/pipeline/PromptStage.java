@@ -110,7 +110,7 @@ final class PromptStage implements AutoCloseable {
                 continue;
             }
             out.add(new Work(w.record(), w.generation(), w.event().requestId(), 0, r.tokens(), true, Optional.of(r.intIds()),
-                    Optional.of(r.special()), w.sae(), r.rows(), norms, w.counted(), Optional.of(new Work.PromptText(w.event().text(), r)),
+                    Optional.of(r.special()), w.sae(), Activations.of(r.rows()), norms, w.counted(), Optional.of(new Work.PromptText(w.event().text(), r)),
                     w.receivedMs()));
         }
         return out;
@@ -128,7 +128,7 @@ final class PromptStage implements AutoCloseable {
         if (norms == null) {
             throw new IllegalStateException("the prompt model produced a non-finite hidden state");
         }
-        return new HttpCheck(request.requestId(), request.sae(), 0, h.tokens(), h.rows(), norms, Optional.of(h.intIds()),
+        return new HttpCheck(request.requestId(), request.sae(), 0, h.tokens(), Activations.of(h.rows()), norms, Optional.of(h.intIds()),
                 Optional.of(h.special()), true, nowMs, decide, result);
     }
 

@@ -1,5 +1,7 @@
 package io.saeguard.sidecar.pipeline;
 
+import io.saeguard.topics.activation.ActivationChunk;
+
 /** L2 norm of each token's activation vector: detectors scale clamp values by it. */
 public final class TokenNorms {
     private TokenNorms() {
@@ -29,6 +31,39 @@ public final class TokenNorms {
             out[t] = (float) Math.sqrt(s);
         }
         return out;
+    }
+
+    /**
+     * {@link #ofFinite(float[], int, int)} for a record's activations, read one row at a time through {@code row} (at
+     * least d_in long): a BF16 or F16 record is widened row by row, never into an F32 copy of the whole record.
+     */
+    public static float[] ofFinite(ActivationChunk chunk, float[] row) {
+        int tokens = chunk.tokens();
+        int dIn = chunk.dIn();
+        float[] out = new float[tokens];
+        for (int t = 0; t < tokens; t++) {
+            chunk.copyRows(t, 1, row, 0);
+            double s = sumOfSquares(row, 0, dIn);
+            if (!Double.isFinite(s)) {
+                return null;
+            }
+            out[t] = (float) Math.sqrt(s);
+        }
+        return out;
+    }
+
+    /** Where a record's first non-finite value is, for its dead-letter reason; the record has one ({@link #ofFinite} said so). */
+    public static String describeNonFinite(ActivationChunk chunk, float[] row) {
+        int dIn = chunk.dIn();
+        for (int t = 0; t < chunk.tokens(); t++) {
+            chunk.copyRows(t, 1, row, 0);
+            for (int j = 0; j < dIn; j++) {
+                if (!Float.isFinite(row[j])) {
+                    return "token " + t + " (position " + (chunk.position() + t) + ") has a non-finite value (" + row[j] + ") at dimension " + j;
+                }
+            }
+        }
+        throw new IllegalArgumentException("every value of " + chunk + " is finite");
     }
 
     /**

@@ -157,7 +157,7 @@ class EngineLoopIT {
         float[] x = java.util.Arrays.copyOfRange(inputs, token * D_IN, (token + 1) * D_IN);
         byte[] bytes = ActivationCodec.builder(request).position(1).isFinal(true).activations(DType.F32, 1, D_IN, x).encode();
         ConsumerRecord<String, byte[]> record = new ConsumerRecord<>("activations", 0, offset, request, bytes);
-        return new Work(record, generation.current(), ActivationCodec.decode(bytes), SAE, x, TokenNorms.ofFinite(x, 1, D_IN));
+        return new Work(record, generation.current(), ActivationCodec.decode(bytes), SAE, TokenNorms.ofFinite(x, 1, D_IN));
     }
 
     private CheckRequest checkOf(String request, int token) {

@@ -8,6 +8,7 @@ import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.activation.ActivationCodec;
 import io.saeguard.topics.events.Phase;
 import io.saeguard.topics.safetensors.DType;
+import io.saeguard.topics.safetensors.HalfFloats;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -61,11 +62,12 @@ class PollLoopTest {
     private final Generation generation = new Generation();
     private final Metrics metrics = new Metrics(new PrometheusRegistry());
     private PollLoop loop;
+    private SidecarConfig.Batching batching = BATCHING;
 
     private PollLoop start(OutputSink sink, TopicPartition... assigned) {
         SaeRouter router = new SaeRouter(List.of(new SidecarConfig.SaeEntry("sae", Path.of("unused"), Optional.empty(), Optional.empty(), 32)));
         DeadLetterPublisher deadLetters = new DeadLetterPublisher(sink, DEADLETTERS, metrics);
-        loop = new PollLoop(consumer, List.of(TOPIC), BATCHING, router, Map.of("sae", D_IN), engine, deadLetters, sink, generation, metrics,
+        loop = new PollLoop(consumer, List.of(TOPIC), batching, router, Map.of("sae", D_IN), engine, deadLetters, sink, generation, metrics,
                 Optional.empty(), Optional.empty(), time);
         loop.subscribe();
         consumer.updateBeginningOffsets(Map.of(P0, 0L, P1, 0L));
@@ -122,8 +124,80 @@ class PollLoopTest {
         assertThat(second.sae()).isEqualTo("sae");
         assertThat(second.requestId()).isEqualTo("req-0");
         assertThat(second.position()).isEqualTo(2);
-        assertThat(second.x()).containsExactly(2f, 2.1f, 2.2f, 2.3f, 2.4f, 2.5f, 2.6f, 2.7f);
+        assertThat(second.x().toArray()).containsExactly(2f, 2.1f, 2.2f, 2.3f, 2.4f, 2.5f, 2.6f, 2.7f);
         assertThat(metrics.inflightTokens.get()).isEqualTo(3 * TOKENS);
+    }
+
+    @Test
+    void onSeveralDecodeThreadsRecordsKeepTheirPartitionsOrderAndBadOnesAreDeadLettered() {
+        // Given four decode threads, room for every record, and 60 records over two partitions with a bad one every 7th
+        batching = new SidecarConfig.Batching(64, Duration.ofMillis(5), 10_000, 5_000, 16, 4);
+        startDirect(P0, P1);
+        List<String> expected = new ArrayList<>();
+        for (long o = 0; o < 30; o++) {
+            for (TopicPartition tp : List.of(P0, P1)) {
+                if ((o + tp.partition()) % 7 == 3) {
+                    consumer.addRecord(new ConsumerRecord<>(TOPIC, tp.partition(), o, "req-" + tp.partition(), "garbage".getBytes(StandardCharsets.UTF_8)));
+                } else {
+                    add(tp, o);
+                    expected.add(tp.partition() + "@" + o + "/g0");
+                }
+            }
+        }
+
+        // When one poll takes them all
+        loop.pollOnce();
+
+        // Then the engine got the good ones in offset order per partition, and each bad one went to the dead-letter topic
+        assertThat(engine.handed()).hasSameSizeAs(expected);
+        for (String p : List.of("0@", "1@")) {
+            assertThat(engine.handed().stream().filter(h -> h.startsWith(p)).toList())
+                    .containsExactlyElementsOf(expected.stream().filter(h -> h.startsWith(p)).toList());
+        }
+        assertThat(producer.history()).hasSize(60 - expected.size())
+                .allSatisfy(r -> assertThat(r.topic()).isEqualTo(DEADLETTERS));
+        assertThat(Thread.getAllStackTraces().keySet()).anyMatch(t -> t.getName().startsWith("saeguard-decode-"));
+    }
+
+    @Test
+    void aBf16RecordStaysInItsBytesUntilTheEngineWidensIt() {
+        // Given a BF16 record
+        startDirect(P0);
+        float[] rows = {1.5f, -2.25f, 3.0078125f, 0.1f, 4f, 5f, 6f, 7f};
+        consumer.addRecord(new ConsumerRecord<>(TOPIC, 0, 0, "req-0", ActivationCodec.builder("req-0").position(0).isFinal(true)
+                .activations(DType.BF16, TOKENS, D_IN, rows).encode()));
+
+        // When it is polled
+        loop.pollOnce();
+
+        // Then its Work reads the record's bytes (no F32 copy made), widens them into a batch buffer, and carries their norms
+        Work w = engine.submitted.get(0);
+        assertThat(w.x()).isInstanceOf(Activations.InRecord.class);
+        float[] batch = new float[3 + rows.length];
+        w.x().copyTo(batch, 3);
+        float[] widened = new float[rows.length];
+        for (int i = 0; i < rows.length; i++) {
+            widened[i] = HalfFloats.bf16ToFloat(HalfFloats.floatToBf16(rows[i]));
+        }
+        assertThat(java.util.Arrays.copyOfRange(batch, 3, batch.length)).containsExactly(widened);
+        assertThat(w.norms()).containsExactly(TokenNorms.of(widened, TOKENS, D_IN));
+    }
+
+    @Test
+    void aNonFiniteBf16ValueIsDeadLetteredNamingItsTokenAndDimension() {
+        // Given a BF16 record with an infinity at token 1, dimension 2
+        startDirect(P0);
+        float[] rows = {1, 2, 3, 4, 5, 6, Float.POSITIVE_INFINITY, 8};
+        consumer.addRecord(new ConsumerRecord<>(TOPIC, 0, 0, "req-0", ActivationCodec.builder("req-0").position(10).isFinal(true)
+                .activations(DType.BF16, TOKENS, D_IN, rows).encode()));
+
+        // When it is polled
+        loop.pollOnce();
+
+        // Then it is dead-lettered with where the value is
+        assertThat(engine.submitted).isEmpty();
+        assertThat(producer.history()).singleElement().satisfies(r -> assertThat(header(r, "message"))
+                .contains("token 1 (position 11) has a non-finite value (Infinity) at dimension 2"));
     }
 
     @Test
