@@ -1,7 +1,6 @@
 """The observation plugin (vllm-project/vllm#37002) driven by stand-ins of that PR's runner helper:
 what it publishes per request, and ABORT for requests the sidecar blocked."""
 import numpy as np
-import pytest
 import torch
 
 from fakes import FakeProducer, book_with
