@@ -1,5 +1,6 @@
 """The follower of vLLM's hidden-states files: what it publishes, when it reads a file, and that a
 file is deleted only after Kafka acknowledged every record of it."""
+import json
 import os
 import sys
 import time
@@ -186,3 +187,31 @@ def test_the_aux_layer_ids_must_contain_the_layer_after_which_the_sae_reads(tmp_
 def test_the_command_exits_2_with_the_settings_error_and_no_kafka_client(tmp_path, caplog):
     assert main(env=_env(tmp_path, SAEGUARD_AUX_LAYER_IDS="x")) == 2
     assert "SAEGUARD_AUX_LAYER_IDS='x'" in caplog.text
+
+
+@pytest.mark.sidecar
+def test_with_a_real_broker_and_sidecar_every_record_is_decided_and_the_file_goes_after_the_acks(world, tmp_path):
+    # Given a connector file of 60 tokens for an SAE the sidecar serves (d_in 64), and the follower's
+    # own Kafka producer (acks=all) with records small enough that the file takes several
+    import uuid
+
+    from conftest import SAE_IDS
+    from kafka_read import read_key
+
+    rid = "cmpl-%s-0" % uuid.uuid4().hex[:12]
+    env = _env(tmp_path, SAEGUARD_BOOTSTRAP=world.bootstrap, SAEGUARD_SAE=SAE_IDS["quiet"],
+               SAEGUARD_AUX_LAYER_IDS="4", SAEGUARD_DTYPE="float32")
+    follower = HiddenStatesFollower(HiddenStatesSettings.from_env(env), max_record_bytes=4096)
+    hs = np.random.default_rng(5).standard_normal((60, 1, 64)).astype(np.float32)
+    path = ConnectorWriter(tmp_path / "hs").write(rid, hs, np.arange(60), dtype="F32")
+
+    # When it scans and waits for the broker's acknowledgements
+    follower.scan()
+    assert follower.flush(30) == 0
+    follower.poll()
+
+    # Then the file is gone, and the sidecar made one decision per record of the request
+    records = follower.stats().records
+    assert records > 1 and not path.exists() and follower.stats().published == 1
+    decisions = [json.loads(v) for v, _ in read_key(world.bootstrap, "saeguard.decisions", rid, records, 60)]
+    assert len(decisions) == records and {d["action"] for d in decisions} == {"allow"}

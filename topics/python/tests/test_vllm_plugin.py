@@ -1,5 +1,6 @@
 """The vllm.general_plugins entry point: the GuardHook it installs in a (stand-in) vLLM V1 worker,
 what it publishes, and the constraints it enforces."""
+import json
 import sys
 
 import numpy as np
@@ -196,3 +197,34 @@ def test_pyproject_registers_the_general_plugin_and_the_hidden_states_follower()
     project = tomllib.loads((REPO / "topics" / "python" / "pyproject.toml").read_text())["project"]
     assert project["entry-points"]["vllm.general_plugins"] == {"saeguard": "saeguard_attach.vllm_plugin:register"}
     assert project["scripts"]["saeguard-vllm-hidden-states"] == "saeguard_attach.vllm_hidden_states:main"
+
+
+@pytest.mark.sidecar
+def test_with_a_real_broker_and_sidecar_each_published_prompt_is_decided(vllm_standin, world):
+    # Given the plugin installed with its own Kafka publisher, for an SAE the sidecar serves (d_in 64)
+    import uuid
+
+    from conftest import SAE_IDS
+    from kafka_read import read_key
+
+    plugin = vllm_standin.import_module("saeguard_attach.vllm_plugin")
+    runner_module = vllm_standin.import_module("vllm.v1.worker.gpu_model_runner")
+    lm = vllm_standin.import_module("tiny_vllm_lm").TinyVllmLM(d=64, seed=3)
+    settings = VllmSettings.from_env(dict(ENV, SAEGUARD_BOOTSTRAP=world.bootstrap, SAEGUARD_SAE=SAE_IDS["quiet"]))
+    plugin.install(runner_module.GPUModelRunner, settings, decisions_factory=lambda s: book_with(), tp_rank=lambda: 0)
+    runner = runner_module.GPUModelRunner(vllm_config(lambda: lm, pad_multiple=8))
+    runner.load_model()
+    engine = StandinEngine(runner)
+    ids = {"cmpl-%s-0" % uuid.uuid4().hex[:12]: prompt for prompt in PROMPTS.values()}
+    for rid, prompt in ids.items():
+        engine.add(rid, prompt)
+
+    # When both requests run and the publisher has delivered
+    engine.run()
+    publisher = runner._saeguard.hook._publisher
+    assert publisher.close(30) == 0
+
+    # Then the sidecar decided each request's prompt record
+    for rid in ids:
+        decisions = [json.loads(v) for v, _ in read_key(world.bootstrap, "saeguard.decisions", rid, 1, 60)]
+        assert [(d["request_id"], d["action"]) for d in decisions] == [(rid, "allow")]
