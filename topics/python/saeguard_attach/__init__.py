@@ -8,7 +8,12 @@
 * :func:`check` asks the sidecar's ``POST /v1/check`` for a synchronous verdict.
 * :class:`ResidPost` names a hook point in every numbering scheme.
 
-See README.md for the HF ``generate`` and vLLM recipes and their caveats.
+vLLM, without patches (topics/python/README.md#vllm; imported on their own, not from here):
+:mod:`.vllm_plugin` (the ``vllm.general_plugins`` entry point), :mod:`.vllm_hidden_states` (the
+follower of vLLM's ``extract_hidden_states`` files) and :mod:`.vllm_observation` (a plugin for the
+observation-plugin API of vllm-project/vllm#37002), configured by :mod:`.vllm_settings`.
+
+See README.md for the HF ``generate`` recipe and the vLLM integrations' caveats.
 """
 from .decisions import Action, Decision, DecisionFormatError, FeatureRef, Tier, VectorRef, parse_decision
 from .gate import CheckError, CheckResult, check

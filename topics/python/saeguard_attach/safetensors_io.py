@@ -7,8 +7,8 @@ to the first byte after the header) and ``__metadata__`` to a ``str -> str`` map
 
 :func:`encode` uses ``safetensors.torch.save`` when that package is installed and
 ``prefer_package`` is true, else the small writer here; both produce valid files that saeguard's
-Java codec reads. :func:`decode` is always the built-in reader (it is only used for the small
-steering vectors).
+Java codec reads. :func:`decode` is always the built-in reader (steering vectors, and the
+hidden-states files vLLM's ``ExampleHiddenStatesConnector`` writes).
 """
 from __future__ import annotations
 
