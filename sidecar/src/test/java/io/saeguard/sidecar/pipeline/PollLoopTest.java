@@ -6,6 +6,8 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.activation.ActivationCodec;
+import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.events.PromptEvent;
 import io.saeguard.topics.events.Phase;
 import io.saeguard.topics.safetensors.DType;
 import java.nio.charset.StandardCharsets;
@@ -184,6 +186,34 @@ class PollLoopTest {
             assertThat(w.replyPartition()).hasValue(DECISION_PARTITIONS - 1);
         });
         assertThat(loop.healthy()).isTrue();
+    }
+
+    @Test
+    void aPromptEventNamingAPartitionTheDecisionsTopicLacksIsDeadLetteredAndOneNamingAnExistingOneGoesOn() {
+        // Given a loop that reads prompt events, and two events asking for decisions on partitions 12 and 4
+        TopicPartition prompts = new TopicPartition("prompts", 0);
+        DirectSink sink = new DirectSink(producer, a -> loop.ack(a), generation);
+        SaeRouter router = new SaeRouter(List.of(new SidecarConfig.SaeEntry("sae", Path.of("unused"), Optional.empty(), Optional.empty(), 32)));
+        loop = new PollLoop(consumer, List.of(TOPIC, "prompts"), BATCHING, router, Map.of("sae", D_IN), engine,
+                new DeadLetterPublisher(sink, DEADLETTERS, metrics), sink, generation, metrics, Optional.empty(),
+                Optional.of(new PollLoop.PromptRoute("prompts", "sae", 16)), new ReplyPartitions("decisions", () -> DECISION_PARTITIONS, time), time);
+        loop.subscribe();
+        consumer.updateBeginningOffsets(Map.of(prompts, 0L));
+        consumer.rebalance(List.of(prompts));
+        EventCodec codec = new EventCodec();
+        consumer.addRecord(new ConsumerRecord<>("prompts", 0, 0, "req-a", codec.encode(PromptEvent.of("req-a", "hello", 0)
+                .withReplyPartition(DECISION_PARTITIONS))));
+        consumer.addRecord(new ConsumerRecord<>("prompts", 0, 1, "req-b", codec.encode(PromptEvent.of("req-b", "hello", 0).withReplyPartition(4))));
+
+        // When
+        loop.pollOnce();
+
+        // Then
+        assertThat(producer.history()).singleElement().satisfies(dead -> {
+            assertThat(dead.key()).isEqualTo("req-a");
+            assertThat(header(dead, "reason")).isEqualTo("reply_partition_out_of_range");
+        });
+        assertThat(engine.prompts).singleElement().satisfies(w -> assertThat(w.event().replyPartition()).hasValue(4));
     }
 
     @Test
