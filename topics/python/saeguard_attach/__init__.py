@@ -7,6 +7,8 @@
 * :class:`GuardHook` is the forward hook that publishes and applies steer / clamp / block.
 * :func:`check` asks the sidecar's ``POST /v1/check`` for a synchronous verdict.
 * :class:`ResidPost` names a hook point in every numbering scheme.
+* :func:`reply_partition_from_env` / :func:`reply_partition_for` pick the one partition of the
+  decisions topic a server reads (``reply_partition`` on the publisher and the listener).
 
 vLLM, without patches (topics/python/README.md#vllm; imported on their own, not from here):
 :mod:`.vllm_plugin` (the ``vllm.general_plugins`` entry point), :mod:`.vllm_hidden_states` (the
@@ -23,6 +25,7 @@ from .interventions import clamp, steer
 from .listener import DecisionBook, DecisionListener, ListenerStats
 from .publisher import DEFAULT_MAX_RECORD_BYTES, ActivationPublisher, PublisherStats
 from .records import RecordSource, encode_records, rows_per_record
+from .reply import REPLY_PARTITION_ENV, reply_partition_for, reply_partition_from_env
 from .steering import SteeringFormatError, SteeringRegistry, parse_vector
 
 __version__ = "0.1.0"
@@ -30,7 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Action", "ActivationPublisher", "Blocked", "CheckError", "CheckResult", "check", "DEFAULT_MAX_RECORD_BYTES", "Decision", "DecisionBook",
     "DecisionFormatError", "DecisionListener", "FeatureRef", "GuardHook", "HF_RESIDUAL", "HookStats",
-    "ListenerStats", "PublisherStats", "RecordSource", "ResidPost", "ResidualStream", "SteeringFormatError",
+    "ListenerStats", "PublisherStats", "RecordSource", "REPLY_PARTITION_ENV", "ResidPost", "ResidualStream", "SteeringFormatError",
     "SteeringRegistry", "Tier", "VLLM_RESIDUAL", "VectorRef", "clamp", "encode_records", "find_decoder_layer",
-    "parse_decision", "parse_vector", "rows_per_record", "steer",
+    "parse_decision", "parse_vector", "reply_partition_for", "reply_partition_from_env", "rows_per_record", "steer",
 ]

@@ -2,14 +2,15 @@
 
 Each LLM server process needs every decision for the requests *it* serves, which may sit on any
 partition, so followers ``assign`` all partitions themselves instead of sharing a group; they never
-commit offsets.
+commit offsets. A server whose records name a ``reply_partition`` has its decisions on that one
+partition, and its follower assigns only it.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import uuid
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 __all__ = ["TopicFollower"]
 
@@ -20,13 +21,16 @@ class TopicFollower:
     """Reads ``topic`` from its current end (``from_beginning=False``) or its beginning on a
     daemon thread and hands each record to :meth:`handle`, which subclasses implement.
 
-    :meth:`start` returns once every partition is assigned at a concrete offset, so a record
-    produced after ``start`` returns is never missed.
+    ``partitions`` limits it to those partitions (default: all). :meth:`start` returns once every
+    partition is assigned at a concrete offset, so a record produced after ``start`` returns is
+    never missed.
     """
 
     def __init__(self, bootstrap_servers: str, topic: str, *, from_beginning: bool,
-                 consumer_config: Optional[Mapping[str, Any]] = None, name: str = "saeguard-follower") -> None:
+                 consumer_config: Optional[Mapping[str, Any]] = None, name: str = "saeguard-follower",
+                 partitions: Optional[Sequence[int]] = None) -> None:
         self.topic = topic
+        self.partitions = None if partitions is None else sorted(set(int(p) for p in partitions))
         self._bootstrap = bootstrap_servers
         self._from_beginning = from_beginning
         self._extra = dict(consumer_config or {})
@@ -87,8 +91,14 @@ class TopicFollower:
         info = metadata.topics.get(self.topic)
         if info is None or info.error is not None or not info.partitions:
             raise RuntimeError("topic %s is not available: %s" % (self.topic, None if info is None else info.error))
+        chosen = sorted(info.partitions) if self.partitions is None else self.partitions
+        missing = [p for p in chosen if p not in info.partitions]
+        if missing:
+            raise RuntimeError("topic %s has %d partitions (0..%d), not %s: pick a reply partition below %d"
+                               % (self.topic, len(info.partitions), len(info.partitions) - 1,
+                                  ", ".join(map(str, missing)), len(info.partitions)))
         partitions = []
-        for p in sorted(info.partitions):
+        for p in chosen:
             if self._from_beginning:
                 partitions.append(TopicPartition(self.topic, p, OFFSET_BEGINNING))
             else:

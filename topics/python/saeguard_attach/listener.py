@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from .decisions import Action, Decision, DecisionFormatError, parse_decision
 from .follower import TopicFollower
+from .reply import check_reply_partition
 
 __all__ = ["DecisionListener", "DecisionBook", "ListenerStats"]
 
@@ -139,18 +140,20 @@ class DecisionBook:
 
 
 class DecisionListener(TopicFollower):
-    """Consumes the decisions topic (every partition, from its end at :meth:`start`) into a
-    :class:`DecisionBook`.
+    """Consumes the decisions topic (from its end at :meth:`start`) into a :class:`DecisionBook`:
+    every partition, or only ``reply_partition`` when this server's records name one
+    (``ActivationPublisher(reply_partition=...)``: the sidecar writes their decisions there).
 
     Typical use: ``listener = DecisionListener("kafka:9092").start()``; the :class:`GuardHook`
     calls :meth:`watch` when a request starts and :meth:`latest` on every forward pass.
     """
 
     def __init__(self, bootstrap_servers: str, topic: str = "saeguard.decisions", *, ttl_s: float = 600.0,
-                 max_requests: int = 100_000, watch_all: bool = False,
+                 max_requests: int = 100_000, watch_all: bool = False, reply_partition: Optional[int] = None,
                  consumer_config: Optional[Mapping[str, Any]] = None) -> None:
+        check_reply_partition(reply_partition)
         super().__init__(bootstrap_servers, topic, from_beginning=False, consumer_config=consumer_config,
-                         name="saeguard-decisions")
+                         name="saeguard-decisions", partitions=None if reply_partition is None else [reply_partition])
         self.book = DecisionBook(ttl_s=ttl_s, max_requests=max_requests, watch_all=watch_all)
 
     def handle(self, key: Optional[bytes], value: Optional[bytes]) -> None:

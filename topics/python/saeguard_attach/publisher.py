@@ -83,6 +83,9 @@ class ActivationPublisher:
         topic: the activations topic.
         sae: explicit SAE id (``saes[].id``) instead of model + hook routing.
         tenant: optional tenant written to every record.
+        reply_partition: the partition of the decisions topic this server reads (written to every
+            record as ``reply_partition``; give the :class:`DecisionListener` the same one). None
+            (default): decisions keyed by request id, on any partition.
         dtype: wire dtype (float32, float16 or bfloat16); ``None`` keeps the tensor's own dtype
             when it is one of those, else float32.
         max_record_bytes: records are chunked to stay at or under this many bytes.
@@ -94,7 +97,8 @@ class ActivationPublisher:
     """
 
     def __init__(self, bootstrap_servers: str, model: str, hook: str, topic: str = "saeguard.activations", *,
-                 sae: Optional[str] = None, tenant: Optional[str] = None, dtype: Optional[torch.dtype] = None,
+                 sae: Optional[str] = None, tenant: Optional[str] = None, reply_partition: Optional[int] = None,
+                 dtype: Optional[torch.dtype] = None,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, queue_size: int = 1024,
                  producer_config: Optional[Mapping[str, Any]] = None, producer: Any = None,
                  prefer_safetensors_package: bool = True) -> None:
@@ -102,7 +106,7 @@ class ActivationPublisher:
             raise ValueError("dtype must be float32, float16 or bfloat16, got %s" % dtype)
         if queue_size < 1:
             raise ValueError("queue_size must be >= 1")
-        self.source = RecordSource(model=model, hook=hook, sae=sae, tenant=tenant)
+        self.source = RecordSource(model=model, hook=hook, sae=sae, tenant=tenant, reply_partition=reply_partition)
         self.topic = topic
         self._dtype = dtype
         self._max_record_bytes = int(max_record_bytes)

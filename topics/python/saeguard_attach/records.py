@@ -4,7 +4,8 @@ A record is one safetensors file: tensor ``activations`` ``[n_tokens, d_in]`` (F
 optional ``token_ids`` ``[n_tokens]`` (I32/I64), and ``__metadata__`` with ``request_id``, ``model``,
 ``hook``, ``position`` (the request position of the chunk's first token), ``phase``
 (``prompt``/``generation``), ``final`` (``true`` on the request's last chunk) and optionally
-``tenant`` and ``sae``. One record never has zero tokens (the sidecar dead-letters those).
+``tenant``, ``sae`` and ``reply_partition`` (the partition of the decisions topic the request's
+decisions go to). One record never has zero tokens (the sidecar dead-letters those).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Iterator, Optional
 import torch
 
 from . import safetensors_io
+from .reply import check_reply_partition
 
 __all__ = ["RecordSource", "PHASES", "WIRE_DTYPES", "rows_per_record", "encode_records"]
 
@@ -29,13 +31,19 @@ class RecordSource:
 
     ``model`` and ``hook`` route records to an SAE in the sidecar config (``saes[].model``,
     ``saes[].hook``); ``sae`` names one explicitly instead. ``hook`` uses the SAE's naming, e.g.
-    ``blocks.12.hook_resid_post`` (see :mod:`saeguard_attach.hook_names`).
+    ``blocks.12.hook_resid_post`` (see :mod:`saeguard_attach.hook_names`). ``reply_partition``
+    asks for the decisions on that partition of the decisions topic (see :mod:`saeguard_attach.reply`);
+    None keeps them on the request id's partition.
     """
 
     model: str
     hook: str
     sae: Optional[str] = None
     tenant: Optional[str] = None
+    reply_partition: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        check_reply_partition(self.reply_partition)
 
     def metadata(self, request_id: str, position: int, phase: str, final: bool) -> dict:
         """The ``__metadata__`` of one record."""
@@ -45,11 +53,13 @@ class RecordSource:
             md["tenant"] = self.tenant
         if self.sae:
             md["sae"] = self.sae
+        if self.reply_partition is not None:
+            md["reply_partition"] = str(self.reply_partition)
         return md
 
 
 def _header_bytes(source: RecordSource, request_id: str) -> int:
-    strings = [request_id, source.model, source.hook, source.sae or "", source.tenant or ""]
+    strings = [request_id, source.model, source.hook, source.sae or "", source.tenant or "", str(source.reply_partition)]
     return _HEADER_BASE_BYTES + sum(len(s.encode("utf-8")) for s in strings)
 
 

@@ -17,6 +17,11 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  * its shadow detectors' non-allow decisions to {@code saeguard.shadow} (with {@code "shadow": true}), keyed by request
  * id, as one group through the {@link OutputSink} (at-least-once or exactly-once: a shadow decision is delivered exactly
  * when the record's decision is). Thread-safe.
+ *
+ * <p>A record that names a {@code reply_partition} (checked by the poll thread against the decisions topic's partitions,
+ * {@link ReplyPartitions}) has its decision written to that partition, so the LLM server that asked for it reads only
+ * its own partition (issue 19); every record of a request names the same one, so the request's decisions stay in one
+ * partition, in order. Its alerts and shadow decisions keep the key's partition: no applier reads them.
  */
 final class DecisionPublisher {
     private static final EventCodec CODEC = new EventCodec();
@@ -46,7 +51,9 @@ final class DecisionPublisher {
         Decision decision = outcome.decision().toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
         String key = work.requestId();
         List<ProducerRecord<String, byte[]>> outputs = new ArrayList<>(1 + outcome.alerts().size() + outcome.shadow().size());
-        outputs.add(new ProducerRecord<>(decisionsTopic, key, CODEC.encode(decision)));
+        // Kafka's API: a null partition means the partitioner hashes the key.
+        Integer partition = work.replyPartition().isPresent() ? work.replyPartition().getAsInt() : null;
+        outputs.add(new ProducerRecord<>(decisionsTopic, partition, key, CODEC.encode(decision)));
         for (Alert alert : outcome.alerts()) {
             outputs.add(new ProducerRecord<>(alertsTopic, key, CODEC.encode(alert)));
         }

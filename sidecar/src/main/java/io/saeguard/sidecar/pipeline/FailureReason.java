@@ -40,6 +40,8 @@ public enum FailureReason {
     NON_FINITE(FailureStage.VALIDATE),
     /** A prompt event without text. */
     EMPTY_TEXT(FailureStage.VALIDATE),
+    /** A {@code reply_partition} that is not a partition of the decisions topic. */
+    REPLY_PARTITION_OUT_OF_RANGE(FailureStage.VALIDATE),
     /** The prompt model threw. */
     MODEL_ERROR(FailureStage.MODEL),
     /** The prompt model produced a NaN or infinite hidden state. */

@@ -52,6 +52,8 @@ public final class Pipeline {
     private static final Logger LOGGER = LoggerFactory.getLogger(Pipeline.class);
     /** How long a detector change over HTTP waits for this replica to apply it (the answer is a 503 after). */
     static final Duration REGISTRY_APPLY_TIMEOUT = Duration.ofSeconds(10);
+    /** How long the poll thread waits for the decisions topic's partition count (a record naming a reply partition). */
+    private static final Duration REPLY_PARTITIONS_LOOKUP_TIMEOUT = Duration.ofSeconds(5);
 
     /**
      * What the pipeline runs on.
@@ -201,8 +203,11 @@ public final class Pipeline {
         promptRoute.ifPresent(r -> inputTopics.add(r.topic()));
         Map<String, Integer> dIns = new HashMap<>();
         s.saes().forEach((id, sae) -> dIns.put(id, sae.config().dIn()));
+        String decisionsTopic = catalog.get(TopicRole.DECISIONS).name();
+        ReplyPartitions replies = new ReplyPartitions(decisionsTopic,
+                () -> consumer.partitionsFor(decisionsTopic, REPLY_PARTITIONS_LOOKUP_TIMEOUT).size(), Time.SYSTEM);
         PollLoop poll = new PollLoop(consumer, inputTopics, config.batching(), s.router(), dIns, engine, dlq, sink, generation, s.metrics(),
-                transactions, promptRoute, Time.SYSTEM);
+                transactions, promptRoute, replies, Time.SYSTEM);
         acks.set(poll);
         s.registry().register(new KafkaClientMetrics(List.of(new KafkaClientMetrics.Client("consumer", consumer::metrics),
                 new KafkaClientMetrics.Client("producer", transactions.isPresent() ? transactions.get()::producerMetrics : producer::metrics),

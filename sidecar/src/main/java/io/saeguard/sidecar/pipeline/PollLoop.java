@@ -12,6 +12,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
@@ -71,6 +72,7 @@ final class PollLoop implements Runnable {
     private final Metrics metrics;
     private final Optional<TransactionalSink> transactions;
     private final Optional<PromptRoute> prompts;
+    private final ReplyPartitions replies;
     private final Time time;
     private final ActivationValidator validator;
     /** The decode threads ({@code batching.decode_threads} > 1), or null: decode on this thread. */
@@ -103,12 +105,14 @@ final class PollLoop implements Runnable {
 
     /**
      * @param dIns each SAE's {@code d_in}, by SAE id (the router's ids)
+     * @param replies checks each record's {@code reply_partition} against the decisions topic (through this consumer)
      * @param time the clock of every deadline, interval and backoff ({@link Time#SYSTEM} in production)
      */
     PollLoop(Consumer<String, byte[]> consumer, List<String> topics, SidecarConfig.Batching batching, SaeRouter router,
             Map<String, Integer> dIns, EngineIntake engine, DeadLetterPublisher deadLetters, OutputSink sink, Generation generation,
-            Metrics metrics, Optional<TransactionalSink> transactions, Optional<PromptRoute> prompts, Time time) {
+            Metrics metrics, Optional<TransactionalSink> transactions, Optional<PromptRoute> prompts, ReplyPartitions replies, Time time) {
         this.prompts = prompts;
+        this.replies = replies;
         this.time = time;
         this.lastPauseLog = time.nanoseconds() - PAUSE_LOG_INTERVAL_NANOS;
         this.consumer = consumer;
@@ -265,6 +269,9 @@ final class PollLoop implements Runnable {
             return;
         }
         ActivationValidator.Accepted a = (ActivationValidator.Accepted) checked;
+        if (badReplyPartition(r, a.chunk().replyPartition())) {
+            return;
+        }
         inflightTokens.addAndGet(a.chunk().tokens());
         metrics.inflightTokens.set(inflightTokens.get());
         engine.submit(new Work(r, generation.current(), a.chunk(), a.sae(), a.norms()));
@@ -288,6 +295,9 @@ final class PollLoop implements Runnable {
                     + "' differs from the event's request_id; key prompt records by request id"));
             return;
         }
+        if (badReplyPartition(r, event.replyPartition())) {
+            return;
+        }
         if (event.text().isBlank()) {
             deadLetter(r, FailureReason.EMPTY_TEXT, new IllegalArgumentException("prompt event has no text"));
             return;
@@ -296,6 +306,16 @@ final class PollLoop implements Runnable {
         inflightTokens.addAndGet(counted);
         metrics.inflightTokens.set(inflightTokens.get());
         engine.submitPrompt(new PromptWork(r, generation.current(), event, prompts.get().sae(), counted));
+    }
+
+    /** Dead-letters a record whose reply partition the decisions topic lacks; true when it did. */
+    private boolean badReplyPartition(ConsumerRecord<String, byte[]> r, OptionalInt replyPartition) {
+        if (replyPartition.isEmpty()) {
+            return false;
+        }
+        Optional<String> problem = replies.problem(replyPartition.getAsInt());
+        problem.ifPresent(p -> deadLetter(r, FailureReason.REPLY_PARTITION_OUT_OF_RANGE, new IllegalArgumentException(p)));
+        return problem.isPresent();
     }
 
     private void deadLetter(ConsumerRecord<String, byte[]> r, FailureReason reason, Throwable error) {

@@ -111,7 +111,7 @@ final class PromptStage implements AutoCloseable {
             }
             out.add(new Work(w.record(), w.generation(), w.event().requestId(), 0, r.tokens(), true, Optional.of(r.intIds()),
                     Optional.of(r.special()), w.sae(), Activations.of(r.rows()), norms, w.counted(), Optional.of(new Work.PromptText(w.event().text(), r)),
-                    w.receivedMs()));
+                    w.receivedMs(), w.event().replyPartition()));
         }
         return out;
     }

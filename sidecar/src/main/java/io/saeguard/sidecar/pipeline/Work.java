@@ -3,6 +3,7 @@ package io.saeguard.sidecar.pipeline;
 import io.saeguard.sae.lm.HiddenStateModel;
 import io.saeguard.topics.activation.ActivationChunk;
 import java.util.Optional;
+import java.util.OptionalInt;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
 
@@ -14,12 +15,13 @@ import org.apache.kafka.common.TopicPartition;
  * bytes and dtype until the engine copies them into its batch, {@link Activations}) and their L2
  * norm per token (from that check's pass, {@link TokenNorms#ofFinite}), the tokens it holds in the in-flight count,
  * and — for a prompt event — its text and tokenization (for alert excerpts), and when the poll thread received it
- * (wall clock, ms; the {@code saeguard_stage_latency_seconds} split). Handed from the poll thread to the engine
+ * (wall clock, ms; the {@code saeguard_stage_latency_seconds} split), and the partition of the decisions topic its producer
+ * asked for the decision to go to ({@code reply_partition}, checked against the topic by the poll thread). Handed from the poll thread to the engine
  * thread and on to the producer's callbacks; never mutated after construction.
  */
 record Work(ConsumerRecord<String, byte[]> record, long generation, String requestId, long position, int tokens, boolean isFinal,
         Optional<int[]> tokenIds, Optional<boolean[]> marked, String sae, Activations x, float[] norms, int counted,
-        Optional<PromptText> prompt, long receivedMs) implements ChunkInput {
+        Optional<PromptText> prompt, long receivedMs, OptionalInt replyPartition) implements ChunkInput {
 
     /** The text of a prompt event and how the model tokenized it. */
     record PromptText(String text, HiddenStateModel.Result tokens) {
@@ -30,7 +32,7 @@ record Work(ConsumerRecord<String, byte[]> record, long generation, String reque
         this(record, generation, chunk.requestId(), chunk.position(), chunk.tokens(), chunk.isFinal(),
                 chunk.tokenIds().map(t -> t.toIntArray()), SpecialMask.marked(chunk.specialMask(), chunk.tokens()), sae,
                 Activations.of(chunk), norms,
-                chunk.tokens(), Optional.empty(), System.currentTimeMillis());
+                chunk.tokens(), Optional.empty(), System.currentTimeMillis(), chunk.replyPartition());
     }
 
     TopicPartition partition() {

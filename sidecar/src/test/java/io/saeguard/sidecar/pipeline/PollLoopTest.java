@@ -6,6 +6,8 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.activation.ActivationCodec;
+import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.events.PromptEvent;
 import io.saeguard.topics.events.Phase;
 import io.saeguard.topics.safetensors.DType;
 import io.saeguard.topics.safetensors.HalfFloats;
@@ -46,6 +48,7 @@ class PollLoopTest {
     /** Pause above 8 tokens in flight (more than 4 records), resume at 4 (2 records) or fewer. */
     private static final SidecarConfig.Batching BATCHING = new SidecarConfig.Batching(64, Duration.ofMillis(5), 8, 4, 16);
     private static final long COMMIT_INTERVAL_MS = 200;
+    private static final int DECISION_PARTITIONS = 12;
 
     /** Synchronous commits, in order (a MockConsumer reports no committed offset for a partition it no longer holds). */
     private final List<Map<TopicPartition, OffsetAndMetadata>> syncCommits = new ArrayList<>();
@@ -68,7 +71,7 @@ class PollLoopTest {
         SaeRouter router = new SaeRouter(List.of(new SidecarConfig.SaeEntry("sae", Path.of("unused"), Optional.empty(), Optional.empty(), 32)));
         DeadLetterPublisher deadLetters = new DeadLetterPublisher(sink, DEADLETTERS, metrics);
         loop = new PollLoop(consumer, List.of(TOPIC), batching, router, Map.of("sae", D_IN), engine, deadLetters, sink, generation, metrics,
-                Optional.empty(), Optional.empty(), time);
+                Optional.empty(), Optional.empty(), new ReplyPartitions("decisions", () -> DECISION_PARTITIONS, time), time);
         loop.subscribe();
         consumer.updateBeginningOffsets(Map.of(P0, 0L, P1, 0L));
         consumer.rebalance(List.of(assigned));
@@ -231,6 +234,60 @@ class PollLoopTest {
         // Then
         assertThat(engine.handed()).containsExactly("0@0/g0", "0@2/g0", "0@3/g0");
         assertThat(loop.healthy()).isTrue();
+    }
+
+    @Test
+    void aReplyPartitionTheDecisionsTopicLacksIsDeadLetteredAndARecordNamingAnExistingOneGoesOn() {
+        // Given a record asking for decisions on partition 12 of a 12-partition topic, then one asking for partition 11
+        startDirect(P0);
+        consumer.addRecord(new ConsumerRecord<>(TOPIC, 0, 0, "req-a", ActivationCodec.builder("req-a").replyPartition(DECISION_PARTITIONS)
+                .activations(DType.F32, 1, D_IN, new float[D_IN]).encode()));
+        consumer.addRecord(new ConsumerRecord<>(TOPIC, 0, 1, "req-b", ActivationCodec.builder("req-b").replyPartition(DECISION_PARTITIONS - 1)
+                .activations(DType.F32, 1, D_IN, new float[D_IN]).encode()));
+
+        // When
+        loop.pollOnce();
+
+        // Then the first is dead-lettered with a reason that names the range, the second reaches the engine with its partition
+        assertThat(producer.history()).hasSize(1);
+        ProducerRecord<String, byte[]> dead = producer.history().get(0);
+        assertThat(dead.topic()).isEqualTo(DEADLETTERS);
+        assertThat(header(dead, "stage")).isEqualTo("validate");
+        assertThat(header(dead, "reason")).isEqualTo("reply_partition_out_of_range");
+        assertThat(header(dead, "message")).contains("reply_partition 12", "'decisions'", "0..11");
+        assertThat(engine.submitted).singleElement().satisfies(w -> {
+            assertThat(w.requestId()).isEqualTo("req-b");
+            assertThat(w.replyPartition()).hasValue(DECISION_PARTITIONS - 1);
+        });
+        assertThat(loop.healthy()).isTrue();
+    }
+
+    @Test
+    void aPromptEventNamingAPartitionTheDecisionsTopicLacksIsDeadLetteredAndOneNamingAnExistingOneGoesOn() {
+        // Given a loop that reads prompt events, and two events asking for decisions on partitions 12 and 4
+        TopicPartition prompts = new TopicPartition("prompts", 0);
+        DirectSink sink = new DirectSink(producer, a -> loop.ack(a), generation);
+        SaeRouter router = new SaeRouter(List.of(new SidecarConfig.SaeEntry("sae", Path.of("unused"), Optional.empty(), Optional.empty(), 32)));
+        loop = new PollLoop(consumer, List.of(TOPIC, "prompts"), BATCHING, router, Map.of("sae", D_IN), engine,
+                new DeadLetterPublisher(sink, DEADLETTERS, metrics), sink, generation, metrics, Optional.empty(),
+                Optional.of(new PollLoop.PromptRoute("prompts", "sae", 16)), new ReplyPartitions("decisions", () -> DECISION_PARTITIONS, time), time);
+        loop.subscribe();
+        consumer.updateBeginningOffsets(Map.of(prompts, 0L));
+        consumer.rebalance(List.of(prompts));
+        EventCodec codec = new EventCodec();
+        consumer.addRecord(new ConsumerRecord<>("prompts", 0, 0, "req-a", codec.encode(PromptEvent.of("req-a", "hello", 0)
+                .withReplyPartition(DECISION_PARTITIONS))));
+        consumer.addRecord(new ConsumerRecord<>("prompts", 0, 1, "req-b", codec.encode(PromptEvent.of("req-b", "hello", 0).withReplyPartition(4))));
+
+        // When
+        loop.pollOnce();
+
+        // Then
+        assertThat(producer.history()).singleElement().satisfies(dead -> {
+            assertThat(dead.key()).isEqualTo("req-a");
+            assertThat(header(dead, "reason")).isEqualTo("reply_partition_out_of_range");
+        });
+        assertThat(engine.prompts).singleElement().satisfies(w -> assertThat(w.event().replyPartition()).hasValue(4));
     }
 
     @Test

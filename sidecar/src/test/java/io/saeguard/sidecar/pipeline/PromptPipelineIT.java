@@ -9,6 +9,7 @@ import io.saeguard.sidecar.config.ConfigLoader;
 import io.saeguard.sidecar.testing.KafkaBroker;
 import io.saeguard.sidecar.testing.KafkaBrokerExtension;
 import io.saeguard.sidecar.testing.PromptReference;
+import io.saeguard.topics.catalog.TopicCatalog;
 import io.saeguard.topics.catalog.TopicRole;
 import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.Decision;
@@ -38,6 +39,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.utils.Utils;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -176,11 +178,17 @@ class PromptPipelineIT {
         try (Sidecar sidecar = Sidecar.start(ConfigLoader.load(Optional.of(config), Map.of()))) {
             Awaitility.await().atMost(Duration.ofSeconds(60)).until(sidecar::ready);
 
-            // When the texts arrive as prompt events, plus one that is not JSON
+            // When the texts arrive as prompt events, the first asking for its decision on a partition its key does not hash
+            // to, plus one that is not JSON
+            int partitions = TopicCatalog.bundled().get(TopicRole.DECISIONS).partitions();
+            int replyPartition = (Utils.toPositive(Utils.murmur2("prompt-0".getBytes(StandardCharsets.UTF_8))) + 1) % partitions;
             try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrap(),
                     ProducerConfig.ACKS_CONFIG, "all"), new StringSerializer(), new ByteArraySerializer())) {
                 for (int i = 0; i < TEXTS.size(); i++) {
                     PromptEvent e = PromptEvent.of("prompt-" + i, TEXTS.get(i), System.currentTimeMillis()).withModel(MODEL);
+                    if (i == 0) {
+                        e = e.withReplyPartition(replyPartition);
+                    }
                     producer.send(new ProducerRecord<>(names.get(TopicRole.PROMPTS), e.requestId(), CODEC.encode(e)));
                 }
                 producer.send(new ProducerRecord<>(names.get(TopicRole.PROMPTS), "bad", "{not json".getBytes(StandardCharsets.UTF_8)));
@@ -192,6 +200,9 @@ class PromptPipelineIT {
             for (ConsumerRecord<String, byte[]> r : read(kafka.bootstrap(), names.get(TopicRole.DECISIONS), TEXTS.size())) {
                 Decision d = CODEC.decodeDecision(r.value());
                 decisions.put(d.requestId(), d);
+                if (d.requestId().equals("prompt-0")) {
+                    assertThat(r.partition()).as("the partition prompt-0 named").isEqualTo(replyPartition);
+                }
             }
             assertThat(decisions).hasSize(TEXTS.size());
             double[] peaks = ref.peaks(best);

@@ -217,10 +217,19 @@ final class Scenario {
 
     /** One activation record: tokens [first, first + TOKENS_PER_RECORD) of the reference input, as request {@code requestId}. */
     byte[] record(String requestId, int first, long position, boolean isFinal) {
+        return recordBuilder(requestId, first, position, isFinal).encode();
+    }
+
+    /** The same record, asking for its decision on partition {@code replyPartition} of the decisions topic. */
+    byte[] record(String requestId, int first, long position, boolean isFinal, int replyPartition) {
+        return recordBuilder(requestId, first, position, isFinal).replyPartition(replyPartition).encode();
+    }
+
+    private ActivationCodec.Builder recordBuilder(String requestId, int first, long position, boolean isFinal) {
         float[] rows = new float[TOKENS_PER_RECORD * dIn];
         System.arraycopy(inputs, (first % tokens) * dIn, rows, 0, rows.length);
         return ActivationCodec.builder(requestId).model("test-model").hook("blocks.3.hook_resid_post").position(position)
-                .phase(Phase.PROMPT).isFinal(isFinal).activations(DType.F32, TOKENS_PER_RECORD, dIn, rows).encode();
+                .phase(Phase.PROMPT).isFinal(isFinal).activations(DType.F32, TOKENS_PER_RECORD, dIn, rows);
     }
 
     /**

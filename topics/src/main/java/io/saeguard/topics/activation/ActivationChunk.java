@@ -4,6 +4,7 @@ import io.saeguard.topics.events.Phase;
 import io.saeguard.topics.safetensors.Tensor;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
 
 /**
  * One activation record (docs/architecture.md#the-wire-contract): up to N tokens of one request at one hook point, as the
@@ -21,12 +22,13 @@ public final class ActivationChunk {
     private final boolean isFinal;
     private final Optional<String> tenant;
     private final Optional<String> sae;
+    private final OptionalInt replyPartition;
     private final Tensor activations;
     private final Optional<Tensor> tokenIds;
     private final Optional<Tensor> specialMask;
 
     ActivationChunk(String requestId, Optional<String> model, Optional<String> hook, long position, Phase phase,
-            boolean isFinal, Optional<String> tenant, Optional<String> sae, Tensor activations, Optional<Tensor> tokenIds,
+            boolean isFinal, Optional<String> tenant, Optional<String> sae, OptionalInt replyPartition, Tensor activations, Optional<Tensor> tokenIds,
             Optional<Tensor> specialMask) {
         this.requestId = Objects.requireNonNull(requestId, "requestId");
         this.model = Objects.requireNonNull(model, "model");
@@ -36,6 +38,7 @@ public final class ActivationChunk {
         this.isFinal = isFinal;
         this.tenant = Objects.requireNonNull(tenant, "tenant");
         this.sae = Objects.requireNonNull(sae, "sae");
+        this.replyPartition = Objects.requireNonNull(replyPartition, "replyPartition");
         this.activations = Objects.requireNonNull(activations, "activations");
         this.tokenIds = Objects.requireNonNull(tokenIds, "tokenIds");
         this.specialMask = Objects.requireNonNull(specialMask, "specialMask");
@@ -76,6 +79,14 @@ public final class ActivationChunk {
     /** An explicit SAE id; when absent the SAE is routed by model and hook. */
     public Optional<String> sae() {
         return sae;
+    }
+
+    /**
+     * The partition of the decisions topic the producer asked for this request's decisions to go to (so an LLM server
+     * reads only its own partition); absent: the partition the request id hashes to.
+     */
+    public OptionalInt replyPartition() {
+        return replyPartition;
     }
 
     /** Number of tokens in this chunk. */
@@ -121,6 +132,7 @@ public final class ActivationChunk {
         // Never the activations themselves: they may be logged.
         return "ActivationChunk[request=" + requestId + ", model=" + model.orElse("-") + ", hook=" + hook.orElse("-")
                 + ", position=" + position + ", tokens=" + tokens() + ", dIn=" + dIn() + ", phase=" + phase.wireName()
-                + ", final=" + isFinal + sae.map(s -> ", sae=" + s).orElse("") + "]";
+                + ", final=" + isFinal + sae.map(s -> ", sae=" + s).orElse("")
+                + (replyPartition.isPresent() ? ", replyPartition=" + replyPartition.getAsInt() : "") + "]";
     }
 }

@@ -10,13 +10,15 @@ import io.saeguard.topics.safetensors.Tensor;
 import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 
 /**
  * Reads and writes activation records: a safetensors container with tensor {@code activations}
  * {@code [n_tokens, d_in]} (F32/F16/BF16), optional {@code token_ids} {@code [n_tokens]} (I32/I64),
  * optional {@code special_mask} {@code [n_tokens]} (BOOL/U8/I32/I64; nonzero marks a special token such as BOS, PAD or
  * EOS, which never counts for a detector), and {@code __metadata__} keys {@code request_id} (required), {@code model}, {@code hook},
- * {@code position}, {@code phase}, {@code final}, {@code tenant}, {@code sae} (docs/architecture.md#the-wire-contract).
+ * {@code position}, {@code phase}, {@code final}, {@code tenant}, {@code sae}, {@code reply_partition}
+ * (docs/architecture.md#the-wire-contract).
  *
  * <p>Stateless and thread-safe.
  */
@@ -32,6 +34,7 @@ public final class ActivationCodec {
     public static final String FINAL = "final";
     public static final String TENANT = "tenant";
     public static final String SAE = "sae";
+    public static final String REPLY_PARTITION = "reply_partition";
 
     private ActivationCodec() {
     }
@@ -95,8 +98,24 @@ public final class ActivationCodec {
             }
             isFinal = fin.equals("true");
         }
+        OptionalInt replyPartition = OptionalInt.empty();
+        String reply = md.get(REPLY_PARTITION);
+        if (reply != null) {
+            int partition;
+            try {
+                partition = Integer.parseInt(reply);
+            } catch (NumberFormatException e) {
+                partition = -1;
+            }
+            if (partition < 0) {
+                throw new DecodeException(Reason.INVALID_VALUE, "activation record: __metadata__ '" + REPLY_PARTITION
+                        + "' must be a partition number of the decisions topic (an integer from 0 to " + Integer.MAX_VALUE
+                        + "), found '" + reply + "'; leave it out to have decisions keyed by request id");
+            }
+            replyPartition = OptionalInt.of(partition);
+        }
         return new ActivationChunk(requestId, nonEmpty(md.get(MODEL)), nonEmpty(md.get(HOOK)), position, phase, isFinal,
-                nonEmpty(md.get(TENANT)), nonEmpty(md.get(SAE)), act, tokenIds, specialMask);
+                nonEmpty(md.get(TENANT)), nonEmpty(md.get(SAE)), replyPartition, act, tokenIds, specialMask);
     }
 
     /** An optional tensor with one entry per token, of one of {@code dtypes}. */
@@ -165,6 +184,15 @@ public final class ActivationCodec {
 
         public Builder sae(String sae) {
             writer.metadata(SAE, sae);
+            return this;
+        }
+
+        /** Asks for the request's decisions on this partition of the decisions topic. */
+        public Builder replyPartition(int partition) {
+            if (partition < 0) {
+                throw new IllegalArgumentException("reply partition must be >= 0, got " + partition);
+            }
+            writer.metadata(REPLY_PARTITION, Integer.toString(partition));
             return this;
         }
 

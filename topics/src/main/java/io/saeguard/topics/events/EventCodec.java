@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalDouble;
+import java.util.OptionalInt;
 import java.util.Set;
 
 /**
@@ -75,8 +76,9 @@ public final class EventCodec {
     private static final String POSITIONS = "positions";
     private static final String EXCERPT = "excerpt";
     private static final String SHADOW = "shadow";
+    private static final String REPLY_PARTITION = "reply_partition";
 
-    private static final Set<String> PROMPT_FIELDS = fields(REQUEST_ID, MODEL, TEXT, ROLE, TS, TENANT, PHASE);
+    private static final Set<String> PROMPT_FIELDS = fields(REQUEST_ID, MODEL, TEXT, ROLE, TS, TENANT, PHASE, REPLY_PARTITION);
     private static final Set<String> DECISION_FIELDS = fields(
             REQUEST_ID, SEQ, ACTION, DETECTOR, TIER, SCORE, POSITION, FEATURES, VECTOR, REASON, LATENCY_MS, TS);
     private static final Set<String> ALERT_FIELDS = fields(
@@ -101,6 +103,9 @@ public final class EventCodec {
             writeOptional(g, TENANT, event.tenant());
             if (event.phase().isPresent()) {
                 g.writeStringField(PHASE, event.phase().get().wireName());
+            }
+            if (event.replyPartition().isPresent()) {
+                g.writeNumberField(REPLY_PARTITION, event.replyPartition().getAsInt());
             }
             g.writeEndObject();
         });
@@ -182,7 +187,8 @@ public final class EventCodec {
         long ts = r.requiredLong(TS);
         Optional<String> tenant = r.optionalString(TENANT, true);
         Optional<Phase> phase = r.optionalEnum(PHASE, Phase::fromWireName, Phase.wireNames());
-        return construct(event, () -> new PromptEvent(requestId, model, text, role, ts, tenant, phase));
+        OptionalInt replyPartition = r.optionalInt(REPLY_PARTITION);
+        return construct(event, () -> new PromptEvent(requestId, model, text, role, ts, tenant, phase, replyPartition));
     }
 
     /**

@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalDouble;
+import java.util.OptionalInt;
 import java.util.OptionalLong;
 
 /**
@@ -35,6 +36,11 @@ final class EventInvariants {
     }
 
     static OptionalLong nonNegative(OptionalLong value, String field) {
+        Objects.requireNonNull(value, field).ifPresent(v -> nonNegative(v, field));
+        return value;
+    }
+
+    static OptionalInt nonNegative(OptionalInt value, String field) {
         Objects.requireNonNull(value, field).ifPresent(v -> nonNegative(v, field));
         return value;
     }

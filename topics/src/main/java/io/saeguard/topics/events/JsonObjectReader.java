@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalDouble;
+import java.util.OptionalInt;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.function.Function;
@@ -88,9 +89,17 @@ final class JsonObjectReader {
     }
 
     int requiredInt(String field) throws DecodeException {
-        JsonNode value = required(field);
+        return nonNegativeInt(required(field), path + field);
+    }
+
+    OptionalInt optionalInt(String field) throws DecodeException {
+        JsonNode value = node.get(field);
+        return value == null ? OptionalInt.empty() : OptionalInt.of(nonNegativeInt(value, path + field));
+    }
+
+    private int nonNegativeInt(JsonNode value, String fieldPath) throws DecodeException {
         if (!isIntegral(value) || !value.canConvertToInt() || value.intValue() < 0) {
-            throw invalid(path + field, "an integer from 0 to " + Integer.MAX_VALUE, value);
+            throw invalid(fieldPath, "an integer from 0 to " + Integer.MAX_VALUE, value);
         }
         return value.intValue();
     }

@@ -16,7 +16,7 @@ class ActivationCodecTest {
     void builtRecordDecodesWithAllMetadata() throws Exception {
         // Given a record with every field set
         byte[] bytes = ActivationCodec.builder("r-1").model("gemma-2-2b").hook("blocks.20.hook_resid_post").position(128)
-                .phase(Phase.GENERATION).isFinal(true).tenant("acme").sae("gemma-2b-l20-16k")
+                .phase(Phase.GENERATION).isFinal(true).tenant("acme").sae("gemma-2b-l20-16k").replyPartition(5)
                 .activations(DType.F32, 2, 3, TWO_BY_THREE).tokenIds(new int[] {7, 8}).encode();
 
         // When decoded
@@ -31,6 +31,7 @@ class ActivationCodecTest {
         assertThat(c.isFinal()).isTrue();
         assertThat(c.tenant()).contains("acme");
         assertThat(c.sae()).contains("gemma-2b-l20-16k");
+        assertThat(c.replyPartition()).hasValue(5);
         assertThat(c.tokens()).isEqualTo(2);
         assertThat(c.dIn()).isEqualTo(3);
         assertThat(c.toFloatArray()).containsExactly(TWO_BY_THREE);
@@ -46,6 +47,7 @@ class ActivationCodecTest {
         assertThat(c.isFinal()).isFalse();
         assertThat(c.model()).isEmpty();
         assertThat(c.sae()).isEmpty();
+        assertThat(c.replyPartition()).isEmpty();
         assertThat(c.toFloatArray()).containsExactly(TWO_BY_THREE); // small integers are exact in bf16
     }
 
@@ -139,6 +141,14 @@ class ActivationCodecTest {
         assertDecodeError(() -> ActivationCodec.decode(withMetadata("position", "x")), Reason.INVALID_VALUE, "'position'", "'x'");
         assertDecodeError(() -> ActivationCodec.decode(withMetadata("phase", "decode")), Reason.INVALID_VALUE, "'phase'", "'decode'");
         assertDecodeError(() -> ActivationCodec.decode(withMetadata("final", "yes")), Reason.INVALID_VALUE, "'final'", "'yes'");
+    }
+
+    @Test
+    void replyPartitionThatIsNotANonNegativeIntegerIsNamedWithTheWayOut() {
+        assertDecodeError(() -> ActivationCodec.decode(withMetadata("reply_partition", "-1")), Reason.INVALID_VALUE, "'reply_partition'", "'-1'",
+                "leave it out");
+        assertDecodeError(() -> ActivationCodec.decode(withMetadata("reply_partition", "two")), Reason.INVALID_VALUE, "'reply_partition'", "'two'");
+        assertDecodeError(() -> ActivationCodec.decode(withMetadata("reply_partition", "2147483648")), Reason.INVALID_VALUE, "'reply_partition'");
     }
 
     private static byte[] withMetadata(String key, String value) {

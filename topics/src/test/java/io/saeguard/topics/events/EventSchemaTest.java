@@ -80,7 +80,8 @@ class EventSchemaTest {
                         .withModel("google/gemma-2-2b-it")
                         .withRole(Role.ASSISTANT)
                         .withTenant("acme")
-                        .withPhase(Phase.GENERATION)));
+                        .withPhase(Phase.GENERATION)
+                        .withReplyPartition(7)));
     }
 
     static Stream<Arguments> alerts() {
@@ -317,6 +318,13 @@ class EventSchemaTest {
         "{\"request_id\": \"r\", \"text\": \"hi\", \"ts\": 0, \"tenant\": \"\"}",
         "{\"request_id\": \"r\", \"text\": null, \"ts\": 0}",
         "{\"request_id\": \"r\", \"text\": \"hi\", \"ts\": 0, \"seq\": 1}",
+        "{\"request_id\": \"r\", \"text\": \"hi\", \"ts\": 0, \"reply_partition\": 0}",
+        "{\"request_id\": \"r\", \"text\": \"hi\", \"ts\": 0, \"reply_partition\": 11}",
+        "{\"request_id\": \"r\", \"text\": \"hi\", \"ts\": 0, \"reply_partition\": -1}",
+        "{\"request_id\": \"r\", \"text\": \"hi\", \"ts\": 0, \"reply_partition\": 1.5}",
+        "{\"request_id\": \"r\", \"text\": \"hi\", \"ts\": 0, \"reply_partition\": \"3\"}",
+        "{\"request_id\": \"r\", \"text\": \"hi\", \"ts\": 0, \"reply_partition\": 2147483648}",
+        "{\"request_id\": \"r\", \"text\": \"hi\", \"ts\": 0, \"reply_partition\": null}",
     })
     void schemaAndCodecAgreeOnWhichPromptsAreValid(String text) throws Exception {
         // Given
