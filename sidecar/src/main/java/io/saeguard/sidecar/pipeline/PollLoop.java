@@ -6,6 +6,7 @@ import io.saeguard.topics.DecodeException;
 import io.saeguard.topics.activation.ActivationChunk;
 import io.saeguard.topics.activation.ActivationCodec;
 import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.events.JudgeVerdict;
 import io.saeguard.topics.events.PromptEvent;
 import java.time.Duration;
 import java.util.Collection;
@@ -71,6 +72,7 @@ final class PollLoop implements Runnable {
     private final Metrics metrics;
     private final Optional<TransactionalSink> transactions;
     private final Optional<PromptRoute> prompts;
+    private final Optional<String> verdicts;
     private final Time time;
 
     /** Where prompt events come from and which SAE their hidden states go to. */
@@ -100,12 +102,14 @@ final class PollLoop implements Runnable {
 
     /**
      * @param dIns each SAE's {@code d_in}, by SAE id (the router's ids)
+     * @param verdicts the judge-verdicts topic, when it is among {@code topics}: its records are judges' verdicts
      * @param time the clock of every deadline, interval and backoff ({@link Time#SYSTEM} in production)
      */
     PollLoop(Consumer<String, byte[]> consumer, List<String> topics, SidecarConfig.Batching batching, SaeRouter router,
             Map<String, Integer> dIns, EngineIntake engine, DeadLetterPublisher deadLetters, OutputSink sink, Generation generation,
-            Metrics metrics, Optional<TransactionalSink> transactions, Optional<PromptRoute> prompts, Time time) {
+            Metrics metrics, Optional<TransactionalSink> transactions, Optional<PromptRoute> prompts, Optional<String> verdicts, Time time) {
         this.prompts = prompts;
+        this.verdicts = verdicts;
         this.time = time;
         this.lastPauseLog = time.nanoseconds() - PAUSE_LOG_INTERVAL_NANOS;
         this.consumer = consumer;
@@ -220,6 +224,10 @@ final class PollLoop implements Runnable {
             handlePrompt(r);
             return;
         }
+        if (verdicts.isPresent() && r.topic().equals(verdicts.get())) {
+            handleVerdict(r);
+            return;
+        }
         if (r.value() == null) {
             deadLetter(r, FailureReason.NULL_VALUE, new DecodeException(DecodeException.Reason.MISSING_TENSOR,
                     "record has no value (a tombstone?)"));
@@ -299,6 +307,29 @@ final class PollLoop implements Runnable {
         engine.submitPrompt(new PromptWork(r, generation.current(), event, prompts.get().sae(), counted));
     }
 
+    /**
+     * A judge's verdict: JSON per {@code judge-verdict.schema.json}, keyed by its request id; the engine applies it to the
+     * request's pending escalation (docs/architecture.md#judge-cascade). A malformed one is dead-lettered here.
+     */
+    private void handleVerdict(ConsumerRecord<String, byte[]> r) {
+        JudgeVerdict verdict;
+        try {
+            if (r.value() == null) {
+                throw new DecodeException(DecodeException.Reason.MISSING_FIELD, "judge verdict record has no value (a tombstone?)");
+            }
+            verdict = PROMPT_CODEC.decodeJudgeVerdict(r.value());
+        } catch (DecodeException e) {
+            deadLetter(r, FailureReason.MALFORMED_VERDICT, e);
+            return;
+        }
+        if (r.key() == null || !r.key().equals(verdict.requestId())) {
+            deadLetter(r, FailureReason.MALFORMED_VERDICT, new IllegalArgumentException("record key '" + r.key()
+                    + "' differs from the verdict's request_id; key verdicts by request id, as the judge request was keyed"));
+            return;
+        }
+        engine.submitVerdict(new VerdictWork(r, generation.current(), verdict));
+    }
+
     private void deadLetter(ConsumerRecord<String, byte[]> r, FailureReason reason, Throwable error) {
         deadLetters.send(r, new Source(new TopicPartition(r.topic(), r.partition()), r.offset(), generation.current(), 0), reason, error);
     }
@@ -376,8 +407,8 @@ final class PollLoop implements Runnable {
             inflightTokens.addAndGet(-transactions.get().commit(offsets, consumer));
         }
         for (Source a; (a = acks.poll()) != null; ) {
-            if (generation.stale(a.generation())) {
-                continue; // consumed again since the last recovery; its tokens left the count then
+            if (generation.stale(a.generation()) || !a.hasOffset()) {
+                continue; // consumed again since the last recovery (its tokens left the count then), or no record's output
             }
             offsets.finished(a.partition(), a.offset());
             if (a.tokens() > 0) {
