@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -246,9 +247,9 @@ public final class DetectorEngine {
      * fallback: docs/architecture.md#judge-cascade), so the request's later chunks number after it. Empty when the
      * engine holds no state for the request (it finished or was evicted); the caller then numbers on from what it saw.
      */
-    public java.util.OptionalLong takeSeq(String requestId) {
+    public OptionalLong takeSeq(String requestId) {
         RequestState request = store.peek(requestId);
-        return request == null ? java.util.OptionalLong.empty() : java.util.OptionalLong.of(request.nextSeq++);
+        return request == null ? OptionalLong.empty() : OptionalLong.of(request.nextSeq++);
     }
 
     private static final long FAILURE_LOG_INTERVAL_MS = 60_000;

@@ -6,11 +6,11 @@ import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.Decision;
 import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.events.JudgeRequest;
 import io.saeguard.topics.events.ShadowDecision;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import io.saeguard.topics.events.JudgeRequest;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 

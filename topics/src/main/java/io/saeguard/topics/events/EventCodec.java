@@ -20,12 +20,14 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalDouble;
+import java.util.OptionalLong;
 import java.util.Set;
 
 /**
  * Encodes and decodes the JSON events of the wire contract: {@link PromptEvent} ({@code saeguard.prompts}),
- * {@link Decision} ({@code saeguard.decisions}), {@link Alert} ({@code saeguard.alerts}) and {@link ShadowDecision}
- * ({@code saeguard.shadow}). The JSON
+ * {@link Decision} ({@code saeguard.decisions}), {@link Alert} ({@code saeguard.alerts}), {@link ShadowDecision}
+ * ({@code saeguard.shadow}), {@link JudgeRequest} ({@code saeguard.judge}) and {@link JudgeVerdict}
+ * ({@code saeguard.judge-verdicts}). The JSON
  * Schemas in {@code topics/schemas/} (also on the classpath under {@code io/saeguard/topics/schemas/})
  * are the source of truth; this codec writes exactly what they allow and reads exactly what they
  * accept.
@@ -205,7 +207,7 @@ public final class EventCodec {
         Action action = r.requiredEnum(ACTION, a -> Action.fromWireName(a).filter(JudgeVerdict::allowed), "allow|flag|block");
         String reason = r.requiredString(REASON, false);
         Optional<String> judge = r.optionalString(JUDGE, true);
-        java.util.OptionalLong ts = r.optionalLong(TS);
+        OptionalLong ts = r.optionalLong(TS);
         return construct(event, () -> new JudgeVerdict(requestId, detector, action, reason, judge, ts));
     }
 
