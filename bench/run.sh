@@ -213,6 +213,8 @@ topics:
   detectors: $prefix.saeguard.detectors
   deadletter: $prefix.saeguard.deadletter
   prompts: $prefix.saeguard.prompts
+  judge: $prefix.saeguard.judge
+  judge_verdicts: $prefix.saeguard.judge-verdicts
 saes:
   - id: bench-sae
     path: $sae_dir

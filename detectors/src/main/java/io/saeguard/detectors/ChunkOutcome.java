@@ -4,6 +4,7 @@ import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.Decision;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * The result of evaluating one chunk: exactly one decision (action {@code ALLOW} with no detector when
@@ -16,13 +17,23 @@ import java.util.Objects;
  * @param verdicts one per detector of the chunk's SAE, live and shadow, in definition order
  * @param shadow   one decision per shadow detector whose action is not {@code ALLOW}, in definition order, for the
  *                 {@code saeguard.shadow} topic; each names its detector
+ * @param escalation present when the decision came from an {@code escalate} band (the decision is then a {@code FLAG}):
+ *                 the sidecar asks the judge and publishes its verdict, or the fallback, as the request's next decision
+ *                 (docs/architecture.md#judge-cascade)
  */
-public record ChunkOutcome(Decision decision, List<Alert> alerts, List<Verdict> verdicts, List<Decision> shadow) {
+public record ChunkOutcome(Decision decision, List<Alert> alerts, List<Verdict> verdicts, List<Decision> shadow,
+        Optional<Policy.Escalation> escalation) {
     public ChunkOutcome {
         Objects.requireNonNull(decision, "decision");
         alerts = List.copyOf(alerts);
         verdicts = List.copyOf(verdicts);
         shadow = List.copyOf(shadow);
+        Objects.requireNonNull(escalation, "escalation");
+    }
+
+    /** An outcome without escalation. */
+    public ChunkOutcome(Decision decision, List<Alert> alerts, List<Verdict> verdicts, List<Decision> shadow) {
+        this(decision, alerts, verdicts, shadow, Optional.empty());
     }
 
     /** An outcome without shadow detectors. */
@@ -32,6 +43,6 @@ public record ChunkOutcome(Decision decision, List<Alert> alerts, List<Verdict> 
 
     /** A copy with other alerts (e.g. with text excerpts added). */
     public ChunkOutcome withAlerts(List<Alert> replacement) {
-        return new ChunkOutcome(decision, replacement, verdicts, shadow);
+        return new ChunkOutcome(decision, replacement, verdicts, shadow, escalation);
     }
 }

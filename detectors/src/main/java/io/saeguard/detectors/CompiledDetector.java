@@ -52,6 +52,7 @@ final class CompiledDetector {
     private final Tier[] bandTier;
     private final double[] bandCoefficient;
     private final double[] bandValue;
+    private final Policy.Escalation[] bandEscalation; // null where the band does not escalate
     private final int alwaysOnBand;
     private final int mostSevereBand; // -1 without bands
     private final boolean failClosed;
@@ -98,6 +99,7 @@ final class CompiledDetector {
         bandTier = new Tier[n];
         bandCoefficient = new double[n];
         bandValue = new double[n];
+        bandEscalation = new Policy.Escalation[n];
         int always = -1;
         for (int i = 0; i < n; i++) {
             Band b = bands.get(i);
@@ -106,6 +108,7 @@ final class CompiledDetector {
             bandTier[i] = b.tier().orElse(null);
             bandCoefficient[i] = b.coefficient().orElse(0);
             bandValue[i] = b.value().orElse(0);
+            bandEscalation[i] = b.escalation().orElse(null);
             if (b.action() == Action.STEER && b.tier().orElseThrow() == Tier.HIGH && always < 0) {
                 always = i;
             }
@@ -417,6 +420,12 @@ final class CompiledDetector {
         return !Double.isNaN(alertAt) && score >= alertAt && action.ordinal() > st.alertedLevel; // false for a NaN score
     }
 
+    /** The escalation of the band that decided the last chunk, when it is an {@code escalate} band (and the detector did not fail). */
+    Optional<Policy.Escalation> escalation() {
+        return effectiveBand >= 0 && failure == null && why != Why.FAILED_OPEN && why != Why.FAILED_CLOSED
+                ? Optional.ofNullable(bandEscalation[effectiveBand]) : Optional.empty();
+    }
+
     Optional<Tier> tier() {
         return action == Action.STEER ? Optional.of(bandTier[effectiveBand]) : Optional.empty();
     }
@@ -495,6 +504,8 @@ final class CompiledDetector {
                     : "), fail open keeps the verdict");
         }
         r.append(" -> ").append(action.wireName());
+        escalation().ifPresent(e -> r.append(" (escalated to the judge: ").append(e.timeoutMs()).append(" ms, then ")
+                .append(e.fallback().wireName()).append(')'));
         tier().ifPresent(t -> r.append('/').append(t.wireName()));
         if (directionFeature >= 0) {
             r.append(" along feature ").append(directionFeature);

@@ -60,6 +60,7 @@ import java.util.OptionalLong;
  *     - {min: 1.0, action: flag}
  *     - {min: 1.5, action: steer, tier: medium, coefficient: -8.0}
  *     - {min: 2.0, action: clamp, value: -0.5}
+ *     - {min: 2.5, action: escalate, judge_timeout_ms: 2000, fallback: block}  # flag now, the judge decides next
  *     - {min: 3.0, action: block}
  * }</pre>
  * See {@link Aggregation}, {@link Policy} and {@link SpecialTokens} for the semantics.
@@ -69,7 +70,8 @@ public final class DetectorDefinitions {
             .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
             .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES)
             .enable(YAMLGenerator.Feature.INDENT_ARRAYS_WITH_INDICATOR));
-    private static final String[] ACTIONS = {"allow", "flag", "steer", "clamp", "block"};
+    private static final String ESCALATE = "escalate";
+    private static final String[] BAND_ACTIONS = {"allow", "flag", "steer", "clamp", "block", ESCALATE};
     private static final String[] TIERS = {"low", "medium", "high"};
 
     private DetectorDefinitions() {}
@@ -197,9 +199,11 @@ public final class DetectorDefinitions {
             if (!b.isMapping()) {
                 throw b.error("expected a mapping with 'min' and 'action'", "write '- min: 1.0' and, indented below it, 'action: flag'");
             }
-            b.allowKeys("min", "action", "tier", "coefficient", "value");
+            b.allowKeys("min", "action", "tier", "coefficient", "value", "judge_timeout_ms", "fallback");
             double min = b.number("min");
-            Action action = Action.fromWireName(b.choice("action", ACTIONS)).orElseThrow();
+            String actionName = b.choice("action", BAND_ACTIONS);
+            Optional<Policy.Escalation> escalation = escalation(b, actionName);
+            Action action = escalation.isPresent() ? Action.FLAG : Action.fromWireName(actionName).orElseThrow();
             Optional<Tier> tier = Optional.empty();
             OptionalDouble coefficient = b.optionalNumber("coefficient");
             OptionalDouble value = b.optionalNumber("value");
@@ -231,9 +235,35 @@ public final class DetectorDefinitions {
                 throw b.error("min", min + " is not above the previous band's min " + bands.get(bands.size() - 1).min(),
                         "order the bands by min ascending, without duplicates");
             }
-            bands.add(new Band(min, action, tier, coefficient, value));
+            bands.add(new Band(min, action, tier, coefficient, value, escalation));
         }
         return new Policy(alertAt, bands, vectorFeature, fail, deadline);
+    }
+
+    /** {@code action: escalate} needs {@code judge_timeout_ms} and {@code fallback}; other actions take neither. */
+    private static Optional<Policy.Escalation> escalation(ConfigNode b, String action) throws DetectorConfigException {
+        if (!action.equals(ESCALATE)) {
+            for (String key : new String[] {"judge_timeout_ms", "fallback"}) {
+                if (b.has(key)) {
+                    throw b.error(key, "'" + key + "' is only used by escalate bands", "remove it, or set 'action: escalate'");
+                }
+            }
+            return Optional.empty();
+        }
+        if (!b.has("judge_timeout_ms")) {
+            throw b.error("judge_timeout_ms", "an escalate band needs judge_timeout_ms (how long to wait for the judge's verdict)",
+                    "add 'judge_timeout_ms: 2000'");
+        }
+        long timeout = b.optionalLong("judge_timeout_ms").orElseThrow();
+        if (timeout <= 0) {
+            throw b.error("judge_timeout_ms", "must be > 0, found " + timeout, "write a positive number of milliseconds");
+        }
+        if (!b.has("fallback")) {
+            throw b.error("fallback", "an escalate band needs a fallback (the decision when the judge does not answer in time)",
+                    "add 'fallback: block' (or allow, flag)");
+        }
+        Action fallback = Action.fromWireName(b.choice("fallback", "allow", "flag", "block")).orElseThrow();
+        return Optional.of(new Policy.Escalation(timeout, fallback));
     }
 
     /** Why a definition's steer/clamp bands have no direction, if they have none. */
@@ -303,10 +333,14 @@ public final class DetectorDefinitions {
         for (Band b : p.bands()) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("min", b.min());
-            m.put("action", b.action().wireName());
+            m.put("action", b.escalation().isPresent() ? ESCALATE : b.action().wireName());
             b.tier().ifPresent(t -> m.put("tier", t.wireName()));
             b.coefficient().ifPresent(c -> m.put("coefficient", c));
             b.value().ifPresent(v -> m.put("value", v));
+            b.escalation().ifPresent(e -> {
+                m.put("judge_timeout_ms", e.timeoutMs());
+                m.put("fallback", e.fallback().wireName());
+            });
             bands.add(m);
         }
         policy.put("bands", bands);

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -227,6 +228,7 @@ public final class DetectorEngine {
             }
         }
         Decision decision;
+        Optional<Policy.Escalation> escalation = best == null ? Optional.empty() : best.escalation();
         if (best == null) {
             decision = Decision.builder(chunk.requestId(), seq, Action.ALLOW, chunk.position())
                     .reason(ds.length == 0 ? "no detector reads SAE " + chunk.sae() : "no detector reached a band")
@@ -237,7 +239,17 @@ public final class DetectorEngine {
         if (request.recordChunk(chunk.sae(), chunk.isFinal())) {
             store.remove(chunk.requestId());
         }
-        return new ChunkOutcome(decision, alerts, verdicts, shadow);
+        return new ChunkOutcome(decision, alerts, verdicts, shadow, escalation);
+    }
+
+    /**
+     * Takes the request's next decision seq for a decision made outside {@link #evaluate} (a judge's verdict, a judge
+     * fallback: docs/architecture.md#judge-cascade), so the request's later chunks number after it. Empty when the
+     * engine holds no state for the request (it finished or was evicted); the caller then numbers on from what it saw.
+     */
+    public OptionalLong takeSeq(String requestId) {
+        RequestState request = store.peek(requestId);
+        return request == null ? OptionalLong.empty() : OptionalLong.of(request.nextSeq++);
     }
 
     private static final long FAILURE_LOG_INTERVAL_MS = 60_000;

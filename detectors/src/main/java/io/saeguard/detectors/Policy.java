@@ -63,9 +63,17 @@ public record Policy(OptionalDouble alertAt, List<Band> bands, OptionalInt vecto
      * @param value       clamp: the component along {@code v} is set to {@code value × mean activation norm}
      *                    of the chunk's counted tokens (a fixed clamp constant does not transfer across
      *                    models, docs/algorithms.md#steering-and-clamping). Required for {@code CLAMP}, absent otherwise
+     * @param escalation  YAML {@code action: escalate}: the band's decision is published as {@code FLAG} (so an applier that
+     *                    knows nothing of judges stays safe) and the request goes to the judge
+     *                    (docs/architecture.md#judge-cascade); present only with {@code action} {@code FLAG}
      */
-    public record Band(double min, Action action, Optional<Tier> tier, OptionalDouble coefficient, OptionalDouble value) {
+    public record Band(double min, Action action, Optional<Tier> tier, OptionalDouble coefficient, OptionalDouble value,
+            Optional<Escalation> escalation) {
         public Band {
+            Objects.requireNonNull(escalation, "escalation");
+            if (escalation.isPresent() && action != Action.FLAG) {
+                throw new IllegalArgumentException("an escalate band decides flag until the judge answers, got " + action.wireName());
+            }
             Objects.requireNonNull(action, "action");
             Objects.requireNonNull(tier, "tier");
             Objects.requireNonNull(coefficient, "coefficient");
@@ -85,6 +93,17 @@ public record Policy(OptionalDouble alertAt, List<Band> bands, OptionalInt vecto
             value.ifPresent(v -> requireFinite(v, "value"));
         }
 
+        /** A band without escalation. */
+        public Band(double min, Action action, Optional<Tier> tier, OptionalDouble coefficient, OptionalDouble value) {
+            this(min, action, tier, coefficient, value, Optional.empty());
+        }
+
+        /** An {@code escalate} band: flag now, the judge's verdict later, {@code fallback} after {@code timeoutMs} without one. */
+        public static Band escalate(double min, long timeoutMs, Action fallback) {
+            return new Band(min, Action.FLAG, Optional.empty(), OptionalDouble.empty(), OptionalDouble.empty(),
+                    Optional.of(new Escalation(timeoutMs, fallback)));
+        }
+
         public static Band of(double min, Action action) {
             return new Band(min, action, Optional.empty(), OptionalDouble.empty(), OptionalDouble.empty());
         }
@@ -95,6 +114,25 @@ public record Policy(OptionalDouble alertAt, List<Band> bands, OptionalInt vecto
 
         public static Band clamp(double min, double value) {
             return new Band(min, Action.CLAMP, Optional.empty(), OptionalDouble.empty(), OptionalDouble.of(value));
+        }
+    }
+
+    /**
+     * What an {@code escalate} band does beyond flagging (docs/architecture.md#judge-cascade).
+     *
+     * @param timeoutMs YAML {@code judge_timeout_ms}: how long to wait for the judge's verdict, {@code > 0}
+     * @param fallback  YAML {@code fallback}: the request's next decision when no verdict arrives in time; allow, flag or
+     *                  block (a fallback has no direction to steer or clamp along, and neither has a judge)
+     */
+    public record Escalation(long timeoutMs, Action fallback) {
+        public Escalation {
+            Objects.requireNonNull(fallback, "fallback");
+            if (timeoutMs <= 0) {
+                throw new IllegalArgumentException("judge_timeout_ms must be > 0, got " + timeoutMs);
+            }
+            if (fallback != Action.ALLOW && fallback != Action.FLAG && fallback != Action.BLOCK) {
+                throw new IllegalArgumentException("fallback must be allow, flag or block, got " + fallback.wireName());
+            }
         }
     }
 

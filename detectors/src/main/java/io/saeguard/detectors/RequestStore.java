@@ -37,6 +37,11 @@ final class RequestStore {
         return s;
     }
 
+    /** The request's state if held (its last-seen time untouched: a judge's verdict is not the request's traffic); null otherwise. */
+    RequestState peek(String requestId) {
+        return requests.get(requestId);
+    }
+
     void remove(String requestId) {
         requests.remove(requestId);
     }

@@ -284,6 +284,55 @@ class DetectorDefinitionsTest {
     }
 
     @Test
+    void anEscalateBandParsesAsAFlagWithItsTimeoutAndFallbackAndWritesBackAsEscalate() {
+        // Given
+        String yaml = MINIMAL.replace("      action: flag", "      action: escalate\n      judge_timeout_ms: 1500\n      fallback: block");
+
+        // When
+        DetectorDefinition d = Yaml.definition(yaml);
+        String written = DetectorDefinitions.toYaml(d);
+
+        // Then
+        assertThat(d.policy().bands().get(0)).isEqualTo(Band.escalate(1.0, 1500, Action.BLOCK));
+        assertThat(d.policy().bands().get(0).action()).isEqualTo(Action.FLAG);
+        assertThat(written).contains("action: escalate").contains("judge_timeout_ms: 1500").contains("fallback: block");
+        assertThat(Yaml.definition(written)).isEqualTo(d);
+    }
+
+    @Test
+    void anEscalateBandNeedsAJudgeTimeout() {
+        DetectorConfigException e = Yaml.error(MINIMAL.replace("      action: flag", "      action: escalate\n      fallback: block"));
+
+        assertThat(e.key()).isEqualTo("policy.bands[0].judge_timeout_ms");
+        assertThat(e.fix()).isEqualTo("add 'judge_timeout_ms: 2000'");
+    }
+
+    @Test
+    void anEscalateBandsTimeoutMustBePositive() {
+        DetectorConfigException e = Yaml.error(MINIMAL.replace("      action: flag",
+                "      action: escalate\n      judge_timeout_ms: 0\n      fallback: block"));
+
+        assertThat(e.key()).isEqualTo("policy.bands[0].judge_timeout_ms");
+        assertThat(e.getMessage()).contains("must be > 0");
+    }
+
+    @Test
+    void anEscalateBandsFallbackCannotSteer() {
+        DetectorConfigException e = Yaml.error(MINIMAL.replace("      action: flag",
+                "      action: escalate\n      judge_timeout_ms: 100\n      fallback: steer"));
+
+        assertThat(e.key()).isEqualTo("policy.bands[0].fallback");
+    }
+
+    @Test
+    void aFallbackOnABandThatDoesNotEscalateIsRejected() {
+        DetectorConfigException e = Yaml.error(MINIMAL.replace("      action: flag", "      action: flag\n      fallback: block"));
+
+        assertThat(e.key()).isEqualTo("policy.bands[0].fallback");
+        assertThat(e.fix()).isEqualTo("remove it, or set 'action: escalate'");
+    }
+
+    @Test
     void steerBandNeedsATier() {
         DetectorConfigException e = Yaml.error(MINIMAL.replace("action: flag", "action: steer\n      coefficient: -2"));
 

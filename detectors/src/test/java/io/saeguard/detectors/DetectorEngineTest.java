@@ -152,6 +152,46 @@ class DetectorEngineTest {
     }
 
     @Test
+    void anEscalateBandDecidesFlagAndCarriesItsEscalationWhileOtherBandsDoNot() {
+        // Given
+        DetectorEngine engine = engine(10, Yaml.features("d", """
+                aggregate: token
+                policy:
+                  bands:
+                    - {min: 1.0, action: escalate, judge_timeout_ms: 500, fallback: block}
+                    - {min: 2.0, action: block}
+                """));
+
+        // When
+        ChunkOutcome quiet = engine.evaluate(token("r", 1, 0), 0);
+        ChunkOutcome escalated = engine.evaluate(token("r", 2, 3), 0);
+        ChunkOutcome blocked = engine.evaluate(token("r", 3, 5), 0);
+
+        // Then
+        assertThat(quiet.escalation()).isEmpty();
+        assertThat(escalated.decision().action()).isEqualTo(Action.FLAG);
+        assertThat(escalated.escalation()).contains(new Policy.Escalation(500, Action.BLOCK));
+        assertThat(escalated.decision().reason()).hasValueSatisfying(r -> assertThat(r).contains("escalated to the judge"));
+        assertThat(blocked.escalation()).isEmpty();
+    }
+
+    @Test
+    void takeSeqNumbersAfterTheRequestsChunksAndTheNextChunkAfterIt() {
+        // Given
+        DetectorEngine engine = engine(10, Yaml.features("d", FLAG_BLOCK));
+        engine.evaluate(token("r", 1, 0), 0);
+
+        // When
+        java.util.OptionalLong taken = engine.takeSeq("r");
+        long next = engine.evaluate(token("r", 2, 0), 0).decision().seq();
+
+        // Then
+        assertThat(taken).hasValue(1);
+        assertThat(next).isEqualTo(2);
+        assertThat(engine.takeSeq("unknown")).isEmpty();
+    }
+
+    @Test
     void anAlertCarriesTheDetectorsDecisionLabelsPositionsAndSae() {
         // Given
         DetectorEngine engine = engine(10, Yaml.features("d", FLAG_BLOCK));

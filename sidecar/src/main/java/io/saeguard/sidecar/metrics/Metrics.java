@@ -17,6 +17,12 @@ import java.util.List;
 public final class Metrics {
     public static final String OUTCOME_DECIDED = "decided";
     public static final String OUTCOME_DEADLETTER = "deadletter";
+    /** {@code outcome} of {@code saeguard_judge_escalations_total}: a request for judgement was published. */
+    public static final String JUDGE_REQUESTED = "requested";
+    /** {@code outcome} of {@code saeguard_judge_escalations_total}: a judge's verdict became the request's decision. */
+    public static final String JUDGE_VERDICT = "verdict";
+    /** {@code outcome} of {@code saeguard_judge_escalations_total}: no verdict in time, the band's fallback decided. */
+    public static final String JUDGE_FALLBACK = "fallback";
     /** Prefix of the Kafka clients' own metrics ({@link KafkaClientMetrics}). */
     public static final String KAFKA_CLIENT_PREFIX = "kafka_";
     /** Consumer lag per assigned partition, from the consumer's {@code records-lag} metric ({@link KafkaClientMetrics}). */
@@ -69,6 +75,7 @@ public final class Metrics {
     public final Counter recoveries;
     public final Histogram detectorScore;
     public final Counter detectorFailures;
+    public final Counter judgeEscalations;
     public final Histogram promptModelSeconds;
     public final Counter promptTokensTruncated;
     public final io.prometheus.metrics.core.metrics.Info buildInfo;
@@ -125,6 +132,10 @@ public final class Metrics {
         detectorFailures = Counter.builder().name("saeguard_detector_failures_total")
                 .help("Records on which a detector failed (reason error: it could not evaluate them; deadline: its verdict came "
                         + "after policy.deadline_ms), so its fail mode decided").labelNames("detector", "reason").register(registry);
+        judgeEscalations = Counter.builder().name("saeguard_judge_escalations_total")
+                .help("Judge cascade events by detector and outcome: requested (sent to the judge), verdict (the judge's answer "
+                        + "decided), fallback (no answer within judge_timeout_ms); verdicts that could not be applied are dead letters")
+                .labelNames("detector", "outcome").register(registry);
         promptModelSeconds = Histogram.builder().name("saeguard_prompt_model_seconds")
                 .help("Prompt model forward pass per batch of prompt events (tokenize, pad, run)")
                 .classicUpperBounds(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10).register(registry);

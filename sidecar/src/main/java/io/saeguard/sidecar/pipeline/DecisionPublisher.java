@@ -6,9 +6,11 @@ import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.Decision;
 import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.events.JudgeRequest;
 import io.saeguard.topics.events.ShadowDecision;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
@@ -16,7 +18,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  * Publishes a record's outputs: one decision to {@code saeguard.decisions}, its alerts to {@code saeguard.alerts} and
  * its shadow detectors' non-allow decisions to {@code saeguard.shadow} (with {@code "shadow": true}), keyed by request
  * id, as one group through the {@link OutputSink} (at-least-once or exactly-once: a shadow decision is delivered exactly
- * when the record's decision is). Thread-safe.
+ * when the record's decision is), and the judge cascade's requests and decisions. Thread-safe.
  *
  * <p>A record that names a {@code reply_partition} (checked by the poll thread against the decisions topic's partitions,
  * {@link ReplyPartitions}) has its decision written to that partition, so the LLM server that asked for it reads only
@@ -30,12 +32,14 @@ final class DecisionPublisher {
     private final String decisionsTopic;
     private final String alertsTopic;
     private final String shadowTopic;
+    private final String judgeTopic;
     private final Metrics metrics;
     private final Consumer<List<Alert>> alertListener;
 
     /** @param alertListener gets each record's alerts once Kafka acknowledged them (the live page); must not block */
-    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, Metrics metrics,
+    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, String judgeTopic, Metrics metrics,
             Consumer<List<Alert>> alertListener) {
+        this.judgeTopic = judgeTopic;
         this.alertListener = alertListener;
         this.sink = sink;
         this.decisionsTopic = decisionsTopic;
@@ -46,6 +50,15 @@ final class DecisionPublisher {
 
     /** Publishes the outcome of {@code work}; returns the decision as published (latency filled in). */
     Decision publish(Work work, ChunkOutcome outcome) {
+        return publish(work, outcome, Optional.empty());
+    }
+
+    /**
+     * Publishes the outcome of {@code work} and, when its escalate band started an escalation, the request for judgement to
+     * {@code saeguard.judge} in the same output group (so with exactly-once the judge sees it exactly when the record's
+     * escalating decision is committed); returns the decision as published.
+     */
+    Decision publish(Work work, ChunkOutcome outcome, Optional<JudgeRequest> judgement) {
         long produced = work.record().timestamp();
         long now = System.currentTimeMillis();
         Decision decision = outcome.decision().toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
@@ -57,6 +70,7 @@ final class DecisionPublisher {
         for (Alert alert : outcome.alerts()) {
             outputs.add(new ProducerRecord<>(alertsTopic, key, CODEC.encode(alert)));
         }
+        judgement.ifPresent(j -> outputs.add(new ProducerRecord<>(judgeTopic, key, CODEC.encode(j))));
         for (Decision shadow : outcome.shadow()) {
             Decision stamped = shadow.toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
             outputs.add(new ProducerRecord<>(shadowTopic, key, CODEC.encode(new ShadowDecision(stamped))));
@@ -80,8 +94,26 @@ final class DecisionPublisher {
                 v.failure().ifPresent(f -> metrics.detectorFailures.labelValues(v.detector(), f.kind()).inc());
             }
             alertListener.accept(outcome.alerts());
+            judgement.ifPresent(j -> metrics.judgeEscalations.labelValues(j.detector(), Metrics.JUDGE_REQUESTED).inc());
         });
         return decision;
+    }
+
+    /**
+     * Publishes a decision of the judge cascade (docs/architecture.md#judge-cascade): a judge's verdict, its output group
+     * that of the verdict record ({@code source}), or a fallback at the timeout, whose source has no offset (it is no
+     * record's output: it goes out with its partition's next delivery).
+     *
+     * @param outcome {@link Metrics#JUDGE_VERDICT} or {@link Metrics#JUDGE_FALLBACK}
+     * @param sinceMs when the event behind it was produced (the verdict record's timestamp; the escalation's deadline), for latency
+     */
+    void publishJudged(Source source, Decision judged, String outcome, long sinceMs) {
+        long now = System.currentTimeMillis();
+        Decision decision = judged.toBuilder().latencyMs(Math.max(0, now - sinceMs)).ts(now).build();
+        sink.emit(source, List.of(new ProducerRecord<>(decisionsTopic, decision.requestId(), CODEC.encode(decision))), () -> {
+            metrics.decisions.labelValues(decision.detector().orElse("none"), decision.action().wireName()).inc();
+            metrics.judgeEscalations.labelValues(decision.detector().orElse("none"), outcome).inc();
+        });
     }
 
     /** True once any output failed to deliver. */

@@ -7,6 +7,7 @@ import io.saeguard.sidecar.metrics.FullCodeSampler;
 import io.saeguard.sidecar.metrics.FvuSampler;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.codes.SparseCodes;
+import io.saeguard.topics.events.JudgeRequest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -48,6 +49,7 @@ final class EncodeStage {
     private final Generation generation;
     private final Time time;
     private final RequestPartitions requestPartitions;
+    private final JudgeCascade judge;
     private final String deviceLabel;
     private float[] batchBuffer = new float[0];
 
@@ -59,10 +61,12 @@ final class EncodeStage {
      *                     ({@code metrics.full_encode_fraction}; SAEs on the watched-feature encode only)
      * @param prompts      the prompt stage, for prompt events' alert excerpts
      * @param maxRequests  the most requests with detector state (bounds the partition tracking too)
+     * @param judge        the pending judge escalations: each decided record may start one
      */
     EncodeStage(Map<String, DeviceSae> loaded, Map<String, FeatureStats> featureStats, double fvuSampleRate, double fullEncodeFraction,
             ChunkEvaluator evaluator, Optional<PromptStage> prompts, EngineOutputs outputs, Metrics metrics, Generation generation, Time time,
-            int maxRequests, String deviceLabel) {
+            int maxRequests, String deviceLabel, JudgeCascade judge) {
+        this.judge = judge;
         this.loaded = Map.copyOf(loaded);
         this.featureStats = Map.copyOf(featureStats);
         Map<String, FvuSampler> samplers = new java.util.LinkedHashMap<>();
@@ -164,12 +168,13 @@ final class EncodeStage {
         long nowMs = time.milliseconds();
         List<Work> decided = new ArrayList<>(items.size());
         List<ChunkOutcome> outcomes = new ArrayList<>(items.size());
+        List<Optional<JudgeRequest>> judgements = new ArrayList<>(items.size());
         List<Runnable> answers = new ArrayList<>(0);
         int row = 0;
         for (ChunkInput i : items) {
             SparseCodes mine = codes.slice(row, i.tokens());
             if (i instanceof Work w) {
-                decide(w, mine, dIn, nowMs, decided, outcomes);
+                decide(w, mine, dIn, nowMs, decided, outcomes, judgements);
             } else if (i instanceof HttpCheck c) {
                 answers.add(answer(c, sae, mine, watchedPath, x, row, dIn, nowMs));
             }
@@ -178,7 +183,7 @@ final class EncodeStage {
         long tPublish = time.nanoseconds();
         busy(Metrics.PART_DETECT, tPublish - tDetect);
         if (!decided.isEmpty()) {
-            outputs.egress().execute(() -> publish(decided, outcomes));
+            outputs.egress().execute(() -> publish(decided, outcomes, judgements));
         }
         answers.forEach(Runnable::run); // after the records' decisions are handed over: a check's full encode never delays them
         long tFvu = time.nanoseconds();
@@ -205,6 +210,7 @@ final class EncodeStage {
     /** Drops the detector state of requests last seen on these partitions (they were revoked). */
     void forget(Set<TopicPartition> partitions) {
         evaluator.detectors().forgetRequests(requestPartitions.takeFrom(partitions));
+        judge.forget(partitions);
     }
 
     /**
@@ -260,7 +266,8 @@ final class EncodeStage {
         }
     }
 
-    private void decide(Work w, SparseCodes codes, int dIn, long nowMs, List<Work> decided, List<ChunkOutcome> outcomes) {
+    private void decide(Work w, SparseCodes codes, int dIn, long nowMs, List<Work> decided, List<ChunkOutcome> outcomes,
+            List<Optional<JudgeRequest>> judgements) {
         ChunkOutcome outcome;
         try {
             outcome = evaluator.evaluate(w, codes, dIn, nowMs);
@@ -274,6 +281,7 @@ final class EncodeStage {
         }
         decided.add(w);
         outcomes.add(outcome);
+        judgements.add(judge.escalate(outcome, w.partition(), w.prompt().map(Work.PromptText::text), nowMs));
     }
 
     /**
@@ -305,11 +313,11 @@ final class EncodeStage {
      * record whose outputs cannot be built or handed over is dead-lettered (stage {@code egress}), so it is never
      * left in flight.
      */
-    private void publish(List<Work> decided, List<ChunkOutcome> outcomes) {
+    private void publish(List<Work> decided, List<ChunkOutcome> outcomes, List<Optional<JudgeRequest>> judgements) {
         for (int i = 0; i < decided.size(); i++) {
             Work w = decided.get(i);
             try {
-                outputs.decisions().publish(w, outcomes.get(i));
+                outputs.decisions().publish(w, outcomes.get(i), judgements.get(i));
             } catch (RuntimeException e) {
                 LOGGER.atError().addKeyValue("offset", w.record().offset()).log("a decision could not be published: {}", e.toString());
                 outputs.deadLetters().send(w.record(), w.source(), FailureReason.PUBLISH_ERROR, e);

@@ -21,6 +21,9 @@ interface EngineIntake {
     /** Queues a prompt event for the prompt model, whose hidden states then go to the SAE. */
     void submitPrompt(PromptWork work);
 
+    /** Queues a judge's verdict for the request's pending escalation (docs/architecture.md#judge-cascade). */
+    void submitVerdict(VerdictWork work);
+
     /**
      * Drops the per-request state of requests last seen on these partitions: they were revoked or
      * lost, or rewound by a recovery, so their records will be processed again (here or elsewhere).

@@ -70,6 +70,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     private EngineResources resources;
     private Optional<PromptStage> prompts = Optional.empty();
     private EncodeStage stage;
+    private JudgeCascade judge;
 
     /**
      * @param saes the SAEs to load (by id), already read from their files
@@ -115,6 +116,11 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     @Override
     public void submitPrompt(PromptWork work) {
         queue.add(new EngineTask.Prompt(work));
+    }
+
+    @Override
+    public void submitVerdict(VerdictWork work) {
+        queue.add(new EngineTask.Verdict(work));
     }
 
     @Override
@@ -271,6 +277,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
                 }
                 now = time.nanoseconds();
                 runDue(now);
+                fallBack();
                 if (now - lastEviction > EVICTION_INTERVAL_NANOS) {
                     detectors.engine().evictExpired(time.milliseconds());
                     lastEviction = now;
@@ -292,8 +299,9 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
         Map<String, int[]> special = new LinkedHashMap<>();
         config.saes().forEach(e -> special.put(e.id(), e.specialTokenIds().stream().mapToInt(Integer::intValue).sorted().toArray()));
         detectors = new LiveDetectors(initialDefinitions, saes, limits, config.metrics().watch());
+        judge = new JudgeCascade(limits.maxRequests(), id -> detectors.engine().takeSeq(id));
         stage = new EncodeStage(resources.loaded(), featureStats, config.metrics().fvuSampleRate(), config.metrics().fullEncodeFraction(),
-                new ChunkEvaluator(detectors.engine(), special), prompts, outputs, metrics, generation, time, limits.maxRequests(), deviceLabel);
+                new ChunkEvaluator(detectors.engine(), special), prompts, outputs, metrics, generation, time, limits.maxRequests(), deviceLabel, judge);
         stage.watch(detectors.watched());
     }
 
@@ -322,6 +330,8 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
             boolean removed = detectors.remove(r.id());
             stage.watch(detectors.watched());
             r.removed().complete(removed);
+        } else if (task instanceof EngineTask.Verdict v) {
+            verdict(v.work());
         } else if (task instanceof EngineTask.Forget f) {
             flushAll(); // decide what was queued before the revocation with the state it had
             stage.forget(f.partitions());
@@ -334,6 +344,35 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
             }
         } else {
             throw new IllegalStateException("unexpected task " + task);
+        }
+    }
+
+    /**
+     * A judge's verdict: the request's next decision through the egress, in the engine's order, or a dead letter when no
+     * escalation of the request is pending here (docs/architecture.md#judge-cascade).
+     */
+    private void verdict(VerdictWork w) {
+        if (generation.stale(w.generation())) {
+            return; // consumed again since the last recovery
+        }
+        JudgeCascade.Outcome outcome = judge.verdict(w.verdict(), time.milliseconds());
+        if (outcome instanceof JudgeCascade.Outcome.Decided d) {
+            outputs.egress().execute(() -> outputs.decisions().publishJudged(w.source(), d.decision(), Metrics.JUDGE_VERDICT,
+                    w.record().timestamp()));
+        } else if (outcome instanceof JudgeCascade.Outcome.Refused r) {
+            outputs.deadLetters().send(w.record(), w.source(), r.reason(), new IllegalStateException(r.why()));
+        }
+    }
+
+    /**
+     * Each escalation past its {@code judge_timeout_ms} gets its band's fallback as the request's next decision. Checked on
+     * every turn of the loop, so at most the idle wait (100 ms) late.
+     */
+    private void fallBack() {
+        long nowMs = time.milliseconds();
+        for (JudgeCascade.Fallback f : judge.expire(nowMs)) {
+            Source source = new Source(f.partition(), Source.NO_OFFSET, generation.current(), 0);
+            outputs.egress().execute(() -> outputs.decisions().publishJudged(source, f.decision(), Metrics.JUDGE_FALLBACK, nowMs));
         }
     }
 

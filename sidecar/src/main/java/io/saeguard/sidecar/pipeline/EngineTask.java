@@ -32,6 +32,10 @@ sealed interface EngineTask {
     record RemoveDetector(String id, CompletableFuture<Boolean> removed) implements EngineTask {
     }
 
+    /** A judge's verdict for the {@link JudgeCascade}. */
+    record Verdict(VerdictWork work) implements EngineTask {
+    }
+
     /** Drop the detector state of requests last seen on these (revoked) partitions. */
     record Forget(Set<TopicPartition> partitions) implements EngineTask {
     }

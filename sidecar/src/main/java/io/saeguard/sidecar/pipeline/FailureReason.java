@@ -51,7 +51,13 @@ public enum FailureReason {
     /** The detectors' input could not be built for the record. */
     DETECTOR_ERROR(FailureStage.DETECT),
     /** The outputs could not be built or handed to the producer. */
-    PUBLISH_ERROR(FailureStage.EGRESS);
+    PUBLISH_ERROR(FailureStage.EGRESS),
+    /** A record on the judge-verdicts topic that is not a valid verdict (judge-verdict.schema.json), or keyed otherwise. */
+    MALFORMED_VERDICT(FailureStage.JUDGE),
+    /** A verdict for a request with no escalation pending on this replica. */
+    UNKNOWN_REQUEST(FailureStage.JUDGE),
+    /** A verdict for a request whose escalation was settled already (by an earlier verdict or by its fallback). */
+    LATE_VERDICT(FailureStage.JUDGE);
 
     private final FailureStage stage;
     private final String label;

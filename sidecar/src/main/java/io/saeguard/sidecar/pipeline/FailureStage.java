@@ -21,7 +21,9 @@ public enum FailureStage {
     /** The record's evidence could not be put to the detectors. */
     DETECT,
     /** The record's decision and alerts could not be built or handed to the producer. */
-    EGRESS;
+    EGRESS,
+    /** A judge's verdict could not be applied (docs/architecture.md#judge-cascade). */
+    JUDGE;
 
     /** The wire and label form: the name in lower case. */
     public String label() {

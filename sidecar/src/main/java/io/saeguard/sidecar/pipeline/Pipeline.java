@@ -172,7 +172,8 @@ public final class Pipeline {
         TopicCatalog catalog = s.catalog();
         DeadLetterPublisher dlq = new DeadLetterPublisher(sink, catalog.get(TopicRole.DEADLETTER).name(), s.metrics());
         DecisionPublisher decisions = new DecisionPublisher(sink, catalog.get(TopicRole.DECISIONS).name(),
-                catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.SHADOW).name(), s.metrics(), s.alertListener());
+                catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.SHADOW).name(), catalog.get(TopicRole.JUDGE).name(), s.metrics(),
+                s.alertListener());
         Map<String, Object> steeringProps = new HashMap<>(producerProps);
         steeringProps.remove(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
         steeringProps.remove(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG);
@@ -201,13 +202,17 @@ public final class Pipeline {
                 new ByteArrayDeserializer());
         List<String> inputTopics = new ArrayList<>(List.of(catalog.get(TopicRole.ACTIVATIONS).name()));
         promptRoute.ifPresent(r -> inputTopics.add(r.topic()));
+        // Verdicts are consumed by the same group as the activations, co-partitioned with them (topics.yaml), so the range
+        // assignor hands a verdict's partition to the member holding the request's escalation (docs/architecture.md#judge-cascade).
+        String verdicts = catalog.get(TopicRole.JUDGE_VERDICTS).name();
+        inputTopics.add(verdicts);
         Map<String, Integer> dIns = new HashMap<>();
         s.saes().forEach((id, sae) -> dIns.put(id, sae.config().dIn()));
         String decisionsTopic = catalog.get(TopicRole.DECISIONS).name();
         ReplyPartitions replies = new ReplyPartitions(decisionsTopic,
                 () -> consumer.partitionsFor(decisionsTopic, REPLY_PARTITIONS_LOOKUP_TIMEOUT).size(), Time.SYSTEM);
         PollLoop poll = new PollLoop(consumer, inputTopics, config.batching(), s.router(), dIns, engine, dlq, sink, generation, s.metrics(),
-                transactions, promptRoute, replies, Time.SYSTEM);
+                transactions, promptRoute, replies, Optional.of(verdicts), Time.SYSTEM);
         acks.set(poll);
         s.registry().register(new KafkaClientMetrics(List.of(new KafkaClientMetrics.Client("consumer", consumer::metrics),
                 new KafkaClientMetrics.Client("producer", transactions.isPresent() ? transactions.get()::producerMetrics : producer::metrics),

@@ -4,6 +4,7 @@ import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.DecodeException;
 import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.events.JudgeVerdict;
 import io.saeguard.topics.events.PromptEvent;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -73,6 +74,7 @@ final class PollLoop implements Runnable {
     private final Optional<TransactionalSink> transactions;
     private final Optional<PromptRoute> prompts;
     private final ReplyPartitions replies;
+    private final Optional<String> verdicts;
     private final Time time;
     private final ActivationValidator validator;
     /** The decode threads ({@code batching.decode_threads} > 1), or null: decode on this thread. */
@@ -106,13 +108,15 @@ final class PollLoop implements Runnable {
     /**
      * @param dIns each SAE's {@code d_in}, by SAE id (the router's ids)
      * @param replies checks each record's {@code reply_partition} against the decisions topic (through this consumer)
+     * @param verdicts the judge-verdicts topic, when it is among {@code topics}: its records are judges' verdicts
      * @param time the clock of every deadline, interval and backoff ({@link Time#SYSTEM} in production)
      */
     PollLoop(Consumer<String, byte[]> consumer, List<String> topics, SidecarConfig.Batching batching, SaeRouter router,
             Map<String, Integer> dIns, EngineIntake engine, DeadLetterPublisher deadLetters, OutputSink sink, Generation generation,
-            Metrics metrics, Optional<TransactionalSink> transactions, Optional<PromptRoute> prompts, ReplyPartitions replies, Time time) {
+            Metrics metrics, Optional<TransactionalSink> transactions, Optional<PromptRoute> prompts, ReplyPartitions replies, Optional<String> verdicts, Time time) {
         this.prompts = prompts;
         this.replies = replies;
+        this.verdicts = verdicts;
         this.time = time;
         this.lastPauseLog = time.nanoseconds() - PAUSE_LOG_INTERVAL_NANOS;
         this.consumer = consumer;
@@ -234,8 +238,8 @@ final class PollLoop implements Runnable {
 
     /**
      * Checks a poll's activation records, on the decode threads when there are several ({@code batching.decode_threads};
-     * {@link ActivationValidator} is pure), in the poll's order; a prompt record gets {@code null} (the poll thread
-     * handles it). Only the checks run elsewhere: the order, the offsets, the dead letters and the hand-over to the
+     * {@link ActivationValidator} is pure), in the poll's order; a prompt event or a judge's verdict gets {@code null}
+     * (the poll thread handles it). Only the checks run elsewhere: the order, the offsets, the dead letters and the hand-over to the
      * engine stay on this thread, record by record, in the order Kafka gave them.
      */
     private List<ActivationValidator.Outcome> checkAll(ConsumerRecords<String, byte[]> records) {
@@ -244,24 +248,29 @@ final class PollLoop implements Runnable {
         if (decodePool == null || list.size() < 2) {
             List<ActivationValidator.Outcome> out = new ArrayList<>(list.size());
             for (ConsumerRecord<String, byte[]> r : list) {
-                out.add(isPrompt(r) ? null : validator.check(r));
+                out.add(isActivation(r) ? validator.check(r) : null);
             }
             return out;
         }
         ForkJoinTask<List<ActivationValidator.Outcome>> task = decodePool.submit(() -> list.parallelStream()
-                .map(r -> isPrompt(r) ? null : validator.check(r)).collect(java.util.stream.Collectors.toList()));
+                .map(r -> isActivation(r) ? validator.check(r) : null).collect(java.util.stream.Collectors.toList()));
         return task.join();
     }
 
-    private boolean isPrompt(ConsumerRecord<String, byte[]> r) {
-        return prompts.isPresent() && r.topic().equals(prompts.get().topic());
+    /** Not a prompt event nor a judge's verdict: the records the decode threads check. */
+    private boolean isActivation(ConsumerRecord<String, byte[]> r) {
+        return !(prompts.isPresent() && r.topic().equals(prompts.get().topic())) && !(verdicts.isPresent() && r.topic().equals(verdicts.get()));
     }
 
     private void handle(ConsumerRecord<String, byte[]> r, ActivationValidator.Outcome checked) {
         TopicPartition tp = new TopicPartition(r.topic(), r.partition());
         offsets.started(tp, r.offset());
         if (checked == null) {
-            handlePrompt(r);
+            if (verdicts.isPresent() && r.topic().equals(verdicts.get())) {
+                handleVerdict(r);
+            } else {
+                handlePrompt(r);
+            }
             return;
         }
         if (checked instanceof ActivationValidator.Rejected rejected) {
@@ -316,6 +325,29 @@ final class PollLoop implements Runnable {
         Optional<String> problem = replies.problem(replyPartition.getAsInt());
         problem.ifPresent(p -> deadLetter(r, FailureReason.REPLY_PARTITION_OUT_OF_RANGE, new IllegalArgumentException(p)));
         return problem.isPresent();
+    }
+
+    /**
+     * A judge's verdict: JSON per {@code judge-verdict.schema.json}, keyed by its request id; the engine applies it to the
+     * request's pending escalation (docs/architecture.md#judge-cascade). A malformed one is dead-lettered here.
+     */
+    private void handleVerdict(ConsumerRecord<String, byte[]> r) {
+        JudgeVerdict verdict;
+        try {
+            if (r.value() == null) {
+                throw new DecodeException(DecodeException.Reason.MISSING_FIELD, "judge verdict record has no value (a tombstone?)");
+            }
+            verdict = PROMPT_CODEC.decodeJudgeVerdict(r.value());
+        } catch (DecodeException e) {
+            deadLetter(r, FailureReason.MALFORMED_VERDICT, e);
+            return;
+        }
+        if (r.key() == null || !r.key().equals(verdict.requestId())) {
+            deadLetter(r, FailureReason.MALFORMED_VERDICT, new IllegalArgumentException("record key '" + r.key()
+                    + "' differs from the verdict's request_id; key verdicts by request id, as the judge request was keyed"));
+            return;
+        }
+        engine.submitVerdict(new VerdictWork(r, generation.current(), verdict));
     }
 
     private void deadLetter(ConsumerRecord<String, byte[]> r, FailureReason reason, Throwable error) {
@@ -395,8 +427,8 @@ final class PollLoop implements Runnable {
             inflightTokens.addAndGet(-transactions.get().commit(offsets, consumer));
         }
         for (Source a; (a = acks.poll()) != null; ) {
-            if (generation.stale(a.generation())) {
-                continue; // consumed again since the last recovery; its tokens left the count then
+            if (generation.stale(a.generation()) || !a.hasOffset()) {
+                continue; // consumed again since the last recovery (its tokens left the count then), or no record's output
             }
             offsets.finished(a.partition(), a.offset());
             if (a.tokens() > 0) {

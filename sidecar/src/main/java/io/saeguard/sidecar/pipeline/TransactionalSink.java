@@ -50,6 +50,8 @@ final class TransactionalSink implements OutputSink {
     private volatile Producer<String, byte[]> producer;
     private final ConcurrentLinkedQueue<Emitted> incoming = new ConcurrentLinkedQueue<>();
     private final Map<TopicPartition, TreeMap<Long, Emitted>> waiting = new HashMap<>();
+    /** Outputs of no record ({@link Source#NO_OFFSET}): they go out in the next transaction, with or without offsets. */
+    private final List<Emitted> unanchored = new ArrayList<>();
     private final AtomicBoolean failed = new AtomicBoolean();
 
     /**
@@ -85,6 +87,10 @@ final class TransactionalSink implements OutputSink {
                 released += e.source().tokens(); // its partition was revoked: the new owner reprocesses it
                 continue;
             }
+            if (!e.source().hasOffset()) {
+                unanchored.add(e);
+                continue;
+            }
             offsets.finished(tp, e.source().offset());
             waiting.computeIfAbsent(tp, k -> new TreeMap<>()).put(e.source().offset(), e);
         }
@@ -92,10 +98,10 @@ final class TransactionalSink implements OutputSink {
             return released;
         }
         Map<TopicPartition, OffsetAndMetadata> toCommit = offsets.toCommit();
-        if (toCommit.isEmpty()) {
+        if (toCommit.isEmpty() && unanchored.isEmpty()) {
             return released;
         }
-        List<Emitted> batch = new ArrayList<>();
+        List<Emitted> batch = new ArrayList<>(unanchored);
         for (Map.Entry<TopicPartition, OffsetAndMetadata> c : toCommit.entrySet()) {
             TreeMap<Long, Emitted> w = waiting.get(c.getKey());
             if (w != null) {
@@ -110,7 +116,9 @@ final class TransactionalSink implements OutputSink {
                     producer.send(out);
                 }
             }
-            producer.sendOffsetsToTransaction(toCommit, consumer.groupMetadata());
+            if (!toCommit.isEmpty()) {
+                producer.sendOffsetsToTransaction(toCommit, consumer.groupMetadata());
+            }
             producer.commitTransaction();
         } catch (KafkaException | IllegalStateException e) {
             failed.set(true);
@@ -125,6 +133,7 @@ final class TransactionalSink implements OutputSink {
             return released;
         }
         offsets.committed(toCommit);
+        unanchored.clear();
         long tokens = released;
         for (Map.Entry<TopicPartition, OffsetAndMetadata> c : toCommit.entrySet()) {
             TreeMap<Long, Emitted> w = waiting.get(c.getKey());
@@ -143,6 +152,7 @@ final class TransactionalSink implements OutputSink {
     public void reset() {
         incoming.clear();
         waiting.clear();
+        unanchored.clear();
         producer.close(Duration.ZERO);
         producer = producers.get();
         producer.initTransactions(); // fences the old producer; its open transaction is completed or aborted
@@ -163,6 +173,7 @@ final class TransactionalSink implements OutputSink {
     long drop(Collection<TopicPartition> partitions) {
         long tokens = 0;
         for (TopicPartition tp : partitions) {
+            unanchored.removeIf(e -> e.source().partition().equals(tp));
             TreeMap<Long, Emitted> w = waiting.remove(tp);
             if (w != null) {
                 for (Emitted e : w.values()) {

@@ -25,7 +25,7 @@ class DecisionPublisherTest {
     private final Generation generation = new Generation();
     private final Metrics metrics = new Metrics(new PrometheusRegistry());
     private final DecisionPublisher publisher = new DecisionPublisher(new DirectSink(producer, s -> { }, generation), "decisions", "alerts",
-            "shadow", metrics, a -> { });
+            "shadow", "judge", metrics, a -> { });
 
     private Work work(ActivationCodec.Builder record) throws Exception {
         float[] x = {1, 2};

@@ -35,6 +35,6 @@ class FailureReasonTest {
         assertThat(FailureReason.MODEL_NON_FINITE.label()).isEqualTo("non_finite");
         assertThat(FailureReason.MODEL_NON_FINITE.stage().label()).isEqualTo("model");
         assertThat(Arrays.stream(FailureStage.values()).map(FailureStage::label)).containsExactly("decode", "route", "validate", "model",
-                "encode", "detect", "egress");
+                "encode", "detect", "egress", "judge");
     }
 }

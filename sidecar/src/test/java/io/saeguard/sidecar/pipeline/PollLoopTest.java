@@ -43,6 +43,8 @@ class PollLoopTest {
     private static final String DEADLETTERS = "deadletters";
     private static final TopicPartition P0 = new TopicPartition(TOPIC, 0);
     private static final TopicPartition P1 = new TopicPartition(TOPIC, 1);
+    private static final String VERDICTS = "judge-verdicts";
+    private static final TopicPartition V0 = new TopicPartition(VERDICTS, 0);
     private static final int D_IN = 4;
     private static final int TOKENS = 2;
     /** Pause above 8 tokens in flight (more than 4 records), resume at 4 (2 records) or fewer. */
@@ -71,9 +73,9 @@ class PollLoopTest {
         SaeRouter router = new SaeRouter(List.of(new SidecarConfig.SaeEntry("sae", Path.of("unused"), Optional.empty(), Optional.empty(), 32)));
         DeadLetterPublisher deadLetters = new DeadLetterPublisher(sink, DEADLETTERS, metrics);
         loop = new PollLoop(consumer, List.of(TOPIC), batching, router, Map.of("sae", D_IN), engine, deadLetters, sink, generation, metrics,
-                Optional.empty(), Optional.empty(), new ReplyPartitions("decisions", () -> DECISION_PARTITIONS, time), time);
+                Optional.empty(), Optional.empty(), new ReplyPartitions("decisions", () -> DECISION_PARTITIONS, time), Optional.of(VERDICTS), time);
         loop.subscribe();
-        consumer.updateBeginningOffsets(Map.of(P0, 0L, P1, 0L));
+        consumer.updateBeginningOffsets(Map.of(P0, 0L, P1, 0L, V0, 0L));
         consumer.rebalance(List.of(assigned));
         return loop;
     }
@@ -270,7 +272,8 @@ class PollLoopTest {
         SaeRouter router = new SaeRouter(List.of(new SidecarConfig.SaeEntry("sae", Path.of("unused"), Optional.empty(), Optional.empty(), 32)));
         loop = new PollLoop(consumer, List.of(TOPIC, "prompts"), BATCHING, router, Map.of("sae", D_IN), engine,
                 new DeadLetterPublisher(sink, DEADLETTERS, metrics), sink, generation, metrics, Optional.empty(),
-                Optional.of(new PollLoop.PromptRoute("prompts", "sae", 16)), new ReplyPartitions("decisions", () -> DECISION_PARTITIONS, time), time);
+                Optional.of(new PollLoop.PromptRoute("prompts", "sae", 16)), new ReplyPartitions("decisions", () -> DECISION_PARTITIONS, time),
+                Optional.empty(), time);
         loop.subscribe();
         consumer.updateBeginningOffsets(Map.of(prompts, 0L));
         consumer.rebalance(List.of(prompts));
@@ -625,5 +628,47 @@ class PollLoopTest {
             }
             failed = false;
         }
+    }
+
+    @Test
+    void aVerdictGoesToTheEngineAndAMalformedOneIsDeadLetteredAtTheJudgeStage() {
+        // Given a valid verdict, then one without its action and reason
+        startDirect(P0, V0);
+        byte[] valid = new io.saeguard.topics.events.EventCodec().encode(new io.saeguard.topics.events.JudgeVerdict("req-0", "d",
+                io.saeguard.topics.events.Action.BLOCK, "unsafe", Optional.of("m"), java.util.OptionalLong.empty()));
+        consumer.addRecord(new ConsumerRecord<>(VERDICTS, 0, 0, "req-0", valid));
+        consumer.addRecord(new ConsumerRecord<>(VERDICTS, 0, 1, "req-0", "{\"request_id\":\"req-0\"}".getBytes(StandardCharsets.UTF_8)));
+
+        // When
+        loop.pollOnce();
+
+        // Then the valid one is the engine's, the malformed one a dead letter with the judge stage and reason
+        assertThat(engine.verdicts).singleElement().satisfies(v -> {
+            assertThat(v.verdict().action()).isEqualTo(io.saeguard.topics.events.Action.BLOCK);
+            assertThat(v.source().offset()).isZero();
+        });
+        assertThat(engine.submitted).isEmpty();
+        assertThat(producer.history()).singleElement().satisfies(dead -> {
+            assertThat(dead.topic()).isEqualTo(DEADLETTERS);
+            assertThat(header(dead, "stage")).isEqualTo("judge");
+            assertThat(header(dead, "reason")).isEqualTo("malformed_verdict");
+            assertThat(header(dead, "offset")).isEqualTo("1");
+        });
+    }
+
+    @Test
+    void anAcknowledgementOfOutputsOfNoRecordFinishesNothing() {
+        // Given a record in flight at offset 0
+        startDirect(P0);
+        add(P0, 0);
+        loop.pollOnce();
+
+        // When a judge fallback of that partition (no offset) is acknowledged
+        loop.ack(new Source(P0, Source.NO_OFFSET, generation.current(), 0));
+        time.advanceMillis(1_000);
+        loop.pollOnce();
+
+        // Then the record still holds the commit
+        assertThat(committed(P0)).isEqualTo(-1);
     }
 }

@@ -10,6 +10,7 @@ final class RecordingEngine implements EngineIntake {
     final List<Work> submitted = new ArrayList<>();
     final List<PromptWork> prompts = new ArrayList<>();
     final List<Set<TopicPartition>> forgotten = new ArrayList<>();
+    final List<VerdictWork> verdicts = new ArrayList<>();
 
     @Override
     public void submit(Work work) {
@@ -19,6 +20,11 @@ final class RecordingEngine implements EngineIntake {
     @Override
     public void submitPrompt(PromptWork work) {
         prompts.add(work);
+    }
+
+    @Override
+    public void submitVerdict(VerdictWork work) {
+        verdicts.add(work);
     }
 
     @Override

@@ -12,7 +12,11 @@ public enum TopicRole {
     SHADOW,
     STEERING,
     DETECTORS,
-    DEADLETTER;
+    DEADLETTER,
+    /** Requests for judgement from escalate bands (docs/architecture.md#judge-cascade). */
+    JUDGE,
+    /** Judges' verdicts, co-partitioned with the activations and consumed with them. */
+    JUDGE_VERDICTS;
 
     /** The key used in {@code topics.yaml} and config files. */
     public String key() {

@@ -21,12 +21,14 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.OptionalInt;
+import java.util.OptionalLong;
 import java.util.Set;
 
 /**
  * Encodes and decodes the JSON events of the wire contract: {@link PromptEvent} ({@code saeguard.prompts}),
- * {@link Decision} ({@code saeguard.decisions}), {@link Alert} ({@code saeguard.alerts}) and {@link ShadowDecision}
- * ({@code saeguard.shadow}). The JSON
+ * {@link Decision} ({@code saeguard.decisions}), {@link Alert} ({@code saeguard.alerts}), {@link ShadowDecision}
+ * ({@code saeguard.shadow}), {@link JudgeRequest} ({@code saeguard.judge}) and {@link JudgeVerdict}
+ * ({@code saeguard.judge-verdicts}). The JSON
  * Schemas in {@code topics/schemas/} (also on the classpath under {@code io/saeguard/topics/schemas/})
  * are the source of truth; this codec writes exactly what they allow and reads exactly what they
  * accept.
@@ -77,6 +79,9 @@ public final class EventCodec {
     private static final String EXCERPT = "excerpt";
     private static final String SHADOW = "shadow";
     private static final String REPLY_PARTITION = "reply_partition";
+    private static final String JUDGE_TIMEOUT_MS = "judge_timeout_ms";
+    private static final String FALLBACK = "fallback";
+    private static final String JUDGE = "judge";
 
     private static final Set<String> PROMPT_FIELDS = fields(REQUEST_ID, MODEL, TEXT, ROLE, TS, TENANT, PHASE, REPLY_PARTITION);
     private static final Set<String> DECISION_FIELDS = fields(
@@ -86,6 +91,9 @@ public final class EventCodec {
             MODEL, HOOK, SAE, POSITIONS, EXCERPT);
     private static final Set<String> SHADOW_FIELDS = fields(
             REQUEST_ID, SEQ, ACTION, DETECTOR, TIER, SCORE, POSITION, FEATURES, VECTOR, REASON, LATENCY_MS, TS, SHADOW);
+    private static final Set<String> JUDGE_REQUEST_FIELDS = fields(
+            REQUEST_ID, SEQ, DETECTOR, SCORE, POSITION, FEATURES, EXCERPT, JUDGE_TIMEOUT_MS, FALLBACK, TS);
+    private static final Set<String> JUDGE_VERDICT_FIELDS = fields(REQUEST_ID, DETECTOR, ACTION, REASON, JUDGE, TS);
     private static final Set<String> FEATURE_FIELDS = fields(SAE, ID, VALUE);
     private static final Set<String> ALERT_FEATURE_FIELDS = fields(SAE, ID, VALUE, LABEL, EXPLANATION);
     private static final Set<String> VECTOR_FIELDS = fields(ID, COEFFICIENT, VALUE);
@@ -125,6 +133,87 @@ public final class EventCodec {
             });
             g.writeEndObject();
         });
+    }
+
+    /** UTF-8 JSON of a request for judgement, valid against {@code judge-request.schema.json}. */
+    public byte[] encode(JudgeRequest request) {
+        Objects.requireNonNull(request, "request");
+        return write(g -> {
+            g.writeStartObject();
+            g.writeStringField(REQUEST_ID, request.requestId());
+            g.writeNumberField(SEQ, request.seq());
+            g.writeStringField(DETECTOR, request.detector());
+            writeOptional(g, SCORE, request.score());
+            g.writeNumberField(POSITION, request.position());
+            g.writeArrayFieldStart(FEATURES);
+            for (FeatureRef feature : request.features()) {
+                g.writeStartObject();
+                writeFeatureFields(g, feature);
+                g.writeEndObject();
+            }
+            g.writeEndArray();
+            writeOptional(g, EXCERPT, request.excerpt());
+            g.writeNumberField(JUDGE_TIMEOUT_MS, request.timeoutMs());
+            g.writeStringField(FALLBACK, request.fallback().wireName());
+            g.writeNumberField(TS, request.ts());
+            g.writeEndObject();
+        });
+    }
+
+    /** UTF-8 JSON of a judge's verdict, valid against {@code judge-verdict.schema.json}. */
+    public byte[] encode(JudgeVerdict verdict) {
+        Objects.requireNonNull(verdict, "verdict");
+        return write(g -> {
+            g.writeStartObject();
+            g.writeStringField(REQUEST_ID, verdict.requestId());
+            g.writeStringField(DETECTOR, verdict.detector());
+            g.writeStringField(ACTION, verdict.action().wireName());
+            g.writeStringField(REASON, verdict.reason());
+            writeOptional(g, JUDGE, verdict.judge());
+            if (verdict.ts().isPresent()) {
+                g.writeNumberField(TS, verdict.ts().getAsLong());
+            }
+            g.writeEndObject();
+        });
+    }
+
+    /**
+     * Reads a request for judgement; an absent {@code features} reads as empty.
+     *
+     * @throws DecodeException if {@code json} is not a valid judge request
+     */
+    public JudgeRequest decodeJudgeRequest(byte[] json) throws DecodeException {
+        String event = "judge request";
+        JsonObjectReader r = JsonObjectReader.root(event, parse(event, json), JUDGE_REQUEST_FIELDS);
+        List<FeatureRef> features = r.optionalArray(FEATURES, (element, path) ->
+                readFeature(r.nested(element, path, FEATURE_FIELDS)));
+        String requestId = r.requiredString(REQUEST_ID, true);
+        long seq = r.requiredLong(SEQ);
+        String detector = r.requiredString(DETECTOR, true);
+        OptionalDouble score = r.optionalDouble(SCORE, false);
+        long position = r.requiredLong(POSITION);
+        Optional<String> excerpt = r.optionalString(EXCERPT, false);
+        long timeout = r.requiredLong(JUDGE_TIMEOUT_MS);
+        Action fallback = r.requiredEnum(FALLBACK, Action::fromWireName, Action.wireNames());
+        long ts = r.requiredLong(TS);
+        return construct(event, () -> new JudgeRequest(requestId, seq, detector, score, position, features, excerpt, timeout, fallback, ts));
+    }
+
+    /**
+     * Reads a judge's verdict. Its action must be allow, flag or block.
+     *
+     * @throws DecodeException if {@code json} is not a valid judge verdict
+     */
+    public JudgeVerdict decodeJudgeVerdict(byte[] json) throws DecodeException {
+        String event = "judge verdict";
+        JsonObjectReader r = JsonObjectReader.root(event, parse(event, json), JUDGE_VERDICT_FIELDS);
+        String requestId = r.requiredString(REQUEST_ID, true);
+        String detector = r.requiredString(DETECTOR, true);
+        Action action = r.requiredEnum(ACTION, a -> Action.fromWireName(a).filter(JudgeVerdict::allowed), "allow|flag|block");
+        String reason = r.requiredString(REASON, false);
+        Optional<String> judge = r.optionalString(JUDGE, true);
+        OptionalLong ts = r.optionalLong(TS);
+        return construct(event, () -> new JudgeVerdict(requestId, detector, action, reason, judge, ts));
     }
 
     /** UTF-8 JSON of a shadow decision, valid against {@code shadow.schema.json}: the decision's fields plus {@code "shadow": true}. */

@@ -25,7 +25,7 @@ class TopicCatalogTest {
 
         for (TopicRole role : TopicRole.values()) {
             TopicSpec spec = c.get(role);
-            assertThat(spec.name()).isEqualTo("saeguard." + role.key());
+            assertThat(spec.name()).isEqualTo("saeguard." + role.key().replace('_', '-'));
             assertThat(spec.configs()).containsKeys("cleanup.policy", "retention.ms", "max.message.bytes");
         }
         assertThat(c.get(TopicRole.STEERING).configs()).containsEntry("cleanup.policy", "compact");

@@ -345,7 +345,7 @@ class EventSchemaTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow", "judge-request", "judge-verdict"})
     void schemaIsAValidDraft202012Schema(String name) throws Exception {
         // Given
         JsonSchema metaSchema = FACTORY.getSchema(SchemaLocation.of(SchemaId.V202012));
@@ -361,7 +361,7 @@ class EventSchemaTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow", "judge-request", "judge-verdict"})
     void everyPropertyOfTheSchemaIsDescribed(String name) throws Exception {
         // Given
         JsonNode schema = schemaNode(name);
@@ -376,7 +376,7 @@ class EventSchemaTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow", "judge-request", "judge-verdict"})
     void schemaExamplesAreValidAndDecode(String name) throws Exception {
         // Given
         JsonNode examples = schemaNode(name).path("examples");
@@ -392,6 +392,8 @@ class EventSchemaTest {
                 case "prompt" -> codec.decodePrompt(json);
                 case "decision" -> codec.decodeDecision(json);
                 case "shadow" -> codec.decodeShadow(json);
+                case "judge-request" -> codec.decodeJudgeRequest(json);
+                case "judge-verdict" -> codec.decodeJudgeVerdict(json);
                 default -> codec.decodeAlert(json);
             });
         }
@@ -400,6 +402,60 @@ class EventSchemaTest {
         assertThat(examples).isNotEmpty();
         assertThat(errors).isEmpty();
         assertThat(decoded).hasSize(examples.size());
+    }
+
+    @Test
+    void aJudgeRequestIsValidAgainstItsSchemaAndSurvivesDecode() throws Exception {
+        // Given
+        JudgeRequest request = new JudgeRequest("req-7f3a", 2, "cyber-probe", java.util.OptionalDouble.of(0.61), 64, List.of(F1),
+                java.util.Optional.of("some text \u00e9"), 2000, Action.BLOCK, 1767225600123L);
+
+        // When
+        byte[] json = codec.encode(request);
+
+        // Then
+        assertThat(validate(schema("judge-request"), json)).isEmpty();
+        assertThat(codec.decodeJudgeRequest(json)).isEqualTo(request);
+    }
+
+    @Test
+    void aJudgeVerdictIsValidAgainstItsSchemaAndSurvivesDecode() throws Exception {
+        // Given
+        JudgeVerdict verdict = new JudgeVerdict("req-7f3a", "cyber-probe", Action.ALLOW, "benign", java.util.Optional.of("m"),
+                java.util.OptionalLong.of(5));
+
+        // When
+        byte[] json = codec.encode(verdict);
+
+        // Then
+        assertThat(validate(schema("judge-verdict"), json)).isEmpty();
+        assertThat(codec.decodeJudgeVerdict(json)).isEqualTo(verdict);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "{\"request_id\":\"r\",\"detector\":\"d\",\"action\":\"steer\",\"reason\":\"\"}",
+        "{\"request_id\":\"r\",\"detector\":\"d\",\"action\":\"block\"}",
+        "{\"request_id\":\"\",\"detector\":\"d\",\"action\":\"block\",\"reason\":\"x\"}",
+        "{\"request_id\":\"r\",\"detector\":\"d\",\"action\":\"block\",\"reason\":\"x\",\"extra\":1}",
+        "{\"request_id\":\"r\",\"detector\":\"d\",\"action\":\"flag\",\"reason\":\"x\",\"judge\":\"m\",\"ts\":3}"
+    })
+    void schemaAndCodecAgreeOnWhichJudgeVerdictsAreValid(String text) throws Exception {
+        // Given
+        byte[] json = text.getBytes(StandardCharsets.UTF_8);
+
+        // When
+        boolean schemaAccepts = validate(schema("judge-verdict"), json).isEmpty();
+        boolean codecAccepts;
+        try {
+            codec.decodeJudgeVerdict(json);
+            codecAccepts = true;
+        } catch (DecodeException e) {
+            codecAccepts = false;
+        }
+
+        // Then
+        assertThat(codecAccepts).as("codec accepts " + text).isEqualTo(schemaAccepts);
     }
 
     @Test
@@ -428,7 +484,7 @@ class EventSchemaTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow", "judge-request", "judge-verdict"})
     void schemaOnTheClasspathIsTheFileInTheModuleDirectory(String name) throws Exception {
         // Given
         Path source = Path.of("schemas", name + ".schema.json");
