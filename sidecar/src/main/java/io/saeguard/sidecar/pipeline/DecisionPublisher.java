@@ -106,11 +106,13 @@ final class DecisionPublisher {
      *
      * @param outcome {@link Metrics#JUDGE_VERDICT} or {@link Metrics#JUDGE_FALLBACK}
      * @param sinceMs when the event behind it was produced (the verdict record's timestamp; the escalation's deadline), for latency
+     * @param replyPartition the escalating record's {@code reply_partition}: the judged decision goes where its server reads
      */
-    void publishJudged(Source source, Decision judged, String outcome, long sinceMs) {
+    void publishJudged(Source source, Decision judged, String outcome, long sinceMs, java.util.OptionalInt replyPartition) {
         long now = System.currentTimeMillis();
         Decision decision = judged.toBuilder().latencyMs(Math.max(0, now - sinceMs)).ts(now).build();
-        sink.emit(source, List.of(new ProducerRecord<>(decisionsTopic, decision.requestId(), CODEC.encode(decision))), () -> {
+        Integer partition = replyPartition.isPresent() ? replyPartition.getAsInt() : null;
+        sink.emit(source, List.of(new ProducerRecord<>(decisionsTopic, partition, decision.requestId(), CODEC.encode(decision))), () -> {
             metrics.decisions.labelValues(decision.detector().orElse("none"), decision.action().wireName()).inc();
             metrics.judgeEscalations.labelValues(decision.detector().orElse("none"), outcome).inc();
         });

@@ -281,7 +281,7 @@ final class EncodeStage {
         }
         decided.add(w);
         outcomes.add(outcome);
-        judgements.add(judge.escalate(outcome, w.partition(), w.prompt().map(Work.PromptText::text), nowMs));
+        judgements.add(judge.escalate(outcome, w.partition(), w.replyPartition(), w.prompt().map(Work.PromptText::text), nowMs));
     }
 
     /**

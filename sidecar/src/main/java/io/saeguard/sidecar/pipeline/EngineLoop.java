@@ -358,7 +358,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
         JudgeCascade.Outcome outcome = judge.verdict(w.verdict(), time.milliseconds());
         if (outcome instanceof JudgeCascade.Outcome.Decided d) {
             outputs.egress().execute(() -> outputs.decisions().publishJudged(w.source(), d.decision(), Metrics.JUDGE_VERDICT,
-                    w.record().timestamp()));
+                    w.record().timestamp(), d.replyPartition()));
         } else if (outcome instanceof JudgeCascade.Outcome.Refused r) {
             outputs.deadLetters().send(w.record(), w.source(), r.reason(), new IllegalStateException(r.why()));
         }
@@ -372,7 +372,8 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
         long nowMs = time.milliseconds();
         for (JudgeCascade.Fallback f : judge.expire(nowMs)) {
             Source source = new Source(f.partition(), Source.NO_OFFSET, generation.current(), 0);
-            outputs.egress().execute(() -> outputs.decisions().publishJudged(source, f.decision(), Metrics.JUDGE_FALLBACK, nowMs));
+            outputs.egress().execute(() -> outputs.decisions().publishJudged(source, f.decision(), Metrics.JUDGE_FALLBACK, nowMs,
+                    f.replyPartition()));
         }
     }
 

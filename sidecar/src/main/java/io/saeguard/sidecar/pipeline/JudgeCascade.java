@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.OptionalLong;
 import java.util.PriorityQueue;
 import java.util.Set;
@@ -51,7 +52,7 @@ final class JudgeCascade {
     static final int MAX_EXCERPT_CHARS = 4000;
 
     private record Pending(String detector, long position, long deadlineMs, Policy.Escalation escalation, TopicPartition partition,
-            long lastSeq) {
+            long lastSeq, OptionalInt replyPartition) {
     }
 
     private record Deadline(long ms, String requestId) {
@@ -59,8 +60,8 @@ final class JudgeCascade {
 
     /** What became of a verdict. */
     sealed interface Outcome {
-        /** It answered a pending escalation: publish this decision. */
-        record Decided(Decision decision) implements Outcome {
+        /** It answered a pending escalation: publish this decision (to the escalating record's reply partition, if it named one). */
+        record Decided(Decision decision, OptionalInt replyPartition) implements Outcome {
         }
 
         /** It cannot be applied: dead-letter it with this reason and explanation. */
@@ -69,7 +70,7 @@ final class JudgeCascade {
     }
 
     /** A fallback decision, with the partition of the request's escalating record (its output goes with that partition). */
-    record Fallback(TopicPartition partition, Decision decision) {
+    record Fallback(TopicPartition partition, Decision decision, OptionalInt replyPartition) {
     }
 
     private final int cap;
@@ -102,7 +103,8 @@ final class JudgeCascade {
      *
      * @param excerpt the text of the record's prompt event, when it had one
      */
-    Optional<JudgeRequest> escalate(ChunkOutcome outcome, TopicPartition partition, Optional<String> excerpt, long nowMs) {
+    Optional<JudgeRequest> escalate(ChunkOutcome outcome, TopicPartition partition, OptionalInt replyPartition, Optional<String> excerpt,
+            long nowMs) {
         Decision d = outcome.decision();
         seen(d.requestId(), d.seq());
         if (outcome.escalation().isEmpty() || pending.containsKey(d.requestId()) || settled.containsKey(d.requestId())) {
@@ -117,7 +119,7 @@ final class JudgeCascade {
                     .log("too many pending judge escalations: dropped the oldest; its verdict will be dead-lettered, no fallback follows");
         }
         String detector = d.detector().orElseThrow();
-        pending.put(d.requestId(), new Pending(detector, d.position(), nowMs + e.timeoutMs(), e, partition, d.seq()));
+        pending.put(d.requestId(), new Pending(detector, d.position(), nowMs + e.timeoutMs(), e, partition, d.seq(), replyPartition));
         deadlines.add(new Deadline(nowMs + e.timeoutMs(), d.requestId()));
         Optional<String> cut = excerpt.map(t -> t.length() > MAX_EXCERPT_CHARS ? t.substring(0, MAX_EXCERPT_CHARS) : t);
         return Optional.of(new JudgeRequest(d.requestId(), d.seq(), detector, d.score(), d.position(), d.features(), cut, e.timeoutMs(),
@@ -128,7 +130,7 @@ final class JudgeCascade {
     void seen(String requestId, long seq) {
         Pending p = pending.get(requestId);
         if (p != null && seq > p.lastSeq()) {
-            pending.put(requestId, new Pending(p.detector(), p.position(), p.deadlineMs(), p.escalation(), p.partition(), seq));
+            pending.put(requestId, new Pending(p.detector(), p.position(), p.deadlineMs(), p.escalation(), p.partition(), seq, p.replyPartition()));
         }
     }
 
@@ -149,7 +151,7 @@ final class JudgeCascade {
         pending.remove(v.requestId());
         settled.put(v.requestId(), Boolean.TRUE);
         String reason = "judge" + v.judge().map(j -> " " + j).orElse("") + ": " + v.reason();
-        return new Outcome.Decided(decision(v.requestId(), p, v.action(), reason, nowMs));
+        return new Outcome.Decided(decision(v.requestId(), p, v.action(), reason, nowMs), p.replyPartition());
     }
 
     /** Settles every pending escalation past its deadline with its fallback, earliest deadline first. */
@@ -168,7 +170,7 @@ final class JudgeCascade {
             }
             Action fallback = p.escalation().fallback();
             out.add(new Fallback(p.partition(), decision(due.requestId(), p, fallback, "no judge verdict within "
-                    + p.escalation().timeoutMs() + " ms: fallback " + fallback.wireName(), nowMs)));
+                    + p.escalation().timeoutMs() + " ms: fallback " + fallback.wireName(), nowMs), p.replyPartition()));
         }
         if (pending.isEmpty()) {
             deadlines.clear();

@@ -12,6 +12,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.OptionalLong;
 import java.util.Set;
 import org.apache.kafka.common.TopicPartition;
@@ -45,7 +46,7 @@ class JudgeCascadeTest {
     @Test
     void anEscalatingOutcomeYieldsAJudgeRequestWithTheDecisionsFactsAndTheCutExcerpt() {
         // When
-        Optional<JudgeRequest> request = cascade.escalate(flagged("r", 2, Optional.of(TO_BLOCK)), P0, Optional.of("x".repeat(5000)), 1_000);
+        Optional<JudgeRequest> request = cascade.escalate(flagged("r", 2, Optional.of(TO_BLOCK)), P0, OptionalInt.empty(), Optional.of("x".repeat(5000)), 1_000);
 
         // Then
         assertThat(request).hasValueSatisfying(j -> {
@@ -63,11 +64,11 @@ class JudgeCascadeTest {
     @Test
     void anOutcomeWithoutEscalationOrARequestAlreadyPendingAsksNothing() {
         // Given
-        cascade.escalate(flagged("r", 0, Optional.of(TO_BLOCK)), P0, Optional.empty(), 0);
+        cascade.escalate(flagged("r", 0, Optional.of(TO_BLOCK)), P0, OptionalInt.empty(), Optional.empty(), 0);
 
         // When
-        Optional<JudgeRequest> again = cascade.escalate(flagged("r", 1, Optional.of(TO_BLOCK)), P0, Optional.empty(), 10);
-        Optional<JudgeRequest> plain = cascade.escalate(flagged("s", 0, Optional.empty()), P0, Optional.empty(), 10);
+        Optional<JudgeRequest> again = cascade.escalate(flagged("r", 1, Optional.of(TO_BLOCK)), P0, OptionalInt.empty(), Optional.empty(), 10);
+        Optional<JudgeRequest> plain = cascade.escalate(flagged("s", 0, Optional.empty()), P0, OptionalInt.empty(), Optional.empty(), 10);
 
         // Then
         assertThat(again).isEmpty();
@@ -78,8 +79,8 @@ class JudgeCascadeTest {
     @Test
     void aVerdictBecomesTheNextDecisionAfterTheLastSeenWhenTheEngineReleasedTheRequest() {
         // Given an escalation at seq 0 and a later chunk decided at seq 1
-        cascade.escalate(flagged("r", 0, Optional.of(TO_BLOCK)), P0, Optional.empty(), 0);
-        cascade.escalate(flagged("r", 1, Optional.empty()), P0, Optional.empty(), 5);
+        cascade.escalate(flagged("r", 0, Optional.of(TO_BLOCK)), P0, OptionalInt.empty(), Optional.empty(), 0);
+        cascade.escalate(flagged("r", 1, Optional.empty()), P0, OptionalInt.empty(), Optional.empty(), 5);
 
         // When
         JudgeCascade.Outcome outcome = cascade.verdict(verdict("r", Action.BLOCK), 100);
@@ -96,9 +97,24 @@ class JudgeCascadeTest {
     }
 
     @Test
+    void theVerdictAndTheFallbackGoToTheReplyPartitionTheEscalatingRecordNamed() {
+        // Given two escalations from records that asked for decisions on partition 7
+        cascade.escalate(flagged("r", 0, Optional.of(TO_BLOCK)), P0, OptionalInt.of(7), Optional.empty(), 0);
+        cascade.escalate(flagged("s", 0, Optional.of(TO_BLOCK)), P0, OptionalInt.of(7), Optional.empty(), 0);
+
+        // When one is judged and the other times out
+        JudgeCascade.Outcome judged = cascade.verdict(verdict("r", Action.BLOCK), 100);
+        List<JudgeCascade.Fallback> fallbacks = cascade.expire(10_000);
+
+        // Then both decisions name partition 7
+        assertThat(judged).isInstanceOfSatisfying(JudgeCascade.Outcome.Decided.class, d -> assertThat(d.replyPartition()).hasValue(7));
+        assertThat(fallbacks).singleElement().satisfies(f -> assertThat(f.replyPartition()).hasValue(7));
+    }
+
+    @Test
     void aVerdictTakesTheEnginesNextSeqWhileTheEngineHoldsTheRequest() {
         // Given
-        cascade.escalate(flagged("r", 0, Optional.of(TO_BLOCK)), P0, Optional.empty(), 0);
+        cascade.escalate(flagged("r", 0, Optional.of(TO_BLOCK)), P0, OptionalInt.empty(), Optional.empty(), 0);
         held.put("r", 4L);
 
         // When
@@ -112,7 +128,7 @@ class JudgeCascadeTest {
     @Test
     void noVerdictByTheDeadlineGivesTheFallbackOnceAndALaterVerdictIsLate() {
         // Given
-        cascade.escalate(flagged("r", 0, Optional.of(TO_BLOCK)), P1, Optional.empty(), 1_000);
+        cascade.escalate(flagged("r", 0, Optional.of(TO_BLOCK)), P1, OptionalInt.empty(), Optional.empty(), 1_000);
 
         // When
         List<JudgeCascade.Fallback> early = cascade.expire(1_499);
@@ -146,7 +162,7 @@ class JudgeCascadeTest {
     @Test
     void aVerdictNamingAnotherDetectorIsRefusedAndTheEscalationStaysPending() {
         // Given
-        cascade.escalate(flagged("r", 0, Optional.of(TO_BLOCK)), P0, Optional.empty(), 0);
+        cascade.escalate(flagged("r", 0, Optional.of(TO_BLOCK)), P0, OptionalInt.empty(), Optional.empty(), 0);
 
         // When
         JudgeCascade.Outcome outcome = cascade.verdict(new JudgeVerdict("r", "other", Action.ALLOW, "", Optional.empty(),
@@ -160,8 +176,8 @@ class JudgeCascadeTest {
     @Test
     void forgettingAPartitionDropsItsEscalationsSoNoFallbackFollows() {
         // Given
-        cascade.escalate(flagged("a", 0, Optional.of(TO_BLOCK)), P0, Optional.empty(), 0);
-        cascade.escalate(flagged("b", 0, Optional.of(TO_BLOCK)), P1, Optional.empty(), 0);
+        cascade.escalate(flagged("a", 0, Optional.of(TO_BLOCK)), P0, OptionalInt.empty(), Optional.empty(), 0);
+        cascade.escalate(flagged("b", 0, Optional.of(TO_BLOCK)), P1, OptionalInt.empty(), Optional.empty(), 0);
 
         // When
         int dropped = cascade.forget(Set.of(P0));
