@@ -4,19 +4,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.saeguard.sae.Sae;
 import io.saeguard.sae.format.SaeLoader;
-import io.saeguard.sae.format.SaeWriter;
 import io.saeguard.sae.testing.FakeHub;
-import io.saeguard.sae.train.TopKWeights;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -43,7 +40,7 @@ class SaePullIT {
     @BeforeEach
     void serveATinySae() throws IOException {
         hub = new FakeHub();
-        publish(REPO, SAE_ID, tmp.resolve("written"), Optional.empty());
+        hub.saeLensSae(REPO, SAE_ID, tmp.resolve("written"), Optional.empty());
         hub.file(REPO, "README.md", "not part of any SAE".getBytes(), false);
     }
 
@@ -195,7 +192,7 @@ class SaePullIT {
     void aNormScalingFactorFromTheTableIsWrittenIntoCfgJsonSoTheSaeLoads() throws Exception {
         // Given: a release whose table entry carries the factor its cfg.json lacks
         PretrainedSae sae = sae("gpt2-small-mlp-tm", "blocks.0.hook_mlp_out");
-        publish(sae.repoId(), sae.path(), tmp.resolve("tm"), Optional.of("expected_average_only_in"));
+        hub.saeLensSae(sae.repoId(), sae.path(), tmp.resolve("tm"), Optional.of("expected_average_only_in"));
 
         // When
         Path dir = puller(Map.of()).pull(sae, "main", false).directory();
@@ -221,7 +218,7 @@ class SaePullIT {
     }
 
     private SaePuller puller(Map<String, String> env) {
-        Map<String, String> all = new java.util.HashMap<>(env);
+        Map<String, String> all = new HashMap<>(env);
         all.putIfAbsent("HF_ENDPOINT", hub.endpoint().toString());
         all.putIfAbsent("HF_TOKEN_PATH", tmp.resolve("no-token").toString());
         return new SaePuller(HubSettings.fromEnvironment(all, Optional.of(tmp.resolve("cache"))), SaePuller.NONE);
@@ -233,30 +230,5 @@ class SaePullIT {
 
     private static PretrainedSae sae(String release, String id) throws SaeSourceException {
         return SaeReleases.bundled().find(release, id);
-    }
-
-    /** Writes a TopK SAE (d_in 8, d_sae 32) in SAELens format and serves its files under {@code path} of {@code repo}. */
-    private void publish(String repo, String path, Path dir, Optional<String> normalize) throws IOException {
-        Random random = new Random(7);
-        int dIn = 8;
-        int dSae = 32;
-        float[] wEnc = new float[dIn * dSae];
-        float[] wDec = new float[dIn * dSae];
-        for (int i = 0; i < wEnc.length; i++) {
-            wEnc[i] = (float) random.nextGaussian();
-            wDec[i] = (float) random.nextGaussian();
-        }
-        float[] density = new float[dSae];
-        java.util.Arrays.fill(density, -2f);
-        SaeWriter.writeTopK(dir, new TopKWeights(dIn, dSae, 4, wEnc, new float[dSae], wDec, new float[dIn]), Optional.of(density),
-                Optional.of("gpt2-small"), Optional.of(path));
-        if (normalize.isPresent()) {
-            ObjectNode cfg = (ObjectNode) JSON.readTree(dir.resolve("cfg.json").toFile());
-            cfg.put("normalize_activations", normalize.get());
-            JSON.writeValue(dir.resolve("cfg.json").toFile(), cfg);
-        }
-        hub.file(repo, path + "/cfg.json", Files.readAllBytes(dir.resolve("cfg.json")), false);
-        hub.file(repo, path + "/sae_weights.safetensors", Files.readAllBytes(dir.resolve("sae_weights.safetensors")), true);
-        hub.file(repo, path + "/sparsity.safetensors", Files.readAllBytes(dir.resolve("sparsity.safetensors")), true);
     }
 }

@@ -1,6 +1,10 @@
 package io.saeguard.sae.testing;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
+import io.saeguard.sae.format.SaeWriter;
+import io.saeguard.sae.train.TopKWeights;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -8,12 +12,16 @@ import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -32,6 +40,7 @@ import java.util.regex.Pattern;
  */
 public final class FakeHub implements AutoCloseable {
     private static final int PAGE = 2;
+    private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern RANGE = Pattern.compile("bytes=(\\d+)-");
 
     /** One request: which server got it, its path and query, and the two headers the tests check. */
@@ -74,6 +83,35 @@ public final class FakeHub implements AutoCloseable {
     public FakeHub file(String repo, String path, byte[] bytes, boolean lfs) {
         repos.computeIfAbsent(repo, r -> new ConcurrentHashMap<>()).put(path, new Blob(bytes.clone(), lfs));
         return this;
+    }
+
+    /**
+     * Writes a tiny TopK SAE (d_in 8, d_sae 32, k 4, fixed seed) in SAELens format under {@code scratch} and serves its
+     * {@code cfg.json} (a regular file) and its weights and sparsity (LFS files) under {@code path} of {@code repo};
+     * {@code normalize} replaces the config's {@code normalize_activations}.
+     */
+    public FakeHub saeLensSae(String repo, String path, Path scratch, Optional<String> normalize) throws IOException {
+        Random random = new Random(7);
+        int dIn = 8;
+        int dSae = 32;
+        float[] wEnc = new float[dIn * dSae];
+        float[] wDec = new float[dIn * dSae];
+        for (int i = 0; i < wEnc.length; i++) {
+            wEnc[i] = (float) random.nextGaussian();
+            wDec[i] = (float) random.nextGaussian();
+        }
+        float[] density = new float[dSae];
+        Arrays.fill(density, -2f);
+        SaeWriter.writeTopK(scratch, new TopKWeights(dIn, dSae, 4, wEnc, new float[dSae], wDec, new float[dIn]), Optional.of(density),
+                Optional.of("gpt2-small"), Optional.of(path));
+        if (normalize.isPresent()) {
+            ObjectNode cfg = (ObjectNode) JSON.readTree(scratch.resolve("cfg.json").toFile());
+            cfg.put("normalize_activations", normalize.get());
+            JSON.writeValue(scratch.resolve("cfg.json").toFile(), cfg);
+        }
+        file(repo, path + "/cfg.json", Files.readAllBytes(scratch.resolve("cfg.json")), false);
+        file(repo, path + "/sae_weights.safetensors", Files.readAllBytes(scratch.resolve("sae_weights.safetensors")), true);
+        return file(repo, path + "/sparsity.safetensors", Files.readAllBytes(scratch.resolve("sparsity.safetensors")), true);
     }
 
     /** The next download of {@code path} sends its full length as Content-Length but stops after {@code bytes} bytes. */
