@@ -26,8 +26,9 @@ record ConfigFile(Kafka kafka, @Describe("a mapping of roles to topic names") Ma
             @Describe("a mapping of Kafka admin property names to values") Map<String, String> admin) {
     }
 
-    record Sae(String id, String path, String model, String hook, @AtLeast(1) Integer maxActive,
-            @Ids("token ids") List<Integer> specialTokenIds) {
+    /** One SAE: a local {@code path}, or a SAELens {@code release} + {@code sae_id} (optionally at a hub {@code revision}). */
+    record Sae(String id, String path, String release, String saeId, String revision, String model, String hook,
+            @AtLeast(1) Integer maxActive, @Ids("token ids") List<Integer> specialTokenIds) {
     }
 
     record Engine(String device, @AtLeast(1) Integer threads, String djlCache, Boolean gpuF16, Boolean cpuBf16, Boolean gpuBf16) {

@@ -12,6 +12,11 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.saeguard.sae.hub.HubSettings;
+import io.saeguard.sae.hub.PretrainedSae;
+import io.saeguard.sae.hub.SaePuller;
+import io.saeguard.sae.hub.SaeReleases;
+import io.saeguard.sae.hub.SaeSourceException;
 import io.saeguard.sidecar.config.ConfigFile.AtLeast;
 import io.saeguard.sidecar.config.ConfigFile.Describe;
 import io.saeguard.sidecar.config.ConfigFile.Fraction;
@@ -34,6 +39,8 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Reads the sidecar's YAML config. The file is bound by Jackson into {@link ConfigFile} (the one list of keys), then
@@ -51,6 +58,7 @@ import java.util.regex.Pattern;
  * listed once, in {@link ConfigFile}.
  */
 public final class ConfigLoader {
+    private static final Logger LOGGER = LoggerFactory.getLogger(ConfigLoader.class);
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final ObjectMapper BINDER = JsonMapper.builder()
             .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
@@ -330,6 +338,44 @@ public final class ConfigLoader {
 
     // --- defaults, paths and cross-key rules ---
 
+    /**
+     * The directory of {@code saes[i]}: its {@code path}, or its {@code release} + {@code sae_id} looked up in SAELens's
+     * table and taken from the cache, downloaded from the hub when missing ({@link SaePuller}; HF_ENDPOINT, HF_TOKEN,
+     * HF_HUB_OFFLINE and SAEGUARD_CACHE from the same environment as the overrides).
+     */
+    private Path saeLocation(ConfigFile.Sae s, String where) throws ConfigException {
+        Optional<String> path = text(s.path());
+        Optional<String> release = text(s.release());
+        Optional<String> saeId = text(s.saeId());
+        if (path.isPresent() == release.isPresent()) {
+            throw new ConfigException(source + ": " + where + (path.isPresent() ? " has both path and release" : " has neither path nor "
+                    + "release") + ": give exactly one, 'path' (an SAE directory or .npz file) or 'release' + 'sae_id' (an SAE of "
+                    + "SAELens's pretrained_saes.yaml, fetched from the Hugging Face Hub)");
+        }
+        if (release.isEmpty()) {
+            if (saeId.isPresent() || text(s.revision()).isPresent()) {
+                throw new ConfigException(source + ": " + where + "." + (saeId.isPresent() ? "sae_id" : "revision") + " goes with 'release', "
+                        + "not with 'path': remove it, or replace 'path' with 'release'");
+            }
+            return resolve(path.get());
+        }
+        if (saeId.isEmpty()) {
+            throw new ConfigException(source + ": " + where + ".sae_id is required with release '" + release.get() + "' (the SAE's id in "
+                    + "the release, as SAELens names it, e.g. layer_20/width_16k/canonical)");
+        }
+        String revision = text(s.revision()).orElse("main");
+        try {
+            PretrainedSae sae = SaeReleases.bundled().find(release.get(), saeId.get());
+            SaePuller.Pulled pulled = new SaePuller(HubSettings.fromEnvironment(env), SaePuller.NONE).pull(sae, revision, false);
+            LOGGER.atInfo().addKeyValue("sae", sae.name()).addKeyValue("revision", revision).addKeyValue("commit", pulled.commit())
+                    .addKeyValue("directory", pulled.directory()).log(pulled.downloaded() ? "SAE downloaded into the cache" : "SAE from the cache");
+            return pulled.directory();
+        } catch (SaeSourceException e) {
+            throw new ConfigException(source + ": " + where + " (release '" + release.get() + "', sae_id '" + saeId.get() + "'): "
+                    + e.getMessage(), e);
+        }
+    }
+
     private SidecarConfig build(ConfigFile f) throws ConfigException {
         ConfigFile.Kafka k = f.kafka() != null ? f.kafka() : new ConfigFile.Kafka(null, null, null, null, null, null);
         SidecarConfig.Kafka kafka = new SidecarConfig.Kafka(text(k.bootstrap()), text(k.group()).orElse("saeguard"), text(k.instanceId()),
@@ -349,15 +395,13 @@ public final class ConfigLoader {
             String where = "saes[" + i + "]";
             ConfigFile.Sae s = saeList.get(i);
             if (s == null) {
-                throw new ConfigException(source + ": " + where + " must be a mapping with id and path");
+                throw new ConfigException(source + ": " + where + " must be a mapping with id and path (or release and sae_id)");
             }
             String id = text(s.id()).orElseThrow(() -> new ConfigException(source + ": " + where + ".id is required"));
             if (!ids.add(id)) {
                 throw new ConfigException(source + ": SAE id '" + id + "' appears twice");
             }
-            String path = text(s.path()).orElseThrow(() -> new ConfigException(source + ": " + where
-                    + ".path is required (an SAE directory or .npz file)"));
-            saes.add(new SidecarConfig.SaeEntry(id, resolve(path), text(s.model()), text(s.hook()), or(s.maxActive(), 256),
+            saes.add(new SidecarConfig.SaeEntry(id, saeLocation(s, where), text(s.model()), text(s.hook()), or(s.maxActive(), 256),
                     s.specialTokenIds() != null ? new TreeSet<>(s.specialTokenIds()) : Set.of()));
         }
 

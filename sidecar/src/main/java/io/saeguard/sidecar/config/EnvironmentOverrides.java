@@ -27,13 +27,14 @@ final class EnvironmentOverrides {
     /**
      * {@code SAEGUARD_*} variables that are not config overrides: {@code SAEGUARD_DATA_DIR} (where tests and the catalog
      * build find the labelled data), {@code SAEGUARD_DEBUG} (the CLI prints stack
-     * traces), {@code SAEGUARD_DJL_CACHE} (the engine's default DJL cache), {@code SAEGUARD_REQUIRE_TOOLS} (tests fail
+     * traces), {@code SAEGUARD_DJL_CACHE} (the engine's default DJL cache), {@code SAEGUARD_CACHE} (where SAEs
+     * named by release are kept), {@code SAEGUARD_REQUIRE_TOOLS} (tests fail
      * instead of skipping when an external tool is missing), {@code SAEGUARD_JAR}, {@code SAEGUARD_JAVA},
      * {@code SAEGUARD_MAKE_SAE}, {@code SAEGUARD_TEST_SEED} (the Python tests), {@code SAEGUARD_GPU_PYTHON}
      * ({@code bench/gpu.sh}), {@code SAEGUARD_BOOTSTRAP}, {@code SAEGUARD_CHECK_URL} and {@code SAEGUARD_CHECK_TOKEN} (the LLM server of the
      * sidecar-in-pod Kubernetes overlay).
      */
-    static final Set<String> OTHER_USES = Set.of("SAEGUARD_DEBUG", "SAEGUARD_DATA_DIR", "SAEGUARD_DJL_CACHE", "SAEGUARD_REQUIRE_TOOLS", "SAEGUARD_JAR",
+    static final Set<String> OTHER_USES = Set.of("SAEGUARD_DEBUG", "SAEGUARD_DATA_DIR", "SAEGUARD_DJL_CACHE", "SAEGUARD_CACHE", "SAEGUARD_REQUIRE_TOOLS", "SAEGUARD_JAR",
             "SAEGUARD_JAVA", "SAEGUARD_MAKE_SAE", "SAEGUARD_TEST_SEED", "SAEGUARD_GPU_PYTHON", "SAEGUARD_BOOTSTRAP", "SAEGUARD_CHECK_URL", "SAEGUARD_CHECK_TOKEN");
     /** Prefixes of variable families that are not config overrides: {@code SAEGUARD_BENCH_*} (the benchmark scripts). */
     static final List<String> OTHER_USE_PREFIXES = List.of("SAEGUARD_BENCH_");

@@ -54,6 +54,57 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void anSaeWithBothPathAndReleaseIsRefusedSayingToGiveOne() throws Exception {
+        Path f = write("saes:\n  - id: a\n    path: /x\n    release: gpt2-small-res-jb\n    sae_id: blocks.0.hook_resid_pre\n");
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(f), Map.of())).isInstanceOf(ConfigException.class)
+                .hasMessageContaining(f.toString()).hasMessageContaining("saes[0] has both path and release")
+                .hasMessageContaining("give exactly one");
+    }
+
+    @Test
+    void anSaeWithNeitherPathNorReleaseIsRefused() throws Exception {
+        Path f = write("saes:\n  - id: a\n    model: m\n");
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(f), Map.of())).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("saes[0] has neither path nor release");
+    }
+
+    @Test
+    void aReleaseWithoutSaeIdIsRefusedWithAnExampleId() throws Exception {
+        Path f = write("saes:\n  - id: a\n    release: gemma-scope-2b-pt-res-canonical\n");
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(f), Map.of())).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("saes[0].sae_id is required with release 'gemma-scope-2b-pt-res-canonical'");
+    }
+
+    @Test
+    void anSaeIdBesideAPathIsRefused() throws Exception {
+        Path f = write("saes:\n  - id: a\n    path: /x\n    sae_id: blocks.0.hook_resid_pre\n");
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(f), Map.of())).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("saes[0].sae_id goes with 'release', not with 'path'");
+    }
+
+    @Test
+    void anUnknownReleaseIsRefusedNamingTheKeyAndCloseReleases() throws Exception {
+        Path f = write("saes:\n  - id: a\n    release: gemma-scope-2b-pt-rez\n    sae_id: x\n");
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(f), Map.of())).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("saes[0] (release 'gemma-scope-2b-pt-rez', sae_id 'x')").hasMessageContaining("gemma-scope-2b-pt-res");
+    }
+
+    @Test
+    void offlineAReleaseMissingFromTheCacheIsRefusedNamingTheUrlItNeeded() throws Exception {
+        Path f = write("saes:\n  - id: a\n    release: gpt2-small-res-jb\n    sae_id: blocks.0.hook_resid_pre\n");
+
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(f), Map.of("HF_HUB_OFFLINE", "1", "SAEGUARD_CACHE",
+                dir.resolve("cache").toString(), "HF_ENDPOINT", "http://hub.invalid"))).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("HF_HUB_OFFLINE")
+                .hasMessageContaining("http://hub.invalid/api/models/jbloom/GPT2-Small-SAEs-Reformatted/revision/main");
+    }
+
+    @Test
     void environmentOverridesTheFile() throws Exception {
         Path f = write("kafka:\n  bootstrap: a:1\nbatching:\n  max_delay_ms: 5\n");
 
@@ -167,7 +218,7 @@ class ConfigLoaderTest {
         assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("http:\n  port: eighty\n")), Map.of()))
                 .hasMessageContaining("'http.port' must be an integer");
         assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("saes:\n  - id: a\n")), Map.of()))
-                .hasMessageContaining("saes[0].path is required");
+                .hasMessageContaining("saes[0] has neither path nor release");
         assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("batching:\n  max_inflight_tokens: 10\n  resume_inflight_tokens: 10\n")),
                 Map.of())).hasMessageContaining("must be below max_inflight_tokens");
     }
@@ -215,7 +266,7 @@ class ConfigLoaderTest {
         Path f = write("saes:\n  - id: a\n    path: sae\n    colour: red\n");
 
         assertThatThrownBy(() -> ConfigLoader.load(Optional.of(f), Map.of())).hasMessage(f + ": unknown key 'saes[0].colour' (allowed here: hook, id, "
-                + "max_active, model, path, special_token_ids): remove it or correct its spelling");
+                + "max_active, model, path, release, revision, sae_id, special_token_ids): remove it or correct its spelling");
     }
 
     @Test
