@@ -11,7 +11,6 @@ import io.saeguard.topics.events.ShadowDecision;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.function.Consumer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
 /**
@@ -34,13 +33,9 @@ final class DecisionPublisher {
     private final String shadowTopic;
     private final String judgeTopic;
     private final Metrics metrics;
-    private final Consumer<List<Alert>> alertListener;
 
-    /** @param alertListener gets each record's alerts once Kafka acknowledged them (the live page); must not block */
-    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, String judgeTopic, Metrics metrics,
-            Consumer<List<Alert>> alertListener) {
+    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, String judgeTopic, Metrics metrics) {
         this.judgeTopic = judgeTopic;
-        this.alertListener = alertListener;
         this.sink = sink;
         this.decisionsTopic = decisionsTopic;
         this.alertsTopic = alertsTopic;
@@ -93,7 +88,6 @@ final class DecisionPublisher {
                 }
                 v.failure().ifPresent(f -> metrics.detectorFailures.labelValues(v.detector(), f.kind()).inc());
             }
-            alertListener.accept(outcome.alerts());
             judgement.ifPresent(j -> metrics.judgeEscalations.labelValues(j.detector(), Metrics.JUDGE_REQUESTED).inc());
         });
         return decision;

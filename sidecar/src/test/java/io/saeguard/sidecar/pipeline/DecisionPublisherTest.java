@@ -25,7 +25,7 @@ class DecisionPublisherTest {
     private final Generation generation = new Generation();
     private final Metrics metrics = new Metrics(new PrometheusRegistry());
     private final DecisionPublisher publisher = new DecisionPublisher(new DirectSink(producer, s -> { }, generation), "decisions", "alerts",
-            "shadow", "judge", metrics, a -> { });
+            "shadow", "judge", metrics);
 
     private Work work(ActivationCodec.Builder record) throws Exception {
         float[] x = {1, 2};

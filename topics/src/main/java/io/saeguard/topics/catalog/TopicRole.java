@@ -12,6 +12,7 @@ public enum TopicRole {
     SHADOW,
     STEERING,
     DETECTORS,
+    REVIEWS,
     DEADLETTER,
     /** Requests for judgement from escalate bands (docs/architecture.md#judge-cascade). */
     JUDGE,
