@@ -8,7 +8,6 @@ import io.saeguard.detectors.DetectorDefinitions;
 import io.saeguard.sae.Sae;
 import io.saeguard.sae.format.SaeLoader;
 import io.saeguard.sidecar.config.SidecarConfig;
-import io.saeguard.sidecar.http.AlertFeed;
 import io.saeguard.sidecar.http.HttpApi;
 import io.saeguard.sidecar.kafka.EmbeddedKafka;
 import io.saeguard.sidecar.kafka.TopicAdmin;
@@ -18,6 +17,7 @@ import io.saeguard.sidecar.pipeline.Egress;
 import io.saeguard.sidecar.pipeline.EngineLoop;
 import io.saeguard.sidecar.pipeline.Pipeline;
 import io.saeguard.sidecar.pipeline.SaeRouter;
+import io.saeguard.sidecar.review.Reviews;
 import io.saeguard.topics.catalog.TopicCatalog;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.ThreadingModel;
@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The running sidecar: wires config, the (embedded) broker, the metrics registry, Vert.x, the record {@link Pipeline}
  * and the HTTP API, and shuts them down in a written order: not-ready → the pipeline (stop fetching → drain
- * in-flight records to a deadline → final commit → engine and producers) → Vert.x → the embedded broker.
+ * in-flight records to a deadline → final commit → engine and producers) → Vert.x → the alert and review logs → the embedded broker.
  */
 public final class Sidecar implements AutoCloseable {
     private static final Logger LOGGER = LoggerFactory.getLogger(Sidecar.class);
@@ -51,6 +51,7 @@ public final class Sidecar implements AutoCloseable {
     private Vertx vertx;
     private HttpApi http;
     private volatile Pipeline pipeline;
+    private Reviews reviews;
 
     private Sidecar(SidecarConfig config) {
         this.config = config;
@@ -108,13 +109,13 @@ public final class Sidecar implements AutoCloseable {
         Egress egress = new Egress();
         vertx.deployVerticle(egress, new DeploymentOptions().setThreadingModel(ThreadingModel.WORKER))
                 .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        AlertFeed alertFeed = new AlertFeed();
         pipeline = Pipeline.start(new Pipeline.Setup(config, saes, definitions, router, promptSae, bootstrap, catalog, metrics, registry,
-                alertFeed::publish, egress));
+                egress));
         EngineLoop engine = pipeline.engine();
         new FeatureMetrics(registry, engine.featureStats(), engine::watchedFeatures, config.metrics().topFeatures());
 
-        http = new HttpApi(config.http(), this::ready, registry, engine, pipeline.registry(), router, alertFeed, promptSae);
+        reviews = Reviews.start(config, bootstrap, catalog);
+        http = new HttpApi(config.http(), this::ready, registry, engine, pipeline.registry(), router, reviews, metrics, promptSae);
         vertx.deployVerticle(http).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         logAuth(config.http());
         LOGGER.atInfo().addKeyValue("bootstrap", bootstrap).addKeyValue("httpPort", http.actualPort()).addKeyValue("saes", saes.keySet())
@@ -197,6 +198,9 @@ public final class Sidecar implements AutoCloseable {
             } catch (Exception e) {
                 LOGGER.warn("Vert.x did not close cleanly: {}", e.toString());
             }
+        }
+        if (reviews != null) {
+            reviews.close(); // after the HTTP API, so no review is accepted without its producer
         }
         embedded.ifPresent(EmbeddedKafka::close);
         LOGGER.info("saeguard stopped");

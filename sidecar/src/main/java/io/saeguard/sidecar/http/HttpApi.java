@@ -24,6 +24,11 @@ import io.saeguard.sidecar.pipeline.EngineLoop;
 import io.saeguard.sidecar.pipeline.InvalidRequestException;
 import io.saeguard.sidecar.pipeline.RegistryUnavailableException;
 import io.saeguard.sidecar.pipeline.SaeRouter;
+import io.saeguard.sidecar.metrics.Metrics;
+import io.saeguard.sidecar.review.AlertLog;
+import io.saeguard.sidecar.review.ReviewUnavailableException;
+import io.saeguard.sidecar.review.Reviews;
+import io.saeguard.topics.events.Review;
 import io.saeguard.topics.DecodeException;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
@@ -47,8 +52,10 @@ import java.util.function.BooleanSupplier;
  * The sidecar's HTTP surface (Vert.x Web): {@code GET /health/live}, {@code GET /health/ready},
  * {@code GET /metrics} (Prometheus text, OpenMetrics or protobuf by {@code Accept}),
  * {@code POST /v1/encode}, {@code POST /v1/check}, {@code GET /v1/detectors},
- * {@code GET|PUT|DELETE /v1/detectors/{id}} (changes go through the detector registry topic, so every replica follows), and the live page: {@code GET /},
- * {@code GET /v1/alerts/stream} (server-sent events), {@code GET /v1/features/top}. Encoding and detection run on the engine
+ * {@code GET|PUT|DELETE /v1/detectors/{id}} (changes go through the detector registry topic, so every replica follows), the live page: {@code GET /},
+ * {@code GET /v1/alerts/stream} (server-sent events: {@code alert} and {@code review}), {@code GET /v1/alerts},
+ * {@code GET /v1/features/top}, and reviews: {@code POST /v1/alerts/{request_id}/{seq}/review}, {@code GET /v1/reviews}
+ * (verdicts go through the compacted reviews topic, so every replica shows them). Encoding and detection run on the engine
  * thread; handlers never block the event loop, and results come back with the engine's future
  * (completed on the engine thread, then delivered on this verticle's context).
  *
@@ -62,11 +69,11 @@ import java.util.function.BooleanSupplier;
  * <p>Authentication ({@code http.auth}): with tokens configured every endpoint but {@code /health/*} (and
  * {@code /metrics} when {@code http.auth.metrics: open}) needs {@code Authorization: Bearer <token>}: none or an unknown
  * one is a 401 with {@code WWW-Authenticate: Bearer}, a token without the endpoint's scope a 403. Scope {@code read}:
- * the page, the alert stream, features, check, encode, the detector listing (and {@code /metrics} unless open);
- * {@code admin}: {@code PUT} and {@code DELETE} of detectors. Every failure, 404 and 405 included, is JSON; a body over an
+ * the page, the alerts and their stream, the reviews, features, check, encode, the detector listing (and {@code /metrics} unless open);
+ * {@code admin}: {@code PUT} and {@code DELETE} of detectors; {@code review}: {@code POST} of a review. Every failure, 404 and 405 included, is JSON; a body over an
  * endpoint's limit is a 413.
  *
- * <p>Size: about 420 lines, one class on purpose: the route table, the authentication and scope checks it wires in
+ * <p>Size: about 520 lines, one class on purpose: the route table, the authentication and scope checks it wires in
  * front of each route, and the handlers that answer them; request bodies ({@link CheckBodies}), body reading and
  * replies ({@link Replies}) and the features JSON ({@link FeaturesJson}) are their own classes.
  */
@@ -81,6 +88,10 @@ public final class HttpApi extends VerticleBase {
     public static final long MAX_CHECK_BYTES = 32L * 1024 * 1024;
     /** Largest detector definition. */
     static final long MAX_DETECTOR_BYTES = 1024 * 1024;
+    /** Largest review body: a 2000-character note is at most 8 KB of UTF-8, escaped perhaps 12 KB. */
+    static final long MAX_REVIEW_BYTES = 16 * 1024;
+    /** Alerts replayed to a page that connects to the stream, and the default of {@code GET /v1/alerts}. */
+    static final int REPLAYED_ALERTS = 50;
     /** Routing-context keys: the caller's token name, and its scopes. */
     static final String CALLER = "saeguard.caller";
     static final String SCOPES = "saeguard.scopes";
@@ -95,16 +106,18 @@ public final class HttpApi extends VerticleBase {
     private final EngineLoop engine;
     private final DetectorRegistry detectors;
     private final SaeRouter router;
-    private final AlertFeed alerts;
+    private final Reviews reviews;
+    private final Metrics metrics;
     private final CheckBodies bodies;
     private Buffer page;
     private HttpServer server;
 
     /** @param promptSae the SAE that serves the prompt model's hidden states, when the sidecar has one ({@code prompts:}) */
     public HttpApi(SidecarConfig.Http http, BooleanSupplier ready, PrometheusRegistry registry, EngineLoop engine,
-            DetectorRegistry detectors, SaeRouter router, AlertFeed alerts, Optional<String> promptSae) {
+            DetectorRegistry detectors, SaeRouter router, Reviews reviews, Metrics metrics, Optional<String> promptSae) {
         this.detectors = detectors;
-        this.alerts = alerts;
+        this.reviews = reviews;
+        this.metrics = metrics;
         this.bodies = new CheckBodies(router, promptSae);
         this.host = http.host();
         this.port = http.port();
@@ -142,6 +155,9 @@ public final class HttpApi extends VerticleBase {
             r.get("/metrics").handler(scope(Scope.READ)).handler(this::metrics);
         }
         r.get("/v1/alerts/stream").handler(scope(Scope.READ)).handler(this::alertStream);
+        r.get("/v1/alerts").handler(scope(Scope.READ)).handler(this::listAlerts);
+        r.post("/v1/alerts/:request_id/:seq/review").handler(scope(Scope.REVIEW)).handler(bodyLimit(MAX_REVIEW_BYTES)).handler(this::review);
+        r.get("/v1/reviews").handler(scope(Scope.READ)).handler(ctx -> json(ctx, 200, ReviewBodies.reviews(reviews.reviews().all())));
         r.get("/v1/features/top").handler(scope(Scope.READ)).handler(this::topFeatures);
         r.post("/v1/encode").handler(scope(Scope.READ)).handler(bodyLimit(MAX_CHECK_BYTES)).handler(ctx -> run(ctx, false));
         r.post("/v1/check").handler(scope(Scope.READ)).handler(bodyLimit(MAX_CHECK_BYTES)).handler(ctx -> run(ctx, true));
@@ -251,33 +267,108 @@ public final class HttpApi extends VerticleBase {
     }
 
     /**
-     * Server-sent events: the recent alerts first, then each new one as it is acknowledged by Kafka
-     * ({@code event: alert}, data = the alert's JSON), and a comment every 15 s to keep proxies from
-     * closing the stream. A client that cannot keep up misses alerts rather than growing a queue.
+     * Server-sent events: the recent alerts first ({@value #REPLAYED_ALERTS}, oldest first) and the current reviews of
+     * those, then each new alert as this replica reads it from the alerts topic ({@code event: alert}, data = the alert's
+     * JSON) and each new or changed verdict from the reviews topic ({@code event: review}, data = the review's JSON), and
+     * a comment every 15 s to keep proxies from closing the stream. A client that cannot keep up misses events rather than
+     * growing a queue.
      */
     private void alertStream(RoutingContext ctx) {
         io.vertx.core.http.HttpServerResponse res = ctx.response();
         res.setChunked(true).putHeader("Content-Type", "text/event-stream").putHeader("Cache-Control", "no-cache")
                 .putHeader("X-Accel-Buffering", "no");
         res.write(": saeguard alerts\n\n");
-        for (String json : alerts.recent()) {
-            res.write("event: alert\ndata: " + json + "\n\n");
+        java.util.List<AlertLog.Entry> recent = reviews.alerts().recent(REPLAYED_ALERTS);
+        for (AlertLog.Entry a : recent) {
+            res.write("event: alert\ndata: " + a.json() + "\n\n");
+        }
+        for (AlertLog.Entry a : recent) {
+            reviews.reviews().get(a.alertId()).ifPresent(rv -> res.write("event: review\ndata: " + ReviewBodies.review(rv) + "\n\n"));
         }
         io.vertx.core.Context vc = vertx.getOrCreateContext();
-        Runnable unsubscribe = alerts.subscribe(json -> vc.runOnContext(v -> {
+        java.util.function.Consumer<String> send = event -> vc.runOnContext(v -> {
             if (!res.closed() && !res.writeQueueFull()) {
-                res.write("event: alert\ndata: " + json + "\n\n");
+                res.write(event);
             }
-        }));
+        });
+        Runnable unsubscribeAlerts = reviews.alerts().subscribe(a -> send.accept("event: alert\ndata: " + a.json() + "\n\n"));
+        Runnable unsubscribeReviews = reviews.reviews().subscribe(rv -> send.accept("event: review\ndata: " + ReviewBodies.review(rv) + "\n\n"));
         long timer = vertx.setPeriodic(15_000, id -> {
             if (!res.closed()) {
                 res.write(": keep-alive\n\n");
             }
         });
         res.closeHandler(v -> {
-            unsubscribe.run();
+            unsubscribeAlerts.run();
+            unsubscribeReviews.run();
             vertx.cancelTimer(timer);
         });
+    }
+
+    /**
+     * The recent alerts from the alerts topic, oldest first, each with its {@code "review"} when reviewed:
+     * {@code GET /v1/alerts?limit=50} ({@code limit} 1..{@value AlertLog#KEEP}).
+     */
+    private void listAlerts(RoutingContext ctx) {
+        int limit;
+        try {
+            limit = Integer.parseInt(Optional.ofNullable(ctx.queryParams().get("limit")).orElse(Integer.toString(REPLAYED_ALERTS)));
+            if (limit < 1 || limit > AlertLog.KEEP) {
+                throw new NumberFormatException();
+            }
+        } catch (NumberFormatException e) {
+            json(ctx, 400, error("limit must be an integer in 1.." + AlertLog.KEEP));
+            return;
+        }
+        ArrayNode list = JSON.createArrayNode();
+        for (AlertLog.Entry a : reviews.alerts().recent(limit)) {
+            list.add(ReviewBodies.alert(a, reviews.reviews().get(a.alertId())));
+        }
+        json(ctx, 200, JSON.createObjectNode().set("alerts", list).toString());
+    }
+
+    /**
+     * A reviewer's verdict on one alert, for every replica: {@code POST /v1/alerts/{request_id}/{seq}/review} with
+     * {@code {"verdict": "true_positive" | "false_positive" | "unsure", "note": "..."}}. The request id is the path
+     * segment, percent-decoded (a request id holding {@code /} must send it as {@code %2F}). The alert must be in this
+     * replica's alert log (404 otherwise): the review's detector is the alert's. The verdict is published to the reviews
+     * topic under the reviewer's token name; the answer (the review's JSON) comes once Kafka acknowledged it, or is a 503.
+     */
+    private void review(RoutingContext ctx) {
+        String requestId = ctx.pathParam("request_id");
+        long seq;
+        ReviewBodies.ReviewRequest req;
+        try {
+            seq = ReviewBodies.seq(ctx.pathParam("seq"));
+            req = ReviewBodies.parse(body(ctx).getBytes());
+        } catch (InvalidRequestException e) {
+            json(ctx, 400, error(e.getMessage()));
+            return;
+        }
+        String alertId = Review.alertId(requestId, seq);
+        Optional<String> detector = reviews.alerts().detectorOf(requestId, seq);
+        if (detector.isEmpty()) {
+            json(ctx, 404, error("alert '" + alertId + "' is unknown to this replica: it reads the alerts topic from "
+                    + AlertLog.TAIL + " records before each partition's end at start and keeps the last " + AlertLog.INDEX
+                    + " alert ids; check the request id and seq (GET /v1/alerts)"));
+            return;
+        }
+        String who = ctx.get(CALLER);
+        Review review = new Review(requestId, seq, req.verdict(), detector.get(), who, req.note(), System.currentTimeMillis());
+        boolean changed = reviews.reviews().get(alertId).map(was -> was.verdict() != review.verdict()).orElse(true);
+        io.vertx.core.Context vc = vertx.getOrCreateContext();
+        reviews.reviews().publish(review).whenComplete((done, err) -> vc.runOnContext(v -> {
+            if (err != null) {
+                fail(ctx, err);
+                return;
+            }
+            if (changed) {
+                metrics.reviewVerdicts.labelValues(review.detector(), review.verdict().wireName()).inc();
+            }
+            LOGGER.atInfo().addKeyValue("alert", alertId).addKeyValue("detector", review.detector())
+                    .addKeyValue("verdict", review.verdict().wireName()).addKeyValue("who", who).log("alert reviewed");
+            json(ctx, 200, ReviewBodies.review(review));
+        }));
     }
 
     /**
@@ -410,8 +501,8 @@ public final class HttpApi extends VerticleBase {
             json(ctx, 400, error(cause.getMessage()));
             return;
         }
-        if (cause instanceof RegistryUnavailableException) {
-            LOGGER.atWarn().addKeyValue("path", ctx.request().path()).log("detector change not confirmed: {}", cause.getMessage());
+        if (cause instanceof RegistryUnavailableException || cause instanceof ReviewUnavailableException) {
+            LOGGER.atWarn().addKeyValue("path", ctx.request().path()).log("change not confirmed: {}", cause.getMessage());
             ctx.response().putHeader("Retry-After", "1");
             json(ctx, 503, error(cause.getMessage()));
             return;

@@ -47,6 +47,13 @@ public final class Metrics {
     public final Counter decisions;
     public final Counter detectorVerdicts;
     public final Counter alerts;
+    /**
+     * {@code saeguard_review_verdicts_total{detector,verdict}}: reviewer verdicts, counted once in the fleet, by the replica
+     * that accepted the {@code POST .../review} once Kafka acknowledged it (a replica reading the reviews topic does not
+     * count it again). A repeated identical verdict on an alert is not counted; a changed one is counted under its new
+     * verdict. Reviewed precision per detector is {@code tp / (tp + fp)} over the same window (dashboards/).
+     */
+    public final Counter reviewVerdicts;
     public final Histogram decisionLatency;
     /** {@code decision_latency_seconds} split by stage: ingest, engine, egress ({@link #STAGES}). */
     public final Histogram stageLatency;
@@ -92,6 +99,9 @@ public final class Metrics {
                 .labelNames("detector", "action", "mode").register(registry);
         alerts = Counter.builder().name("saeguard_alerts_total").help("Alerts published, by detector").labelNames("detector")
                 .register(registry);
+        reviewVerdicts = Counter.builder().name("saeguard_review_verdicts_total")
+                .help("Reviewer verdicts on alerts (true_positive, false_positive, unsure), by detector; counted by the replica that "
+                        + "accepted the review").labelNames("detector", "verdict").register(registry);
         decisionLatency = Histogram.builder().name("saeguard_decision_latency_seconds")
                 .help("From the activation record's timestamp to the decision's acknowledgement by Kafka")
                 .classicUpperBounds(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10).register(registry);

@@ -9,7 +9,6 @@ import io.saeguard.topics.events.EventCodec;
 import io.saeguard.topics.events.ShadowDecision;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Consumer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
 /**
@@ -26,12 +25,8 @@ final class DecisionPublisher {
     private final String alertsTopic;
     private final String shadowTopic;
     private final Metrics metrics;
-    private final Consumer<List<Alert>> alertListener;
 
-    /** @param alertListener gets each record's alerts once Kafka acknowledged them (the live page); must not block */
-    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, Metrics metrics,
-            Consumer<List<Alert>> alertListener) {
-        this.alertListener = alertListener;
+    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, Metrics metrics) {
         this.sink = sink;
         this.decisionsTopic = decisionsTopic;
         this.alertsTopic = alertsTopic;
@@ -72,7 +67,6 @@ final class DecisionPublisher {
                 }
                 v.failure().ifPresent(f -> metrics.detectorFailures.labelValues(v.detector(), f.kind()).inc());
             }
-            alertListener.accept(outcome.alerts());
         });
         return decision;
     }

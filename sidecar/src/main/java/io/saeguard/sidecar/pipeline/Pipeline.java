@@ -13,7 +13,6 @@ import io.saeguard.sidecar.metrics.KafkaClientMetrics;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.catalog.TopicCatalog;
 import io.saeguard.topics.catalog.TopicRole;
-import io.saeguard.topics.events.Alert;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,7 +27,6 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -60,12 +58,11 @@ public final class Pipeline {
      * @param definitions   the detectors at start (see {@link #validate})
      * @param promptSae     the SAE serving the prompt model's hidden states, when {@code prompts:} is configured
      * @param bootstrap     the Kafka bootstrap servers
-     * @param alertListener gets each record's alerts once Kafka acknowledged them; must not block
      * @param egress        runs the engine's batches' publishing, one task at a time in order ({@link Egress})
      */
     public record Setup(SidecarConfig config, Map<String, Sae> saes, List<DetectorDefinition> definitions, SaeRouter router,
             Optional<String> promptSae, String bootstrap, TopicCatalog catalog, Metrics metrics, PrometheusRegistry registry,
-            Consumer<List<Alert>> alertListener, Executor egress) {
+            Executor egress) {
     }
 
     private final SidecarConfig config;
@@ -170,7 +167,7 @@ public final class Pipeline {
         TopicCatalog catalog = s.catalog();
         DeadLetterPublisher dlq = new DeadLetterPublisher(sink, catalog.get(TopicRole.DEADLETTER).name(), s.metrics());
         DecisionPublisher decisions = new DecisionPublisher(sink, catalog.get(TopicRole.DECISIONS).name(),
-                catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.SHADOW).name(), s.metrics(), s.alertListener());
+                catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.SHADOW).name(), s.metrics());
         Map<String, Object> steeringProps = new HashMap<>(producerProps);
         steeringProps.remove(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
         steeringProps.remove(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG);

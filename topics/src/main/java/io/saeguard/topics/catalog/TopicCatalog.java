@@ -97,7 +97,7 @@ public final class TopicCatalog {
         }
         String roleKey = text(e, "role", where);
         TopicRole role = TopicRole.fromKey(roleKey).orElseThrow(() -> new IllegalArgumentException(
-                at + ": unknown role '" + roleKey + "' (roles: activations, prompts, decisions, alerts, shadow, steering, detectors, deadletter)"));
+                at + ": unknown role '" + roleKey + "' (roles: activations, prompts, decisions, alerts, shadow, steering, detectors, reviews, deadletter)"));
         where = where + " (" + roleKey + ")";
         String name = text(e, "name", where);
         if (!name.matches("[a-zA-Z0-9._-]{1,249}")) {

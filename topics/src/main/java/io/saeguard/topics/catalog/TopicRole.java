@@ -12,6 +12,7 @@ public enum TopicRole {
     SHADOW,
     STEERING,
     DETECTORS,
+    REVIEWS,
     DEADLETTER;
 
     /** The key used in {@code topics.yaml} and config files. */

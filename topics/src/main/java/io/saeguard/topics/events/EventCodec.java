@@ -24,8 +24,8 @@ import java.util.Set;
 
 /**
  * Encodes and decodes the JSON events of the wire contract: {@link PromptEvent} ({@code saeguard.prompts}),
- * {@link Decision} ({@code saeguard.decisions}), {@link Alert} ({@code saeguard.alerts}) and {@link ShadowDecision}
- * ({@code saeguard.shadow}). The JSON
+ * {@link Decision} ({@code saeguard.decisions}), {@link Alert} ({@code saeguard.alerts}), {@link ShadowDecision}
+ * ({@code saeguard.shadow}) and {@link Review} ({@code saeguard.reviews}). The JSON
  * Schemas in {@code topics/schemas/} (also on the classpath under {@code io/saeguard/topics/schemas/})
  * are the source of truth; this codec writes exactly what they allow and reads exactly what they
  * accept.
@@ -78,6 +78,11 @@ public final class EventCodec {
     private static final String START = "start";
     private static final String END = "end";
     private static final String SHADOW = "shadow";
+    private static final String ALERT_ID = "alert_id";
+    private static final String VERDICT = "verdict";
+    private static final String REVIEWER = "reviewer";
+    private static final String NOTE = "note";
+    private static final String TIME = "time";
 
     private static final Set<String> PROMPT_FIELDS = fields(REQUEST_ID, MODEL, TEXT, ROLE, TS, TENANT, PHASE);
     private static final Set<String> DECISION_FIELDS = fields(
@@ -87,6 +92,7 @@ public final class EventCodec {
             MODEL, HOOK, SAE, POSITIONS, EXCERPT, EXCERPT_HIGHLIGHTS);
     private static final Set<String> SHADOW_FIELDS = fields(
             REQUEST_ID, SEQ, ACTION, DETECTOR, TIER, SCORE, POSITION, FEATURES, VECTOR, REASON, LATENCY_MS, TS, SHADOW);
+    private static final Set<String> REVIEW_FIELDS = fields(ALERT_ID, REQUEST_ID, SEQ, VERDICT, DETECTOR, REVIEWER, NOTE, TIME);
     private static final Set<String> FEATURE_FIELDS = fields(SAE, ID, VALUE);
     private static final Set<String> ALERT_FEATURE_FIELDS = fields(SAE, ID, VALUE, LABEL, EXPLANATION);
     private static final Set<String> VECTOR_FIELDS = fields(ID, COEFFICIENT, VALUE);
@@ -181,6 +187,23 @@ public final class EventCodec {
         });
     }
 
+    /** UTF-8 JSON of a review, valid against {@code review.schema.json}. */
+    public byte[] encode(Review review) {
+        Objects.requireNonNull(review, "review");
+        return write(g -> {
+            g.writeStartObject();
+            g.writeStringField(ALERT_ID, review.alertId());
+            g.writeStringField(REQUEST_ID, review.requestId());
+            g.writeNumberField(SEQ, review.seq());
+            g.writeStringField(VERDICT, review.verdict().wireName());
+            g.writeStringField(DETECTOR, review.detector());
+            g.writeStringField(REVIEWER, review.reviewer());
+            writeOptional(g, NOTE, review.note());
+            g.writeNumberField(TIME, review.time());
+            g.writeEndObject();
+        });
+    }
+
     /**
      * Reads a prompt event; an absent {@code role} reads as {@link Role#USER}.
      *
@@ -256,6 +279,30 @@ public final class EventCodec {
             return construct(event, () -> new ExcerptSpan(start, end));
         });
         return construct(event, () -> new Alert(decision, features, positions, excerpt, highlights, hook, model, sae));
+    }
+
+    /**
+     * Reads a review; {@code alert_id} must be {@code <request_id>/<seq>} of the record's own fields.
+     *
+     * @throws DecodeException if {@code json} is not a valid review
+     */
+    public Review decodeReview(byte[] json) throws DecodeException {
+        String event = "review";
+        JsonObjectReader r = JsonObjectReader.root(event, parse(event, json), REVIEW_FIELDS);
+        String alertId = r.requiredString(ALERT_ID, true);
+        String requestId = r.requiredString(REQUEST_ID, true);
+        long seq = r.requiredLong(SEQ);
+        Verdict verdict = r.requiredEnum(VERDICT, Verdict::fromWireName, Verdict.wireNames());
+        String detector = r.requiredString(DETECTOR, true);
+        String reviewer = r.requiredString(REVIEWER, true);
+        Optional<String> note = r.optionalString(NOTE, false);
+        long time = r.requiredLong(TIME);
+        Review review = construct(event, () -> new Review(requestId, seq, verdict, detector, reviewer, note, time));
+        if (!review.alertId().equals(alertId)) {
+            throw new DecodeException(Reason.INVALID_VALUE, event + ": field \"alert_id\" must be \"<request_id>/<seq>\" of this review, "
+                    + "expected \"" + review.alertId() + "\"");
+        }
+        return review;
     }
 
     /** The decision fields of a decision or an alert; an alert requires {@code detector} and {@code score}. */

@@ -38,6 +38,7 @@ class EventSchemaTest {
     private static final JsonSchema DECISION = schema("decision");
     private static final JsonSchema ALERT = schema("alert");
     private static final JsonSchema SHADOW = schema("shadow");
+    private static final JsonSchema REVIEW = schema("review");
 
     private final EventCodec codec = new EventCodec();
 
@@ -340,8 +341,84 @@ class EventSchemaTest {
         assertThat(codecAccepts).as("codec accepts " + text).isEqualTo(schemaAccepts);
     }
 
+    static Stream<Arguments> reviews() {
+        return Stream.of(
+                Arguments.of("without a note", new Review("r-1", 0, Verdict.TRUE_POSITIVE, "toxicity", "alice", java.util.Optional.empty(), 0)),
+                Arguments.of("with a note that looks like HTML", new Review("req/with/slashes", 7, Verdict.FALSE_POSITIVE, "harmful-request",
+                        "bob", java.util.Optional.of("<script>alert('x')</script> \u00e9\ud83d\ude00 \"quoted\""), 1767225600123L)),
+                Arguments.of("unsure with the longest note", new Review("r", 3, Verdict.UNSURE, "d", "c",
+                        java.util.Optional.of("x".repeat(Review.MAX_NOTE_CHARS)), 5)));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("reviews")
+    void encodedReviewIsValidAgainstTheSchemaAndSurvivesDecode(String name, Review review) throws Exception {
+        // Given
+        byte[] json = codec.encode(review);
+
+        // When
+        Set<ValidationMessage> errors = validate(REVIEW, json);
+        Review decoded = codec.decodeReview(json);
+
+        // Then
+        assertThat(errors).isEmpty();
+        assertThat(decoded).isEqualTo(review);
+        assertThat(JSON.readTree(json).path("alert_id").asText()).isEqualTo(review.requestId() + "/" + review.seq());
+    }
+
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
+    @ValueSource(strings = {
+        "{\"alert_id\": \"r/0\", \"request_id\": \"r\", \"seq\": 0, \"verdict\": \"unsure\", \"detector\": \"d\", \"reviewer\": \"a\", \"time\": 0}",
+        "{\"alert_id\": \"r/0\", \"request_id\": \"r\", \"seq\": 0, \"verdict\": \"maybe\", \"detector\": \"d\", \"reviewer\": \"a\", \"time\": 0}",
+        "{\"alert_id\": \"r/0\", \"request_id\": \"r\", \"seq\": -1, \"verdict\": \"unsure\", \"detector\": \"d\", \"reviewer\": \"a\", \"time\": 0}",
+        "{\"alert_id\": \"r/0\", \"request_id\": \"r\", \"seq\": 0, \"verdict\": \"unsure\", \"reviewer\": \"a\", \"time\": 0}",
+        "{\"alert_id\": \"r/0\", \"request_id\": \"r\", \"seq\": 0, \"verdict\": \"unsure\", \"detector\": \"d\", \"reviewer\": \"a\", \"time\": 0, \"note\": null}",
+        "{\"alert_id\": \"r/0\", \"request_id\": \"r\", \"seq\": 0, \"verdict\": \"unsure\", \"detector\": \"d\", \"reviewer\": \"a\", \"time\": 0, \"extra\": 1}",
+        "{\"alert_id\": \"r/0\", \"request_id\": \"r\", \"seq\": 0, \"verdict\": \"unsure\", \"detector\": \"\", \"reviewer\": \"a\", \"time\": 0}",
+    })
+    void schemaAndCodecAgreeOnWhichReviewsAreValid(String text) throws Exception {
+        // Given
+        byte[] json = text.getBytes(StandardCharsets.UTF_8);
+
+        // When
+        boolean schemaAccepts = validate(REVIEW, json).isEmpty();
+        boolean codecAccepts;
+        try {
+            codec.decodeReview(json);
+            codecAccepts = true;
+        } catch (DecodeException e) {
+            codecAccepts = false;
+        }
+
+        // Then
+        assertThat(codecAccepts).as("codec accepts " + text).isEqualTo(schemaAccepts);
+    }
+
+    @Test
+    void aReviewWhoseAlertIdIsNotItsRequestIdAndSeqIsRejected() {
+        // Given
+        byte[] json = ("{\"alert_id\": \"other/1\", \"request_id\": \"r\", \"seq\": 0, \"verdict\": \"unsure\", \"detector\": \"d\", "
+                + "\"reviewer\": \"a\", \"time\": 0}").getBytes(StandardCharsets.UTF_8);
+
+        // When / Then
+        assertThatThrownBy(() -> codec.decodeReview(json)).isInstanceOf(DecodeException.class).hasMessageContaining("\"r/0\"");
+    }
+
+    @Test
+    void reviewVerdictEnumListsExactlyTheJavaEnumWireNames() throws Exception {
+        // Given
+        JsonNode review = schemaNode("review").path("properties");
+
+        // When
+        List<String> verdicts = strings(review.path("verdict").path("enum"));
+
+        // Then
+        assertThat(verdicts).containsExactly(Arrays.stream(Verdict.values()).map(Verdict::wireName).toArray(String[]::new));
+        assertThat(review.path("note").path("maxLength").asInt()).isEqualTo(Review.MAX_NOTE_CHARS);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow", "review"})
     void schemaIsAValidDraft202012Schema(String name) throws Exception {
         // Given
         JsonSchema metaSchema = FACTORY.getSchema(SchemaLocation.of(SchemaId.V202012));
@@ -357,7 +434,7 @@ class EventSchemaTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow", "review"})
     void everyPropertyOfTheSchemaIsDescribed(String name) throws Exception {
         // Given
         JsonNode schema = schemaNode(name);
@@ -372,7 +449,7 @@ class EventSchemaTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow", "review"})
     void schemaExamplesAreValidAndDecode(String name) throws Exception {
         // Given
         JsonNode examples = schemaNode(name).path("examples");
@@ -388,6 +465,7 @@ class EventSchemaTest {
                 case "prompt" -> codec.decodePrompt(json);
                 case "decision" -> codec.decodeDecision(json);
                 case "shadow" -> codec.decodeShadow(json);
+                case "review" -> codec.decodeReview(json);
                 default -> codec.decodeAlert(json);
             });
         }
@@ -424,7 +502,7 @@ class EventSchemaTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt", "decision", "alert", "shadow"})
+    @ValueSource(strings = {"prompt", "decision", "alert", "shadow", "review"})
     void schemaOnTheClasspathIsTheFileInTheModuleDirectory(String name) throws Exception {
         // Given
         Path source = Path.of("schemas", name + ".schema.json");

@@ -1,0 +1,113 @@
+package io.saeguard.sidecar.http;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.saeguard.sidecar.pipeline.InvalidRequestException;
+import io.saeguard.sidecar.review.AlertLog;
+import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.events.Review;
+import io.saeguard.topics.events.Verdict;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * The review API's bodies: the {@code POST /v1/alerts/{request_id}/{seq}/review} request ({@code {"verdict", "note"?}},
+ * strict: unknown fields, a wrong type or a note over {@value Review#MAX_NOTE_CHARS} characters are a 400) and the JSON of
+ * reviews and of alerts with their review. A note is text in JSON, never HTML: what a reviewer wrote comes back verbatim
+ * as a JSON string, and the page must insert it as text.
+ */
+final class ReviewBodies {
+    private static final JsonMapper JSON = JsonMapper.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
+    private static final EventCodec CODEC = new EventCodec();
+    private static final Set<String> FIELDS = Set.of("verdict", "note");
+    private static final Pattern SEQ = Pattern.compile("[0-9]{1,18}");
+
+    /** What a reviewer sent: a verdict and an optional note. */
+    record ReviewRequest(Verdict verdict, Optional<String> note) {
+    }
+
+    private ReviewBodies() {
+    }
+
+    /** The path's {@code seq}: a decimal integer {@code >= 0}. */
+    static long seq(String text) {
+        if (!SEQ.matcher(text).matches()) {
+            throw new InvalidRequestException("the alert's seq '" + text + "' is not a decimal integer >= 0 (the alert id is <request_id>/<seq>)");
+        }
+        return Long.parseLong(text);
+    }
+
+    /** Reads a review request body. */
+    static ReviewRequest parse(byte[] body) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(body);
+        } catch (java.io.IOException e) {
+            throw new InvalidRequestException("the body is not JSON: send {\"verdict\": \"" + Verdict.wireNames().replace("|", "\" | \"")
+                    + "\", \"note\": \"...\"}", e);
+        }
+        if (root == null || !root.isObject()) {
+            throw new InvalidRequestException("the body must be a JSON object {\"verdict\": ..., \"note\": ...}");
+        }
+        for (Map.Entry<String, JsonNode> field : root.properties()) {
+            if (!FIELDS.contains(field.getKey())) {
+                throw new InvalidRequestException("unknown field '" + field.getKey() + "': a review has only 'verdict' and 'note'");
+            }
+        }
+        JsonNode v = root.get("verdict");
+        if (v == null || !v.isTextual()) {
+            throw new InvalidRequestException("'verdict' is missing or not a string: give one of " + Verdict.wireNames());
+        }
+        Verdict verdict = Verdict.fromWireName(v.textValue()).orElseThrow(() -> new InvalidRequestException("unknown verdict '"
+                + v.textValue() + "': give one of " + Verdict.wireNames()));
+        JsonNode n = root.get("note");
+        Optional<String> note = Optional.empty();
+        if (n != null && !n.isNull()) {
+            if (!n.isTextual()) {
+                throw new InvalidRequestException("'note' must be a string");
+            }
+            if (n.textValue().length() > Review.MAX_NOTE_CHARS) {
+                throw new InvalidRequestException("'note' has " + n.textValue().length() + " characters; at most " + Review.MAX_NOTE_CHARS
+                        + " are kept: shorten it");
+            }
+            note = n.textValue().isEmpty() ? Optional.empty() : Optional.of(n.textValue());
+        }
+        return new ReviewRequest(verdict, note);
+    }
+
+    /** A review as JSON: review.schema.json's fields. */
+    static String review(Review review) {
+        return new String(CODEC.encode(review), StandardCharsets.UTF_8);
+    }
+
+    /** {@code {"reviews": [...]}}. */
+    static String reviews(Iterable<Review> reviews) {
+        ObjectNode root = JSON.createObjectNode();
+        var list = root.putArray("reviews");
+        for (Review r : reviews) {
+            list.add(tree(review(r)));
+        }
+        return root.toString();
+    }
+
+    /** An alert's JSON as on the topic, with {@code "review"} when it was reviewed. */
+    static ObjectNode alert(AlertLog.Entry alert, Optional<Review> review) {
+        ObjectNode node = (ObjectNode) tree(alert.json());
+        review.ifPresent(r -> node.set("review", tree(review(r))));
+        return node;
+    }
+
+    private static JsonNode tree(String json) {
+        try {
+            return JSON.readTree(json);
+        } catch (JacksonException e) {
+            throw new IllegalStateException("JSON this sidecar holds no longer parses: " + e.getOriginalMessage(), e);
+        }
+    }
+}

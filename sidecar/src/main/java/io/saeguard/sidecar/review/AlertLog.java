@@ -1,0 +1,182 @@
+package io.saeguard.sidecar.review;
+
+import io.saeguard.topics.DecodeException;
+import io.saeguard.topics.events.Alert;
+import io.saeguard.topics.events.EventCodec;
+import io.saeguard.topics.events.Review;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The alerts the live page shows and a reviewer can review: a follower of the alerts topic itself, so two replicas show
+ * the same alerts and a restarted replica shows them again (issue 23), not only what this instance published.
+ *
+ * <p>Its own thread ({@code saeguard-alert-log}, which alone uses the consumer) is assigned every partition, without a
+ * group, starts {@code tail} records before each partition's end (the recent past) and then follows the topic. Memory is
+ * bounded twice: the JSON of the last {@code keep} alerts (what the page lists and replays) and an index from alert id
+ * ({@code <request_id>/<seq>}) to detector for the last {@code index} alerts (what a review may name: the detector of a
+ * review comes from its alert, never from the reviewer). An alert older than both is unknown here and cannot be
+ * reviewed through this replica. Alerts are kept in the order this replica read them (partitions interleave); an
+ * undecodable record is logged and skipped.
+ *
+ * <p>Thread-safe; listeners are called on the reader thread and must not block.
+ */
+public final class AlertLog implements AutoCloseable {
+    private static final Logger LOGGER = LoggerFactory.getLogger(AlertLog.class);
+    private static final EventCodec CODEC = new EventCodec();
+    /** Alerts whose JSON is kept for the page. */
+    public static final int KEEP = 500;
+    /** Alerts per partition read back at start: enough to refill {@link #KEEP} and to review the recent past after a restart. */
+    public static final int TAIL = 5_000;
+    /** Alert ids (with their detector) kept for reviews: about 100 bytes each, so 100k is ~10 MB. */
+    public static final int INDEX = 100_000;
+
+    /**
+     * One alert as the page shows it.
+     *
+     * @param json the alert's JSON as it is on the topic (alert.schema.json)
+     */
+    public record Entry(String requestId, long seq, String detector, String json) {
+        /** {@code <request_id>/<seq>}. */
+        public String alertId() {
+            return Review.alertId(requestId, seq);
+        }
+    }
+
+    private final String topic;
+    private final org.apache.kafka.clients.consumer.Consumer<String, byte[]> consumer;
+    private final int keep;
+    private final int tail;
+    private final Thread thread;
+    private final ArrayDeque<Entry> recent = new ArrayDeque<>();
+    private final Map<String, String> detectors;
+    private final CopyOnWriteArrayList<Consumer<Entry>> listeners = new CopyOnWriteArrayList<>();
+    private volatile boolean stopping;
+
+    public AlertLog(String topic, org.apache.kafka.clients.consumer.Consumer<String, byte[]> consumer) {
+        this(topic, consumer, KEEP, TAIL, INDEX);
+    }
+
+    AlertLog(String topic, org.apache.kafka.clients.consumer.Consumer<String, byte[]> consumer, int keep, int tail, int index) {
+        this.topic = topic;
+        this.consumer = consumer;
+        this.keep = keep;
+        this.tail = tail;
+        this.detectors = new LinkedHashMap<>(1024, 0.75f, false) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
+                return size() > index;
+            }
+        };
+        this.thread = new Thread(this::run, "saeguard-alert-log");
+        thread.setDaemon(true);
+    }
+
+    /**
+     * Assigns every partition, {@code tail} records before its end, and starts the reader thread.
+     *
+     * @throws IllegalStateException when the topic does not exist
+     */
+    public void start(Duration timeout) {
+        List<TopicPartition> partitions = consumer.partitionsFor(topic, timeout).stream()
+                .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+        if (partitions.isEmpty()) {
+            throw new IllegalStateException("the alerts topic '" + topic + "' does not exist: create it with `saeguard topics create` "
+                    + "(topics.yaml role 'alerts'), or name an existing one under topics.alerts");
+        }
+        consumer.assign(partitions);
+        Map<TopicPartition, Long> begin = consumer.beginningOffsets(partitions, timeout);
+        Map<TopicPartition, Long> end = consumer.endOffsets(partitions, timeout);
+        for (TopicPartition p : partitions) {
+            consumer.seek(p, Math.max(begin.getOrDefault(p, 0L), end.getOrDefault(p, 0L) - tail));
+        }
+        thread.start();
+    }
+
+    /** The last {@code limit} alerts (at most {@link #KEEP}), oldest first. */
+    public List<Entry> recent(int limit) {
+        synchronized (recent) {
+            return recent.stream().skip(Math.max(0, recent.size() - limit)).toList();
+        }
+    }
+
+    /** The detector of alert {@code seq} of {@code requestId}, when this replica has read that alert. */
+    public Optional<String> detectorOf(String requestId, long seq) {
+        synchronized (recent) {
+            return Optional.ofNullable(detectors.get(Review.alertId(requestId, seq)));
+        }
+    }
+
+    /** Adds a listener for each new alert read (on the reader thread; must not block); the handle removes it. */
+    public Runnable subscribe(Consumer<Entry> listener) {
+        listeners.add(listener);
+        return () -> listeners.remove(listener);
+    }
+
+    /** Reads one alert record. */
+    void read(ConsumerRecord<String, byte[]> r) {
+        if (r.value() == null) {
+            return;
+        }
+        Alert alert;
+        try {
+            alert = CODEC.decodeAlert(r.value());
+        } catch (DecodeException e) {
+            LOGGER.atWarn().addKeyValue("topic", r.topic()).addKeyValue("partition", r.partition()).addKeyValue("offset", r.offset())
+                    .log("alert record skipped by the alert log: {}", e.getMessage());
+            return;
+        }
+        Entry entry = new Entry(alert.requestId(), alert.seq(), alert.detector(), new String(r.value(), StandardCharsets.UTF_8));
+        synchronized (recent) {
+            if (recent.size() == keep) {
+                recent.removeFirst();
+            }
+            recent.addLast(entry);
+            detectors.put(entry.alertId(), entry.detector());
+        }
+        for (Consumer<Entry> l : listeners) {
+            l.accept(entry);
+        }
+    }
+
+    private void run() {
+        try {
+            while (!stopping) {
+                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+                    read(r);
+                }
+            }
+        } catch (WakeupException e) {
+            // closing
+        } catch (RuntimeException e) {
+            LOGGER.atError().addKeyValue("topic", topic).setCause(e).log("the alert log stopped reading: {}", e.toString());
+        }
+    }
+
+    /** Stops reading and closes the consumer. */
+    @Override
+    public void close() {
+        stopping = true;
+        consumer.wakeup();
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (!thread.isAlive()) {
+            consumer.close(Duration.ofSeconds(5));
+        }
+    }
+}
