@@ -11,6 +11,7 @@ import io.saeguard.sidecar.app.Sidecar;
 import io.saeguard.sidecar.testing.Chromium;
 import io.saeguard.sidecar.testing.KafkaBroker;
 import io.saeguard.sidecar.testing.KafkaBrokerExtension;
+import io.saeguard.sidecar.testing.PrometheusServer;
 import io.saeguard.topics.catalog.TopicRole;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -32,7 +33,9 @@ import org.junit.jupiter.api.io.TempDir;
  * read token (its login prompt, answered over CDP), the reviewer pastes a token with the {@code review} scope into the
  * page. Verdicts marked on one replica's page show on another replica's page and on a restarted replica's (they live in
  * the shared reviews topic, not in a replica); marking works with Tab, Enter and Space only; a token without the
- * {@code review} scope is shown its 403 and nothing is stored; a note holding HTML shows as text.
+ * {@code review} scope is shown its 403 and nothing is stored; a note holding HTML shows as text. A real Prometheus
+ * scraping both replicas counts each verdict once ({@code saeguard_review_verdicts_total}), and the dashboards' review
+ * panel queries (on the shipped recording rules) have data.
  */
 @ExtendWith(KafkaBrokerExtension.class)
 class ReviewPageIT {
@@ -41,6 +44,8 @@ class ReviewPageIT {
     private static final HttpClient HTTP = HttpClient.newHttpClient();
     static final String READER = "reader-" + "0123456789abcdef".repeat(3);
     static final String REVIEWER = "reviewer-" + "fedcba9876543210".repeat(3);
+    private static final Path REPO = Path.of("..").toAbsolutePath().normalize();
+    private static final Path RULES = REPO.resolve("dashboards/prometheus/saeguard-rules.yml");
     static final String HTML_NOTE = "<img src=x onerror=\"window.__injected=1\"> looks like a real threat";
 
     @TempDir
@@ -50,6 +55,7 @@ class ReviewPageIT {
     static void tools() {
         PythonSaeFixtures.assumeAvailable();
         ExternalTools.assumeInstalled(Chromium.installed(), Chromium.BINARY.toString(), "chromium");
+        ExternalTools.assumeInstalled(PrometheusServer.installed(), PrometheusServer.BINARY.toString(), "prometheus");
     }
 
     /** The scenario with two tokens: {@code dashboards} may read, {@code alice} may read and review. */
@@ -89,18 +95,32 @@ class ReviewPageIT {
             open(pageA, replicas.get(0), "rev-a", "rev-b");
             open(pageB, replicas.get(1), "rev-a", "rev-b");
 
-            // When the reviewer pastes a review token on A's page and marks one alert true, with an HTML note, and one false
-            setToken(pageA, REVIEWER);
-            mark(pageA, "rev-a", "true positive", HTML_NOTE);
-            mark(pageA, "rev-b", "false positive", "");
+            try (PrometheusServer prometheus = PrometheusServer.start(dir, "review-page-it", replicas.stream().map(Sidecar::httpPort).toList(),
+                    READER, List.of(RULES))) {
+                // When the reviewer pastes a review token on A's page and marks one alert true, with an HTML note, and one false
+                setToken(pageA, REVIEWER);
+                mark(pageA, "rev-a", "true positive", HTML_NOTE);
+                mark(pageA, "rev-b", "false positive", "");
 
-            // Then B's page shows both verdicts, the note as text, and nothing the note held ran
-            awaitVerdict(pageB, "rev-a", "true positive · alice — " + HTML_NOTE);
-            awaitVerdict(pageB, "rev-b", "false positive · alice");
-            assertThat(pageB.eval("document.querySelectorAll('img').length").asInt()).isZero();
-            assertThat(pageB.eval("window.__injected === undefined").asBoolean()).isTrue();
-            assertThat(pageA.eval("document.getElementById('message').textContent").asText()).contains("marked");
-            assertThat(pageA.eval("location.href").asText()).doesNotContain(REVIEWER);
+                // Then B's page shows both verdicts, the note as text, and nothing the note held ran
+                awaitVerdict(pageB, "rev-a", "true positive · alice — " + HTML_NOTE);
+                awaitVerdict(pageB, "rev-b", "false positive · alice");
+                assertThat(pageB.eval("document.querySelectorAll('img').length").asInt()).isZero();
+                assertThat(pageB.eval("window.__injected === undefined").asBoolean()).isTrue();
+                assertThat(pageA.eval("document.getElementById('message').textContent").asText()).contains("marked");
+                assertThat(pageA.eval("location.href").asText()).doesNotContain(REVIEWER);
+
+                // And Prometheus, scraping both replicas, counts each verdict once, and every review panel query has data
+                Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> verdictCounts(prometheus)
+                        .equals(java.util.Map.of("true_positive", 1.0, "false_positive", 1.0, "unsure", 0.0)));
+                List<String> panels = reviewPanelQueries();
+                assertThat(panels).as("review panels in dashboards/grafana").hasSizeGreaterThanOrEqualTo(2);
+                for (String q : panels) {
+                    Awaitility.await().atMost(Duration.ofSeconds(30)).as(q).until(() -> !prometheus.query(q).isEmpty());
+                }
+                assertThat(prometheus.query("sum(saeguard:reviewed_precision:ratio1d{detector=\"planted\"})").get(0).path("value").get(1)
+                        .asDouble()).as("reviewed precision: one true, one false positive").isCloseTo(0.5, org.assertj.core.data.Offset.offset(1e-9));
+            }
 
             // And the review filter shows only what matches on B's page
             pageB.eval("document.getElementById('f-review').value = 'false_positive';"
@@ -184,6 +204,30 @@ class ReviewPageIT {
             assertThat(page.eval(row("rev-ro") + ".querySelector('.verdict').textContent").asText()).isEqualTo("not reviewed");
             assertThat(storedVerdicts(sidecar)).isEmpty();
         }
+    }
+
+    /** The fleet's verdict counts for the planted detector, summed over the replicas Prometheus scrapes. */
+    private static java.util.Map<String, Double> verdictCounts(PrometheusServer prometheus) throws Exception {
+        java.util.Map<String, Double> out = new java.util.HashMap<>();
+        prometheus.query("sum by (verdict) (saeguard_review_verdicts_total{detector=\"planted\"})")
+                .forEach(r -> out.put(r.path("metric").path("verdict").asText(), r.path("value").get(1).asDouble()));
+        return out;
+    }
+
+    /** Every dashboard panel query about reviews, with Grafana's variables expanded as a dashboard would. */
+    private static List<String> reviewPanelQueries() throws Exception {
+        List<String> out = new ArrayList<>();
+        try (var files = Files.list(REPO.resolve("dashboards/grafana"))) {
+            for (Path f : files.filter(f -> f.toString().endsWith(".json")).sorted().toList()) {
+                for (JsonNode expr : JSON.readTree(f.toFile()).findValues("expr")) {
+                    if (expr.asText().contains("review")) {
+                        out.add(expr.asText().replace("$detector", ".+").replace("${detector}", ".+")
+                                .replace("$__rate_interval", "1m").replace("$__range", "5m"));
+                    }
+                }
+            }
+        }
+        return out;
     }
 
     private static void awaitReady(List<Sidecar> replicas) {
