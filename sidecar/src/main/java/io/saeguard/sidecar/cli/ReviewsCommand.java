@@ -1,0 +1,106 @@
+package io.saeguard.sidecar.cli;
+
+import io.saeguard.sidecar.review.ReviewExport;
+import io.saeguard.topics.catalog.TopicCatalog;
+import io.saeguard.topics.catalog.TopicRole;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeParseException;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code saeguard reviews}: the reviewers' verdicts on alerts (the reviews topic). */
+@Command(name = "reviews", mixinStandardHelpOptions = true, description = "Works with the reviewers' verdicts on alerts.",
+        subcommands = {ReviewsCommand.Export.class})
+final class ReviewsCommand implements Runnable {
+    @Override
+    public void run() {
+        throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "give a subcommand: export");
+    }
+
+    /** {@code saeguard reviews export}. */
+    @Command(name = "export", mixinStandardHelpOptions = true,
+            description = {"Writes the reviewed alerts as labelled JSONL, the input of 'saeguard eval --data' and 'saeguard select --data'.",
+                    "true_positive -> \"label\": true, false_positive -> \"label\": false (a hard negative), unsure -> skipped.",
+                    "Each line: text (the request's prompt event), label, group (= the detector), detector, alert_id, verdict, reviewer, time."})
+    static final class Export implements Callable<Integer> {
+        @Option(names = "--bootstrap", required = true, description = "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]")
+        String bootstrap;
+
+        @Option(names = "--from", required = true, description = "first verdict time: ISO-8601 instant (2026-12-01T09:00:00Z), date (UTC), or epoch ms")
+        String from;
+
+        @Option(names = "--to", description = "verdicts before this time (default: now); same forms as --from")
+        String to;
+
+        @Option(names = "--out", required = true, description = "JSONL file to write")
+        Path out;
+
+        @Option(names = "--topic", description = "topic name for a role, ROLE=NAME (reviews, alerts, prompts; repeatable; default: topics.yaml's names)")
+        Map<String, String> topicNames = new HashMap<>();
+
+        @Option(names = "--consumer-property", description = "extra Kafka consumer property KEY=VALUE (repeatable)")
+        Map<String, String> consumerProperties = new HashMap<>();
+
+        @Option(names = "--timeout", defaultValue = "PT60S", description = "longest wait for the broker without progress (default ${DEFAULT-VALUE})")
+        Duration timeout;
+
+        @Override
+        public Integer call() throws Exception {
+            Instant start = time("--from", from);
+            Instant end = to == null ? Instant.now() : time("--to", to);
+            if (!start.isBefore(end)) {
+                throw new IllegalArgumentException("--from " + from + " is not before --to " + (to == null ? "(now)" : to) + ": give an earlier --from");
+            }
+            Map<TopicRole, String> names = new EnumMap<>(TopicRole.class);
+            topicNames.forEach((role, name) -> names.put(TopicRole.fromKey(role).orElseThrow(() -> new IllegalArgumentException("--topic "
+                    + role + "=" + name + ": unknown role '" + role + "'; give reviews, alerts or prompts")), name));
+            TopicCatalog catalog = TopicCatalog.bundled().withNames(names);
+            ReviewExport export = new ReviewExport(this::consumer, new ReviewExport.Topics(catalog.get(TopicRole.REVIEWS).name(),
+                    catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.PROMPTS).name()), timeout);
+            ReviewExport.Summary s = export.export(start, end, out);
+            System.out.printf("%s: %d positive (true_positive), %d negative (false_positive); skipped %d unsure and %d without text%n", out,
+                    s.positives(), s.negatives(), s.unsure(), s.noText());
+            return 0;
+        }
+
+        private KafkaConsumer<String, byte[]> consumer() {
+            Map<String, Object> p = new HashMap<>(consumerProperties);
+            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.remove(ConsumerConfig.GROUP_ID_CONFIG);
+            p.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-reviews-export-" + UUID.randomUUID().toString().substring(0, 8));
+            p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+            p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+            p.putIfAbsent(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, Integer.toString(16 * 1024 * 1024));
+            return new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
+        }
+
+        /** An ISO-8601 instant, a date (midnight UTC) or epoch milliseconds. */
+        static Instant time(String option, String text) {
+            try {
+                if (text.matches("[0-9]+")) {
+                    return Instant.ofEpochMilli(Long.parseLong(text));
+                }
+                if (text.matches("[0-9]{4}-[0-9]{2}-[0-9]{2}")) {
+                    return LocalDate.parse(text).atStartOfDay(ZoneOffset.UTC).toInstant();
+                }
+                return Instant.parse(text);
+            } catch (DateTimeParseException | NumberFormatException e) {
+                throw new IllegalArgumentException(option + " " + text + ": not a time; give an ISO-8601 instant (2026-12-01T09:00:00Z), a date "
+                        + "(2026-12-01, UTC) or epoch milliseconds", e);
+            }
+        }
+    }
+}
