@@ -116,7 +116,7 @@ class ReviewPageIT {
                 List<String> panels = reviewPanelQueries();
                 assertThat(panels).as("review panels in dashboards/grafana").hasSizeGreaterThanOrEqualTo(2);
                 for (String q : panels) {
-                    Awaitility.await().atMost(Duration.ofSeconds(30)).as(q).until(() -> !prometheus.query(q).isEmpty());
+                    Awaitility.await(q).atMost(Duration.ofSeconds(30)).until(() -> !prometheus.query(q).isEmpty());
                 }
                 assertThat(prometheus.query("sum(saeguard:reviewed_precision:ratio1d{detector=\"planted\"})").get(0).path("value").get(1)
                         .asDouble()).as("reviewed precision: one true, one false positive").isCloseTo(0.5, org.assertj.core.data.Offset.offset(1e-9));
@@ -159,6 +159,7 @@ class ReviewPageIT {
             page.type(REVIEWER);
             String alert = "alert rev-key seq " + seq(page, "rev-key");
             tabTo(page, "note for " + alert);
+            assertThat(page.eval("getComputedStyle(document.activeElement).outlineStyle").asText()).as("focus is visible").isEqualTo("solid");
             page.type("checked by keyboard");
             tabTo(page, "mark " + alert + " unsure");
             page.press(" ", false);
