@@ -182,6 +182,7 @@ topics:
   shadow: $prefix.saeguard.shadow
   steering: $prefix.saeguard.steering
   detectors: $prefix.saeguard.detectors
+  reviews: $prefix.saeguard.reviews
   deadletter: $prefix.saeguard.deadletter
   prompts: $prefix.saeguard.prompts
 saes:

@@ -100,6 +100,9 @@ public final class Sidecar implements AutoCloseable {
             metrics.truncatedTokens.labelValues(id);
         });
         definitions.forEach(d -> metrics.alerts.labelValues(d.id()));
+        // Every verdict from 0, so the reviewed-precision ratio has a numerator before a detector's first true positive.
+        definitions.forEach(d -> java.util.Arrays.stream(io.saeguard.topics.events.Verdict.values())
+                .forEach(v -> metrics.reviewVerdicts.labelValues(d.id(), v.wireName())));
         GaugeWithCallback.builder().name("saeguard_ready").help("1 when this instance is ready (partitions assigned, outputs writable), else 0")
                 .callback(cb -> cb.call(ready() ? 1 : 0)).register(registry);
         String version = Optional.ofNullable(Sidecar.class.getPackage().getImplementationVersion()).orElse("dev");

@@ -48,7 +48,11 @@ final class ReviewsCommand implements Runnable {
         @Option(names = "--out", required = true, description = "JSONL file to write")
         Path out;
 
-        @Option(names = "--topic", description = "topic name for a role, ROLE=NAME (reviews, alerts, prompts; repeatable; default: topics.yaml's names)")
+        @Option(names = "--activations", description = "also write the exported requests' activation records here, per detector: "
+                + "DETECTOR.positive.safetensors and DETECTOR.negative.safetensors (select --positive/--negative)")
+        Path activations;
+
+        @Option(names = "--topic", description = "topic name for a role, ROLE=NAME (reviews, alerts, prompts, activations; repeatable; default: topics.yaml's names)")
         Map<String, String> topicNames = new HashMap<>();
 
         @Option(names = "--consumer-property", description = "extra Kafka consumer property KEY=VALUE (repeatable)")
@@ -66,13 +70,20 @@ final class ReviewsCommand implements Runnable {
             }
             Map<TopicRole, String> names = new EnumMap<>(TopicRole.class);
             topicNames.forEach((role, name) -> names.put(TopicRole.fromKey(role).orElseThrow(() -> new IllegalArgumentException("--topic "
-                    + role + "=" + name + ": unknown role '" + role + "'; give reviews, alerts or prompts")), name));
+                    + role + "=" + name + ": unknown role '" + role + "'; give reviews, alerts, prompts or activations")), name));
             TopicCatalog catalog = TopicCatalog.bundled().withNames(names);
-            ReviewExport export = new ReviewExport(this::consumer, new ReviewExport.Topics(catalog.get(TopicRole.REVIEWS).name(),
-                    catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.PROMPTS).name()), timeout);
-            ReviewExport.Summary s = export.export(start, end, out);
+            ReviewExport export = new ReviewExport(topic -> consumer(), new ReviewExport.Topics(catalog.get(TopicRole.REVIEWS).name(),
+                    catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.PROMPTS).name(), catalog.get(TopicRole.ACTIVATIONS).name()), timeout);
+            ReviewExport.Summary s = export.export(start, end, out, java.util.Optional.ofNullable(activations));
             System.out.printf("%s: %d positive (true_positive), %d negative (false_positive); skipped %d unsure and %d without text%n", out,
                     s.positives(), s.negatives(), s.unsure(), s.noText());
+            for (Path f : s.activationFiles()) {
+                System.out.println("wrote " + f);
+            }
+            if (activations != null && s.noActivations() > 0) {
+                System.out.printf("%d exported examples have no activation records (prompt events, or past the activations topic's retention)%n",
+                        s.noActivations());
+            }
             return 0;
         }
 

@@ -3,6 +3,9 @@ package io.saeguard.sidecar.review;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.saeguard.topics.DecodeException;
+import io.saeguard.topics.activation.ActivationChunk;
+import io.saeguard.topics.activation.ActivationCodec;
+import io.saeguard.topics.safetensors.SafetensorsWriter;
 import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.EventCodec;
 import io.saeguard.topics.events.PromptEvent;
@@ -44,6 +47,15 @@ import org.slf4j.LoggerFactory;
  * request has no prompt event left (activation-only traffic, or past the prompts topic's 7-day retention) or whose event
  * cannot be told is skipped and counted. Memory: the reviews in the window and the texts of their requests.
  *
+ * <p><b>Activations</b> (optional): the activations topic's records of the exported requests, at the alert's SAE (or its
+ * model and hook), are written per detector as {@code <dir>/<detector>.positive.safetensors} and
+ * {@code <dir>/<detector>.negative.safetensors}, the files {@code select --positive/--negative} read:
+ * {@code activations} F32 {@code [tokens, d_in]} and {@code request} I32 {@code [tokens]} (which example, from 0, in
+ * the order of the JSONL's lines of that detector and label), metadata {@code detector}, {@code label} and
+ * {@code alert_ids} (comma-separated). Requests seen only as prompt events have no activation records (the sidecar
+ * computes their hidden states itself), and activations are kept for a day: such requests are counted, not written.
+ * Memory: every token of those requests, as F32.
+ *
  * <p>Not thread-safe: one export at a time on the calling thread.
  */
 public final class ReviewExport {
@@ -51,13 +63,30 @@ public final class ReviewExport {
     private static final EventCodec CODEC = new EventCodec();
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** Opens a reader of one whole topic; the export closes it. */
+    /** Opens a reader of {@code topic}; the export closes it. */
     public interface Readers {
-        org.apache.kafka.clients.consumer.Consumer<String, byte[]> open();
+        org.apache.kafka.clients.consumer.Consumer<String, byte[]> open(String topic);
     }
 
     /** The topics an export reads. */
-    public record Topics(String reviews, String alerts, String prompts) {
+    public record Topics(String reviews, String alerts, String prompts, String activations) {
+    }
+
+    /** Where an alert's activations were read: its SAE, else its model and hook (any, where absent). */
+    private record Source(Optional<String> sae, Optional<String> model, Optional<String> hook) {
+        boolean matches(ActivationChunk c) {
+            if (sae.isPresent() && c.sae().isPresent()) {
+                return sae.equals(c.sae());
+            }
+            return (model.isEmpty() || model.equals(c.model())) && (hook.isEmpty() || hook.equals(c.hook()));
+        }
+    }
+
+    /** The examples of one activations file: a detector's positives or negatives, in line order. */
+    private static final class ActivationFile {
+        final List<String> alertIds = new ArrayList<>();
+        final List<String> requests = new ArrayList<>();
+        final List<Source> sources = new ArrayList<>();
     }
 
     /**
@@ -67,8 +96,13 @@ public final class ReviewExport {
      * @param negatives lines with {@code "label": false}
      * @param unsure    verdicts {@code unsure}, not exported
      * @param noText    reviewed alerts whose request's text was not found, not exported
+     * @param activationFiles     the activation files written (none without an activations directory)
+     * @param noActivations       exported examples with no activation record found (not in those files)
      */
-    public record Summary(int positives, int negatives, int unsure, int noText) {
+    public record Summary(int positives, int negatives, int unsure, int noText, List<Path> activationFiles, int noActivations) {
+        public Summary {
+            activationFiles = List.copyOf(activationFiles);
+        }
     }
 
     private final Readers readers;
@@ -81,8 +115,11 @@ public final class ReviewExport {
         this.timeout = timeout;
     }
 
-    /** Writes the reviews given in {@code [from, to)} to {@code out} as labelled JSONL. */
-    public Summary export(Instant from, Instant to, Path out) throws IOException {
+    /**
+     * Writes the reviews given in {@code [from, to)} to {@code out} as labelled JSONL, and, with {@code activations}, the
+     * exported requests' activation records into that directory.
+     */
+    public Summary export(Instant from, Instant to, Path out, Optional<Path> activations) throws IOException {
         Map<String, Review> reviews = reviews(from, to);
         Map<String, List<Review>> byRequest = new LinkedHashMap<>();
         int unsure = 0;
@@ -94,11 +131,13 @@ public final class ReviewExport {
             }
         }
         Map<String, String> excerpts = new HashMap<>();
+        Map<String, Source> sources = new HashMap<>();
         readAll(topics.alerts(), rec -> {
             if (rec.key() != null && byRequest.containsKey(rec.key()) && rec.value() != null) {
                 try {
                     Alert a = CODEC.decodeAlert(rec.value());
                     a.excerpt().ifPresent(e -> excerpts.put(Review.alertId(a.requestId(), a.seq()), e));
+                    sources.put(Review.alertId(a.requestId(), a.seq()), new Source(a.sae(), a.model(), a.hook()));
                 } catch (DecodeException e) {
                     // not an alert: nothing to learn from it
                 }
@@ -118,6 +157,7 @@ public final class ReviewExport {
         int positives = 0;
         int negatives = 0;
         int noText = 0;
+        Map<String, ActivationFile> files = new LinkedHashMap<>();
         Path parent = out.toAbsolutePath().getParent();
         if (parent != null) {
             Files.createDirectories(parent);
@@ -136,6 +176,10 @@ public final class ReviewExport {
                             .put("reviewer", r.reviewer()).put("time", r.time());
                     w.write(line.toString());
                     w.write('\n');
+                    ActivationFile f = files.computeIfAbsent(r.detector() + "." + (label ? "positive" : "negative"), k -> new ActivationFile());
+                    f.alertIds.add(r.alertId());
+                    f.requests.add(r.requestId());
+                    f.sources.add(sources.getOrDefault(r.alertId(), new Source(Optional.empty(), Optional.empty(), Optional.empty())));
                     if (label) {
                         positives++;
                     } else {
@@ -144,10 +188,78 @@ public final class ReviewExport {
                 }
             }
         }
-        Summary s = new Summary(positives, negatives, unsure, noText);
+        List<Path> written = new ArrayList<>();
+        int noActivations = 0;
+        if (activations.isPresent()) {
+            noActivations = writeActivations(activations.get(), files, written);
+        }
+        Summary s = new Summary(positives, negatives, unsure, noText, written, noActivations);
         LOGGER.atInfo().addKeyValue("out", out).addKeyValue("positives", positives).addKeyValue("negatives", negatives)
-                .addKeyValue("unsure", unsure).addKeyValue("noText", noText).log("reviews exported");
+                .addKeyValue("unsure", unsure).addKeyValue("noText", noText).addKeyValue("activationFiles", written.size())
+                .addKeyValue("noActivations", noActivations).log("reviews exported");
         return s;
+    }
+
+    /** Reads the exported requests' activation records and writes one file per detector and label; returns the examples without any. */
+    private int writeActivations(Path dir, Map<String, ActivationFile> files, List<Path> written) throws IOException {
+        Map<String, List<ActivationChunk>> chunks = new HashMap<>();
+        java.util.Set<String> wanted = new java.util.HashSet<>();
+        files.values().forEach(f -> wanted.addAll(f.requests));
+        readAll(topics.activations(), rec -> {
+            if (rec.key() != null && wanted.contains(rec.key()) && rec.value() != null) {
+                try {
+                    ActivationChunk c = ActivationCodec.decode(rec.value());
+                    chunks.computeIfAbsent(c.requestId(), k -> new ArrayList<>()).add(c);
+                } catch (DecodeException e) {
+                    // the sidecar dead-lettered it too
+                }
+            }
+        });
+        Files.createDirectories(dir);
+        int missing = 0;
+        for (Map.Entry<String, ActivationFile> e : files.entrySet()) {
+            ActivationFile f = e.getValue();
+            List<float[]> rows = new ArrayList<>();
+            List<Integer> request = new ArrayList<>();
+            List<String> ids = new ArrayList<>();
+            int dIn = -1;
+            for (int i = 0; i < f.requests.size(); i++) {
+                Source source = f.sources.get(i);
+                List<ActivationChunk> mine = chunks.getOrDefault(f.requests.get(i), List.of()).stream().filter(source::matches).toList();
+                if (mine.isEmpty()) {
+                    missing++;
+                    continue;
+                }
+                int example = ids.size();
+                ids.add(f.alertIds.get(i));
+                for (ActivationChunk c : mine) {
+                    if (dIn >= 0 && c.dIn() != dIn) {
+                        throw new IllegalStateException("alert " + f.alertIds.get(i) + ": activation records of width " + c.dIn() + " beside width "
+                                + dIn + " in " + e.getKey() + "; the alerts name no SAE or hook to tell them apart");
+                    }
+                    dIn = c.dIn();
+                    float[] all = c.toFloatArray();
+                    for (int t = 0; t < c.tokens(); t++) {
+                        rows.add(java.util.Arrays.copyOfRange(all, t * dIn, (t + 1) * dIn));
+                        request.add(example);
+                    }
+                }
+            }
+            if (rows.isEmpty()) {
+                continue;
+            }
+            float[] flat = new float[rows.size() * dIn];
+            for (int r = 0; r < rows.size(); r++) {
+                System.arraycopy(rows.get(r), 0, flat, r * dIn, dIn);
+            }
+            int dot = e.getKey().lastIndexOf('.');
+            Path file = dir.resolve(e.getKey() + ".safetensors");
+            Files.write(file, new SafetensorsWriter().metadata("detector", e.getKey().substring(0, dot)).metadata("label", e.getKey().substring(dot + 1))
+                    .metadata("alert_ids", String.join(",", ids)).addF32("activations", new long[] {rows.size(), dIn}, flat)
+                    .addI32("request", new long[] {rows.size()}, request.stream().mapToInt(Integer::intValue).toArray()).toBytes());
+            written.add(file);
+        }
+        return missing;
     }
 
     /** The latest verdict per alert (by offset) whose time is in {@code [from, to)}, tombstones removing it. */
@@ -190,7 +302,7 @@ public final class ReviewExport {
 
     /** Reads every partition of {@code topic} from its beginning to the end offsets it had when this started. */
     void readAll(String topic, Consumer<ConsumerRecord<String, byte[]>> each) {
-        try (org.apache.kafka.clients.consumer.Consumer<String, byte[]> consumer = readers.open()) {
+        try (org.apache.kafka.clients.consumer.Consumer<String, byte[]> consumer = readers.open(topic)) {
             List<TopicPartition> partitions = consumer.partitionsFor(topic, timeout).stream()
                     .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
             if (partitions.isEmpty()) {

@@ -122,7 +122,9 @@ class ReviewsExportIT {
                 verdicts.put(a.path("request_id").asText() + "/" + a.path("seq").asLong(), verdict);
             }
 
-            // Then the reviews list holds the latest verdicts, the note verbatim as JSON text
+            // Then the alert whose request id holds a "/" was reviewed through its %2F-encoded path
+            assertThat(verdicts).containsKey("req/with-slash/0");
+            // And the reviews list holds the latest verdicts, the note verbatim as JSON text
             JsonNode reviews = JSON.readTree(get(base + "/v1/reviews", READER).body()).path("reviews");
             Map<String, String> listed = new LinkedHashMap<>();
             reviews.forEach(r -> listed.put(r.path("alert_id").asText(), r.path("verdict").asText()));

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Every endpoint × {no token, wrong token, read, admin} against a running sidecar with tokens: open endpoints answer
  * everyone, the others 401 (with {@code WWW-Authenticate: Bearer}) without a valid token and 403 without the scope,
- * both as JSON.
+ * both as JSON. (The review scope's own row, with a token that has it, is in {@code ReviewsExportIT}.)
  */
 @ExtendWith(KafkaBrokerExtension.class)
 class HttpAuthIT {
@@ -81,6 +81,10 @@ class HttpAuthIT {
                 new Endpoint("POST", "/v1/check", "application/octet-stream", s.record("auth", 0, 0, true), "read", 200),
                 new Endpoint("GET", "/v1/detectors", "", new byte[0], "read", 200),
                 new Endpoint("GET", "/v1/detectors/planted", "", new byte[0], "read", 200),
+                new Endpoint("GET", "/v1/alerts", "", new byte[0], "read", 200),
+                new Endpoint("GET", "/v1/reviews", "", new byte[0], "read", 200),
+                new Endpoint("POST", "/v1/alerts/never-alerted/0/review", "application/json",
+                        "{\"verdict\": \"unsure\"}".getBytes(StandardCharsets.UTF_8), "review", 404),
                 new Endpoint("GET", "/v1/nothing-here", "", new byte[0], "any token", 404),
                 new Endpoint("PUT", "/v1/detectors/planted", "application/yaml", detector, "admin", 200),
                 new Endpoint("DELETE", "/v1/detectors/not-there", "", new byte[0], "admin", 404));

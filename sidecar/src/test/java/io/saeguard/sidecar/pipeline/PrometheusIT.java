@@ -150,10 +150,23 @@ class PrometheusIT {
                     return false; // not listening yet
                 }
             });
+            // A reviewer marks two alerts, after Prometheus' first scrape so that increase() sees the verdicts
+            String base = "http://127.0.0.1:" + sidecar.httpPort();
+            List<JsonNode> alerts = new ArrayList<>();
+            JSON.readTree(get(http, base + "/v1/alerts?limit=2")).path("alerts").forEach(alerts::add);
+            assertThat(alerts).hasSize(2);
+            for (int i = 0; i < 2; i++) {
+                String path = "/v1/alerts/" + URLEncoder.encode(alerts.get(i).path("request_id").asText(), StandardCharsets.UTF_8) + "/"
+                        + alerts.get(i).path("seq").asLong() + "/review";
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + path)).POST(HttpRequest.BodyPublishers.ofString(
+                        "{\"verdict\": \"" + (i == 0 ? "true_positive" : "false_positive") + "\"}")).build(), HttpResponse.BodyHandlers.ofString());
+                assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+            }
             // rate() over [1m] needs two samples; the detectors' alert ratios need some alerts in the window
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
             while (query(http, api, "rate(saeguard_alerts_total[1m]) > 0").path("data").path("result").isEmpty()
-                    || query(http, api, "rate(saeguard_deadletters_total[1m]) > 0").path("data").path("result").isEmpty()) {
+                    || query(http, api, "rate(saeguard_deadletters_total[1m]) > 0").path("data").path("result").isEmpty()
+                    || query(http, api, "saeguard:reviewed_precision:ratio1d").path("data").path("result").isEmpty()) {
                 if (System.nanoTime() > deadline) {
                     throw new AssertionError("Prometheus saw no alert or dead-letter rate within 90 s: alerts "
                             + query(http, api, "saeguard_alerts_total") + ", dead letters " + query(http, api, "saeguard_deadletters_total")
@@ -163,7 +176,18 @@ class PrometheusIT {
             }
             Thread.sleep(5000); // a few rule evaluations on top
 
-            // Then the decision latency arrived as a native histogram too
+            // Then the counter shows the verdicts, and the precision panel's query one true and one false positive
+            JsonNode verdicts = query(http, api, "sum by (verdict) (saeguard_review_verdicts_total{detector=\"" + Scenario.DETECTOR + "\"})")
+                    .path("data").path("result");
+            Map<String, Double> byVerdict = new LinkedHashMap<>();
+            verdicts.forEach(v -> byVerdict.put(v.path("metric").path("verdict").asText(), v.path("value").get(1).asDouble()));
+            assertThat(byVerdict).containsExactlyInAnyOrderEntriesOf(Map.of("true_positive", 1.0, "false_positive", 1.0, "unsure", 0.0));
+            JsonNode precision = query(http, api, "sum by (detector) (saeguard:reviewed_precision:ratio1d{detector=~\".+\"})").path("data")
+                    .path("result");
+            assertThat(precision).hasSize(1);
+            assertThat(precision.get(0).path("value").get(1).asDouble()).as("reviewed precision of 1 tp and 1 fp").isStrictlyBetween(0.0, 1.0);
+
+            // And the decision latency arrived as a native histogram too
             assertThat(query(http, api, "histogram_quantile(0.99, rate(saeguard_decision_latency_seconds[1m]))").path("data")
                     .path("result")).as("native-histogram quantile").isNotEmpty();
 
