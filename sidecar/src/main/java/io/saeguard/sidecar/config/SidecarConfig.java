@@ -98,7 +98,7 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
         READ,
         /** changing detectors: {@code PUT} and {@code DELETE /v1/detectors/{id}} */
         ADMIN,
-        /** reviewing alerts (reserved for the review API) */
+        /** reviewing alerts: {@code POST /v1/alerts/{request_id}/{seq}/review} */
         REVIEW;
 
         public String key() {

@@ -283,7 +283,7 @@ public final class HttpApi extends VerticleBase {
             res.write("event: alert\ndata: " + a.json() + "\n\n");
         }
         for (AlertLog.Entry a : recent) {
-            reviews.reviews().get(a.alertId()).ifPresent(rv -> res.write("event: review\ndata: " + ReviewBodies.review(rv) + "\n\n"));
+            reviews.reviews().get(a.requestId(), a.seq(), a.detector()).ifPresent(rv -> res.write("event: review\ndata: " + ReviewBodies.review(rv) + "\n\n"));
         }
         io.vertx.core.Context vc = vertx.getOrCreateContext();
         java.util.function.Consumer<String> send = event -> vc.runOnContext(v -> {
@@ -322,16 +322,17 @@ public final class HttpApi extends VerticleBase {
         }
         ArrayNode list = JSON.createArrayNode();
         for (AlertLog.Entry a : reviews.alerts().recent(limit)) {
-            list.add(ReviewBodies.alert(a, reviews.reviews().get(a.alertId())));
+            list.add(ReviewBodies.alert(a, reviews.reviews().get(a.requestId(), a.seq(), a.detector())));
         }
         json(ctx, 200, JSON.createObjectNode().set("alerts", list).toString());
     }
 
     /**
      * A reviewer's verdict on one alert, for every replica: {@code POST /v1/alerts/{request_id}/{seq}/review} with
-     * {@code {"verdict": "true_positive" | "false_positive" | "unsure", "note": "..."}}. The request id is the path
-     * segment, percent-decoded (a request id holding {@code /} must send it as {@code %2F}). The alert must be in this
-     * replica's alert log (404 otherwise): the review's detector is the alert's. The verdict is published to the reviews
+     * {@code {"verdict": "true_positive" | "false_positive" | "unsure", "note": "...", "detector": "..."}}. The request id
+     * is the path segment, percent-decoded (a request id holding {@code /} must send it as {@code %2F}). The alert must be
+     * in this replica's alert log (404 otherwise): the review's detector is the alert's. Several detectors can alert on
+     * the same chunk (same seq): then {@code detector} must name one of them (400 otherwise); it may always be sent. The verdict is published to the reviews
      * topic under the reviewer's token name; the answer (the review's JSON) comes once Kafka acknowledged it, or is a 503.
      */
     private void review(RoutingContext ctx) {
@@ -346,16 +347,23 @@ public final class HttpApi extends VerticleBase {
             return;
         }
         String alertId = Review.alertId(requestId, seq);
-        Optional<String> detector = reviews.alerts().detectorOf(requestId, seq);
-        if (detector.isEmpty()) {
-            json(ctx, 404, error("alert '" + alertId + "' is unknown to this replica: it reads the alerts topic from "
+        java.util.Set<String> alerted = reviews.alerts().detectorsOf(requestId, seq);
+        if (alerted.isEmpty() || req.detector().isPresent() && !alerted.contains(req.detector().get())) {
+            json(ctx, 404, error(alerted.isEmpty() ? "alert '" + alertId + "' is unknown to this replica: it reads the alerts topic from "
                     + AlertLog.TAIL + " records before each partition's end at start and keeps the last " + AlertLog.INDEX
-                    + " alert ids; check the request id and seq (GET /v1/alerts)"));
+                    + " alert ids; check the request id and seq (GET /v1/alerts)"
+                    : "detector '" + req.detector().get() + "' raised no alert '" + alertId + "'; these did: " + String.join(", ", alerted)));
             return;
         }
+        if (req.detector().isEmpty() && alerted.size() > 1) {
+            json(ctx, 400, error("detectors " + String.join(", ", alerted) + " all alerted on '" + alertId + "': name the one reviewed with "
+                    + "\"detector\""));
+            return;
+        }
+        String detector = req.detector().orElse(alerted.iterator().next());
         String who = ctx.get(CALLER);
-        Review review = new Review(requestId, seq, req.verdict(), detector.get(), who, req.note(), System.currentTimeMillis());
-        boolean changed = reviews.reviews().get(alertId).map(was -> was.verdict() != review.verdict()).orElse(true);
+        Review review = new Review(requestId, seq, req.verdict(), detector, who, req.note(), System.currentTimeMillis());
+        boolean changed = reviews.reviews().get(requestId, seq, detector).map(was -> was.verdict() != review.verdict()).orElse(true);
         io.vertx.core.Context vc = vertx.getOrCreateContext();
         reviews.reviews().publish(review).whenComplete((done, err) -> vc.runOnContext(v -> {
             if (err != null) {

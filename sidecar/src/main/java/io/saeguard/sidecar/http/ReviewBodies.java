@@ -25,11 +25,14 @@ import java.util.regex.Pattern;
 final class ReviewBodies {
     private static final JsonMapper JSON = JsonMapper.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
     private static final EventCodec CODEC = new EventCodec();
-    private static final Set<String> FIELDS = Set.of("verdict", "note");
+    private static final Set<String> FIELDS = Set.of("verdict", "note", "detector");
     private static final Pattern SEQ = Pattern.compile("[0-9]{1,18}");
 
-    /** What a reviewer sent: a verdict and an optional note. */
-    record ReviewRequest(Verdict verdict, Optional<String> note) {
+    /**
+     * What a reviewer sent: a verdict, an optional note, and optionally which detector's alert it is (needed only where
+     * several detectors alerted on the same request and seq).
+     */
+    record ReviewRequest(Verdict verdict, Optional<String> note, Optional<String> detector) {
     }
 
     private ReviewBodies() {
@@ -57,7 +60,7 @@ final class ReviewBodies {
         }
         for (Map.Entry<String, JsonNode> field : root.properties()) {
             if (!FIELDS.contains(field.getKey())) {
-                throw new InvalidRequestException("unknown field '" + field.getKey() + "': a review has only 'verdict' and 'note'");
+                throw new InvalidRequestException("unknown field '" + field.getKey() + "': a review has only 'verdict', 'note' and 'detector'");
             }
         }
         JsonNode v = root.get("verdict");
@@ -78,7 +81,15 @@ final class ReviewBodies {
             }
             note = n.textValue().isEmpty() ? Optional.empty() : Optional.of(n.textValue());
         }
-        return new ReviewRequest(verdict, note);
+        JsonNode d = root.get("detector");
+        Optional<String> detector = Optional.empty();
+        if (d != null && !d.isNull()) {
+            if (!d.isTextual() || d.textValue().isEmpty()) {
+                throw new InvalidRequestException("'detector' must be a non-empty string: the id of the detector whose alert this is");
+            }
+            detector = Optional.of(d.textValue());
+        }
+        return new ReviewRequest(verdict, note, detector);
     }
 
     /** A review as JSON: review.schema.json's fields. */

@@ -26,8 +26,9 @@ import org.slf4j.LoggerFactory;
  * <p>Its own thread ({@code saeguard-alert-log}, which alone uses the consumer) is assigned every partition, without a
  * group, starts {@code tail} records before each partition's end (the recent past) and then follows the topic. Memory is
  * bounded twice: the JSON of the last {@code keep} alerts (what the page lists and replays) and an index from alert id
- * ({@code <request_id>/<seq>}) to detector for the last {@code index} alerts (what a review may name: the detector of a
- * review comes from its alert, never from the reviewer). An alert older than both is unknown here and cannot be
+ * ({@code <request_id>/<seq>}) to the detectors that alerted on it (several can alert on one chunk) for the last
+ * {@code index} alert ids (what a review may name: the detector of a review is one of its alert's, never the reviewer's
+ * choice). An alert older than both is unknown here and cannot be
  * reviewed through this replica. Alerts are kept in the order this replica read them (partitions interleave); an
  * undecodable record is logged and skipped.
  *
@@ -61,7 +62,7 @@ public final class AlertLog implements AutoCloseable {
     private final int tail;
     private final Thread thread;
     private final ArrayDeque<Entry> recent = new ArrayDeque<>();
-    private final Map<String, String> detectors;
+    private final Map<String, java.util.Set<String>> detectors;
     private final CopyOnWriteArrayList<Consumer<Entry>> listeners = new CopyOnWriteArrayList<>();
     private volatile boolean stopping;
 
@@ -76,7 +77,7 @@ public final class AlertLog implements AutoCloseable {
         this.tail = tail;
         this.detectors = new LinkedHashMap<>(1024, 0.75f, false) {
             @Override
-            protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
+            protected boolean removeEldestEntry(Map.Entry<String, java.util.Set<String>> eldest) {
                 return size() > index;
             }
         };
@@ -112,10 +113,11 @@ public final class AlertLog implements AutoCloseable {
         }
     }
 
-    /** The detector of alert {@code seq} of {@code requestId}, when this replica has read that alert. */
-    public Optional<String> detectorOf(String requestId, long seq) {
+    /** The detectors that raised alert {@code seq} of {@code requestId}, in the order read; empty when this replica has not read it. */
+    public java.util.Set<String> detectorsOf(String requestId, long seq) {
         synchronized (recent) {
-            return Optional.ofNullable(detectors.get(Review.alertId(requestId, seq)));
+            return java.util.Collections.unmodifiableSet(new java.util.LinkedHashSet<>(
+                    detectors.getOrDefault(Review.alertId(requestId, seq), java.util.Set.of())));
         }
     }
 
@@ -144,7 +146,7 @@ public final class AlertLog implements AutoCloseable {
                 recent.removeFirst();
             }
             recent.addLast(entry);
-            detectors.put(entry.alertId(), entry.detector());
+            detectors.computeIfAbsent(entry.alertId(), k -> new java.util.LinkedHashSet<>()).add(entry.detector());
         }
         for (Consumer<Entry> l : listeners) {
             l.accept(entry);

@@ -136,8 +136,9 @@ public final class ReviewExport {
             if (rec.key() != null && byRequest.containsKey(rec.key()) && rec.value() != null) {
                 try {
                     Alert a = CODEC.decodeAlert(rec.value());
-                    a.excerpt().ifPresent(e -> excerpts.put(Review.alertId(a.requestId(), a.seq()), e));
-                    sources.put(Review.alertId(a.requestId(), a.seq()), new Source(a.sae(), a.model(), a.hook()));
+                    String key = Review.key(a.requestId(), a.seq(), a.detector());
+                    a.excerpt().ifPresent(e -> excerpts.put(key, e));
+                    sources.put(key, new Source(a.sae(), a.model(), a.hook()));
                 } catch (DecodeException e) {
                     // not an alert: nothing to learn from it
                 }
@@ -165,7 +166,7 @@ public final class ReviewExport {
         try (BufferedWriter w = Files.newBufferedWriter(out, StandardCharsets.UTF_8)) {
             for (List<Review> rs : byRequest.values()) {
                 for (Review r : rs) {
-                    Optional<String> text = textOf(texts.getOrDefault(r.requestId(), List.of()), Optional.ofNullable(excerpts.get(r.alertId())));
+                    Optional<String> text = textOf(texts.getOrDefault(r.requestId(), List.of()), Optional.ofNullable(excerpts.get(r.key())));
                     if (text.isEmpty()) {
                         noText++;
                         continue;
@@ -179,7 +180,7 @@ public final class ReviewExport {
                     ActivationFile f = files.computeIfAbsent(r.detector() + "." + (label ? "positive" : "negative"), k -> new ActivationFile());
                     f.alertIds.add(r.alertId());
                     f.requests.add(r.requestId());
-                    f.sources.add(sources.getOrDefault(r.alertId(), new Source(Optional.empty(), Optional.empty(), Optional.empty())));
+                    f.sources.add(sources.getOrDefault(r.key(), new Source(Optional.empty(), Optional.empty(), Optional.empty())));
                     if (label) {
                         positives++;
                     } else {
@@ -262,7 +263,7 @@ public final class ReviewExport {
         return missing;
     }
 
-    /** The latest verdict per alert (by offset) whose time is in {@code [from, to)}, tombstones removing it. */
+    /** The latest verdict per alert and detector (by offset) whose time is in {@code [from, to)}, tombstones removing it. */
     Map<String, Review> reviews(Instant from, Instant to) {
         Map<String, Review> latest = new LinkedHashMap<>();
         readAll(topics.reviews(), rec -> {
@@ -275,7 +276,7 @@ public final class ReviewExport {
             }
             try {
                 Review r = CODEC.decodeReview(rec.value());
-                if (r.alertId().equals(rec.key())) {
+                if (r.key().equals(rec.key())) {
                     latest.remove(rec.key()); // re-inserted last: the file follows the order verdicts were given
                     latest.put(rec.key(), r);
                 }

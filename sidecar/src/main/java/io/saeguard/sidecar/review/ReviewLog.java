@@ -24,8 +24,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The reviews: the compacted reviews topic (key = alert id {@code <request_id>/<seq>}, value = a {@link Review} as JSON,
- * a later record replacing an earlier one) that every replica reads, so every replica's page shows the same verdicts and
+ * The reviews: the compacted reviews topic (key = {@link Review#key()}, {@code <request_id>/<seq>/<detector>}, value = a
+ * {@link Review} as JSON, a later record replacing an earlier one) that every replica reads, so every replica's page shows the same verdicts and
  * none is lost on a restart (issue 23).
  *
  * <p><b>Writing</b> ({@link #publish}, any thread): the send runs on this log's own thread
@@ -102,7 +102,7 @@ public final class ReviewLog implements AutoCloseable {
      */
     public CompletableFuture<Review> publish(Review review) {
         CompletableFuture<Review> acked = new CompletableFuture<>();
-        ProducerRecord<String, byte[]> record = new ProducerRecord<>(topic, review.alertId(), CODEC.encode(review));
+        ProducerRecord<String, byte[]> record = new ProducerRecord<>(topic, review.key(), CODEC.encode(review));
         record.headers().add(WHO, review.reviewer().getBytes(StandardCharsets.UTF_8))
                 .add(WHEN, Long.toString(review.time()).getBytes(StandardCharsets.UTF_8));
         sender.execute(() -> {
@@ -112,7 +112,7 @@ public final class ReviewLog implements AutoCloseable {
                         acked.completeExceptionally(new ReviewUnavailableException("the review was not written to '" + topic + "': "
                                 + err.getMessage(), err));
                     } else {
-                        apply(review.alertId(), Optional.of(review), metadata.offset());
+                        apply(review.key(), Optional.of(review), metadata.offset());
                         acked.complete(review);
                     }
                 });
@@ -123,17 +123,17 @@ public final class ReviewLog implements AutoCloseable {
         return acked;
     }
 
-    /** The current verdict on the alert {@code alertId}, as far as this replica has read. */
-    public Optional<Review> get(String alertId) {
+    /** The current verdict on detector {@code detector}'s alert {@code seq} of {@code requestId}, as far as this replica has read. */
+    public Optional<Review> get(String requestId, long seq, String detector) {
         synchronized (current) {
-            return Optional.ofNullable(current.get(alertId)).map(Entry::review);
+            return Optional.ofNullable(current.get(Review.key(requestId, seq, detector))).map(Entry::review);
         }
     }
 
     /** Every current verdict, oldest verdict first. */
     public List<Review> all() {
         synchronized (current) {
-            return current.values().stream().map(Entry::review).sorted(Comparator.comparingLong(Review::time).thenComparing((Review r) -> r.alertId()))
+            return current.values().stream().map(Entry::review).sorted(Comparator.comparingLong(Review::time).thenComparing((Review r) -> r.key()))
                     .toList();
         }
     }
@@ -144,18 +144,18 @@ public final class ReviewLog implements AutoCloseable {
         return () -> listeners.remove(listener);
     }
 
-    /** Applies the record at {@code offset} for {@code alertId} unless a later one was applied; tells the listeners of a new review. */
-    void apply(String alertId, Optional<Review> review, long offset) {
+    /** Applies the record at {@code offset} for {@code key} unless a later one was applied; tells the listeners of a new review. */
+    void apply(String key, Optional<Review> review, long offset) {
         synchronized (current) {
-            Entry was = current.get(alertId);
+            Entry was = current.get(key);
             if (was != null && was.offset() >= offset) {
                 return;
             }
             if (review.isEmpty()) {
-                current.remove(alertId);
+                current.remove(key);
                 return;
             }
-            current.put(alertId, new Entry(review.get(), offset));
+            current.put(key, new Entry(review.get(), offset));
             if (was != null && was.review().equals(review.get())) {
                 return;
             }
@@ -182,9 +182,9 @@ public final class ReviewLog implements AutoCloseable {
             LOGGER.atWarn().addKeyValue("topic", r.topic()).addKeyValue("offset", r.offset()).log("review record skipped: {}", e.getMessage());
             return;
         }
-        if (!review.alertId().equals(r.key())) {
+        if (!review.key().equals(r.key())) {
             LOGGER.atWarn().addKeyValue("topic", r.topic()).addKeyValue("offset", r.offset())
-                    .log("review record skipped: its key is not its alert id '{}'", review.alertId());
+                    .log("review record skipped: its key is not '<request_id>/<seq>/<detector>' of its value, '{}'", review.key());
             return;
         }
         apply(r.key(), Optional.of(review), r.offset());

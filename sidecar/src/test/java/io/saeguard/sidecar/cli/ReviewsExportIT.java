@@ -107,6 +107,8 @@ class ReviewsExportIT {
             assertThat(post(base + firstPath, REVIEWER, "{\"verdict\": \"maybe\"}").statusCode()).isEqualTo(400);
             assertThat(post(base + "/v1/alerts/req-1/x/review", REVIEWER, body).statusCode()).isEqualTo(400);
             assertThat(post(base + "/v1/alerts/never-sent/0/review", REVIEWER, body).statusCode()).isEqualTo(404);
+            // And naming a detector that did not raise the alert is a 404
+            assertThat(post(base + firstPath, REVIEWER, "{\"verdict\": \"unsure\", \"detector\": \"toxicity\"}").statusCode()).isEqualTo(404);
 
             // When the reviewer marks every alert: the first false_positive, the second unsure, then true, false, true...
             for (int i = 0; i < alerts.size(); i++) {
@@ -114,7 +116,7 @@ class ReviewsExportIT {
                 String verdict = i == 0 ? "false_positive" : i == 1 ? "unsure" : i % 2 == 0 ? "true_positive" : "false_positive";
                 String path = "/v1/alerts/" + encode(a.path("request_id").asText()) + "/" + a.path("seq").asLong() + "/review";
                 HttpResponse<String> r = post(base + path, REVIEWER, JSON.createObjectNode().put("verdict", verdict)
-                        .put("note", i == 0 ? NOTE : "").toString());
+                        .put("note", i == 0 ? NOTE : "").put("detector", "computers").toString());
                 assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
                 JsonNode answer = JSON.readTree(r.body());
                 assertThat(answer.path("reviewer").asText()).isEqualTo("reviewer");

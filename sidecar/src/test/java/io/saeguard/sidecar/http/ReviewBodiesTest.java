@@ -27,6 +27,12 @@ class ReviewBodiesTest {
         // Then
         assertThat(r.verdict()).isEqualTo(Verdict.FALSE_POSITIVE);
         assertThat(r.note()).contains("a history question");
+        assertThat(r.detector()).isEmpty();
+    }
+
+    @Test
+    void theDetectorWhoseAlertItIsMayBeNamed() {
+        assertThat(ReviewBodies.parse(utf8("{\"verdict\": \"true_positive\", \"detector\": \"toxicity\"}")).detector()).contains("toxicity");
     }
 
     @ParameterizedTest
@@ -42,7 +48,9 @@ class ReviewBodiesTest {
         "{}|'verdict' is missing",
         "{\"verdict\": 1}|'verdict' is missing or not a string",
         "{\"verdict\": \"unsure\", \"note\": 3}|'note' must be a string",
-        "{\"verdict\": \"unsure\", \"detector\": \"x\"}|unknown field 'detector'",
+        "{\"verdict\": \"unsure\", \"reviewer\": \"x\"}|unknown field 'reviewer'",
+        "{\"verdict\": \"unsure\", \"detector\": \"\"}|'detector' must be a non-empty string",
+        "{\"verdict\": \"unsure\", \"detector\": 3}|'detector' must be a non-empty string",
         "[1]|must be a JSON object",
         "not json|not JSON",
         "{\"verdict\": \"unsure\", \"verdict\": \"unsure\"}|not JSON",

@@ -41,10 +41,10 @@ class AlertLogTest {
         // Then the last 2 are listed oldest first, and the last 3 can be looked up
         assertThat(log.recent(10)).extracting(AlertLog.Entry::alertId).containsExactly("r2/2", "r3/3");
         assertThat(log.recent(1)).extracting(AlertLog.Entry::alertId).containsExactly("r3/3");
-        assertThat(log.detectorOf("r0", 0)).isEmpty();
-        assertThat(log.detectorOf("r1", 1)).contains("d1");
-        assertThat(log.detectorOf("r3", 3)).contains("d3");
-        assertThat(log.detectorOf("r3", 2)).isEmpty();
+        assertThat(log.detectorsOf("r0", 0)).isEmpty();
+        assertThat(log.detectorsOf("r1", 1)).containsExactly("d1");
+        assertThat(log.detectorsOf("r3", 3)).containsExactly("d3");
+        assertThat(log.detectorsOf("r3", 2)).isEmpty();
     }
 
     @Test
@@ -64,6 +64,20 @@ class AlertLogTest {
             assertThat(e.detector()).isEqualTo("toxicity");
             assertThat(e.alertId()).isEqualTo("req-1/4");
         });
+    }
+
+    @Test
+    void detectorsAlertingOnTheSameChunkShareItsAlertIdAndAreAllKept() {
+        // Given
+        AlertLog log = new AlertLog(TOPIC, consumer, 5, 10, 5);
+
+        // When toxicity and harmful-request alert on the same chunk of r
+        log.read(alert("r", 2, "toxicity", 0));
+        log.read(alert("r", 2, "harmful-request", 1));
+
+        // Then both alerts are listed and both detectors are known for r/2
+        assertThat(log.recent(5)).extracting(AlertLog.Entry::detector).containsExactly("toxicity", "harmful-request");
+        assertThat(log.detectorsOf("r", 2)).containsExactly("toxicity", "harmful-request");
     }
 
     @Test

@@ -63,7 +63,7 @@ class ReviewExportTest {
 
     private void review(String requestId, Verdict verdict, long time) {
         Review r = new Review(requestId, 0, verdict, "toxicity", "alice", Optional.of("a note"), time);
-        put("reviews", r.alertId(), CODEC.encode(r));
+        put("reviews", r.key(), CODEC.encode(r));
     }
 
     private void alert(String requestId, String excerpt) {

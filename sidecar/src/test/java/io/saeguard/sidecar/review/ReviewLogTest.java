@@ -30,7 +30,7 @@ class ReviewLogTest {
     }
 
     private static ConsumerRecord<String, byte[]> record(Review r, long offset) {
-        return new ConsumerRecord<>(TOPIC, 0, offset, r.alertId(), CODEC.encode(r));
+        return new ConsumerRecord<>(TOPIC, 0, offset, r.key(), CODEC.encode(r));
     }
 
     private ReviewLog log(MockProducer<String, byte[]> producer) {
@@ -52,7 +52,7 @@ class ReviewLogTest {
         log.read(record(review("q", 0, Verdict.UNSURE, 15), 2));
 
         // Then
-        assertThat(log.get("r/1")).map(Review::verdict).contains(Verdict.FALSE_POSITIVE);
+        assertThat(log.get("r", 1, "toxicity")).map(Review::verdict).contains(Verdict.FALSE_POSITIVE);
         assertThat(log.all()).extracting(Review::alertId).containsExactly("q/0", "r/1");
     }
 
@@ -60,13 +60,13 @@ class ReviewLogTest {
     void aRecordOfAnEarlierOffsetArrivingLaterReplacesNothing() {
         // Given the producer's acknowledgement applied offset 5 first
         ReviewLog log = log(producer(true));
-        log.apply("r/1", Optional.of(review("r", 1, Verdict.FALSE_POSITIVE, 20)), 5);
+        log.apply("r/1/toxicity", Optional.of(review("r", 1, Verdict.FALSE_POSITIVE, 20)), 5);
 
         // When the reader reaches an older record of the same alert
         log.read(record(review("r", 1, Verdict.TRUE_POSITIVE, 10), 4));
 
         // Then
-        assertThat(log.get("r/1")).map(Review::verdict).contains(Verdict.FALSE_POSITIVE);
+        assertThat(log.get("r", 1, "toxicity")).map(Review::verdict).contains(Verdict.FALSE_POSITIVE);
     }
 
     @Test
@@ -76,10 +76,10 @@ class ReviewLogTest {
         log.read(record(review("r", 1, Verdict.TRUE_POSITIVE, 10), 0));
 
         // When
-        log.read(new ConsumerRecord<>(TOPIC, 0, 1, "r/1", null));
+        log.read(new ConsumerRecord<>(TOPIC, 0, 1, "r/1/toxicity", null));
 
         // Then
-        assertThat(log.get("r/1")).isEmpty();
+        assertThat(log.get("r", 1, "toxicity")).isEmpty();
     }
 
     @Test
@@ -91,7 +91,7 @@ class ReviewLogTest {
         Review first = review("r", 1, Verdict.TRUE_POSITIVE, 10);
 
         // When the producer's acknowledgement and then the reader apply the same record, and a change follows
-        log.apply(first.alertId(), Optional.of(first), 0);
+        log.apply(first.key(), Optional.of(first), 0);
         log.read(record(first, 0));
         log.read(record(review("r", 1, Verdict.UNSURE, 11), 1));
 
@@ -106,8 +106,8 @@ class ReviewLogTest {
         Review r = review("r", 1, Verdict.TRUE_POSITIVE, 10);
 
         // When
-        log.read(new ConsumerRecord<>(TOPIC, 0, 0, "r/1", "{}".getBytes(StandardCharsets.UTF_8)));
-        log.read(new ConsumerRecord<>(TOPIC, 0, 1, "other/2", CODEC.encode(r)));
+        log.read(new ConsumerRecord<>(TOPIC, 0, 0, "r/1/toxicity", "{}".getBytes(StandardCharsets.UTF_8)));
+        log.read(new ConsumerRecord<>(TOPIC, 0, 1, "r/1", CODEC.encode(r)));
         log.read(new ConsumerRecord<>(TOPIC, 0, 2, null, CODEC.encode(r)));
 
         // Then
@@ -128,11 +128,11 @@ class ReviewLogTest {
         assertThat(published).isEqualTo(r);
         ProducerRecord<String, byte[]> sent = producer.history().get(0);
         assertThat(sent.topic()).isEqualTo(TOPIC);
-        assertThat(sent.key()).isEqualTo("req-7/3");
+        assertThat(sent.key()).isEqualTo("req-7/3/toxicity");
         assertThat(CODEC.decodeReview(sent.value())).isEqualTo(r);
         assertThat(new String(sent.headers().lastHeader(ReviewLog.WHO).value(), StandardCharsets.UTF_8)).isEqualTo("alice");
         assertThat(new String(sent.headers().lastHeader(ReviewLog.WHEN).value(), StandardCharsets.UTF_8)).isEqualTo("42");
-        assertThat(log.get("req-7/3")).contains(r);
+        assertThat(log.get("req-7", 3, "toxicity")).contains(r);
     }
 
     @Test
@@ -149,6 +149,6 @@ class ReviewLogTest {
         // Then
         assertThatThrownBy(() -> future.get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
                 .hasCauseInstanceOf(ReviewUnavailableException.class).hasMessageContaining("no leader");
-        assertThat(log.get("r/1")).isEmpty();
+        assertThat(log.get("r", 1, "toxicity")).isEmpty();
     }
 }

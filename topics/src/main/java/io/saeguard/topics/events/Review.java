@@ -5,8 +5,9 @@ import java.util.Optional;
 
 /**
  * A reviewer's verdict on one alert, the value of a record on the compacted {@code saeguard.reviews} topic (schema
- * {@code topics/schemas/review.schema.json}). The record key is {@link #alertId()}, {@code <request_id>/<seq>}, so a
- * later verdict on the same alert replaces an earlier one. {@link #toString()} shows the note's length, never its text.
+ * {@code topics/schemas/review.schema.json}). An alert is named by {@link #alertId()}, {@code <request_id>/<seq>}, and
+ * its detector: several detectors can alert on the same chunk, and so share a seq. The record key is {@link #key()},
+ * {@code <request_id>/<seq>/<detector>}, so a later verdict on the same detector's alert replaces an earlier one. {@link #toString()} shows the note's length, never its text.
  *
  * @param requestId the alert's request id (non-empty)
  * @param seq       the alert's decision sequence number ({@code >= 0})
@@ -41,6 +42,16 @@ public record Review(String requestId, long seq, Verdict verdict, String detecto
     /** The id of the alert {@code seq} of request {@code requestId}: {@code <request_id>/<seq>}. */
     public static String alertId(String requestId, long seq) {
         return requestId + "/" + seq;
+    }
+
+    /** The record key on the reviews topic: {@code <request_id>/<seq>/<detector>}. */
+    public String key() {
+        return key(requestId, seq, detector);
+    }
+
+    /** The reviews topic's key of detector {@code detector}'s alert {@code seq} of request {@code requestId}. */
+    public static String key(String requestId, long seq, String detector) {
+        return alertId(requestId, seq) + "/" + detector;
     }
 
     @Override
