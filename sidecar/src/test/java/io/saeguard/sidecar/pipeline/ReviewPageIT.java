@@ -157,7 +157,7 @@ class ReviewPageIT {
             // tabs to "unsure" and presses Space
             tabTo(page, "review token, kept in this browser tab only");
             page.type(REVIEWER);
-            String alert = "alert rev-key seq " + seq(page, "rev-key");
+            String alert = "alert rev-key seq " + seq(page, "rev-key") + " " + Scenario.DETECTOR;
             tabTo(page, "note for " + alert);
             assertThat(page.eval("getComputedStyle(document.activeElement).outlineStyle").asText()).as("focus is visible").isEqualTo("solid");
             page.type("checked by keyboard");
