@@ -33,7 +33,8 @@ import org.junit.jupiter.api.io.TempDir;
  * read token (its login prompt, answered over CDP), the reviewer pastes a token with the {@code review} scope into the
  * page. Verdicts marked on one replica's page show on another replica's page and on a restarted replica's (they live in
  * the shared reviews topic, not in a replica); marking works with Tab, Enter and Space only; a token without the
- * {@code review} scope is shown its 403 and nothing is stored; a note holding HTML shows as text. A real Prometheus
+ * {@code review} scope is shown its 403 and nothing is stored; a note holding HTML shows as text; two detectors' alerts
+ * on one chunk are two rows with their own verdicts. A real Prometheus
  * scraping both replicas counts each verdict once ({@code saeguard_review_verdicts_total}), and the dashboards' review
  * panel queries (on the shipped recording rules) have data.
  */
@@ -180,6 +181,37 @@ class ReviewPageIT {
             page.press("Escape", false);
             assertThat(page.eval("document.getElementById('request-view').hidden").asBoolean()).isTrue();
             assertThat(activeLabel(page)).isEqualTo("show every alert of request rev-key");
+        }
+    }
+
+    @Test
+    void twoDetectorsAlertingOnOneChunkAreReviewedApart(KafkaBroker kafka) throws Exception {
+        // Given a second detector identical to the planted one, so one record raises two alerts with one request id and seq
+        Scenario s = scenario(kafka);
+        Path twin = dir.resolve("twin.yaml");
+        Files.writeString(twin, Files.readString(dir.resolve("planted.yaml")).replace("id: " + Scenario.DETECTOR, "id: twin"));
+        s.addDetector(twin);
+        try (Sidecar sidecar = Sidecar.start(s.config()); Chromium page = Chromium.start(1400, 900)) {
+            awaitReady(List.of(sidecar));
+            alert(s, "rev-two");
+            awaitListed(sidecar, "rev-two");
+            open(page, sidecar, "rev-two");
+            String twinRow = "document.querySelector('#alerts tr.alert-row[data-request-id=\"rev-two\"][data-detector=\"twin\"]')";
+            Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> page.eval(twinRow + " !== null").asBoolean());
+            assertThat(page.eval("document.querySelectorAll('#alerts tr.alert-row[data-request-id=\"rev-two\"]').length").asInt()).isEqualTo(2);
+
+            // When the reviewer marks only the twin detector's alert
+            setToken(page, REVIEWER);
+            page.eval(twinRow + ".querySelector('button[data-verdict=\"false_positive\"]').click()");
+
+            // Then only that alert carries the verdict, on the page and in the store
+            Awaitility.await().atMost(Duration.ofSeconds(30))
+                    .until(() -> page.eval(twinRow + ".querySelector('.verdict').textContent").asText().equals("false positive · alice"));
+            String plantedRow = "document.querySelector('#alerts tr.alert-row[data-request-id=\"rev-two\"][data-detector=\"" + Scenario.DETECTOR
+                    + "\"]')";
+            assertThat(page.eval(plantedRow + ".querySelector('.verdict').textContent").asText()).isEqualTo("not reviewed");
+            assertThat(get(sidecar, "/v1/reviews", READER).path("reviews")).singleElement()
+                    .satisfies(r -> assertThat(r.path("detector").asText()).isEqualTo("twin"));
         }
     }
 
