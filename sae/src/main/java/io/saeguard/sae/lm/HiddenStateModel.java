@@ -13,6 +13,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
+import io.saeguard.topics.events.ExcerptSpan;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.LongBuffer;
@@ -59,6 +60,16 @@ public final class HiddenStateModel implements AutoCloseable {
 
         /** The text covered by tokens {@code [from, to)}, or empty when those are special tokens only. */
         public String excerpt(String text, int from, int to, int contextChars, int maxChars) {
+            return excerpt(text, from, to, List.of(), contextChars, maxChars).text();
+        }
+
+        /**
+         * The text covered by tokens {@code [from, to)} with {@code contextChars} on each side (at most {@code maxChars},
+         * "…" where it was cut), and where each of the {@code firing} tokens sits in that excerpt (a token cut by
+         * {@code maxChars} is marked as far as it shows; special tokens have no text and no mark). Empty when tokens
+         * {@code [from, to)} are special tokens only.
+         */
+        public Excerpt excerpt(String text, int from, int to, List<Long> firing, int contextChars, int maxChars) {
             int start = Integer.MAX_VALUE;
             int end = -1;
             for (int t = Math.max(0, from); t < Math.min(tokens, to); t++) {
@@ -68,14 +79,33 @@ public final class HiddenStateModel implements AutoCloseable {
                 }
             }
             if (end < 0) {
-                return "";
+                return new Excerpt("", List.of());
             }
             int a = Math.max(0, start - contextChars);
             int b = Math.min(text.length(), Math.max(end + contextChars, a));
             if (b - a > maxChars) {
                 b = a + maxChars;
             }
-            return (a > 0 ? "…" : "") + text.substring(a, b) + (b < text.length() ? "…" : "");
+            String lead = a > 0 ? "…" : "";
+            List<ExcerptSpan> marks = new ArrayList<>();
+            for (long p : firing.stream().mapToLong(Long::longValue).sorted().distinct().toArray()) {
+                if (p < 0 || p >= tokens || charStart[(int) p] < 0) {
+                    continue;
+                }
+                int s = Math.max(a, charStart[(int) p]);
+                int e = Math.min(b, charEnd[(int) p]);
+                if (s < e) {
+                    marks.add(new ExcerptSpan(lead.length() + s - a, lead.length() + e - a));
+                }
+            }
+            return new Excerpt(lead + text.substring(a, b) + (b < text.length() ? "…" : ""), List.copyOf(marks));
+        }
+    }
+
+    /** An alert's excerpt and where its firing tokens sit in it (offsets into {@code text}). */
+    public record Excerpt(String text, List<ExcerptSpan> highlights) {
+        public Excerpt {
+            highlights = List.copyOf(highlights);
         }
     }
 

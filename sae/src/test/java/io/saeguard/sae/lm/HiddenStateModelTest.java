@@ -83,6 +83,37 @@ class HiddenStateModelTest {
     }
 
     @Test
+    void theExcerptMarksEachFiringTokenWhereItSitsInTheExcerpt() throws Exception {
+        // Given tokens [CLS] the quick brown fox jumps over the lazy dog [SEP]; "fox" is 4, "lazy" 8
+        String text = "The quick brown fox jumps over the lazy dog";
+        HiddenStateModel.Result r = model.run(List.of(text)).get(0);
+
+        // When tokens 4 and 8 fired
+        HiddenStateModel.Excerpt e = r.excerpt(text, 4, 9, List.of(8L, 4L), 6, 100);
+
+        // Then each mark covers exactly that token's text in the excerpt
+        assertThat(e.text()).isEqualTo("…brown fox jumps over the lazy dog");
+        assertThat(e.highlights()).hasSize(2);
+        assertThat(e.text().substring(e.highlights().get(0).start(), e.highlights().get(0).end())).isEqualTo("fox");
+        assertThat(e.text().substring(e.highlights().get(1).start(), e.highlights().get(1).end())).isEqualTo("lazy");
+    }
+
+    @Test
+    void marksCountCharactersOutsideAsciiAsTheExcerptDoes() throws Exception {
+        // Given a text whose firing word follows accented letters
+        String text = "Un café très naïve fox";
+        HiddenStateModel.Result r = model.run(List.of(text)).get(0);
+        int fox = r.tokens() - 2; // the last word before [SEP]
+
+        // When
+        HiddenStateModel.Excerpt e = r.excerpt(text, fox, fox + 1, List.of((long) fox), 0, 100);
+
+        // Then the mark covers the word "fox" in the excerpt
+        assertThat(e.text()).isEqualTo("…fox");
+        assertThat(e.text().substring(e.highlights().get(0).start(), e.highlights().get(0).end())).isEqualTo("fox");
+    }
+
+    @Test
     void aMissingModelFileIsAClearError() {
         assertThatThrownBy(() -> HiddenStateModel.open("/nonexistent/model.onnx", Path.of("/nonexistent/tokenizer.json"), 16,
                 EngineOptions.defaultCacheDir())).isInstanceOf(IOException.class).hasMessageContaining("/nonexistent/model.onnx");

@@ -156,9 +156,10 @@ final class PromptStage implements AutoCloseable {
             }
             long first = a.positions().stream().mapToLong(Long::longValue).min().orElseThrow();
             long last = a.positions().stream().mapToLong(Long::longValue).max().orElseThrow();
-            String excerpt = p.tokens().excerpt(p.text(), (int) first, (int) last + 1, context, 4 * context + 200);
-            out.add(excerpt.isEmpty() ? a : new Alert(a.decision(), a.features(), a.positions(), Optional.of(excerpt), a.hook(), a.model(),
-                    a.sae()));
+            HiddenStateModel.Excerpt excerpt = p.tokens().excerpt(p.text(), (int) first, (int) last + 1, a.positions(), context,
+                    4 * context + 200);
+            out.add(excerpt.text().isEmpty() ? a : new Alert(a.decision(), a.features(), a.positions(), Optional.of(excerpt.text()),
+                    excerpt.highlights(), a.hook(), a.model(), a.sae()));
         }
         return out;
     }

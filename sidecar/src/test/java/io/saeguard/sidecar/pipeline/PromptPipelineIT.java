@@ -233,6 +233,12 @@ class PromptPipelineIT {
                         .noneMatch(p -> ids[(int) (long) p] == 101 || ids[(int) (long) p] == 102);
                 assertThat(a.excerpt()).as("%s's alert excerpt", a.decision().requestId()).hasValueSatisfying(e ->
                         assertThat(text).contains(e.replace("…", "")));
+                // And its highlights mark exactly the firing tokens' text (the tokenizer's own character spans), in order
+                String excerpt = a.excerpt().orElseThrow();
+                List<String> marked = a.highlights().stream().map(h -> excerpt.substring(h.start(), h.end())).toList();
+                List<String> firingText = a.positions().stream().sorted().distinct()
+                        .map(p -> text.substring(hidden.get(i).charStart()[(int) (long) p], hidden.get(i).charEnd()[(int) (long) p])).toList();
+                assertThat(marked).as("%s's marked tokens", a.decision().requestId()).isEqualTo(firingText);
                 withExcerpt++;
             }
             assertThat(withExcerpt).as("alerts with an excerpt").isPositive();

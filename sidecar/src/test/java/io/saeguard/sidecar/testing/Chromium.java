@@ -41,6 +41,8 @@ public final class Chromium implements AutoCloseable {
     private final WebSocket socket;
     private final AtomicInteger ids = new AtomicInteger();
     private final Map<Integer, CompletableFuture<JsonNode>> pending = new ConcurrentHashMap<>();
+    private final Map<String, java.util.function.Consumer<JsonNode>> events = new ConcurrentHashMap<>();
+    private final Object sending = new Object();
 
     public static boolean installed() {
         return Files.isExecutable(BINARY);
@@ -128,7 +130,12 @@ public final class Chromium implements AutoCloseable {
     private void dispatch(String message) {
         try {
             JsonNode n = JSON.readTree(message);
-            if (n.has("id")) {
+            if (n.has("method") && !n.has("id")) {
+                java.util.function.Consumer<JsonNode> handler = events.get(n.get("method").asText());
+                if (handler != null) {
+                    handler.accept(n.path("params"));
+                }
+            } else if (n.has("id")) {
                 CompletableFuture<JsonNode> f = pending.remove(n.get("id").asInt());
                 if (f != null) {
                     if (n.has("error")) {
@@ -150,8 +157,68 @@ public final class Chromium implements AutoCloseable {
         pending.put(id, f);
         ObjectNode msg = JSON.createObjectNode().put("id", id).put("method", method);
         msg.set("params", JSON.valueToTree(params));
-        socket.sendText(msg.toString(), true).get(10, TimeUnit.SECONDS);
+        send(msg.toString());
         return f.get(30, TimeUnit.SECONDS);
+    }
+
+    /** Sends one CDP command without waiting for its result (safe from an event handler, which runs on the socket's thread). */
+    private void fireAndForget(String method, Map<String, Object> params) {
+        ObjectNode msg = JSON.createObjectNode().put("id", ids.incrementAndGet()).put("method", method);
+        msg.set("params", JSON.valueToTree(params));
+        try {
+            send(msg.toString());
+        } catch (Exception e) {
+            throw new IllegalStateException("CDP send failed: " + method, e);
+        }
+    }
+
+    /** The JDK WebSocket allows one outstanding send: the test thread and event handlers take turns. */
+    private void send(String text) throws Exception {
+        synchronized (sending) {
+            socket.sendText(text, true).get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * Answers every HTTP authentication challenge with {@code user}/{@code password}, as a person typing them into the
+     * browser's login prompt would (CDP {@code Fetch.authRequired}); the browser then sends them on its own with the
+     * page's later requests, its event stream included. Call before {@link #navigate}.
+     */
+    public void login(String user, String password) throws Exception {
+        events.put("Fetch.requestPaused", p -> fireAndForget("Fetch.continueRequest", Map.of("requestId", p.path("requestId").asText())));
+        events.put("Fetch.authRequired", p -> fireAndForget("Fetch.continueWithAuth", Map.of("requestId", p.path("requestId").asText(),
+                "authChallengeResponse", Map.of("response", "ProvideCredentials", "username", user, "password", password))));
+        call("Fetch.enable", Map.of("handleAuthRequests", true, "patterns", List.of(Map.of("urlPattern", "*"))));
+    }
+
+    /**
+     * Presses one key as a keyboard would (key down, then up): {@code "Tab"}, {@code "Enter"}, {@code " "} (Space),
+     * {@code "Escape"}; with {@code shift} for Shift+Tab.
+     */
+    public void press(String key, boolean shift) throws Exception {
+        record Key(String code, int keyCode, String text) {
+        }
+        Key k = switch (key) {
+            case "Tab" -> new Key("Tab", 9, "");
+            case "Enter" -> new Key("Enter", 13, "\r");
+            case " " -> new Key("Space", 32, " ");
+            case "Escape" -> new Key("Escape", 27, "");
+            default -> throw new IllegalArgumentException("no key mapping for '" + key + "'");
+        };
+        Map<String, Object> down = new java.util.HashMap<>(Map.of("type", k.text().isEmpty() ? "rawKeyDown" : "keyDown", "key", key,
+                "code", k.code(), "windowsVirtualKeyCode", k.keyCode(), "nativeVirtualKeyCode", k.keyCode(), "modifiers", shift ? 8 : 0));
+        if (!k.text().isEmpty()) {
+            down.put("text", k.text());
+            down.put("unmodifiedText", k.text());
+        }
+        call("Input.dispatchKeyEvent", down);
+        call("Input.dispatchKeyEvent", Map.of("type", "keyUp", "key", key, "code", k.code(), "windowsVirtualKeyCode", k.keyCode(),
+                "nativeVirtualKeyCode", k.keyCode(), "modifiers", shift ? 8 : 0));
+    }
+
+    /** Types {@code text} into the focused element, as a keyboard's input would (CDP {@code Input.insertText}). */
+    public void type(String text) throws Exception {
+        call("Input.insertText", Map.of("text", text));
     }
 
     public void navigate(String url) throws Exception {

@@ -20,6 +20,7 @@ import java.util.function.Function;
  * @param features  the decision's features, annotated; same refs in the same order as {@code decision.features()}
  * @param positions token positions in the request where the detector fired, each {@code >= 0}
  * @param excerpt   the text around those positions, only when the event carried text
+ * @param highlights where the firing tokens sit in {@code excerpt}, in order; empty without an excerpt
  * @param hook      the hook point the activations were read at, e.g. {@code blocks.12.hook_resid_post}
  * @param model     the model that served the request
  * @param sae       the SAE the detector reads
@@ -29,6 +30,7 @@ public record Alert(
         List<AlertFeature> features,
         List<Long> positions,
         Optional<String> excerpt,
+        List<ExcerptSpan> highlights,
         Optional<String> hook,
         Optional<String> model,
         Optional<String> sae) {
@@ -55,6 +57,14 @@ public record Alert(
         positions = EventInvariants.immutable(positions, "positions");
         positions.forEach(p -> EventInvariants.nonNegative(p, "positions[]"));
         Objects.requireNonNull(excerpt, "excerpt");
+        highlights = EventInvariants.immutable(highlights, "highlights");
+        int excerptLength = excerpt.map(String::length).orElse(0);
+        for (ExcerptSpan h : highlights) {
+            if (h.end() > excerptLength) {
+                throw new IllegalArgumentException("excerpt highlight [" + h.start() + ", " + h.end() + ") lies beyond the excerpt's "
+                        + excerptLength + " characters");
+            }
+        }
         EventInvariants.nonEmpty(hook, "hook");
         EventInvariants.nonEmpty(model, "model");
         EventInvariants.nonEmpty(sae, "sae");
@@ -93,7 +103,7 @@ public record Alert(
     @Override
     public String toString() {
         return "Alert[decision=" + decision + ", features=" + features + ", positions=" + positions
-                + ", excerpt=" + excerpt.map(EventInvariants::redacted) + ", hook=" + hook + ", model=" + model
+                + ", excerpt=" + excerpt.map(EventInvariants::redacted) + ", highlights=" + highlights + ", hook=" + hook + ", model=" + model
                 + ", sae=" + sae + "]";
     }
 
@@ -103,6 +113,7 @@ public record Alert(
         private List<AlertFeature> features;
         private List<Long> positions = List.of();
         private Optional<String> excerpt = Optional.empty();
+        private List<ExcerptSpan> highlights = List.of();
         private Optional<String> hook = Optional.empty();
         private Optional<String> model = Optional.empty();
         private Optional<String> sae = Optional.empty();
@@ -132,6 +143,12 @@ public record Alert(
             return this;
         }
 
+        /** Where the firing tokens sit in the excerpt (set the excerpt too). */
+        public Builder highlights(List<ExcerptSpan> highlights) {
+            this.highlights = Objects.requireNonNull(highlights, "highlights");
+            return this;
+        }
+
         public Builder hook(String hook) {
             this.hook = Optional.of(hook);
             return this;
@@ -148,7 +165,7 @@ public record Alert(
         }
 
         public Alert build() {
-            return new Alert(decision, features, positions, excerpt, hook, model, sae);
+            return new Alert(decision, features, positions, excerpt, highlights, hook, model, sae);
         }
     }
 }

@@ -77,6 +77,9 @@ public final class EventCodec {
     private static final String HOOK = "hook";
     private static final String POSITIONS = "positions";
     private static final String EXCERPT = "excerpt";
+    private static final String EXCERPT_HIGHLIGHTS = "excerpt_highlights";
+    private static final String START = "start";
+    private static final String END = "end";
     private static final String SHADOW = "shadow";
     private static final String REPLY_PARTITION = "reply_partition";
     private static final String JUDGE_TIMEOUT_MS = "judge_timeout_ms";
@@ -93,7 +96,7 @@ public final class EventCodec {
             REQUEST_ID, SEQ, ACTION, DETECTOR, TIER, SCORE, POSITION, FEATURES, VECTOR, REASON, LATENCY_MS, TS);
     private static final Set<String> ALERT_FIELDS = fields(
             REQUEST_ID, SEQ, ACTION, DETECTOR, TIER, SCORE, POSITION, FEATURES, VECTOR, REASON, LATENCY_MS, TS,
-            MODEL, HOOK, SAE, POSITIONS, EXCERPT);
+            MODEL, HOOK, SAE, POSITIONS, EXCERPT, EXCERPT_HIGHLIGHTS);
     private static final Set<String> SHADOW_FIELDS = fields(
             REQUEST_ID, SEQ, ACTION, DETECTOR, TIER, SCORE, POSITION, FEATURES, VECTOR, REASON, LATENCY_MS, TS, SHADOW);
     private static final Set<String> JUDGE_REQUEST_FIELDS = fields(
@@ -103,6 +106,7 @@ public final class EventCodec {
     private static final Set<String> FEATURE_FIELDS = fields(SAE, ID, VALUE);
     private static final Set<String> ALERT_FEATURE_FIELDS = fields(SAE, ID, VALUE, LABEL, EXPLANATION);
     private static final Set<String> VECTOR_FIELDS = fields(ID, COEFFICIENT, VALUE);
+    private static final Set<String> SPAN_FIELDS = fields(START, END);
 
     /** UTF-8 JSON of a prompt event, valid against {@code prompt.schema.json}. */
     public byte[] encode(PromptEvent event) {
@@ -263,6 +267,16 @@ public final class EventCodec {
             }
             g.writeEndArray();
             writeOptional(g, EXCERPT, alert.excerpt());
+            if (!alert.highlights().isEmpty()) {
+                g.writeArrayFieldStart(EXCERPT_HIGHLIGHTS);
+                for (ExcerptSpan h : alert.highlights()) {
+                    g.writeStartObject();
+                    g.writeNumberField(START, h.start());
+                    g.writeNumberField(END, h.end());
+                    g.writeEndObject();
+                }
+                g.writeEndArray();
+            }
             g.writeEndObject();
         });
     }
@@ -353,7 +367,13 @@ public final class EventCodec {
         Optional<String> sae = r.optionalString(SAE, true);
         List<Long> positions = r.optionalArray(POSITIONS, r::nonNegativeLong);
         Optional<String> excerpt = r.optionalString(EXCERPT, false);
-        return construct(event, () -> new Alert(decision, features, positions, excerpt, hook, model, sae));
+        List<ExcerptSpan> highlights = r.optionalArray(EXCERPT_HIGHLIGHTS, (element, path) -> {
+            JsonObjectReader h = r.nested(element, path, SPAN_FIELDS);
+            int start = h.requiredInt(START);
+            int end = h.requiredInt(END);
+            return construct(event, () -> new ExcerptSpan(start, end));
+        });
+        return construct(event, () -> new Alert(decision, features, positions, excerpt, highlights, hook, model, sae));
     }
 
     /**

@@ -154,6 +154,26 @@ class EventRecordsTest {
     }
 
     @Test
+    void anExcerptHighlightBeyondTheExcerptIsRefused() {
+        // Given an excerpt of 14 characters
+        Alert.Builder alert = Alert.forDecision(flagged()).excerpt("my secret plan");
+
+        // When a highlight ends after it
+        alert.highlights(List.of(new ExcerptSpan(10, 15)));
+
+        // Then
+        assertThatThrownBy(alert::build).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("[10, 15)")
+                .hasMessageContaining("14 characters");
+    }
+
+    @Test
+    void aHighlightWithoutAnExcerptIsRefused() {
+        // When / Then
+        assertThatThrownBy(() -> Alert.forDecision(flagged()).highlights(List.of(new ExcerptSpan(0, 1))).build())
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0 characters");
+    }
+
+    @Test
     void enumsReadOnlyTheirExactLowerCaseWireNames() {
         // When / Then
         assertThat(Action.fromWireName("steer")).contains(Action.STEER);

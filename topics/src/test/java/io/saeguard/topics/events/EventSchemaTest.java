@@ -105,6 +105,7 @@ class EventSchemaTest {
                                 : AlertFeature.of(ref))
                         .positions(List.of(51L, 52L, 57L))
                         .excerpt("...the barrel and the...")
+                        .highlights(List.of(new ExcerptSpan(7, 13)))
                         .hook("blocks.12.hook_resid_post")
                         .model("google/gemma-2-2b-it")
                         .sae("gemma-scope-2b-pt-res/layer_12/width_16k")
@@ -287,6 +288,9 @@ class EventSchemaTest {
         "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"flag\", \"detector\": \"d\", \"score\": 1, \"position\": 0, \"positions\": [1, -1]}",
         "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"flag\", \"detector\": \"d\", \"score\": 1, \"position\": 0, \"hook\": \"\"}",
         "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"flag\", \"detector\": \"d\", \"score\": 1, \"position\": 0, \"excerpt\": 3}",
+        "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"flag\", \"detector\": \"d\", \"score\": 1, \"position\": 0, \"excerpt\": \"abc\", \"excerpt_highlights\": [{\"start\": 0, \"end\": 2}]}",
+        "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"flag\", \"detector\": \"d\", \"score\": 1, \"position\": 0, \"excerpt\": \"abc\", \"excerpt_highlights\": [{\"start\": 0}]}",
+        "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"flag\", \"detector\": \"d\", \"score\": 1, \"position\": 0, \"excerpt\": \"abc\", \"excerpt_highlights\": [{\"start\": -1, \"end\": 2}]}",
         "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"flag\", \"detector\": \"d\", \"score\": 1, \"position\": 0, \"features\": [{\"sae\": \"s\", \"id\": 1, \"value\": 0, \"label\": \"x\", \"explanation\": \"y\"}]}",
         "{\"request_id\": \"r\", \"seq\": 0, \"action\": \"flag\", \"detector\": \"d\", \"score\": 1, \"position\": 0, \"features\": [{\"sae\": \"s\", \"id\": 1, \"value\": 0, \"label\": null}]}",
     })
