@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "saeguard", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Streaming SAE monitoring and guardrail sidecar for LLM deployments.",
         subcommands = {RunCommand.class, BrokerCommand.class, TopicsCommand.class, InspectCommand.class, EncodeCommand.class, SelectCommand.class,
-                ActivationsCommand.class, EvalCommand.class, ReplayCommand.class, DemoCommand.class,
+                ActivationsCommand.class, EvalCommand.class, ReplayCommand.class, CompareSaesCommand.class, DemoCommand.class,
                 TrainCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
