@@ -3,6 +3,7 @@ package io.saeguard.sidecar.replay;
 import io.saeguard.topics.events.Decision;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -66,8 +67,8 @@ public final class DecisionComparison {
     public record Result(long records, long compared, List<Change> changed, Map<String, DetectorCounts> detectors, Map<String, Long> notCompare) {
         public Result {
             changed = List.copyOf(changed);
-            detectors = Map.copyOf(detectors);
-            notCompare = Map.copyOf(notCompare);
+            detectors = Collections.unmodifiableMap(new TreeMap<>(detectors));
+            notCompare = Collections.unmodifiableMap(new TreeMap<>(notCompare));
         }
 
         /** Compared records whose action is unchanged over those compared; empty when none was compared. */

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.saeguard.sae.PythonSaeFixtures;
+import io.saeguard.sae.TestSeed;
 import io.saeguard.sidecar.app.Sidecar;
 import io.saeguard.sidecar.cli.Main;
 import io.saeguard.sidecar.testing.KafkaBroker;
@@ -14,12 +15,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
-import java.util.TreeSet;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.awaitility.Awaitility;
@@ -40,7 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
 @ExtendWith(KafkaBrokerExtension.class)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ReplayIT {
-    private static final long SEED = new Random().nextLong() & 0x7fffffffL;
+    private static final long SEED = TestSeed.draw("ReplayIT");
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int REQUESTS = 6;
     private static final int CHUNKS = 4;
@@ -54,7 +52,6 @@ class ReplayIT {
     @BeforeAll
     void recordAStream(KafkaBroker kafka, @TempDir Path tempDir) throws Exception {
         dir = tempDir;
-        System.out.println("ReplayIT seed=" + SEED);
         PythonSaeFixtures.assumeAvailable();
         s = Scenario.create(dir, kafka.bootstrap(), SEED, "");
         Path planted = dir.resolve("planted.yaml");
@@ -109,24 +106,34 @@ class ReplayIT {
 
     @Test
     void replayingWithOneThresholdChangedListsExactlyTheRecordsTheReferenceSaysChanged() throws Exception {
-        // Given the flag band's threshold moved to between two neighbouring reference scores below the block band
-        TreeSet<Double> below = new TreeSet<>();
-        referenceScore.values().stream().filter(v -> v > 0 && v < 1.5).forEach(below::add);
-        List<Double> sorted = new ArrayList<>(below);
-        assertThat(sorted).as("the scenario needs two distinct scores below the block band").hasSizeGreaterThanOrEqualTo(2);
-        int mid = sorted.size() / 2;
-        double flagAt = (sorted.get(mid - 1) + sorted.get(mid)) / 2;
+        // Given one band's threshold moved past one reference score s*, halfway to its neighbour, so s*'s record changes:
+        // the block band's where the flag band fired (s* = the median of those scores), else the flag band's
+        List<Double> scores = referenceScore.values().stream().filter(v -> v > 0).distinct().sorted().toList();
+        List<Double> fired = scores.stream().filter(v -> v >= 1.0).toList();
+        assertThat(scores).as("the planted feature must fire in the scenario").isNotEmpty();
+        boolean moveBlock = !fired.isEmpty();
+        double star = moveBlock ? fired.get(fired.size() / 2) : scores.get(scores.size() - 1);
+        int at = scores.indexOf(star);
+        double moved;
+        if (moveBlock && star >= 1.5) {
+            moved = (star + (at + 1 < scores.size() ? scores.get(at + 1) : star + 1)) / 2; // s* drops from block to flag
+        } else {
+            moved = (star + Math.max(at > 0 ? scores.get(at - 1) : 0, moveBlock ? 1.0 : 0)) / 2; // s* rises to block (or flag)
+        }
+        double flagAt = moveBlock ? 1.0 : moved;
+        double blockAt = moveBlock ? moved : 1.5;
         Path planted = dir.resolve("planted.yaml");
         Path changed = dir.resolve("planted-changed.yaml");
         String original = Files.readString(planted);
-        assertThat(original).contains("- min: 1.0\n");
-        Files.writeString(changed, original.replace("- min: 1.0\n", "- min: " + flagAt + "\n"));
+        String band = moveBlock ? "- min: 1.5\n" : "- min: 1.0\n";
+        assertThat(original).contains(band);
+        Files.writeString(changed, original.replace(band, "- min: " + moved + "\n"));
         Path config = dir.resolve("saeguard-changed.yaml");
         Files.writeString(config, Files.readString(s.configFile).replace(planted.toString(), changed.toString()));
         Map<String, String[]> expected = new HashMap<>();
         referenceScore.forEach((key, score) -> {
-            String before = action(score, 1.0);
-            String after = action(score, flagAt);
+            String before = action(score, 1.0, 1.5);
+            String after = action(score, flagAt, blockAt);
             if (!before.equals(after)) {
                 expected.put(key, new String[] {before, after});
             }
@@ -150,7 +157,25 @@ class ReplayIT {
         assertThat(report.get("agreement").asDouble()).isEqualTo((REQUESTS * CHUNKS - expected.size()) / (double) (REQUESTS * CHUNKS));
     }
 
-    private static String action(double score, double flagAt) {
-        return score >= 1.5 ? "block" : score >= flagAt ? "flag" : "allow";
+    @Test
+    void aStretchThatEndsBeforeTheStreamReadsNothingAndComparesNothing() throws Exception {
+        // Given
+        Path out = dir.resolve("before.json");
+
+        // When the stretch is the hour before the stream was recorded
+        int exit = Main.execute("replay", "--config", s.configFile.toString(), "--from", from.minusSeconds(3600).toString(), "--to",
+                from.toString(), "--out", out.toString());
+
+        // Then
+        assertThat(exit).isZero();
+        JsonNode report = JSON.readTree(out.toFile());
+        assertThat(report.get("records").asLong()).isZero();
+        assertThat(report.get("compared").asLong()).isZero();
+        assertThat(report.get("agreement").isNull()).isTrue();
+        assertThat(report.get("to_ms").asLong()).isEqualTo(from.toEpochMilli());
+    }
+
+    private static String action(double score, double flagAt, double blockAt) {
+        return score >= blockAt ? "block" : score >= flagAt ? "flag" : "allow";
     }
 }
