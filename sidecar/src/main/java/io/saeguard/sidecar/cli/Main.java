@@ -7,8 +7,8 @@ import picocli.CommandLine.Command;
 @Command(name = "saeguard", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Streaming SAE monitoring and guardrail sidecar for LLM deployments.",
         subcommands = {RunCommand.class, BrokerCommand.class, TopicsCommand.class, InspectCommand.class, EncodeCommand.class, SelectCommand.class,
-                ActivationsCommand.class, EvalCommand.class, DemoCommand.class, CaptureCommand.class, ReviewsCommand.class,
-                TrainCommand.class, SaeCommand.class,
+                ActivationsCommand.class, EvalCommand.class, ReplayCommand.class, CompareSaesCommand.class, DemoCommand.class, CaptureCommand.class,
+                ReviewsCommand.class, TrainCommand.class, SaeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     /** How deep {@link #describe} follows a chain of causes. */

@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.pipeline;
 
+import io.saeguard.topics.activation.ActivationChunk;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -27,6 +28,18 @@ public record CheckRequest(String requestId, String sae, long position, int toke
         if (text.isEmpty() && x.isEmpty()) {
             throw new IllegalArgumentException("a check needs activations or a text");
         }
+    }
+
+    /**
+     * A check of an activation record's chunk, with what the poll thread takes from it (request, position, token ids,
+     * marked special tokens, finality), so it is decided as the record is in the stream ({@code saeguard replay}).
+     *
+     * @param sae the SAE the chunk routes to ({@link SaeRouter})
+     */
+    public static CheckRequest ofChunk(ActivationChunk chunk, String sae) {
+        return new CheckRequest(chunk.requestId(), sae, chunk.position(), chunk.tokens(), chunk.dIn(), Optional.of(chunk.toFloatArray()),
+                chunk.tokenIds().map(t -> t.toIntArray()), SpecialMask.marked(chunk.specialMask(), chunk.tokens()), chunk.isFinal(),
+                Optional.empty());
     }
 
     /** A text check of a whole request through the prompt model. */
