@@ -127,7 +127,7 @@ class JumpReluSae:
 
     @torch.no_grad()
     def encode(self, x):
-        """x: [n, d_in] float32 tensor -> codes [n, d_sae] (SAELens JumpReLU), on the SAE's device."""
+        """x: [n, d_in] float32 tensor -> codes [n, d_sae] (SAELens JumpReLU; [n, k] on a sliced encoder), on the SAE's device."""
         x = x.to(self.device)
         if self.apply_b_dec_to_input:
             x = x - self.b_dec
@@ -158,23 +158,14 @@ class SlicedJumpRelu:
         self.b_enc = sae.b_enc[idx].contiguous()
         self.threshold = sae.threshold[idx].contiguous()
         if self.bf16:
-            self.W_t = sae.W_enc_t[idx].contiguous()  # [k, d_in] BF16
-            self.W = None
+            self.W_enc_t = sae.W_enc_t[idx].contiguous()  # [k, d_in] BF16
+            self.W_enc = None
         else:
-            self.W = sae.W_enc[:, idx].contiguous()  # [d_in, k] F32
-            self.W_t = None
+            self.W_enc = sae.W_enc[:, idx].contiguous()  # [d_in, k] F32
+            self.W_enc_t = None
 
-    @torch.no_grad()
-    def encode(self, x):
-        """x: [n, d_in] float32 -> codes of the sliced features [n, k], equal to the full encode's columns."""
-        x = x.to(self.device)
-        if self.apply_b_dec_to_input:
-            x = x - self.b_dec
-        if self.bf16:
-            pre = torch.nn.functional.linear(x.to(torch.bfloat16), self.W_t).float() + self.b_enc
-        else:
-            pre = x @ self.W + self.b_enc
-        return torch.relu(pre) * (pre > self.threshold)
+    # The full encoder's code on the sliced weights: x [n, d_in] -> codes of the sliced features [n, k].
+    encode = JumpReluSae.encode
 
 
 class ThresholdDetector:
