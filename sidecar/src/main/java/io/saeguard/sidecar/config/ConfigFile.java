@@ -18,7 +18,7 @@ import java.util.Map;
  */
 record ConfigFile(Kafka kafka, @Describe("a mapping of roles to topic names") Map<String, String> topics, List<Sae> saes,
         @Describe("a list of detector YAML files") List<String> detectors, Engine engine, Batching batching, String delivery, Http http,
-        State state, Shutdown shutdown, Metrics metrics, Prompts prompts, Boolean allowUnverifiedDetectors) {
+        State state, Shutdown shutdown, Metrics metrics, Prompts prompts, Boolean allowUnverifiedDetectors, Boolean judgeCascade) {
 
     record Kafka(String bootstrap, String group, String instanceId,
             @Describe("a mapping of Kafka consumer property names to values") Map<String, String> consumer,

@@ -448,7 +448,7 @@ public final class ConfigLoader {
         SidecarConfig.State state = new SidecarConfig.State(Duration.ofMillis(or(st.requestTtlMs(), 600_000)), or(st.maxRequests(), 100_000));
         Duration drain = Duration.ofMillis(f.shutdown() != null ? or(f.shutdown().drainTimeoutMs(), 15_000) : 15_000);
         return new SidecarConfig(kafka, topics, saes, detectors, engine, batching, delivery, http, state, drain, metrics(f.metrics()),
-                prompts(f.prompts()), Boolean.TRUE.equals(f.allowUnverifiedDetectors()));
+                prompts(f.prompts()), Boolean.TRUE.equals(f.allowUnverifiedDetectors()), Boolean.TRUE.equals(f.judgeCascade()));
     }
 
     /** Shortest token accepted: 128 bits of hex. A placeholder such as {@code REPLACE_ME} is refused by it. */

@@ -15,7 +15,7 @@ import java.util.TreeMap;
  */
 public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<SaeEntry> saes, List<Path> detectors, Engine engine,
         Batching batching, Delivery delivery, Http http, State state, Duration drainTimeout, MetricsSettings metrics,
-        Optional<Prompts> prompts, boolean allowUnverifiedDetectors) {
+        Optional<Prompts> prompts, boolean allowUnverifiedDetectors, boolean judgeCascade) {
 
     /** At-least-once (default) or exactly-once (transactions; outputs read with read_committed). */
     public enum Delivery {
@@ -253,6 +253,6 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
         return "SidecarConfig[kafka=" + kafka + ", topics=" + new TreeMap<>(topics) + ", saes=" + saes + ", detectors=" + detectors
                 + ", engine=" + engine + ", batching=" + batching + ", delivery=" + delivery + ", http=" + http + ", state=" + state
                 + ", drainTimeout=" + drainTimeout + ", metrics=" + metrics + ", prompts=" + prompts + ", allowUnverifiedDetectors="
-                + allowUnverifiedDetectors + "]";
+                + allowUnverifiedDetectors + ", judgeCascade=" + judgeCascade + "]";
     }
 }

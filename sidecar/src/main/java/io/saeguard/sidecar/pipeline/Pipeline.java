@@ -29,6 +29,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
+import org.apache.kafka.clients.consumer.RangeAssignor;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -123,11 +124,17 @@ public final class Pipeline {
     }
 
     /**
-     * Refuses a detector marked {@code status: unverified} unless the config allows such detectors; warns when it does.
+     * Refuses a detector with an {@code escalate} band unless the config turns the judge cascade on, and one marked
+     * {@code status: unverified} unless the config allows such detectors (warns when it does).
      *
      * @throws IllegalArgumentException naming the detector and both ways out
      */
     static void checkStatus(DetectorDefinition d, SidecarConfig config) {
+        if (!config.judgeCascade() && d.policy().bands().stream().anyMatch(b -> b.escalation().isPresent())) {
+            throw new IllegalArgumentException("detector '" + d.id() + "' has an 'action: escalate' band, but the judge cascade is off: "
+                    + "set 'judge_cascade: true' in the config (it consumes saeguard.judge-verdicts with the range assignor; "
+                    + "docs/architecture.md#judge-cascade) or give the band another action");
+        }
         if (d.status() != DetectorDefinition.Status.UNVERIFIED) {
             return;
         }
@@ -198,17 +205,18 @@ public final class Pipeline {
                 new ByteArrayDeserializer());
         List<String> inputTopics = new ArrayList<>(List.of(catalog.get(TopicRole.ACTIVATIONS).name()));
         promptRoute.ifPresent(r -> inputTopics.add(r.topic()));
-        // Verdicts are consumed by the same group as the activations, co-partitioned with them (topics.yaml), so the range
-        // assignor hands a verdict's partition to the member holding the request's escalation (docs/architecture.md#judge-cascade).
-        String verdicts = catalog.get(TopicRole.JUDGE_VERDICTS).name();
-        inputTopics.add(verdicts);
+        // With the judge cascade, verdicts are consumed by the same group as the activations, co-partitioned with them
+        // (topics.yaml), and the range assignor (consumerProps) hands a verdict's partition to the member holding the
+        // request's escalation (docs/architecture.md#judge-cascade).
+        Optional<String> verdicts = config.judgeCascade() ? Optional.of(catalog.get(TopicRole.JUDGE_VERDICTS).name()) : Optional.empty();
+        verdicts.ifPresent(inputTopics::add);
         Map<String, Integer> dIns = new HashMap<>();
         s.saes().forEach((id, sae) -> dIns.put(id, sae.config().dIn()));
         String decisionsTopic = catalog.get(TopicRole.DECISIONS).name();
         ReplyPartitions replies = new ReplyPartitions(decisionsTopic,
                 () -> consumer.partitionsFor(decisionsTopic, REPLY_PARTITIONS_LOOKUP_TIMEOUT).size(), Time.SYSTEM);
         PollLoop poll = new PollLoop(consumer, inputTopics, config.batching(), s.router(), dIns, engine, dlq, sink, generation, s.metrics(),
-                transactions, promptRoute, replies, Optional.of(verdicts), Time.SYSTEM);
+                transactions, promptRoute, replies, verdicts, Time.SYSTEM);
         acks.set(poll);
         s.registry().register(new KafkaClientMetrics(List.of(new KafkaClientMetrics.Client("consumer", consumer::metrics),
                 new KafkaClientMetrics.Client("producer", transactions.isPresent() ? transactions.get()::producerMetrics : producer::metrics),
@@ -306,7 +314,19 @@ public final class Pipeline {
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, config.kafka().group());
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.putIfAbsent(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
+        if (config.judgeCascade()) {
+            // A verdict must reach the member that holds its request: only the range assignor gives every member the same
+            // partition numbers of each topic it reads (the sticky ones balance counts across topics and may not).
+            Object chosen = p.putIfAbsent(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, RangeAssignor.class.getName());
+            if (chosen != null && !RangeAssignor.class.getName().equals(chosen.toString().strip())) {
+                throw new IllegalArgumentException("judge_cascade: true needs the range assignor (judge verdicts must reach the replica "
+                        + "holding their request's escalation, which only co-partitioned assignment guarantees), but "
+                        + "kafka.consumer.partition.assignment.strategy is '" + chosen + "': remove it or set it to "
+                        + RangeAssignor.class.getName());
+            }
+        } else {
+            p.putIfAbsent(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
+        }
         config.kafka().instanceId().ifPresent(id -> p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, id));
         if (config.delivery() == SidecarConfig.Delivery.EXACTLY_ONCE) {
             p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");

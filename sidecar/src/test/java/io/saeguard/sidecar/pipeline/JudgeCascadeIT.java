@@ -55,7 +55,7 @@ class JudgeCascadeIT {
     static void start(KafkaBroker kafka) throws Exception {
         System.out.println("JudgeCascadeIT seed=" + SEED);
         PythonSaeFixtures.assumeAvailable();
-        s = Scenario.create(dir, kafka.bootstrap(), SEED, "delivery: exactly-once\n");
+        s = Scenario.create(dir, kafka.bootstrap(), SEED, "delivery: exactly-once\njudge_cascade: true\n");
         Files.writeString(dir.resolve("planted.yaml"), """
                 id: %s
                 sae: %s

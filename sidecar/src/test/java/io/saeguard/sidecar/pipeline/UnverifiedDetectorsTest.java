@@ -50,4 +50,32 @@ class UnverifiedDetectorsTest {
         assertThatCode(() -> Pipeline.checkStatus(pack(""), defaults)).doesNotThrowAnyException();
         assertThatCode(() -> Pipeline.checkStatus(pack("status: verified"), defaults)).doesNotThrowAnyException();
     }
+
+    @Test
+    void anEscalateBandIsRefusedUnlessTheConfigTurnsTheJudgeCascadeOn() throws Exception {
+        // Given a detector whose band escalates to a judge
+        DetectorDefinition escalating = DetectorDefinitions.parse("""
+                id: uncertain
+                sae: s
+                rule:
+                  kind: features
+                  features:
+                    - id: 3
+                      threshold: 1.0
+                policy:
+                  bands:
+                    - min: 1.0
+                      action: escalate
+                      judge_timeout_ms: 500
+                      fallback: block
+                """.getBytes(StandardCharsets.UTF_8), "uncertain.yaml");
+        SidecarConfig defaults = ConfigLoader.load(Optional.empty(), Map.of());
+        SidecarConfig cascading = ConfigLoader.load(Optional.empty(), Map.of("SAEGUARD_JUDGE_CASCADE", "true"));
+
+        // Then it is refused by default, naming the key, and accepted with the cascade on
+        assertThat(defaults.judgeCascade()).isFalse();
+        assertThatThrownBy(() -> Pipeline.checkStatus(escalating, defaults)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("detector 'uncertain'").hasMessageContaining("judge_cascade: true");
+        assertThatCode(() -> Pipeline.checkStatus(escalating, cascading)).doesNotThrowAnyException();
+    }
 }
