@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.saeguard.sae.PythonSaeFixtures;
 import io.saeguard.sae.TestSeed;
+import io.saeguard.sidecar.testing.SaeguardJar;
 import io.saeguard.topics.safetensors.SafetensorsFile;
 import io.saeguard.topics.safetensors.SafetensorsWriter;
 import io.saeguard.topics.safetensors.Tensor;
@@ -72,11 +73,12 @@ class CompareSaesIT {
         Path out = dir.resolve("r.json");
 
         // When
-        int exit = Main.execute("compare-saes", a.toString(), b.toString(), "--input", c.resolve("input.safetensors").toString(), "--config",
-                config.toString(), "--out", out.toString());
+        // (in its own JVM: DJL's engine options are fixed per JVM, and other ITs of this JVM set theirs)
+        SaeguardJar.Completed run = SaeguardJar.run(dir, dir.resolve("compare.log"), "compare-saes", a.toString(), b.toString(), "--input",
+                c.resolve("input.safetensors").toString(), "--config", config.toString(), "--out", out.toString(), "--threads", "1");
 
         // Then
-        assertThat(exit).isZero();
+        assertThat(run.exitCode()).as(run.output()).isZero();
         JsonNode r = new ObjectMapper().readTree(out.toFile());
         assertThat(r.get("tokens").asInt()).isEqualTo(TOKENS);
         assertThat(r.get("activation_correlation").get("pw_mcc").asDouble()).isCloseTo(1.0, within(1e-6));
