@@ -37,6 +37,22 @@ final class RequestStore {
         return s;
     }
 
+    /** The request's state if held, without changing its last-seen time. */
+    RequestState peek(String requestId) {
+        return requests.get(requestId);
+    }
+
+    /** Holds {@code state}, replacing any state of its request (evicting the least recently used one at the cap). */
+    void put(RequestState state) {
+        if (!requests.containsKey(state.requestId) && requests.size() >= maxRequests) {
+            Iterator<RequestState> eldest = requests.values().iterator();
+            eldest.next();
+            eldest.remove();
+            capEvictions++;
+        }
+        requests.put(state.requestId, state);
+    }
+
     void remove(String requestId) {
         requests.remove(requestId);
     }
