@@ -183,6 +183,7 @@ topics:
   steering: $prefix.saeguard.steering
   detectors: $prefix.saeguard.detectors
   deadletter: $prefix.saeguard.deadletter
+  state: $prefix.saeguard.state
   prompts: $prefix.saeguard.prompts
 saes:
   - id: bench-sae

@@ -338,7 +338,7 @@ public final class ConfigLoader {
         Map<TopicRole, String> topics = new EnumMap<>(TopicRole.class);
         for (Map.Entry<String, String> e : props(f.topics(), "topics").entrySet()) {
             TopicRole role = TopicRole.fromKey(e.getKey()).orElseThrow(() -> new ConfigException(source + ": unknown key 'topics."
-                    + e.getKey() + "' (roles: activations, prompts, decisions, alerts, shadow, steering, detectors, deadletter)"));
+                    + e.getKey() + "' (roles: activations, prompts, decisions, alerts, shadow, steering, detectors, deadletter, state)"));
             topics.put(role, e.getValue());
         }
 

@@ -9,13 +9,14 @@ import io.saeguard.topics.events.EventCodec;
 import io.saeguard.topics.events.ShadowDecision;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
 /**
  * Publishes a record's outputs: one decision to {@code saeguard.decisions}, its alerts to {@code saeguard.alerts} and
  * its shadow detectors' non-allow decisions to {@code saeguard.shadow} (with {@code "shadow": true}), keyed by request
- * id, as one group through the {@link OutputSink} (at-least-once or exactly-once: a shadow decision is delivered exactly
+ * id, and the request's state to {@code saeguard.state} when kept, as one group through the {@link OutputSink} (at-least-once or exactly-once: a shadow decision is delivered exactly
  * when the record's decision is). Thread-safe.
  */
 final class DecisionPublisher {
@@ -27,10 +28,22 @@ final class DecisionPublisher {
     private final String shadowTopic;
     private final Metrics metrics;
     private final Consumer<List<Alert>> alertListener;
+    private final Optional<String> stateTopic;
 
     /** @param alertListener gets each record's alerts once Kafka acknowledged them (the live page); must not block */
     DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, Metrics metrics,
             Consumer<List<Alert>> alertListener) {
+        this(sink, decisionsTopic, alertsTopic, shadowTopic, Optional.empty(), metrics, alertListener);
+    }
+
+    /**
+     * @param stateTopic where each record's request state goes, in its output group (docs/architecture.md#request-state);
+     *                   empty: request state is not kept outside the engine
+     * @param alertListener gets each record's alerts once Kafka acknowledged them (the live page); must not block
+     */
+    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, Optional<String> stateTopic,
+            Metrics metrics, Consumer<List<Alert>> alertListener) {
+        this.stateTopic = stateTopic;
         this.alertListener = alertListener;
         this.sink = sink;
         this.decisionsTopic = decisionsTopic;
@@ -39,8 +52,22 @@ final class DecisionPublisher {
         this.metrics = metrics;
     }
 
-    /** Publishes the outcome of {@code work}; returns the decision as published (latency filled in). */
+    /** Whether {@link #publish} writes request state: then the engine takes a snapshot after each record. */
+    boolean writesState() {
+        return stateTopic.isPresent();
+    }
+
+    /** Publishes the outcome of {@code work} without request state; returns the decision as published (latency filled in). */
     Decision publish(Work work, ChunkOutcome outcome) {
+        return publish(work, outcome, Optional.empty());
+    }
+
+    /**
+     * Publishes the outcome of {@code work}; returns the decision as published (latency filled in). With a state topic,
+     * {@code state} (the request's encoded snapshot after this record; empty once the request ended: a tombstone) goes
+     * in the same output group, so it is delivered exactly when the decision is.
+     */
+    Decision publish(Work work, ChunkOutcome outcome, Optional<byte[]> state) {
         long produced = work.record().timestamp();
         long now = System.currentTimeMillis();
         Decision decision = outcome.decision().toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
@@ -54,6 +81,7 @@ final class DecisionPublisher {
             Decision stamped = shadow.toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
             outputs.add(new ProducerRecord<>(shadowTopic, key, CODEC.encode(new ShadowDecision(stamped))));
         }
+        stateTopic.ifPresent(t -> outputs.add(RequestStateLog.record(t, work.record(), key, state)));
         metrics.ingestLatency.observe(Math.max(0, work.receivedMs() - produced) / 1000.0);
         metrics.engineLatency.observe(Math.max(0, now - work.receivedMs()) / 1000.0);
         sink.emit(work.source(), outputs, () -> {

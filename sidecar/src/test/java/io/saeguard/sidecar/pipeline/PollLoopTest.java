@@ -66,7 +66,7 @@ class PollLoopTest {
         SaeRouter router = new SaeRouter(List.of(new SidecarConfig.SaeEntry("sae", Path.of("unused"), Optional.empty(), Optional.empty(), 32)));
         DeadLetterPublisher deadLetters = new DeadLetterPublisher(sink, DEADLETTERS, metrics);
         loop = new PollLoop(consumer, List.of(TOPIC), BATCHING, router, Map.of("sae", D_IN), engine, deadLetters, sink, generation, metrics,
-                Optional.empty(), Optional.empty(), time);
+                Optional.empty(), Optional.empty(), Optional.empty(), time);
         loop.subscribe();
         consumer.updateBeginningOffsets(Map.of(P0, 0L, P1, 0L));
         consumer.rebalance(List.of(assigned));

@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.pipeline;
 
+import io.saeguard.detectors.RequestSnapshot;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -10,6 +11,7 @@ final class RecordingEngine implements EngineIntake {
     final List<Work> submitted = new ArrayList<>();
     final List<PromptWork> prompts = new ArrayList<>();
     final List<Set<TopicPartition>> forgotten = new ArrayList<>();
+    final List<String> restored = new ArrayList<>();
 
     @Override
     public void submit(Work work) {
@@ -24,6 +26,11 @@ final class RecordingEngine implements EngineIntake {
     @Override
     public void forget(Set<TopicPartition> partitions) {
         forgotten.add(Set.copyOf(partitions));
+    }
+
+    @Override
+    public void restore(TopicPartition partition, List<RequestSnapshot> snapshots) {
+        restored.add(partition + ":" + snapshots.size());
     }
 
     /** The offsets handed over so far, in order, as "partition@offset/generation". */

@@ -12,7 +12,9 @@ public enum TopicRole {
     SHADOW,
     STEERING,
     DETECTORS,
-    DEADLETTER;
+    DEADLETTER,
+    /** Per-request detector state, keyed by request id, partitioned like the input topics (docs/architecture.md#request-state). */
+    STATE;
 
     /** The key used in {@code topics.yaml} and config files. */
     public String key() {
