@@ -28,7 +28,7 @@ final class DecisionPublisher {
     private final String shadowTopic;
     private final Metrics metrics;
     private final Consumer<List<Alert>> alertListener;
-    private final Optional<String> stateTopic;
+    private final Optional<RequestStateLog.Target> stateTarget;
 
     /** @param alertListener gets each record's alerts once Kafka acknowledged them (the live page); must not block */
     DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, Metrics metrics,
@@ -37,13 +37,13 @@ final class DecisionPublisher {
     }
 
     /**
-     * @param stateTopic where each record's request state goes, in its output group (docs/architecture.md#request-state);
+     * @param stateTarget where each record's request state goes, in its output group (docs/architecture.md#request-state);
      *                   empty: request state is not kept outside the engine
      * @param alertListener gets each record's alerts once Kafka acknowledged them (the live page); must not block
      */
-    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, Optional<String> stateTopic,
+    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, Optional<RequestStateLog.Target> stateTarget,
             Metrics metrics, Consumer<List<Alert>> alertListener) {
-        this.stateTopic = stateTopic;
+        this.stateTarget = stateTarget;
         this.alertListener = alertListener;
         this.sink = sink;
         this.decisionsTopic = decisionsTopic;
@@ -54,7 +54,7 @@ final class DecisionPublisher {
 
     /** Whether {@link #publish} writes request state: then the engine takes a snapshot after each record. */
     boolean writesState() {
-        return stateTopic.isPresent();
+        return stateTarget.isPresent();
     }
 
     /** Publishes the outcome of {@code work} without request state; returns the decision as published (latency filled in). */
@@ -81,7 +81,7 @@ final class DecisionPublisher {
             Decision stamped = shadow.toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
             outputs.add(new ProducerRecord<>(shadowTopic, key, CODEC.encode(new ShadowDecision(stamped))));
         }
-        stateTopic.ifPresent(t -> outputs.add(RequestStateLog.record(t, work.record(), key, state)));
+        stateTarget.ifPresent(t -> outputs.add(RequestStateLog.record(t, work.record(), key, state)));
         metrics.ingestLatency.observe(Math.max(0, work.receivedMs() - produced) / 1000.0);
         metrics.engineLatency.observe(Math.max(0, now - work.receivedMs()) / 1000.0);
         sink.emit(work.source(), outputs, () -> {

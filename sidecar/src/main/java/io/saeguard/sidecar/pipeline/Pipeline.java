@@ -173,7 +173,7 @@ public final class Pipeline {
         TopicCatalog catalog = s.catalog();
         DeadLetterPublisher dlq = new DeadLetterPublisher(sink, catalog.get(TopicRole.DEADLETTER).name(), s.metrics());
         DecisionPublisher decisions = new DecisionPublisher(sink, catalog.get(TopicRole.DECISIONS).name(),
-                catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.SHADOW).name(), Optional.of(stateLog.topic()), s.metrics(),
+                catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.SHADOW).name(), Optional.of(stateLog.target()), s.metrics(),
                 s.alertListener());
         Map<String, Object> steeringProps = new HashMap<>(producerProps);
         steeringProps.remove(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
@@ -226,7 +226,7 @@ public final class Pipeline {
         Map<String, Object> props = registryConsumerProps(s.config(), s.bootstrap());
         props.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-state-" + UUID.randomUUID().toString().substring(0, 8));
         props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        RequestStateLog log = new RequestStateLog(s.catalog().get(TopicRole.STATE).name(),
+        RequestStateLog log = new RequestStateLog(new RequestStateLog.Target(s.catalog().get(TopicRole.STATE).name(), s.config().kafka().group()),
                 new KafkaConsumer<>(props, new StringDeserializer(), new ByteArrayDeserializer()), s.metrics(), STATE_READ_TIMEOUT, Time.SYSTEM);
         List<String> inputs = new ArrayList<>(List.of(s.catalog().get(TopicRole.ACTIVATIONS).name()));
         if (s.promptSae().isPresent()) {

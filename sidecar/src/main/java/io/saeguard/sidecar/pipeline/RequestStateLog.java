@@ -31,9 +31,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Each state record is keyed by request id, on the state partition with the source record's partition number, its
  * value a {@link RequestSnapshotCodec} snapshot or a tombstone (the request ended), with the source record's topic and
- * offset in headers. Reading back an input partition keeps, per request, the last record whose source is that input
- * partition at an offset below the position the consumer will resume from: later ones describe records that will be
- * decided again.
+ * offset and the consumer group in headers. Reading back an input partition keeps, per request, the record of this group
+ * whose source is that input partition at the highest offset below the position the consumer will resume from (the
+ * later in the log on a tie): records at or above it describe records that will be decided again, and the highest
+ * source offset rather than the last write wins because, at-least-once, a previous owner may still have written a
+ * late state record after the partition moved on.
  *
  * <p>Threading: {@link #record} is static and thread-safe; everything else runs on the poll thread, which owns the
  * reader (its own consumer: no group, {@code read_committed}, never commits).
@@ -44,9 +46,12 @@ final class RequestStateLog implements AutoCloseable {
     static final String SOURCE_TOPIC = "saeguard.state.topic";
     /** Header: that record's offset (decimal). */
     static final String SOURCE_OFFSET = "saeguard.state.offset";
+    /** Header: the consumer group that decided it; a state topic shared by two groups keeps their states apart. */
+    static final String GROUP = "saeguard.state.group";
     private static final Duration POLL = Duration.ofMillis(100);
 
     private final String topic;
+    private final String group;
     private final Consumer<String, byte[]> reader;
     private final Metrics metrics;
     private final Duration timeout;
@@ -56,25 +61,31 @@ final class RequestStateLog implements AutoCloseable {
      * @param reader  the state topic's reader: no group, {@code read_committed}, auto-commit off
      * @param timeout how long one {@link #read} may take before it fails (the poll loop then recovers and reads again)
      */
-    RequestStateLog(String topic, Consumer<String, byte[]> reader, Metrics metrics, Duration timeout, Time time) {
-        this.topic = topic;
+    RequestStateLog(Target target, Consumer<String, byte[]> reader, Metrics metrics, Duration timeout, Time time) {
+        this.topic = target.topic();
+        this.group = target.group();
         this.reader = reader;
         this.metrics = metrics;
         this.timeout = timeout;
         this.time = time;
     }
 
-    String topic() {
-        return topic;
+    /** Where state is written: the state topic, and the consumer group whose state it is. */
+    record Target(String topic, String group) {
+    }
+
+    Target target() {
+        return new Target(topic, group);
     }
 
     /** The state record written after {@code source} was decided: {@code state} is the request's snapshot, empty once it ended. */
-    static ProducerRecord<String, byte[]> record(String stateTopic, ConsumerRecord<String, byte[]> source, String requestId,
+    static ProducerRecord<String, byte[]> record(Target target, ConsumerRecord<String, byte[]> source, String requestId,
             Optional<byte[]> state) {
         RecordHeaders headers = new RecordHeaders();
+        headers.add(GROUP, target.group().getBytes(StandardCharsets.UTF_8));
         headers.add(SOURCE_TOPIC, source.topic().getBytes(StandardCharsets.UTF_8));
         headers.add(SOURCE_OFFSET, Long.toString(source.offset()).getBytes(StandardCharsets.UTF_8));
-        return new ProducerRecord<>(stateTopic, source.partition(), requestId, state.orElse(null), headers);
+        return new ProducerRecord<>(target.topic(), source.partition(), requestId, state.orElse(null), headers);
     }
 
     /**
@@ -116,7 +127,7 @@ final class RequestStateLog implements AutoCloseable {
         Set<Integer> numbers = new TreeSet<>();
         resumeAt.keySet().forEach(tp -> numbers.add(tp.partition()));
         List<TopicPartition> statePartitions = numbers.stream().map(p -> new TopicPartition(topic, p)).toList();
-        Map<TopicPartition, Map<String, RequestSnapshot>> found = new HashMap<>();
+        Map<TopicPartition, Map<String, Latest>> found = new HashMap<>();
         resumeAt.keySet().forEach(tp -> found.put(tp, new LinkedHashMap<>()));
         if (statePartitions.isEmpty()) {
             return Map.of();
@@ -138,7 +149,11 @@ final class RequestStateLog implements AutoCloseable {
                 }
             }
             Map<TopicPartition, List<RequestSnapshot>> out = new HashMap<>();
-            found.forEach((tp, m) -> out.put(tp, new ArrayList<>(m.values())));
+            found.forEach((tp, m) -> {
+                List<RequestSnapshot> held = new ArrayList<>();
+                m.values().forEach(l -> l.snapshot().ifPresent(held::add));
+                out.put(tp, held);
+            });
             LOGGER.atInfo().addKeyValue("partitions", numbers).addKeyValue("records", records)
                     .addKeyValue("requests", out.values().stream().mapToInt(List::size).sum()).log("request state read back");
             return out;
@@ -156,12 +171,20 @@ final class RequestStateLog implements AutoCloseable {
         return true;
     }
 
-    private void apply(ConsumerRecord<String, byte[]> r, Map<TopicPartition, Long> resumeAt, Map<TopicPartition, Map<String, RequestSnapshot>> found) {
+    /** A request's state record with the highest source offset so far: its snapshot, empty for a tombstone or an unreadable one. */
+    private record Latest(long offset, Optional<RequestSnapshot> snapshot) {
+    }
+
+    private void apply(ConsumerRecord<String, byte[]> r, Map<TopicPartition, Long> resumeAt, Map<TopicPartition, Map<String, Latest>> found) {
+        Header g = r.headers().lastHeader(GROUP);
         Header t = r.headers().lastHeader(SOURCE_TOPIC);
         Header o = r.headers().lastHeader(SOURCE_OFFSET);
-        if (t == null || o == null || r.key() == null) {
+        if (g == null || t == null || o == null || r.key() == null) {
             skip(r, "no key or no source headers");
             return;
+        }
+        if (!group.equals(new String(g.value(), StandardCharsets.UTF_8))) {
+            return; // another group's state
         }
         TopicPartition input = new TopicPartition(new String(t.value(), StandardCharsets.UTF_8), r.partition());
         Long below = resumeAt.get(input);
@@ -173,29 +196,27 @@ final class RequestStateLog implements AutoCloseable {
             offset = Long.parseLong(new String(o.value(), StandardCharsets.UTF_8));
         } catch (NumberFormatException e) {
             skip(r, "source offset header is not a number");
-            found.get(input).remove(r.key());
             return;
         }
-        if (offset >= below) {
-            return; // its record will be decided again
+        Map<String, Latest> m = found.get(input);
+        Latest before = m.get(r.key());
+        if (offset >= below || (before != null && before.offset() > offset)) {
+            return; // its record will be decided again, or a later record's state is already known
         }
-        Map<String, RequestSnapshot> m = found.get(input);
-        if (r.value() == null) {
-            m.remove(r.key());
-            return;
-        }
-        try {
-            RequestSnapshot s = RequestSnapshotCodec.decode(r.value());
-            if (s.requestId().equals(r.key())) {
-                m.put(r.key(), s);
-            } else {
-                skip(r, "the snapshot's request id differs from the record key");
-                m.remove(r.key());
+        Optional<RequestSnapshot> state = Optional.empty();
+        if (r.value() != null) {
+            try {
+                RequestSnapshot s = RequestSnapshotCodec.decode(r.value());
+                if (s.requestId().equals(r.key())) {
+                    state = Optional.of(s);
+                } else {
+                    skip(r, "the snapshot's request id differs from the record key");
+                }
+            } catch (RequestSnapshotCodec.SnapshotFormatException e) {
+                skip(r, e.getMessage());
             }
-        } catch (RequestSnapshotCodec.SnapshotFormatException e) {
-            skip(r, e.getMessage());
-            m.remove(r.key());
         }
+        m.put(r.key(), new Latest(offset, state));
     }
 
     private void skip(ConsumerRecord<String, byte[]> r, String why) {
