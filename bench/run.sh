@@ -213,6 +213,7 @@ topics:
   detectors: $prefix.saeguard.detectors
   reviews: $prefix.saeguard.reviews
   deadletter: $prefix.saeguard.deadletter
+  state: $prefix.saeguard.state
   prompts: $prefix.saeguard.prompts
   judge: $prefix.saeguard.judge
   judge_verdicts: $prefix.saeguard.judge-verdicts

@@ -42,6 +42,8 @@ final class CompiledDetector {
     final TokenRule rule;
     final int slot;
     final int generation;
+    /** Of the definition ({@link DetectorEngine#fingerprint}): a request snapshot's state is restored only into the same one. */
+    final long fingerprint;
     private final Kind aggregate;
     private final int window;
     private final double fireLevel;
@@ -87,6 +89,7 @@ final class CompiledDetector {
         this.rule = rule;
         this.slot = slot;
         this.generation = generation;
+        this.fingerprint = DetectorEngine.fingerprint(d);
         this.aggregate = d.aggregate().kind();
         this.window = d.aggregate().window().orElse(0);
         this.fireLevel = rule.fireLevel();

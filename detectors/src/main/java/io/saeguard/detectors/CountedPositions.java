@@ -97,6 +97,36 @@ final class CountedPositions {
         }
     }
 
+    /** These positions as data (for a request snapshot). */
+    RequestSnapshot.Positions snapshot() {
+        return new RequestSnapshot.Positions(below, givenUp, Arrays.copyOf(ranges, 2 * rangeCount));
+    }
+
+    /**
+     * Replaces these positions by a snapshot's.
+     *
+     * @throws IllegalArgumentException when the snapshot's ranges are not sorted, disjoint, non-adjacent, above
+     *     {@code below} and at most {@link #MAX_RANGES} (a corrupted snapshot)
+     */
+    void restore(RequestSnapshot.Positions p) {
+        long[] r = p.ranges();
+        int n = r.length / 2;
+        if (n > MAX_RANGES) {
+            throw new IllegalArgumentException("counted positions have " + n + " ranges, more than " + MAX_RANGES);
+        }
+        long last = p.below();
+        for (int i = 0; i < n; i++) {
+            if (r[2 * i] <= last || r[2 * i + 1] <= r[2 * i]) {
+                throw new IllegalArgumentException("counted positions' range " + i + " is not above the one before");
+            }
+            last = r[2 * i + 1];
+        }
+        below = p.below();
+        givenUp = p.givenUp();
+        ranges = n == 0 ? NONE : r;
+        rangeCount = n;
+    }
+
     /** Every position below this one was counted (or given up). */
     long below() {
         return below;

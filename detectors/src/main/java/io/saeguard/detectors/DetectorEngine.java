@@ -98,6 +98,7 @@ public final class DetectorEngine {
     private int nextSlot;
     private int nextGeneration;
     private long revision;
+    private long snapshotStatesSkipped;
     private double[] scores = new double[256];
 
     private DetectorEngine(DecoderDirections directions, StateLimits limits) {
@@ -331,6 +332,80 @@ public final class DetectorEngine {
         Map<String, float[]> out = new TreeMap<>();
         vectors.forEach((k, v) -> out.put(k, v.clone()));
         return Collections.unmodifiableMap(out);
+    }
+
+    /**
+     * The request's state as data, or empty when none is held (it never came, finished, expired or was evicted). Call it
+     * after {@link #evaluate} to write the state beside the chunk's decision (docs/architecture.md#request-state); only
+     * detectors of the current definitions with state for the request are in it.
+     */
+    public Optional<RequestSnapshot> snapshot(String requestId) {
+        RequestState s = store.peek(requestId);
+        if (s == null) {
+            return Optional.empty();
+        }
+        List<RequestSnapshot.DetectorSnapshot> states = new ArrayList<>(detectors.size());
+        for (CompiledDetector d : detectors) {
+            DetectorState st = s.existing(d.slot, d.generation);
+            if (st != null) {
+                states.add(st.snapshot(d.id, d.fingerprint));
+            }
+        }
+        return Optional.of(new RequestSnapshot(requestId, s.nextSeq, s.lastSeenMillis, s.saeProgress(), states));
+    }
+
+    /**
+     * Holds the snapshot's state for its request, replacing any held now, as if this engine had evaluated the chunks
+     * the snapshot was taken after. A detector's state is restored only when a detector of that id exists and its
+     * definition has the snapshot's fingerprint; otherwise that detector starts afresh for the request (as after a
+     * replacement) and the state is counted in {@link #snapshotStatesSkipped()}. A request whose every SAE had sent
+     * its final chunk is not held (its state was already released).
+     *
+     * @throws IllegalArgumentException when the snapshot's counted positions are not well formed (a corrupted
+     *     snapshot); nothing is held then
+     */
+    public void restore(RequestSnapshot snapshot) {
+        RequestState s = new RequestState(snapshot.requestId());
+        s.nextSeq = snapshot.nextSeq();
+        s.lastSeenMillis = snapshot.lastSeenMillis();
+        boolean done = false;
+        for (RequestSnapshot.SaeProgress p : snapshot.saes()) {
+            done = s.recordChunk(p.sae(), p.finished());
+        }
+        for (RequestSnapshot.DetectorSnapshot ds : snapshot.detectors()) {
+            int at = indexOf(ds.detector());
+            CompiledDetector d = at >= 0 ? detectors.get(at) : null;
+            if (d == null || d.fingerprint != ds.fingerprint() || ds.ring().length != d.definition.aggregate().window().orElse(0)) {
+                snapshotStatesSkipped++;
+                continue;
+            }
+            s.put(d.slot, new DetectorState(d.generation, ds));
+        }
+        if (done) {
+            store.remove(snapshot.requestId());
+        } else {
+            store.put(s);
+        }
+    }
+
+    /** Detector states of restored snapshots that were not restored (their detector is gone or was redefined). */
+    public long snapshotStatesSkipped() {
+        return snapshotStatesSkipped;
+    }
+
+    /**
+     * A fingerprint of a definition: the first 8 bytes of the SHA-256 of its YAML ({@link DetectorDefinitions#toYaml}).
+     * Two definitions that read alike have the same one; any change to the rule, aggregation, special tokens or
+     * policy changes it.
+     */
+    public static long fingerprint(DetectorDefinition d) {
+        try {
+            byte[] h = java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(DetectorDefinitions.toYaml(d).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return java.nio.ByteBuffer.wrap(h).getLong();
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e); // every JVM must have it
+        }
     }
 
     /** Drops the state of every request the predicate accepts (partitions revoked); returns how many. */

@@ -36,6 +36,36 @@ final class DetectorState {
         this.ring = new double[window];
     }
 
+    /** The state a snapshot describes, for the detector version {@code generation} (the snapshot's ring fits it). */
+    DetectorState(int generation, RequestSnapshot.DetectorSnapshot s) {
+        this.generation = generation;
+        this.ring = s.ring();
+        positions.restore(s.positions());
+        counted = s.counted();
+        fired = s.fired();
+        max = s.max();
+        sum = s.sum();
+        ringPos = s.ringPos();
+        ringFill = s.ringFill();
+        windowFired = s.windowFired();
+        bestRate = s.bestRate();
+        latchedBand = s.latchedBand();
+        alertedLevel = s.alertedLevel();
+        lastTopFeature = s.lastTopFeature();
+        lastMeanNorm = s.lastMeanNorm();
+    }
+
+    /** This state as data, under the detector's id and definition fingerprint. */
+    RequestSnapshot.DetectorSnapshot snapshot(String detector, long fingerprint) {
+        return new RequestSnapshot.DetectorSnapshot(detector, fingerprint, positions.snapshot(), counted, fired, max, sum, ring, ringPos,
+                ringFill, windowFired, bestRate, latchedBand, alertedLevel, lastTopFeature, lastMeanNorm);
+    }
+
+    /** The window ring's length (the definition's window, 0 without one). */
+    int window() {
+        return ring.length;
+    }
+
     /** Adds one counted token. */
     void add(double score, boolean didFire, Kind kind) {
         counted++;

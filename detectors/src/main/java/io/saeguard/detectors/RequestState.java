@@ -32,6 +32,29 @@ final class RequestState {
         return s;
     }
 
+    /** The detector's state if it has one under this version of the detector, else null. */
+    DetectorState existing(int slot, int generation) {
+        DetectorState s = slot < detectors.length ? detectors[slot] : null;
+        return s != null && s.generation == generation ? s : null;
+    }
+
+    /** Puts a detector's state (restored from a snapshot) in its slot. */
+    void put(int slot, DetectorState state) {
+        if (slot >= detectors.length) {
+            detectors = java.util.Arrays.copyOf(detectors, Math.max(slot + 1, detectors.length * 2));
+        }
+        detectors[slot] = state;
+    }
+
+    /** The SAEs that sent chunks, in first-seen order, and whether each sent its final one. */
+    java.util.List<RequestSnapshot.SaeProgress> saeProgress() {
+        java.util.List<RequestSnapshot.SaeProgress> out = new java.util.ArrayList<>(saeCount);
+        for (int i = 0; i < saeCount; i++) {
+            out.add(new RequestSnapshot.SaeProgress(saes[i], finished[i]));
+        }
+        return out;
+    }
+
     /** Records a chunk of {@code sae}; true when every SAE that sent chunks has sent its final one. */
     boolean recordChunk(String sae, boolean isFinal) {
         int i = 0;

@@ -42,6 +42,17 @@ final class RequestStore {
         return requests.get(requestId);
     }
 
+    /** Holds {@code state}, replacing any state of its request (evicting the least recently used one at the cap). */
+    void put(RequestState state) {
+        if (!requests.containsKey(state.requestId) && requests.size() >= maxRequests) {
+            Iterator<RequestState> eldest = requests.values().iterator();
+            eldest.next();
+            eldest.remove();
+            capEvictions++;
+        }
+        requests.put(state.requestId, state);
+    }
+
     void remove(String requestId) {
         requests.remove(requestId);
     }

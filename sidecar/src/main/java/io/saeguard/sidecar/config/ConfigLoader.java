@@ -384,7 +384,7 @@ public final class ConfigLoader {
         Map<TopicRole, String> topics = new EnumMap<>(TopicRole.class);
         for (Map.Entry<String, String> e : props(f.topics(), "topics").entrySet()) {
             TopicRole role = TopicRole.fromKey(e.getKey()).orElseThrow(() -> new ConfigException(source + ": unknown key 'topics."
-                    + e.getKey() + "' (roles: activations, prompts, decisions, alerts, shadow, steering, detectors, reviews, deadletter, judge, judge_verdicts)"));
+                    + e.getKey() + "' (roles: activations, prompts, decisions, alerts, shadow, steering, detectors, reviews, deadletter, judge, judge_verdicts, state)"));
             topics.put(role, e.getValue());
         }
 

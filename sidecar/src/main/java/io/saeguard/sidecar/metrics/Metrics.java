@@ -80,6 +80,8 @@ public final class Metrics {
     public final Counter truncatedTokens;
     public final Counter assignments;
     public final Counter recoveries;
+    public final Counter stateRestored;
+    public final Counter stateSkipped;
     public final Histogram detectorScore;
     public final Counter detectorFailures;
     public final Counter judgeEscalations;
@@ -136,6 +138,12 @@ public final class Metrics {
                 .register(registry);
         assignments = Counter.builder().name("saeguard_partition_assignments_total")
                 .help("Rebalance callbacks that assigned partitions to this member").register(registry);
+        stateRestored = Counter.builder().name("saeguard_state_requests_restored_total")
+                .help("Requests whose detector state was restored from the state topic when their partition was assigned or rewound")
+                .register(registry);
+        stateSkipped = Counter.builder().name("saeguard_state_records_skipped_total")
+                .help("State topic records that could not be read (another format version, corruption): their request starts afresh")
+                .register(registry);
         detectorScore = Histogram.builder().name("saeguard_detector_score")
                 .help("Each detector's aggregated score per record (>= 1 means its rule fired)").labelNames("detector")
                 .classicUpperBounds(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10).register(registry);

@@ -53,7 +53,7 @@ public final class CheckEngine implements AutoCloseable {
         Executor noEgress = task -> {
             throw new IllegalStateException("a check-only engine publishes nothing");
         };
-        EngineOutputs outputs = new EngineOutputs(new DecisionPublisher(nowhere, "none", "none", "none", "none", metrics),
+        EngineOutputs outputs = new EngineOutputs(new DecisionPublisher(nowhere, "none", "none", "none", "none", Optional.empty(), metrics),
                 new DeadLetterPublisher(nowhere, "none", metrics), vectors -> { }, noEgress);
         EngineLoop loop = new EngineLoop(config, saes, definitions, Pipeline.engineOptions(config), outputs, metrics, new Generation(), Time.SYSTEM);
         try {

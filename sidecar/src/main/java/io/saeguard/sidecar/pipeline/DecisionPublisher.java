@@ -16,7 +16,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 /**
  * Publishes a record's outputs: one decision to {@code saeguard.decisions}, its alerts to {@code saeguard.alerts} and
  * its shadow detectors' non-allow decisions to {@code saeguard.shadow} (with {@code "shadow": true}), keyed by request
- * id, as one group through the {@link OutputSink} (at-least-once or exactly-once: a shadow decision is delivered exactly
+ * id, and the request's state to {@code saeguard.state} when kept, as one group through the {@link OutputSink} (at-least-once or exactly-once: a shadow decision is delivered exactly
  * when the record's decision is), and the judge cascade's requests and decisions. Thread-safe.
  *
  * <p>A record that names a {@code reply_partition} (checked by the poll thread against the decisions topic's partitions,
@@ -33,9 +33,16 @@ final class DecisionPublisher {
     private final String shadowTopic;
     private final String judgeTopic;
     private final Metrics metrics;
+    private final Optional<RequestStateLog.Target> stateTarget;
 
-    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, String judgeTopic, Metrics metrics) {
+    /**
+     * @param stateTarget where each record's request state goes, in its output group (docs/architecture.md#request-state);
+     *                   empty: request state is not kept outside the engine
+     */
+    DecisionPublisher(OutputSink sink, String decisionsTopic, String alertsTopic, String shadowTopic, String judgeTopic,
+            Optional<RequestStateLog.Target> stateTarget, Metrics metrics) {
         this.judgeTopic = judgeTopic;
+        this.stateTarget = stateTarget;
         this.sink = sink;
         this.decisionsTopic = decisionsTopic;
         this.alertsTopic = alertsTopic;
@@ -43,17 +50,24 @@ final class DecisionPublisher {
         this.metrics = metrics;
     }
 
-    /** Publishes the outcome of {@code work}; returns the decision as published (latency filled in). */
+    /** Whether {@link #publish} writes request state: then the engine takes a snapshot after each record. */
+    boolean writesState() {
+        return stateTarget.isPresent();
+    }
+
+    /** Publishes the outcome of {@code work} without a judge request or request state; returns the decision as published. */
     Decision publish(Work work, ChunkOutcome outcome) {
-        return publish(work, outcome, Optional.empty());
+        return publish(work, outcome, Optional.empty(), Optional.empty());
     }
 
     /**
      * Publishes the outcome of {@code work} and, when its escalate band started an escalation, the request for judgement to
      * {@code saeguard.judge} in the same output group (so with exactly-once the judge sees it exactly when the record's
-     * escalating decision is committed); returns the decision as published.
+     * escalating decision is committed); returns the decision as published. With a state topic, {@code state} (the
+     * request's encoded snapshot after this record; empty once the request ended: a tombstone) goes in the same output
+     * group, so it is delivered exactly when the decision is.
      */
-    Decision publish(Work work, ChunkOutcome outcome, Optional<JudgeRequest> judgement) {
+    Decision publish(Work work, ChunkOutcome outcome, Optional<JudgeRequest> judgement, Optional<byte[]> state) {
         long produced = work.record().timestamp();
         long now = System.currentTimeMillis();
         Decision decision = outcome.decision().toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
@@ -70,6 +84,7 @@ final class DecisionPublisher {
             Decision stamped = shadow.toBuilder().latencyMs(Math.max(0, now - produced)).ts(now).build();
             outputs.add(new ProducerRecord<>(shadowTopic, key, CODEC.encode(new ShadowDecision(stamped))));
         }
+        stateTarget.ifPresent(t -> outputs.add(RequestStateLog.record(t, work.record(), key, state)));
         metrics.ingestLatency.observe(Math.max(0, work.receivedMs() - produced) / 1000.0);
         metrics.engineLatency.observe(Math.max(0, now - work.receivedMs()) / 1000.0);
         sink.emit(work.source(), outputs, () -> {

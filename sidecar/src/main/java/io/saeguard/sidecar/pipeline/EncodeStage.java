@@ -1,6 +1,8 @@
 package io.saeguard.sidecar.pipeline;
 
 import io.saeguard.detectors.ChunkOutcome;
+import io.saeguard.detectors.RequestSnapshot;
+import io.saeguard.detectors.RequestSnapshotCodec;
 import io.saeguard.sae.engine.DeviceSae;
 import io.saeguard.sidecar.metrics.FeatureStats;
 import io.saeguard.sidecar.metrics.FullCodeSampler;
@@ -169,12 +171,13 @@ final class EncodeStage {
         List<Work> decided = new ArrayList<>(items.size());
         List<ChunkOutcome> outcomes = new ArrayList<>(items.size());
         List<Optional<JudgeRequest>> judgements = new ArrayList<>(items.size());
+        List<Optional<byte[]>> states = new ArrayList<>(items.size());
         List<Runnable> answers = new ArrayList<>(0);
         int row = 0;
         for (ChunkInput i : items) {
             SparseCodes mine = codes.slice(row, i.tokens());
             if (i instanceof Work w) {
-                decide(w, mine, dIn, nowMs, decided, outcomes, judgements);
+                decide(w, mine, dIn, nowMs, decided, outcomes, judgements, states);
             } else if (i instanceof HttpCheck c) {
                 answers.add(answer(c, sae, mine, watchedPath, x, row, dIn, nowMs));
             }
@@ -183,7 +186,7 @@ final class EncodeStage {
         long tPublish = time.nanoseconds();
         busy(Metrics.PART_DETECT, tPublish - tDetect);
         if (!decided.isEmpty()) {
-            outputs.egress().execute(() -> publish(decided, outcomes, judgements));
+            outputs.egress().execute(() -> publish(decided, outcomes, judgements, states));
         }
         answers.forEach(Runnable::run); // after the records' decisions are handed over: a check's full encode never delays them
         long tFvu = time.nanoseconds();
@@ -205,6 +208,23 @@ final class EncodeStage {
                 metrics.truncatedTokens.labelValues(saeId).inc(c.truncatedTokens());
             }
         });
+    }
+
+    /**
+     * Holds request state read back from the state topic for {@code partition} (assigned or rewound). A snapshot that
+     * cannot be restored (malformed counted positions) is skipped and counted; its request starts afresh.
+     */
+    void restore(TopicPartition partition, List<RequestSnapshot> snapshots) {
+        for (RequestSnapshot s : snapshots) {
+            try {
+                evaluator.detectors().restore(s);
+                requestPartitions.seen(s.requestId(), partition, false);
+            } catch (IllegalArgumentException e) {
+                metrics.stateSkipped.inc();
+                LOGGER.atWarn().addKeyValue("partition", partition.toString()).log("request state not restored, the request starts afresh: {}",
+                        e.getMessage());
+            }
+        }
     }
 
     /** Drops the detector state of requests last seen on these partitions (they were revoked). */
@@ -267,7 +287,7 @@ final class EncodeStage {
     }
 
     private void decide(Work w, SparseCodes codes, int dIn, long nowMs, List<Work> decided, List<ChunkOutcome> outcomes,
-            List<Optional<JudgeRequest>> judgements) {
+            List<Optional<JudgeRequest>> judgements, List<Optional<byte[]>> states) {
         ChunkOutcome outcome;
         try {
             outcome = evaluator.evaluate(w, codes, dIn, nowMs);
@@ -282,6 +302,10 @@ final class EncodeStage {
         decided.add(w);
         outcomes.add(outcome);
         judgements.add(judge.escalate(outcome, w.partition(), w.replyPartition(), w.prompt().map(Work.PromptText::text), nowMs));
+        // The request's state right after this record, before any later chunk of it: what a new owner must resume from.
+        states.add(outputs.decisions().writesState()
+                ? evaluator.detectors().snapshot(w.requestId()).map(RequestSnapshotCodec::encode)
+                : Optional.empty());
     }
 
     /**
@@ -313,11 +337,12 @@ final class EncodeStage {
      * record whose outputs cannot be built or handed over is dead-lettered (stage {@code egress}), so it is never
      * left in flight.
      */
-    private void publish(List<Work> decided, List<ChunkOutcome> outcomes, List<Optional<JudgeRequest>> judgements) {
+    private void publish(List<Work> decided, List<ChunkOutcome> outcomes, List<Optional<JudgeRequest>> judgements,
+            List<Optional<byte[]>> states) {
         for (int i = 0; i < decided.size(); i++) {
             Work w = decided.get(i);
             try {
-                outputs.decisions().publish(w, outcomes.get(i), judgements.get(i));
+                outputs.decisions().publish(w, outcomes.get(i), judgements.get(i), states.get(i));
             } catch (RuntimeException e) {
                 LOGGER.atError().addKeyValue("offset", w.record().offset()).log("a decision could not be published: {}", e.toString());
                 outputs.deadLetters().send(w.record(), w.source(), FailureReason.PUBLISH_ERROR, e);

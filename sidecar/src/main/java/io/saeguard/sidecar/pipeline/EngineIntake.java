@@ -1,5 +1,7 @@
 package io.saeguard.sidecar.pipeline;
 
+import io.saeguard.detectors.RequestSnapshot;
+import java.util.List;
 import java.util.Set;
 import org.apache.kafka.common.TopicPartition;
 
@@ -29,4 +31,11 @@ interface EngineIntake {
      * lost, or rewound by a recovery, so their records will be processed again (here or elsewhere).
      */
     void forget(Set<TopicPartition> partitions);
+
+    /**
+     * Holds the detector state read back from the state topic for requests of {@code partition} (assigned, or rewound
+     * by a recovery after a {@link #forget}); queued before any record of the partition, so in force when the first is
+     * decided (docs/architecture.md#request-state).
+     */
+    void restore(TopicPartition partition, List<RequestSnapshot> snapshots);
 }

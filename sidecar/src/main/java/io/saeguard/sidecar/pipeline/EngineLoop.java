@@ -1,6 +1,7 @@
 package io.saeguard.sidecar.pipeline;
 
 import io.saeguard.detectors.DetectorDefinition;
+import io.saeguard.detectors.RequestSnapshot;
 import io.saeguard.detectors.StateLimits;
 import io.saeguard.sae.Sae;
 import io.saeguard.sae.engine.EngineOptions;
@@ -126,6 +127,11 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     @Override
     public void forget(Set<TopicPartition> partitions) {
         queue.add(new EngineTask.Forget(Set.copyOf(partitions)));
+    }
+
+    @Override
+    public void restore(TopicPartition partition, List<RequestSnapshot> snapshots) {
+        queue.add(new EngineTask.Restore(partition, List.copyOf(snapshots)));
     }
 
     /**
@@ -335,6 +341,8 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
         } else if (task instanceof EngineTask.Forget f) {
             flushAll(); // decide what was queued before the revocation with the state it had
             stage.forget(f.partitions());
+        } else if (task instanceof EngineTask.Restore r) {
+            stage.restore(r.partition(), r.snapshots());
         } else if (task instanceof EngineTask.Barrier b) {
             flushAll(); // keep per-request order: earlier records first
             try {

@@ -1,5 +1,8 @@
 package io.saeguard.sidecar.pipeline;
 
+import io.saeguard.detectors.RequestSnapshot;
+import java.util.List;
+
 import io.saeguard.detectors.DetectorDefinition;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -38,6 +41,10 @@ sealed interface EngineTask {
 
     /** Drop the detector state of requests last seen on these (revoked) partitions. */
     record Forget(Set<TopicPartition> partitions) implements EngineTask {
+    }
+
+    /** Hold the restored state of requests of a newly assigned (or rewound) partition, before any of its records. */
+    record Restore(TopicPartition partition, List<RequestSnapshot> snapshots) implements EngineTask {
     }
 
     /** Run a body once everything queued before is decided. */

@@ -53,6 +53,8 @@ public final class Pipeline {
     static final Duration REGISTRY_APPLY_TIMEOUT = Duration.ofSeconds(10);
     /** How long the poll thread waits for the decisions topic's partition count (a record naming a reply partition). */
     private static final Duration REPLY_PARTITIONS_LOOKUP_TIMEOUT = Duration.ofSeconds(5);
+    /** How long reading back the state of assigned partitions may take before the poll loop recovers and tries again. */
+    static final Duration STATE_READ_TIMEOUT = Duration.ofSeconds(30);
 
     /**
      * What the pipeline runs on.
@@ -159,6 +161,7 @@ public final class Pipeline {
             LOGGER.warn("delivery is exactly-once but kafka.instance_id is not set: after a crash, outputs stall for up to "
                     + "transaction.timeout.ms (10 s) until the broker aborts the dead instance's transaction; set a stable instance id");
         }
+        RequestStateLog stateLog = stateLog(s);
         Map<String, Object> producerProps = producerProps(config, s.bootstrap());
         KafkaProducer<String, byte[]> producer = new KafkaProducer<>(producerProps, new StringSerializer(), new ByteArraySerializer());
         if (exactlyOnce) {
@@ -176,7 +179,8 @@ public final class Pipeline {
         TopicCatalog catalog = s.catalog();
         DeadLetterPublisher dlq = new DeadLetterPublisher(sink, catalog.get(TopicRole.DEADLETTER).name(), s.metrics());
         DecisionPublisher decisions = new DecisionPublisher(sink, catalog.get(TopicRole.DECISIONS).name(),
-                catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.SHADOW).name(), catalog.get(TopicRole.JUDGE).name(), s.metrics());
+                catalog.get(TopicRole.ALERTS).name(), catalog.get(TopicRole.SHADOW).name(), catalog.get(TopicRole.JUDGE).name(),
+                Optional.of(stateLog.target()), s.metrics());
         Map<String, Object> steeringProps = new HashMap<>(producerProps);
         steeringProps.remove(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
         steeringProps.remove(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG);
@@ -199,6 +203,7 @@ public final class Pipeline {
             engine.close();
             steering.close();
             transactions.ifPresentOrElse(t -> t.close(Duration.ofSeconds(10)), () -> producer.close(Duration.ofSeconds(10)));
+            stateLog.close();
             throw e;
         }
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerProps(config, s.bootstrap()), new StringDeserializer(),
@@ -216,7 +221,7 @@ public final class Pipeline {
         ReplyPartitions replies = new ReplyPartitions(decisionsTopic,
                 () -> consumer.partitionsFor(decisionsTopic, REPLY_PARTITIONS_LOOKUP_TIMEOUT).size(), Time.SYSTEM);
         PollLoop poll = new PollLoop(consumer, inputTopics, config.batching(), s.router(), dIns, engine, dlq, sink, generation, s.metrics(),
-                transactions, promptRoute, replies, verdicts, Time.SYSTEM);
+                transactions, promptRoute, replies, verdicts, Optional.of(stateLog), Time.SYSTEM);
         acks.set(poll);
         s.registry().register(new KafkaClientMetrics(List.of(new KafkaClientMetrics.Client("consumer", consumer::metrics),
                 new KafkaClientMetrics.Client("producer", transactions.isPresent() ? transactions.get()::producerMetrics : producer::metrics),
@@ -225,6 +230,29 @@ public final class Pipeline {
         pollThread.start();
         DetectorFileWatcher watcher = new DetectorFileWatcher(config.detectors(), engine, registry);
         return new Pipeline(config, producer, transactions, steering, engine, registry, poll, pollThread, watcher);
+    }
+
+    /**
+     * The state topic's reader (its own consumer: no group, {@code read_committed}), after checking that the topic has as
+     * many partitions as each input topic (docs/architecture.md#request-state).
+     */
+    private static RequestStateLog stateLog(Setup s) {
+        Map<String, Object> props = registryConsumerProps(s.config(), s.bootstrap());
+        props.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-state-" + UUID.randomUUID().toString().substring(0, 8));
+        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        RequestStateLog log = new RequestStateLog(new RequestStateLog.Target(s.catalog().get(TopicRole.STATE).name(), s.config().kafka().group()),
+                new KafkaConsumer<>(props, new StringDeserializer(), new ByteArrayDeserializer()), s.metrics(), STATE_READ_TIMEOUT, Time.SYSTEM);
+        List<String> inputs = new ArrayList<>(List.of(s.catalog().get(TopicRole.ACTIVATIONS).name()));
+        if (s.promptSae().isPresent()) {
+            inputs.add(s.catalog().get(TopicRole.PROMPTS).name());
+        }
+        try {
+            log.checkPartitions(inputs);
+        } catch (RuntimeException e) {
+            log.close();
+            throw e;
+        }
+        return log;
     }
 
     /** Reads the registry topic to its end through the engine, then publishes the detector files whose ids it never held. */

@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.pipeline;
 
+import io.saeguard.detectors.RequestSnapshot;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.DecodeException;
@@ -9,6 +10,7 @@ import io.saeguard.topics.events.PromptEvent;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -75,6 +77,7 @@ final class PollLoop implements Runnable {
     private final Optional<PromptRoute> prompts;
     private final ReplyPartitions replies;
     private final Optional<String> verdicts;
+    private final Optional<RequestStateLog> state;
     private final Time time;
     private final ActivationValidator validator;
     /** The decode threads ({@code batching.decode_threads} > 1), or null: decode on this thread. */
@@ -109,14 +112,17 @@ final class PollLoop implements Runnable {
      * @param dIns each SAE's {@code d_in}, by SAE id (the router's ids)
      * @param replies checks each record's {@code reply_partition} against the decisions topic (through this consumer)
      * @param verdicts the judge-verdicts topic, when it is among {@code topics}: its records are judges' verdicts
+     * @param state where request state is read back from when partitions are assigned or rewound (empty: not kept)
      * @param time the clock of every deadline, interval and backoff ({@link Time#SYSTEM} in production)
      */
     PollLoop(Consumer<String, byte[]> consumer, List<String> topics, SidecarConfig.Batching batching, SaeRouter router,
             Map<String, Integer> dIns, EngineIntake engine, DeadLetterPublisher deadLetters, OutputSink sink, Generation generation,
-            Metrics metrics, Optional<TransactionalSink> transactions, Optional<PromptRoute> prompts, ReplyPartitions replies, Optional<String> verdicts, Time time) {
+            Metrics metrics, Optional<TransactionalSink> transactions, Optional<PromptRoute> prompts, ReplyPartitions replies, Optional<String> verdicts,
+            Optional<RequestStateLog> state, Time time) {
         this.prompts = prompts;
         this.replies = replies;
         this.verdicts = verdicts;
+        this.state = state;
         this.time = time;
         this.lastPauseLog = time.nanoseconds() - PAUSE_LOG_INTERVAL_NANOS;
         this.consumer = consumer;
@@ -179,6 +185,7 @@ final class PollLoop implements Runnable {
             } catch (RuntimeException e) {
                 LOGGER.warn("closing the consumer: {}", e.toString());
             }
+            state.ifPresent(RequestStateLog::close);
             stopped.countDown();
         }
     }
@@ -382,6 +389,7 @@ final class PollLoop implements Runnable {
             return;
         }
         generation.advance();
+        Map<TopicPartition, List<RequestSnapshot>> restored;
         try {
             sink.reset();
             Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(assigned, RECOVERY_CALL_TIMEOUT);
@@ -392,6 +400,7 @@ final class PollLoop implements Runnable {
                     consumer.seek(tp, to);
                 }
             }
+            restored = readState(assigned);
         } catch (RuntimeException e) {
             failureStreak++;
             nextRecoveryNanos = now + backoffNanos(failureStreak);
@@ -403,6 +412,7 @@ final class PollLoop implements Runnable {
         offsets.remove(assigned);
         acks.clear();
         engine.forget(Set.copyOf(assigned));
+        restored.forEach(this::restore);
         inflightTokens.set(0);
         metrics.inflightTokens.set(0);
         metrics.recoveries.inc();
@@ -414,6 +424,26 @@ final class PollLoop implements Runnable {
         consumer.resume(consumer.paused());
         LOGGER.atWarn().addKeyValue("partitions", assigned.size()).addKeyValue("generation", generation.current())
                 .log("recovered: partitions rewound to the committed offsets, their records are processed again");
+    }
+
+    /** The request state of these partitions as of the positions the consumer resumes from (none without a state topic). */
+    private Map<TopicPartition, List<RequestSnapshot>> readState(Collection<TopicPartition> partitions) {
+        if (state.isEmpty() || partitions.isEmpty()) {
+            return Map.of();
+        }
+        Map<TopicPartition, Long> resumeAt = new HashMap<>();
+        for (TopicPartition tp : partitions) {
+            resumeAt.put(tp, consumer.position(tp, RECOVERY_CALL_TIMEOUT));
+        }
+        return state.get().read(resumeAt);
+    }
+
+    /** Hands read-back state to the engine: queued before any record of the partition, so in force for its first one. */
+    private void restore(TopicPartition partition, List<RequestSnapshot> snapshots) {
+        if (!snapshots.isEmpty()) {
+            engine.restore(partition, snapshots);
+            metrics.stateRestored.inc(snapshots.size());
+        }
     }
 
     /** No wait for a first failure, then 0.5 s doubling up to 30 s. */
@@ -558,6 +588,9 @@ final class PollLoop implements Runnable {
 
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            // Before any record of these partitions is fetched: the engine holds their requests' state when the first is
+            // decided. A failure leaves poll() with the exception; the loop recovers (rewinds, reads the state again).
+            readState(partitions).forEach(PollLoop.this::restore);
             assigned.set(true);
             metrics.assignments.inc();
             if ((paused || rewindPending) && !partitions.isEmpty()) {

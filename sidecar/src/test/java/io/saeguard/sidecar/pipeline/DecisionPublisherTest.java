@@ -11,6 +11,7 @@ import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.Decision;
 import io.saeguard.topics.safetensors.DType;
 import java.util.List;
+import java.util.Optional;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -25,7 +26,7 @@ class DecisionPublisherTest {
     private final Generation generation = new Generation();
     private final Metrics metrics = new Metrics(new PrometheusRegistry());
     private final DecisionPublisher publisher = new DecisionPublisher(new DirectSink(producer, s -> { }, generation), "decisions", "alerts",
-            "shadow", "judge", metrics);
+            "shadow", "judge", Optional.empty(), metrics);
 
     private Work work(ActivationCodec.Builder record) throws Exception {
         float[] x = {1, 2};

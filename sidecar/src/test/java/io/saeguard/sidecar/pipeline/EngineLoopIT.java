@@ -111,7 +111,7 @@ class EngineLoopIT {
         saes = Map.of(SAE, SaeLoader.load(c.resolve("sae")));
         metrics = new Metrics(new PrometheusRegistry());
         DirectSink sink = new DirectSink(producer, s -> { }, generation);
-        EngineOutputs outputs = new EngineOutputs(new DecisionPublisher(sink, "decisions", "alerts", "shadow", "judge", metrics),
+        EngineOutputs outputs = new EngineOutputs(new DecisionPublisher(sink, "decisions", "alerts", "shadow", "judge", Optional.empty(), metrics),
                 new DeadLetterPublisher(sink, "deadletter", metrics), v -> { }, Runnable::run);
         engine = new EngineLoop(cfg, saes, List.of(detector("planted", threshold)), new EngineOptions(DeviceSpec.CPU,
                 EngineOptions.defaultCacheDir(), 1, 1, false), outputs, metrics, generation, Time.SYSTEM);

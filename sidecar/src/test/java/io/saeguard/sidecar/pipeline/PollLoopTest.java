@@ -70,10 +70,15 @@ class PollLoopTest {
     private SidecarConfig.Batching batching = BATCHING;
 
     private PollLoop start(OutputSink sink, TopicPartition... assigned) {
+        return start(sink, Optional.empty(), assigned);
+    }
+
+    private PollLoop start(OutputSink sink, Optional<RequestStateLog> state, TopicPartition... assigned) {
         SaeRouter router = new SaeRouter(List.of(new SidecarConfig.SaeEntry("sae", Path.of("unused"), Optional.empty(), Optional.empty(), 32)));
         DeadLetterPublisher deadLetters = new DeadLetterPublisher(sink, DEADLETTERS, metrics);
         loop = new PollLoop(consumer, List.of(TOPIC), batching, router, Map.of("sae", D_IN), engine, deadLetters, sink, generation, metrics,
-                Optional.empty(), Optional.empty(), new ReplyPartitions("decisions", () -> DECISION_PARTITIONS, time), Optional.of(VERDICTS), time);
+                Optional.empty(), Optional.empty(), new ReplyPartitions("decisions", () -> DECISION_PARTITIONS, time), Optional.of(VERDICTS),
+                state, time);
         loop.subscribe();
         consumer.updateBeginningOffsets(Map.of(P0, 0L, P1, 0L, V0, 0L));
         consumer.rebalance(List.of(assigned));
@@ -110,6 +115,38 @@ class PollLoopTest {
     private static String header(ProducerRecord<String, byte[]> r, String key) {
         Header h = r.headers().lastHeader(DeadLetterPublisher.PREFIX + key);
         return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void anAssignedPartitionsRequestStateReachesTheEngineBeforeItsFirstRecord() {
+        // Given the group committed offset 1 of P0, and the state topic holds req-0's state after offset 0
+        MockConsumer<String, byte[]> stateReader = new MockConsumer<>("earliest");
+        TopicPartition state0 = new TopicPartition("state", 0);
+        RequestStateLog.Target target = new RequestStateLog.Target("state", "group");
+        stateReader.updateBeginningOffsets(Map.of(state0, 0L));
+        stateReader.updateEndOffsets(Map.of(state0, 0L));
+        start(new DirectSink(producer, a -> loop.ack(a), generation),
+                Optional.of(new RequestStateLog(target, stateReader, metrics, Duration.ofSeconds(5), time)), P0);
+        consumer.commitSync(Map.of(P0, new OffsetAndMetadata(1)));
+        consumer.rebalance(List.of());
+        engine.events.clear();
+        stateReader.updateEndOffsets(Map.of(state0, 1L));
+        stateReader.schedulePollTask(() -> {
+            ProducerRecord<String, byte[]> p = RequestStateLog.record(target, new ConsumerRecord<>(TOPIC, 0, 0, "req-0", new byte[0]), "req-0",
+                    Optional.of(io.saeguard.detectors.RequestSnapshotCodec.encode(
+                            new io.saeguard.detectors.RequestSnapshot("req-0", 1, 0, List.of(), List.of()))));
+            stateReader.addRecord(new ConsumerRecord<>("state", 0, 0, 0L, org.apache.kafka.common.record.TimestampType.CREATE_TIME, -1, -1,
+                    p.key(), p.value(), new org.apache.kafka.common.header.internals.RecordHeaders(p.headers().toArray()), Optional.empty()));
+        });
+
+        // When P0 is assigned again (resuming at the committed offset 1) and its record at offset 1 polled
+        consumer.rebalance(List.of(P0));
+        add(P0, 1);
+        loop.pollOnce();
+
+        // Then
+        assertThat(engine.events).containsExactly("restore " + P0 + ":1", "submit " + P0 + "@1");
+        assertThat(metrics.stateRestored.get()).isEqualTo(1.0);
     }
 
     @Test
@@ -273,7 +310,7 @@ class PollLoopTest {
         loop = new PollLoop(consumer, List.of(TOPIC, "prompts"), BATCHING, router, Map.of("sae", D_IN), engine,
                 new DeadLetterPublisher(sink, DEADLETTERS, metrics), sink, generation, metrics, Optional.empty(),
                 Optional.of(new PollLoop.PromptRoute("prompts", "sae", 16)), new ReplyPartitions("decisions", () -> DECISION_PARTITIONS, time),
-                Optional.empty(), time);
+                Optional.empty(), Optional.empty(), time);
         loop.subscribe();
         consumer.updateBeginningOffsets(Map.of(prompts, 0L));
         consumer.rebalance(List.of(prompts));

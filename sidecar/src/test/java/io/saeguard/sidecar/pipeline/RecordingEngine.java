@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.pipeline;
 
+import io.saeguard.detectors.RequestSnapshot;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -11,10 +12,14 @@ final class RecordingEngine implements EngineIntake {
     final List<PromptWork> prompts = new ArrayList<>();
     final List<Set<TopicPartition>> forgotten = new ArrayList<>();
     final List<VerdictWork> verdicts = new ArrayList<>();
+    final List<String> restored = new ArrayList<>();
+    /** Submits and restores in the order they came: "submit partition@offset", "restore partition:snapshots". */
+    final List<String> events = new ArrayList<>();
 
     @Override
     public void submit(Work work) {
         submitted.add(work);
+        events.add("submit " + work.partition() + "@" + work.record().offset());
     }
 
     @Override
@@ -30,6 +35,12 @@ final class RecordingEngine implements EngineIntake {
     @Override
     public void forget(Set<TopicPartition> partitions) {
         forgotten.add(Set.copyOf(partitions));
+    }
+
+    @Override
+    public void restore(TopicPartition partition, List<RequestSnapshot> snapshots) {
+        restored.add(partition + ":" + snapshots.size());
+        events.add("restore " + partition + ":" + snapshots.size());
     }
 
     /** The offsets handed over so far, in order, as "partition@offset/generation". */

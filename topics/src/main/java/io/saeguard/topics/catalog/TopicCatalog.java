@@ -81,6 +81,14 @@ public final class TopicCatalog {
                 throw new IllegalArgumentException(source + ": no entry for role '" + role.key() + "'");
             }
         }
+        int state = topics.get(TopicRole.STATE).partitions();
+        for (TopicRole input : new TopicRole[] {TopicRole.ACTIVATIONS, TopicRole.PROMPTS}) {
+            if (topics.get(input).partitions() != state) {
+                throw new IllegalArgumentException(source + ": role 'state' has " + state + " partitions but role '" + input.key() + "' has "
+                        + topics.get(input).partitions() + "; a request's state is kept on the state partition with its input partition's "
+                        + "number (docs/architecture.md#request-state), so give them the same count");
+            }
+        }
         return new TopicCatalog(topics);
     }
 
@@ -97,7 +105,7 @@ public final class TopicCatalog {
         }
         String roleKey = text(e, "role", where);
         TopicRole role = TopicRole.fromKey(roleKey).orElseThrow(() -> new IllegalArgumentException(
-                at + ": unknown role '" + roleKey + "' (roles: activations, prompts, decisions, alerts, shadow, steering, detectors, reviews, deadletter, judge, judge_verdicts)"));
+                at + ": unknown role '" + roleKey + "' (roles: activations, prompts, decisions, alerts, shadow, steering, detectors, reviews, deadletter, judge, judge_verdicts, state)"));
         where = where + " (" + roleKey + ")";
         String name = text(e, "name", where);
         if (!name.matches("[a-zA-Z0-9._-]{1,249}")) {

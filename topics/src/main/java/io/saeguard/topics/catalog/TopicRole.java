@@ -17,7 +17,9 @@ public enum TopicRole {
     /** Requests for judgement from escalate bands (docs/architecture.md#judge-cascade). */
     JUDGE,
     /** Judges' verdicts, co-partitioned with the activations and consumed with them. */
-    JUDGE_VERDICTS;
+    JUDGE_VERDICTS,
+    /** Per-request detector state, keyed by request id, partitioned like the input topics (docs/architecture.md#request-state). */
+    STATE;
 
     /** The key used in {@code topics.yaml} and config files. */
     public String key() {

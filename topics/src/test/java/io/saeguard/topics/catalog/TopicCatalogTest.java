@@ -42,6 +42,15 @@ class TopicCatalogTest {
     }
 
     @Test
+    void aStateTopicWithOtherPartitionsThanTheInputTopicsIsRefused() throws Exception {
+        String yaml = Files.readString(Path.of("topics.yaml"));
+        int at = yaml.indexOf("role: state");
+        String changed = yaml.substring(0, at) + yaml.substring(at).replaceFirst("partitions: 12", "partitions: 6");
+
+        assertThatThrownBy(() -> parse(changed)).hasMessageContaining("role 'state' has 6 partitions but role 'activations' has 12");
+    }
+
+    @Test
     void missingRoleIsNamed() {
         assertThatThrownBy(() -> parse(ONE.formatted("alerts", "alerts")))
                 .hasMessageContaining("test.yaml").hasMessageContaining("no entry for role 'activations'");
