@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import io.saeguard.sidecar.testing.WaitingMockConsumer;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -11,7 +12,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.MockConsumer;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
@@ -23,20 +23,7 @@ class TopicFollowerTest {
     private static final String TOPIC = "followed";
     private static final TopicPartition P0 = new TopicPartition(TOPIC, 0);
 
-    private final MockConsumer<String, byte[]> consumer = new MockConsumer<>("earliest") {
-        @Override
-        public synchronized ConsumerRecords<String, byte[]> poll(Duration timeout) {
-            ConsumerRecords<String, byte[]> r = super.poll(timeout);
-            if (r.isEmpty()) {
-                try {
-                    wait(5); // a real consumer waits for data; the mock would spin
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            return r;
-        }
-    };
+    private final MockConsumer<String, byte[]> consumer = new WaitingMockConsumer();
     private final List<Long> handled = new CopyOnWriteArrayList<>();
     private final AtomicInteger caughtUp = new AtomicInteger();
     private final AtomicReference<Throwable> failed = new AtomicReference<>();
