@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.cli;
 
+import io.saeguard.sidecar.kafka.GrouplessConsumer;
 import io.saeguard.sidecar.review.ReviewExport;
 import io.saeguard.topics.catalog.TopicCatalog;
 import io.saeguard.topics.catalog.TopicRole;
@@ -85,11 +86,8 @@ final class ReviewsCommand implements Runnable {
         }
 
         private KafkaConsumer<String, byte[]> consumer() {
-            Map<String, Object> p = new HashMap<>(consumerProperties);
-            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-            p.remove(ConsumerConfig.GROUP_ID_CONFIG);
-            p.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-reviews-export-" + UUID.randomUUID().toString().substring(0, 8));
-            p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+            Map<String, Object> p = GrouplessConsumer.properties(consumerProperties, bootstrap,
+                    "saeguard-reviews-export-" + UUID.randomUUID().toString().substring(0, 8));
             p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
             p.putIfAbsent(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, Integer.toString(16 * 1024 * 1024));
             return new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
