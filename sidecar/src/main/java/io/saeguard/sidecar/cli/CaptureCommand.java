@@ -3,7 +3,7 @@ package io.saeguard.sidecar.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.saeguard.sidecar.kafka.TopicHistory;
+import io.saeguard.sidecar.kafka.HistoryReader;
 import io.saeguard.topics.activation.ActivationChunk;
 import io.saeguard.topics.activation.ActivationCodec;
 import io.saeguard.topics.catalog.TopicCatalog;
@@ -22,12 +22,11 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.utils.Utils;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -50,7 +49,7 @@ import picocli.CommandLine.Option;
                 "('activations' F32, 'request', 'position', 'token_ids' when present), requests.tsv",
                 "(index -> request id) and capture.json (what was read, kept and skipped).",
                 "The shards are the input of 'saeguard train', 'select' and 'encode'.",
-                "TIME: epoch milliseconds or ISO-8601 with a zone (2026-12-07T03:00:00Z).",
+                "TIME: epoch milliseconds, ISO-8601 with a zone (2026-12-07T03:00:00Z) or a date (UTC).",
                 ""})
 final class CaptureCommand implements Callable<Integer> {
     @Option(names = "--bootstrap", required = true, description = "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]")
@@ -94,8 +93,8 @@ final class CaptureCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        long fromMillis = TopicHistory.parseTime("--from", from);
-        long toMillis = TopicHistory.parseUntil("--to", to);
+        long fromMillis = CommandLineTime.parse("--from", from);
+        long toMillis = to == null ? Long.MAX_VALUE : CommandLineTime.parse("--to", to);
         if (toMillis <= fromMillis) {
             throw new IllegalArgumentException("--to must be after --from (" + Instant.ofEpochMilli(fromMillis) + ")");
         }
@@ -113,12 +112,25 @@ final class CaptureCommand implements Callable<Integer> {
         for (String reason : List.of("malformed", "model", "hook", "sample", "width", "max_tokens")) {
             skipped.put(reason, 0L);
         }
-        TopicHistory.Span span;
-        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(consumerProperties(), new ByteArrayDeserializer(),
-                new ByteArrayDeserializer())) {
+        Span span;
+        try (HistoryReader reader = new HistoryReader(bootstrap, "saeguard-capture", consumerProperties(), "check the topic name and --bootstrap")) {
+            // [from, to) here; the reader's upper bound is inclusive
+            List<HistoryReader.PartitionRange> ranges = reader.plan(List.of(name), fromMillis,
+                    toMillis == Long.MAX_VALUE ? OptionalLong.empty() : OptionalLong.of(toMillis - 1));
+            long planned = ranges.stream().mapToLong(HistoryReader.PartitionRange::size).sum();
+            long[] read = {0};
             Progress progress = new Progress(err);
-            span = new TopicHistory(consumer).read(name, fromMillis, toMillis, r -> keep(r, shards, skipped), progress::update);
+            // Producer clocks need not be monotonic: a record inside the offset range may still be outside the window.
+            reader.read(ranges, r -> {
+                if (r.timestamp() >= fromMillis && r.timestamp() < toMillis) {
+                    read[0]++;
+                    keep(r, shards, skipped);
+                }
+            }, passed -> progress.update(read[0], planned));
             progress.done();
+            Map<Integer, long[]> offsets = new HashMap<>();
+            ranges.forEach(r -> offsets.put(r.partition().partition(), new long[] {r.start(), r.stop()}));
+            span = new Span(read[0], offsets);
         }
         shards.close();
         writeManifest(name, fromMillis, toMillis, span, shards, skipped);
@@ -128,7 +140,7 @@ final class CaptureCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void keep(ConsumerRecord<byte[], byte[]> r, Shards shards, Map<String, Long> skipped) {
+    private void keep(ConsumerRecord<String, byte[]> r, Shards shards, Map<String, Long> skipped) {
         ActivationChunk chunk;
         try {
             chunk = ActivationCodec.decode(r.value() == null ? new byte[0] : r.value());
@@ -168,16 +180,14 @@ final class CaptureCommand implements Callable<Integer> {
         return h < sample * 2147483648.0;
     }
 
-    private Map<String, Object> consumerProperties() {
-        Map<String, Object> p = new HashMap<>();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    /** What a read covered: the records in the window and, per partition, the offsets it spanned. */
+    private record Span(long records, Map<Integer, long[]> offsets) {
+    }
+
+    private Map<String, String> consumerProperties() {
+        Map<String, String> p = new HashMap<>();
         p.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, Integer.toString(16 * 1024 * 1024));
-        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-capture");
         p.putAll(consumerProperties);
-        p.remove(ConsumerConfig.GROUP_ID_CONFIG);
         return p;
     }
 
@@ -196,7 +206,7 @@ final class CaptureCommand implements Callable<Integer> {
         Files.createDirectories(out);
     }
 
-    private void writeManifest(String name, long fromMillis, long toMillis, TopicHistory.Span span, Shards shards,
+    private void writeManifest(String name, long fromMillis, long toMillis, Span span, Shards shards,
             Map<String, Long> skipped) throws IOException {
         ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         ObjectNode m = json.createObjectNode();

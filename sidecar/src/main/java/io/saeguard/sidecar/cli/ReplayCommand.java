@@ -6,11 +6,10 @@ import io.saeguard.sae.Sae;
 import io.saeguard.sae.format.SaeLoader;
 import io.saeguard.sidecar.config.ConfigLoader;
 import io.saeguard.sidecar.config.SidecarConfig;
+import io.saeguard.sidecar.kafka.HistoryReader;
 import io.saeguard.sidecar.pipeline.CheckEngine;
-import io.saeguard.sidecar.replay.HistoryReader;
 import io.saeguard.sidecar.replay.Replay;
 import io.saeguard.sidecar.replay.ReplayReport;
-import io.saeguard.sidecar.replay.ReplayTime;
 import io.saeguard.topics.catalog.TopicCatalog;
 import io.saeguard.topics.catalog.TopicRole;
 import java.nio.file.Files;
@@ -22,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.UUID;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -34,7 +34,7 @@ import picocli.CommandLine.Option;
         "Reads the activation (and, with prompts:, prompt) records from --from to --to by timestamp, with no consumer group and "
                 + "read_committed, decides them in process as 'saeguard run' would with the config's SAEs and detectors, and compares each "
                 + "decision with the one on the decisions topic for the same request and position. Produces nothing: safe beside "
-                + "production. TIME: ISO-8601 with a zone (2026-12-07T03:00:00Z) or epoch milliseconds. Progress goes to stderr, a "
+                + "production. TIME: ISO-8601 with a zone (2026-12-07T03:00:00Z), a date (UTC) or epoch milliseconds. Progress goes to stderr, a "
                 + "summary to stdout."})
 final class ReplayCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, description = "the config to decide with (YAML); its kafka: and topics: say where the history is")
@@ -57,8 +57,8 @@ final class ReplayCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        long fromMs = ReplayTime.parse("--from", from);
-        OptionalLong toMs = to == null ? OptionalLong.empty() : OptionalLong.of(ReplayTime.parse("--to", to));
+        long fromMs = CommandLineTime.parse("--from", from);
+        OptionalLong toMs = to == null ? OptionalLong.empty() : OptionalLong.of(CommandLineTime.parse("--to", to));
         if (toMs.isPresent() && toMs.getAsLong() < fromMs) {
             throw new IllegalArgumentException("--to (" + to + ") is before --from (" + from + "); give a --to at or after --from");
         }
@@ -80,7 +80,8 @@ final class ReplayCommand implements Callable<Integer> {
         }
         ReplayReport r;
         try (CheckEngine engine = CheckEngine.start(cfg, saes, definitions, Duration.ofMinutes(5));
-                HistoryReader reader = new HistoryReader(bootstrap, cfg.kafka().consumer())) {
+                HistoryReader reader = new HistoryReader(bootstrap, "saeguard-replay-" + UUID.randomUUID(), cfg.kafka().consumer(),
+                        "check the config's topics: section")) {
             r = new Replay(cfg, dIns, engine, topics, inFlight, System.err).run(reader, fromMs, toMs);
         }
         Files.writeString(out, r.json());

@@ -1,14 +1,12 @@
 package io.saeguard.sidecar.cli;
 
+import io.saeguard.sidecar.kafka.GrouplessConsumer;
 import io.saeguard.sidecar.review.ReviewExport;
 import io.saeguard.topics.catalog.TopicCatalog;
 import io.saeguard.topics.catalog.TopicRole;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.LocalDate;
-import java.time.ZoneOffset;
-import java.time.format.DateTimeParseException;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.Map;
@@ -63,8 +61,8 @@ final class ReviewsCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            Instant start = time("--from", from);
-            Instant end = to == null ? Instant.now() : time("--to", to);
+            Instant start = Instant.ofEpochMilli(CommandLineTime.parse("--from", from));
+            Instant end = to == null ? Instant.now() : Instant.ofEpochMilli(CommandLineTime.parse("--to", to));
             if (!start.isBefore(end)) {
                 throw new IllegalArgumentException("--from " + from + " is not before --to " + (to == null ? "(now)" : to) + ": give an earlier --from");
             }
@@ -88,30 +86,11 @@ final class ReviewsCommand implements Runnable {
         }
 
         private KafkaConsumer<String, byte[]> consumer() {
-            Map<String, Object> p = new HashMap<>(consumerProperties);
-            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-            p.remove(ConsumerConfig.GROUP_ID_CONFIG);
-            p.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-reviews-export-" + UUID.randomUUID().toString().substring(0, 8));
-            p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+            Map<String, Object> p = GrouplessConsumer.properties(consumerProperties, bootstrap,
+                    "saeguard-reviews-export-" + UUID.randomUUID().toString().substring(0, 8));
             p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
             p.putIfAbsent(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, Integer.toString(16 * 1024 * 1024));
             return new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
-        }
-
-        /** An ISO-8601 instant, a date (midnight UTC) or epoch milliseconds. */
-        static Instant time(String option, String text) {
-            try {
-                if (text.matches("[0-9]+")) {
-                    return Instant.ofEpochMilli(Long.parseLong(text));
-                }
-                if (text.matches("[0-9]{4}-[0-9]{2}-[0-9]{2}")) {
-                    return LocalDate.parse(text).atStartOfDay(ZoneOffset.UTC).toInstant();
-                }
-                return Instant.parse(text);
-            } catch (DateTimeParseException | NumberFormatException e) {
-                throw new IllegalArgumentException(option + " " + text + ": not a time; give an ISO-8601 instant (2026-12-01T09:00:00Z), a date "
-                        + "(2026-12-01, UTC) or epoch milliseconds", e);
-            }
         }
     }
 }

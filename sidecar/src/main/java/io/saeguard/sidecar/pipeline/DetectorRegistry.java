@@ -3,11 +3,11 @@ package io.saeguard.sidecar.pipeline;
 import io.saeguard.detectors.DetectorDefinition;
 import io.saeguard.detectors.DetectorDefinitions;
 import io.saeguard.detectors.spi.DetectorConfigException;
+import io.saeguard.sidecar.kafka.TopicFollower;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
@@ -21,11 +21,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.utils.Time;
 import org.slf4j.Logger;
@@ -39,8 +36,8 @@ import org.slf4j.LoggerFactory;
  * changing the engine; every record carries {@link #WHO} (the token's name, or {@code file:<path>}), {@link #WHEN}
  * (epoch ms) and {@link #CHANGE} (a random id by which the publisher learns that this replica applied its record).
  *
- * <p><b>Reading</b> (its own thread, {@code saeguard-detector-registry}, which alone uses the consumer): the consumer is
- * assigned every partition of the topic, without a group, and reads from the beginning. Each record goes to the
+ * <p><b>Reading</b> (its own thread, {@code saeguard-detector-registry}, a {@link TopicFollower}, which alone uses the
+ * consumer): the consumer is assigned every partition of the topic, without a group, and reads from the beginning. Each record goes to the
  * engine ({@link Target}) and is waited for before the next, so changes apply in the log's order. A record this
  * replica cannot run (it no longer parses, or names an SAE or feature this replica lacks) is logged and skipped; the
  * running version of that detector stays in force. {@link #caughtUp} turns true once the records up to the end
@@ -72,11 +69,10 @@ public final class DetectorRegistry implements AutoCloseable {
 
     private final String topic;
     private final Producer<String, byte[]> producer;
-    private final Consumer<String, byte[]> consumer;
+    private final TopicFollower follower;
     private final Target target;
     private final Duration applyTimeout;
     private final Time time;
-    private final Thread thread;
     /** Calls {@code send}, which can block on metadata or a full buffer, so that {@link #publish} never does. */
     private final ExecutorService sender = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "saeguard-detector-publish");
@@ -87,12 +83,8 @@ public final class DetectorRegistry implements AutoCloseable {
     private final Map<String, CompletableFuture<Boolean>> waiting = new ConcurrentHashMap<>();
     /** Every id the topic has held, with its latest value (empty after a tombstone); written by the registry thread. */
     private final Map<String, Optional<byte[]>> written = new ConcurrentHashMap<>();
-    private volatile boolean stopping;
     private volatile boolean caughtUp;
     private volatile Throwable failure;
-
-    // Registry thread only, once started.
-    private Map<TopicPartition, Long> startEnd = Map.of();
 
     /**
      * @param applyTimeout how long {@link #publish} waits for this replica to apply its own record
@@ -101,12 +93,25 @@ public final class DetectorRegistry implements AutoCloseable {
             Duration applyTimeout, Time time) {
         this.topic = topic;
         this.producer = producer;
-        this.consumer = consumer;
         this.target = target;
         this.applyTimeout = applyTimeout;
         this.time = time;
-        this.thread = new Thread(this::run, "saeguard-detector-registry");
-        thread.setDaemon(true);
+        this.follower = new TopicFollower("saeguard-detector-registry", "detector registry", topic, consumer, this::apply,
+                new TopicFollower.Listener() {
+                    @Override
+                    public void caughtUp() {
+                        caughtUp = true;
+                        caughtUpLatch.countDown();
+                        LOGGER.atInfo().addKeyValue("topic", topic).addKeyValue("detectors", written.values().stream().filter(Optional::isPresent)
+                                .count()).log("detector registry read to its end");
+                    }
+
+                    @Override
+                    public void failed(Throwable e) {
+                        failure = e;
+                        caughtUpLatch.countDown();
+                    }
+                });
     }
 
     /**
@@ -115,16 +120,8 @@ public final class DetectorRegistry implements AutoCloseable {
      * @throws IllegalStateException when the topic does not exist, naming it and how to create it
      */
     void start(Duration timeout) {
-        List<TopicPartition> partitions = consumer.partitionsFor(topic, timeout).stream()
-                .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
-        if (partitions.isEmpty()) {
-            throw new IllegalStateException("the detector registry topic '" + topic + "' does not exist: create it with `saeguard topics "
-                    + "create` (topics.yaml role 'detectors'), or name an existing one under topics.detectors");
-        }
-        consumer.assign(partitions);
-        consumer.seekToBeginning(partitions);
-        startEnd = Map.copyOf(consumer.endOffsets(partitions, timeout));
-        thread.start();
+        follower.startFromBeginning(timeout, "the detector registry topic '" + topic + "' does not exist: create it with `saeguard topics "
+                + "create` (topics.yaml role 'detectors'), or name an existing one under topics.detectors");
     }
 
     /** Waits until the records up to the end offsets seen at start are applied; false on timeout. */
@@ -138,7 +135,7 @@ public final class DetectorRegistry implements AutoCloseable {
 
     /** Whether this replica applied the topic up to the end offsets it saw at start, and still reads it. */
     public boolean caughtUp() {
-        return caughtUp && thread.isAlive();
+        return caughtUp && follower.running();
     }
 
     /** The registry topic's name. */
@@ -235,31 +232,6 @@ public final class DetectorRegistry implements AutoCloseable {
         return current(id).map(v -> Arrays.equals(v, yaml)).orElse(false);
     }
 
-    private void run() {
-        try {
-            while (!stopping) {
-                ConsumerRecords<String, byte[]> records = consumer.poll(Duration.ofMillis(500));
-                for (ConsumerRecord<String, byte[]> r : records) {
-                    apply(r);
-                }
-                if (!caughtUp && startEnd.entrySet().stream().allMatch(e -> consumer.position(e.getKey()) >= e.getValue())) {
-                    caughtUp = true;
-                    caughtUpLatch.countDown();
-                    LOGGER.atInfo().addKeyValue("topic", topic).addKeyValue("detectors", written.values().stream().filter(Optional::isPresent)
-                            .count()).log("detector registry read to its end");
-                }
-            }
-        } catch (WakeupException e) {
-            // closing
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (RuntimeException | Error e) {
-            failure = e;
-            LOGGER.atError().addKeyValue("topic", topic).setCause(e).log("the detector registry stopped reading: {}", e.toString());
-            caughtUpLatch.countDown();
-        }
-    }
-
     /** Applies one record on the engine and waits for it, so the next one applies after it. */
     private void apply(ConsumerRecord<String, byte[]> r) throws InterruptedException {
         String id = r.key();
@@ -343,16 +315,7 @@ public final class DetectorRegistry implements AutoCloseable {
     /** Stops reading and closes the consumer and the producer; changes still waiting complete exceptionally. */
     @Override
     public void close() {
-        stopping = true;
-        consumer.wakeup();
-        try {
-            thread.join(10_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        if (!thread.isAlive()) {
-            consumer.close(Duration.ofSeconds(5));
-        }
+        follower.close();
         sender.shutdown();
         producer.close(Duration.ofSeconds(10));
         waiting.values().forEach(w -> w.completeExceptionally(new RegistryUnavailableException("the sidecar is shutting down", null)));

@@ -9,6 +9,7 @@ import io.saeguard.sae.engine.DeviceSpec;
 import io.saeguard.sae.engine.EngineOptions;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.kafka.EmbeddedKafka;
+import io.saeguard.sidecar.kafka.GrouplessConsumer;
 import io.saeguard.sidecar.metrics.KafkaClientMetrics;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.catalog.TopicCatalog;
@@ -301,14 +302,7 @@ public final class Pipeline {
 
     /** The registry's reader: assigned every partition, no group (every replica reads everything), never commits. */
     static Map<String, Object> registryConsumerProps(SidecarConfig config, String bootstrap) {
-        Map<String, Object> p = new HashMap<>(config.kafka().consumer());
-        p.remove(ConsumerConfig.GROUP_ID_CONFIG);
-        p.remove(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
-        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-detectors-" + UUID.randomUUID().toString().substring(0, 8));
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        return p;
+        return GrouplessConsumer.properties(config.kafka().consumer(), bootstrap, "saeguard-detectors-" + UUID.randomUUID().toString().substring(0, 8));
     }
 
     /** Where prompt events come from, once the engine confirmed the prompt model's width is the SAE's d_in. */

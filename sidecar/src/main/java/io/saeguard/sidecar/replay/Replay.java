@@ -1,6 +1,7 @@
 package io.saeguard.sidecar.replay;
 
 import io.saeguard.sidecar.config.SidecarConfig;
+import io.saeguard.sidecar.kafka.HistoryReader;
 import io.saeguard.sidecar.pipeline.CheckEngine;
 import io.saeguard.sidecar.pipeline.CheckRequest;
 import io.saeguard.sidecar.pipeline.CheckResult;

@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.review;
 
+import io.saeguard.sidecar.kafka.TopicFollower;
 import io.saeguard.topics.DecodeException;
 import io.saeguard.topics.events.Alert;
 import io.saeguard.topics.events.EventCodec;
@@ -14,8 +15,6 @@ import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,8 +22,8 @@ import org.slf4j.LoggerFactory;
  * The alerts the live page shows and a reviewer can review: a follower of the alerts topic itself, so two replicas show
  * the same alerts and a restarted replica shows them again (issue 23), not only what this instance published.
  *
- * <p>Its own thread ({@code saeguard-alert-log}, which alone uses the consumer) is assigned every partition, without a
- * group, starts {@code tail} records before each partition's end (the recent past) and then follows the topic. Memory is
+ * <p>Its own thread ({@code saeguard-alert-log}, a {@link TopicFollower}, which alone uses the consumer) is assigned
+ * every partition, without a group, starts {@code tail} records before each partition's end (the recent past) and then follows the topic. Memory is
  * bounded twice: the JSON of the last {@code keep} alerts (what the page lists and replays) and an index from alert id
  * ({@code <request_id>/<seq>}) to the detectors that alerted on it (several can alert on one chunk) for the last
  * {@code index} alert ids (what a review may name: the detector of a review is one of its alert's, never the reviewer's
@@ -57,14 +56,12 @@ public final class AlertLog implements AutoCloseable {
     }
 
     private final String topic;
-    private final org.apache.kafka.clients.consumer.Consumer<String, byte[]> consumer;
     private final int keep;
     private final int tail;
-    private final Thread thread;
+    private final TopicFollower follower;
     private final ArrayDeque<Entry> recent = new ArrayDeque<>();
     private final Map<String, java.util.Set<String>> detectors;
     private final CopyOnWriteArrayList<Consumer<Entry>> listeners = new CopyOnWriteArrayList<>();
-    private volatile boolean stopping;
 
     public AlertLog(String topic, org.apache.kafka.clients.consumer.Consumer<String, byte[]> consumer) {
         this(topic, consumer, KEEP, TAIL, INDEX);
@@ -72,7 +69,6 @@ public final class AlertLog implements AutoCloseable {
 
     AlertLog(String topic, org.apache.kafka.clients.consumer.Consumer<String, byte[]> consumer, int keep, int tail, int index) {
         this.topic = topic;
-        this.consumer = consumer;
         this.keep = keep;
         this.tail = tail;
         this.detectors = new LinkedHashMap<>(1024, 0.75f, false) {
@@ -81,8 +77,7 @@ public final class AlertLog implements AutoCloseable {
                 return size() > index;
             }
         };
-        this.thread = new Thread(this::run, "saeguard-alert-log");
-        thread.setDaemon(true);
+        this.follower = new TopicFollower("saeguard-alert-log", "alert log", topic, consumer, this::read, TopicFollower.Listener.NONE);
     }
 
     /**
@@ -91,19 +86,8 @@ public final class AlertLog implements AutoCloseable {
      * @throws IllegalStateException when the topic does not exist
      */
     public void start(Duration timeout) {
-        List<TopicPartition> partitions = consumer.partitionsFor(topic, timeout).stream()
-                .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
-        if (partitions.isEmpty()) {
-            throw new IllegalStateException("the alerts topic '" + topic + "' does not exist: create it with `saeguard topics create` "
-                    + "(topics.yaml role 'alerts'), or name an existing one under topics.alerts");
-        }
-        consumer.assign(partitions);
-        Map<TopicPartition, Long> begin = consumer.beginningOffsets(partitions, timeout);
-        Map<TopicPartition, Long> end = consumer.endOffsets(partitions, timeout);
-        for (TopicPartition p : partitions) {
-            consumer.seek(p, Math.max(begin.getOrDefault(p, 0L), end.getOrDefault(p, 0L) - tail));
-        }
-        thread.start();
+        follower.startFromTail(timeout, "the alerts topic '" + topic + "' does not exist: create it with `saeguard topics create` "
+                + "(topics.yaml role 'alerts'), or name an existing one under topics.alerts", tail);
     }
 
     /** The last {@code limit} alerts (at most {@link #KEEP}), oldest first. */
@@ -153,32 +137,9 @@ public final class AlertLog implements AutoCloseable {
         }
     }
 
-    private void run() {
-        try {
-            while (!stopping) {
-                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
-                    read(r);
-                }
-            }
-        } catch (WakeupException e) {
-            // closing
-        } catch (RuntimeException e) {
-            LOGGER.atError().addKeyValue("topic", topic).setCause(e).log("the alert log stopped reading: {}", e.toString());
-        }
-    }
-
     /** Stops reading and closes the consumer. */
     @Override
     public void close() {
-        stopping = true;
-        consumer.wakeup();
-        try {
-            thread.join(10_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        if (!thread.isAlive()) {
-            consumer.close(Duration.ofSeconds(5));
-        }
+        follower.close();
     }
 }

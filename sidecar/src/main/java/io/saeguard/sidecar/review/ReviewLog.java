@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.review;
 
+import io.saeguard.sidecar.kafka.TopicFollower;
 import io.saeguard.topics.DecodeException;
 import io.saeguard.topics.events.EventCodec;
 import io.saeguard.topics.events.Review;
@@ -18,8 +19,6 @@ import java.util.function.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,8 +32,8 @@ import org.slf4j.LoggerFactory;
  * the record, and the review is then applied here at once (the reader applies it again when it reaches it, which changes
  * nothing). Headers {@link #WHO} and {@link #WHEN} repeat reviewer and time.
  *
- * <p><b>Reading</b> (its own thread, {@code saeguard-reviews}, which alone uses the consumer): every partition, no group,
- * from the beginning, following the topic for as long as the sidecar runs. A record that does not decode is logged and
+ * <p><b>Reading</b> (its own thread, {@code saeguard-reviews}, a {@link TopicFollower}, which alone uses the consumer):
+ * every partition, no group, from the beginning, following the topic for as long as the sidecar runs. A record that does not decode is logged and
  * skipped; a tombstone removes the alert's review. Per alert only the record with the highest offset counts (one key is
  * on one partition). Memory: one small entry per reviewed alert, kept while the topic keeps it; reviews are made by
  * people, so this is thousands, not millions. The page does not wait for the log to be read: a replica that has not
@@ -55,8 +54,7 @@ public final class ReviewLog implements AutoCloseable {
 
     private final String topic;
     private final Producer<String, byte[]> producer;
-    private final org.apache.kafka.clients.consumer.Consumer<String, byte[]> consumer;
-    private final Thread thread;
+    private final TopicFollower follower;
     private final ExecutorService sender = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "saeguard-review-publish");
         t.setDaemon(true);
@@ -64,14 +62,11 @@ public final class ReviewLog implements AutoCloseable {
     });
     private final Map<String, Entry> current = new HashMap<>();
     private final CopyOnWriteArrayList<Consumer<Review>> listeners = new CopyOnWriteArrayList<>();
-    private volatile boolean stopping;
 
     public ReviewLog(String topic, Producer<String, byte[]> producer, org.apache.kafka.clients.consumer.Consumer<String, byte[]> consumer) {
         this.topic = topic;
         this.producer = producer;
-        this.consumer = consumer;
-        this.thread = new Thread(this::run, "saeguard-reviews");
-        thread.setDaemon(true);
+        this.follower = new TopicFollower("saeguard-reviews", "review log", topic, consumer, this::read, TopicFollower.Listener.NONE);
     }
 
     /**
@@ -80,15 +75,8 @@ public final class ReviewLog implements AutoCloseable {
      * @throws IllegalStateException when the topic does not exist, naming it and how to create it
      */
     public void start(Duration timeout) {
-        List<TopicPartition> partitions = consumer.partitionsFor(topic, timeout).stream()
-                .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
-        if (partitions.isEmpty()) {
-            throw new IllegalStateException("the reviews topic '" + topic + "' does not exist: create it with `saeguard topics create` "
-                    + "(topics.yaml role 'reviews'), or name an existing compacted topic under topics.reviews");
-        }
-        consumer.assign(partitions);
-        consumer.seekToBeginning(partitions);
-        thread.start();
+        follower.startFromBeginning(timeout, "the reviews topic '" + topic + "' does not exist: create it with `saeguard topics create` "
+                + "(topics.yaml role 'reviews'), or name an existing compacted topic under topics.reviews");
     }
 
     /** The reviews topic's name. */
@@ -190,33 +178,10 @@ public final class ReviewLog implements AutoCloseable {
         apply(r.key(), Optional.of(review), r.offset());
     }
 
-    private void run() {
-        try {
-            while (!stopping) {
-                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
-                    read(r);
-                }
-            }
-        } catch (WakeupException e) {
-            // closing
-        } catch (RuntimeException e) {
-            LOGGER.atError().addKeyValue("topic", topic).setCause(e).log("the review log stopped reading: {}", e.toString());
-        }
-    }
-
     /** Stops reading and closes the consumer and the producer. */
     @Override
     public void close() {
-        stopping = true;
-        consumer.wakeup();
-        try {
-            thread.join(10_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        if (!thread.isAlive()) {
-            consumer.close(Duration.ofSeconds(5));
-        }
+        follower.close();
         sender.shutdown();
         producer.close(Duration.ofSeconds(10));
     }

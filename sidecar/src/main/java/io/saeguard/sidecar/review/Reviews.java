@@ -1,6 +1,7 @@
 package io.saeguard.sidecar.review;
 
 import io.saeguard.sidecar.config.SidecarConfig;
+import io.saeguard.sidecar.kafka.GrouplessConsumer;
 import io.saeguard.topics.catalog.TopicCatalog;
 import io.saeguard.topics.catalog.TopicRole;
 import java.time.Duration;
@@ -56,13 +57,8 @@ public record Reviews(AlertLog alerts, ReviewLog reviews) implements AutoCloseab
      * commits, committed records only (alerts are written in transactions under exactly-once delivery).
      */
     static KafkaConsumer<String, byte[]> consumer(SidecarConfig config, String bootstrap, String what) {
-        Map<String, Object> p = new HashMap<>(config.kafka().consumer());
-        p.remove(ConsumerConfig.GROUP_ID_CONFIG);
-        p.remove(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
-        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-" + what + "-" + UUID.randomUUID().toString().substring(0, 8));
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        Map<String, Object> p = GrouplessConsumer.properties(config.kafka().consumer(), bootstrap,
+                "saeguard-" + what + "-" + UUID.randomUUID().toString().substring(0, 8));
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         return new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
     }

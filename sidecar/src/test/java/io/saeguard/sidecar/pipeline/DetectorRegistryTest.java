@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.saeguard.detectors.DetectorDefinition;
+import io.saeguard.sidecar.testing.WaitingMockConsumer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,7 +18,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.MockConsumer;
 import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.MockProducer;
@@ -40,20 +40,7 @@ class DetectorRegistryTest {
     private static final String TOPIC = "detectors";
     private static final TopicPartition P0 = new TopicPartition(TOPIC, 0);
 
-    private final MockConsumer<String, byte[]> consumer = new MockConsumer<>("earliest") {
-        @Override
-        public synchronized ConsumerRecords<String, byte[]> poll(Duration timeout) {
-            ConsumerRecords<String, byte[]> r = super.poll(timeout);
-            if (r.isEmpty()) {
-                try {
-                    wait(5); // a real consumer waits for data; the mock would spin
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            return r;
-        }
-    };
+    private final MockConsumer<String, byte[]> consumer = new WaitingMockConsumer();
     /** Whether a sent record is also appended to the consumer's log (the broker), at the next offset. */
     private volatile boolean deliver = true;
     private long nextOffset;

@@ -1,12 +1,17 @@
-package io.saeguard.sidecar.replay;
+package io.saeguard.sidecar.cli;
 
 import java.time.Instant;
+import java.time.LocalDate;
 import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
 import java.time.format.DateTimeParseException;
 
-/** The times {@code saeguard replay} takes: ISO-8601 with an offset or {@code Z}, or epoch milliseconds. */
-public final class ReplayTime {
-    private ReplayTime() {
+/**
+ * The times that {@code --from} and {@code --to} take in {@code saeguard capture}, {@code replay} and
+ * {@code reviews export}: epoch milliseconds, ISO-8601 with {@code Z} or an offset, or a date (midnight UTC).
+ */
+final class CommandLineTime {
+    private CommandLineTime() {
     }
 
     /**
@@ -14,9 +19,9 @@ public final class ReplayTime {
      *
      * @param option the option it came from, for the message ({@code --from})
      * @return epoch milliseconds
-     * @throws IllegalArgumentException naming the option, the value and both accepted forms
+     * @throws IllegalArgumentException naming the option, the value and the accepted forms
      */
-    public static long parse(String option, String value) {
+    static long parse(String option, String value) {
         String v = value.strip();
         if (!v.isEmpty() && v.chars().allMatch(Character::isDigit)) {
             try {
@@ -26,6 +31,9 @@ public final class ReplayTime {
             }
         }
         try {
+            if (v.matches("[0-9]{4}-[0-9]{2}-[0-9]{2}")) {
+                return LocalDate.parse(v).atStartOfDay(ZoneOffset.UTC).toInstant().toEpochMilli();
+            }
             return Instant.parse(v).toEpochMilli();
         } catch (DateTimeParseException e) {
             try {
@@ -37,7 +45,8 @@ public final class ReplayTime {
     }
 
     private static IllegalArgumentException problem(String option, String value) {
-        return new IllegalArgumentException(option + ": '" + value + "' is neither an ISO-8601 time with a zone (e.g. 2026-12-07T03:00:00Z or "
-                + "2026-12-07T04:00:00+01:00) nor epoch milliseconds (e.g. 1796612400000); give one of those");
+        return new IllegalArgumentException(option + ": '" + value + "' is not a time: give an ISO-8601 time with a zone (e.g. "
+                + "2026-12-07T03:00:00Z or 2026-12-07T04:00:00+01:00), a date (2026-12-07, midnight UTC) or epoch milliseconds "
+                + "(e.g. 1796612400000)");
     }
 }

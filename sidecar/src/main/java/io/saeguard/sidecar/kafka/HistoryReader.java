@@ -1,4 +1,4 @@
-package io.saeguard.sidecar.replay;
+package io.saeguard.sidecar.kafka;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -7,7 +7,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.UUID;
 import java.util.function.Consumer;
 import java.util.function.LongConsumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -22,7 +21,8 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 /**
  * Reads a stretch of topics by timestamp, beside production and without disturbing it: partitions are {@code assign}ed
  * with no consumer group (so no group's offsets or membership change), nothing is committed, nothing is produced, and
- * only committed transactional records are read ({@code read_committed}, as exactly-once outputs must be read).
+ * only committed transactional records are read ({@code read_committed}, as exactly-once outputs must be read). The one
+ * reader of history by time: {@code saeguard replay} and {@code saeguard capture} both read through it.
  *
  * <p>A stretch is fixed when it is planned ({@link #plan}): per partition from the first offset whose timestamp is at
  * or after {@code from} ({@code offsetsForTimes}) to the first at or after {@code to + 1 ms}, or to the end offset at
@@ -52,16 +52,18 @@ public final class HistoryReader implements AutoCloseable {
         }
     }
 
-    /** @param clientProperties the config's {@code kafka.consumer} properties (security settings); group, commit and isolation are set here */
-    public HistoryReader(String bootstrap, Map<String, String> clientProperties) {
-        Map<String, Object> p = new HashMap<>(clientProperties);
-        p.remove(ConsumerConfig.GROUP_ID_CONFIG);
-        p.remove(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-replay-" + UUID.randomUUID());
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+    private final String missingTopicFix;
+
+    /**
+     * @param clientId         the consumer's {@code client.id} (names the command in the broker's logs and quotas)
+     * @param clientProperties extra consumer properties (security settings, fetch sizes); group, commit, isolation, client
+     *                         id and offset reset are set here
+     * @param missingTopicFix  what the user should check when a topic does not exist, ending the error message
+     */
+    public HistoryReader(String bootstrap, String clientId, Map<String, String> clientProperties, String missingTopicFix) {
+        this.missingTopicFix = missingTopicFix;
+        Map<String, Object> p = GrouplessConsumer.properties(clientProperties, bootstrap, clientId);
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) API_TIMEOUT.toMillis());
         this.consumer = new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
     }
@@ -76,7 +78,8 @@ public final class HistoryReader implements AutoCloseable {
         for (String topic : topics) {
             List<PartitionInfo> infos = consumer.partitionsFor(topic, API_TIMEOUT);
             if (infos == null || infos.isEmpty()) {
-                throw new IllegalArgumentException("topic '" + topic + "' does not exist at the bootstrap; check the config's topics: section");
+                throw new IllegalArgumentException("topic '" + topic + "' does not exist at the bootstrap (or has no partitions): "
+                        + missingTopicFix);
             }
             infos.forEach(i -> partitions.add(new TopicPartition(i.topic(), i.partition())));
         }
