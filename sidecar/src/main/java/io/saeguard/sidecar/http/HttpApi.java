@@ -70,11 +70,11 @@ import java.util.function.BooleanSupplier;
  * <p>Authentication ({@code http.auth}): with tokens configured every endpoint but {@code /health/*} (and
  * {@code /metrics} when {@code http.auth.metrics: open}) needs {@code Authorization: Bearer <token>}: none or an unknown
  * one is a 401 with {@code WWW-Authenticate: Bearer}, a token without the endpoint's scope a 403. Scope {@code read}:
- * the page, the alerts and their stream, the reviews, features, check, encode, the detector listing (and {@code /metrics} unless open);
+ * the page, the alerts and their stream, a request's decisions, the reviews, features, check, encode, the detector listing (and {@code /metrics} unless open);
  * {@code admin}: {@code PUT} and {@code DELETE} of detectors; {@code review}: {@code POST} of a review. Every failure, 404 and 405 included, is JSON; a body over an
  * endpoint's limit is a 413.
  *
- * <p>Size: about 520 lines, one class on purpose: the route table, the authentication and scope checks it wires in
+ * <p>Size: about 540 lines, one class on purpose: the route table, the authentication and scope checks it wires in
  * front of each route, and the handlers that answer them; request bodies ({@link CheckBodies}), body reading and
  * replies ({@link Replies}) and the features JSON ({@link FeaturesJson}) are their own classes.
  */
