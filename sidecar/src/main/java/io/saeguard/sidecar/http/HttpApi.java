@@ -54,7 +54,8 @@ import java.util.function.BooleanSupplier;
  * {@code POST /v1/encode}, {@code POST /v1/check}, {@code GET /v1/detectors},
  * {@code GET|PUT|DELETE /v1/detectors/{id}} (changes go through the detector registry topic, so every replica follows), the live page: {@code GET /},
  * {@code GET /v1/alerts/stream} (server-sent events: {@code alert} and {@code review}), {@code GET /v1/alerts},
- * {@code GET /v1/features/top}, and reviews: {@code POST /v1/alerts/{request_id}/{seq}/review}, {@code GET /v1/reviews}
+ * {@code GET /v1/features/top}, {@code GET /v1/requests/{request_id}/decisions} (one request's decisions, read back from
+ * the decisions topic), and reviews: {@code POST /v1/alerts/{request_id}/{seq}/review}, {@code GET /v1/reviews}
  * (verdicts go through the compacted reviews topic, so every replica shows them). Encoding and detection run on the engine
  * thread; handlers never block the event loop, and results come back with the engine's future
  * (completed on the engine thread, then delivered on this verticle's context).
@@ -69,11 +70,11 @@ import java.util.function.BooleanSupplier;
  * <p>Authentication ({@code http.auth}): with tokens configured every endpoint but {@code /health/*} (and
  * {@code /metrics} when {@code http.auth.metrics: open}) needs {@code Authorization: Bearer <token>}: none or an unknown
  * one is a 401 with {@code WWW-Authenticate: Bearer}, a token without the endpoint's scope a 403. Scope {@code read}:
- * the page, the alerts and their stream, the reviews, features, check, encode, the detector listing (and {@code /metrics} unless open);
+ * the page, the alerts and their stream, a request's decisions, the reviews, features, check, encode, the detector listing (and {@code /metrics} unless open);
  * {@code admin}: {@code PUT} and {@code DELETE} of detectors; {@code review}: {@code POST} of a review. Every failure, 404 and 405 included, is JSON; a body over an
  * endpoint's limit is a 413.
  *
- * <p>Size: about 520 lines, one class on purpose: the route table, the authentication and scope checks it wires in
+ * <p>Size: about 540 lines, one class on purpose: the route table, the authentication and scope checks it wires in
  * front of each route, and the handlers that answer them; request bodies ({@link CheckBodies}), body reading and
  * replies ({@link Replies}) and the features JSON ({@link FeaturesJson}) are their own classes.
  */
@@ -157,6 +158,7 @@ public final class HttpApi extends VerticleBase {
         r.get("/v1/alerts/stream").handler(scope(Scope.READ)).handler(this::alertStream);
         r.get("/v1/alerts").handler(scope(Scope.READ)).handler(this::listAlerts);
         r.post("/v1/alerts/:request_id/:seq/review").handler(scope(Scope.REVIEW)).handler(bodyLimit(MAX_REVIEW_BYTES)).handler(this::review);
+        r.get("/v1/requests/:request_id/decisions").handler(scope(Scope.READ)).handler(this::requestDecisions);
         r.get("/v1/reviews").handler(scope(Scope.READ)).handler(ctx -> json(ctx, 200, ReviewBodies.reviews(reviews.reviews().all())));
         r.get("/v1/features/top").handler(scope(Scope.READ)).handler(this::topFeatures);
         r.post("/v1/encode").handler(scope(Scope.READ)).handler(bodyLimit(MAX_CHECK_BYTES)).handler(ctx -> run(ctx, false));
@@ -377,6 +379,25 @@ public final class HttpApi extends VerticleBase {
                     .addKeyValue("verdict", review.verdict().wireName()).addKeyValue("who", who).log("alert reviewed");
             json(ctx, 200, ReviewBodies.review(review));
         }));
+    }
+
+    /**
+     * One request's decisions from the decisions topic, in seq order, for the page's per-request view:
+     * {@code GET /v1/requests/{request_id}/decisions} answers {@code {"request_id", "decisions": [decision...], "scanned",
+     * "complete"}} ({@link io.saeguard.sidecar.review.RequestDecisions} says how far it looks). An unknown request is an
+     * empty list, never a 404; a malformed id is a 400. The lookup blocks on Kafka, so it runs on a worker thread.
+     */
+    private void requestDecisions(RoutingContext ctx) {
+        String requestId;
+        try {
+            requestId = ReviewBodies.requestId(ctx.pathParam("request_id"));
+        } catch (InvalidRequestException e) {
+            json(ctx, 400, error(e.getMessage()));
+            return;
+        }
+        Optional<AlertLog.Alerted> alerted = reviews.alerts().ofRequest(requestId);
+        vertx.executeBlocking(() -> ReviewBodies.decisions(reviews.decisions().read(requestId, alerted)), false)
+                .onSuccess(body -> json(ctx, 200, body)).onFailure(err -> fail(ctx, err));
     }
 
     /**

@@ -46,6 +46,34 @@ final class ReviewBodies {
         return Long.parseLong(text);
     }
 
+    /** Longest request id a path may name: the ids the LLM server makes are short; this bounds a lookup's key. */
+    static final int MAX_REQUEST_ID_CHARS = 1000;
+
+    /** The path's {@code request_id}: non-empty, at most {@value #MAX_REQUEST_ID_CHARS} characters, no control characters. */
+    static String requestId(String text) {
+        if (text == null || text.isEmpty()) {
+            throw new InvalidRequestException("the request id is empty: name one, percent-encoded, as /v1/requests/<request_id>/decisions");
+        }
+        if (text.length() > MAX_REQUEST_ID_CHARS) {
+            throw new InvalidRequestException("the request id has " + text.length() + " characters; request ids are at most "
+                    + MAX_REQUEST_ID_CHARS);
+        }
+        if (text.chars().anyMatch(Character::isISOControl)) {
+            throw new InvalidRequestException("the request id holds a control character: no request id does; check its percent-encoding");
+        }
+        return text;
+    }
+
+    /** {@code {"request_id", "decisions": [decision JSON as on the topic...], "scanned", "complete"}}. */
+    static String decisions(io.saeguard.sidecar.review.RequestDecisions.Lookup lookup) {
+        ObjectNode root = JSON.createObjectNode().put("request_id", lookup.requestId());
+        var list = root.putArray("decisions");
+        for (String d : lookup.decisions()) {
+            list.add(tree(d));
+        }
+        return root.put("scanned", lookup.scanned()).put("complete", lookup.complete()).toString();
+    }
+
     /** Reads a review request body. */
     static ReviewRequest parse(byte[] body) {
         JsonNode root;

@@ -44,6 +44,28 @@ public final class AlertLog implements AutoCloseable {
     public static final int INDEX = 100_000;
 
     /**
+     * What this replica read of one request's alerts: where to start looking for its decisions
+     * ({@link RequestDecisions}).
+     *
+     * @param firstTime the earliest time of its alerts (the alert's {@code ts}, else its record's timestamp), epoch ms;
+     *                  empty when neither was known
+     * @param seqs      the seqs of its alerts, ascending (the decisions they belong to)
+     */
+    public record Alerted(java.util.OptionalLong firstTime, java.util.SortedSet<Long> seqs) {
+        public Alerted {
+            seqs = java.util.Collections.unmodifiableSortedSet(new java.util.TreeSet<>(seqs));
+        }
+
+        Alerted with(long seq, java.util.OptionalLong time) {
+            java.util.TreeSet<Long> more = new java.util.TreeSet<>(seqs);
+            more.add(seq);
+            java.util.OptionalLong first = time.isEmpty() ? firstTime
+                    : java.util.OptionalLong.of(firstTime.isEmpty() ? time.getAsLong() : Math.min(firstTime.getAsLong(), time.getAsLong()));
+            return new Alerted(first, more);
+        }
+    }
+
+    /**
      * One alert as the page shows it.
      *
      * @param json the alert's JSON as it is on the topic (alert.schema.json)
@@ -61,6 +83,7 @@ public final class AlertLog implements AutoCloseable {
     private final TopicFollower follower;
     private final ArrayDeque<Entry> recent = new ArrayDeque<>();
     private final Map<String, java.util.Set<String>> detectors;
+    private final Map<String, Alerted> requests;
     private final CopyOnWriteArrayList<Consumer<Entry>> listeners = new CopyOnWriteArrayList<>();
 
     public AlertLog(String topic, org.apache.kafka.clients.consumer.Consumer<String, byte[]> consumer) {
@@ -74,6 +97,12 @@ public final class AlertLog implements AutoCloseable {
         this.detectors = new LinkedHashMap<>(1024, 0.75f, false) {
             @Override
             protected boolean removeEldestEntry(Map.Entry<String, java.util.Set<String>> eldest) {
+                return size() > index;
+            }
+        };
+        this.requests = new LinkedHashMap<>(1024, 0.75f, false) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, Alerted> eldest) {
                 return size() > index;
             }
         };
@@ -105,6 +134,15 @@ public final class AlertLog implements AutoCloseable {
         }
     }
 
+    /**
+     * The alerts this replica read of {@code requestId} (among the last {@link #INDEX} requests alerted); empty when none.
+     */
+    public Optional<Alerted> ofRequest(String requestId) {
+        synchronized (recent) {
+            return Optional.ofNullable(requests.get(requestId));
+        }
+    }
+
     /** Adds a listener for each new alert read (on the reader thread; must not block); the handle removes it. */
     public Runnable subscribe(Consumer<Entry> listener) {
         listeners.add(listener);
@@ -131,6 +169,12 @@ public final class AlertLog implements AutoCloseable {
             }
             recent.addLast(entry);
             detectors.computeIfAbsent(entry.alertId(), k -> new java.util.LinkedHashSet<>()).add(entry.detector());
+            java.util.OptionalLong time = alert.decision().ts().isPresent() ? alert.decision().ts()
+                    : r.timestamp() >= 0 ? java.util.OptionalLong.of(r.timestamp()) : java.util.OptionalLong.empty();
+            // Removed and put back, so the requests alerted longest ago are the ones forgotten first.
+            Alerted was = requests.remove(entry.requestId());
+            requests.put(entry.requestId(), (was != null ? was : new Alerted(java.util.OptionalLong.empty(), new java.util.TreeSet<>()))
+                    .with(entry.seq(), time));
         }
         for (Consumer<Entry> l : listeners) {
             l.accept(entry);

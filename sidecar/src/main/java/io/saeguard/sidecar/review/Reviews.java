@@ -19,12 +19,14 @@ import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
  * What the review API reads and writes: the {@link AlertLog} (the alerts topic's recent tail, followed) and the
- * {@link ReviewLog} (the compacted reviews topic), each with its own Kafka clients, started and closed together.
+ * {@link ReviewLog} (the compacted reviews topic), each with its own Kafka clients, started and closed together, and
+ * {@link RequestDecisions} (one request's decisions, each lookup with a consumer of its own).
  *
- * @param alerts  the alerts a reviewer sees and may review
- * @param reviews the verdicts
+ * @param alerts    the alerts a reviewer sees and may review
+ * @param reviews   the verdicts
+ * @param decisions the per-request view's decisions
  */
-public record Reviews(AlertLog alerts, ReviewLog reviews) implements AutoCloseable {
+public record Reviews(AlertLog alerts, ReviewLog reviews, RequestDecisions decisions) implements AutoCloseable {
 
     /** Starts both readers on {@code bootstrap} with the config's Kafka client properties and topic names. */
     public static Reviews start(SidecarConfig config, String bootstrap, TopicCatalog catalog) {
@@ -49,7 +51,9 @@ public record Reviews(AlertLog alerts, ReviewLog reviews) implements AutoCloseab
             alerts.close();
             throw e;
         }
-        return new Reviews(alerts, reviews);
+        RequestDecisions decisions = new RequestDecisions(catalog.get(TopicRole.DECISIONS).name(),
+                () -> consumer(config, bootstrap, "request-decisions"));
+        return new Reviews(alerts, reviews, decisions);
     }
 
     /**

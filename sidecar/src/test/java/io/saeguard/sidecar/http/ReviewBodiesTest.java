@@ -91,4 +91,14 @@ class ReviewBodiesTest {
         // Then
         assertThat(new ObjectMapper().readTree(json).path("note").textValue()).isEqualTo(note);
     }
+
+    @Test
+    void aRequestIdWithAControlCharacterOrOverTheLimitIsRefused() {
+        assertThat(ReviewBodies.requestId("req/7f3a é")).isEqualTo("req/7f3a é");
+        assertThatThrownBy(() -> ReviewBodies.requestId("req\u0001")).isInstanceOf(InvalidRequestException.class)
+                .hasMessageContaining("control character");
+        assertThatThrownBy(() -> ReviewBodies.requestId("r".repeat(ReviewBodies.MAX_REQUEST_ID_CHARS + 1)))
+                .isInstanceOf(InvalidRequestException.class).hasMessageContaining("at most");
+        assertThatThrownBy(() -> ReviewBodies.requestId("")).isInstanceOf(InvalidRequestException.class).hasMessageContaining("empty");
+    }
 }

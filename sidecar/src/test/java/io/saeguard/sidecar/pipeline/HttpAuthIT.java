@@ -83,6 +83,7 @@ class HttpAuthIT {
                 new Endpoint("GET", "/v1/detectors/planted", "", new byte[0], "read", 200),
                 new Endpoint("GET", "/v1/alerts", "", new byte[0], "read", 200),
                 new Endpoint("GET", "/v1/reviews", "", new byte[0], "read", 200),
+                new Endpoint("GET", "/v1/requests/auth/decisions", "", new byte[0], "read", 200),
                 new Endpoint("POST", "/v1/alerts/never-alerted/0/review", "application/json",
                         "{\"verdict\": \"unsure\"}".getBytes(StandardCharsets.UTF_8), "review", 404),
                 new Endpoint("GET", "/v1/nothing-here", "", new byte[0], "any token", 404),

@@ -171,7 +171,7 @@ class ReviewPageIT {
             assertThat(activeLabel(page)).isEqualTo("mark " + alert + " unsure");
 
             // And Enter on the request opens its view with focus on its title; Enter on "true positive" there marks it
-            shiftTabTo(page, "show every alert of request rev-key");
+            shiftTabTo(page, "show every decision and alert of request rev-key");
             page.press("Enter", false);
             Awaitility.await().atMost(Duration.ofSeconds(5)).until(() -> page.eval("document.activeElement.id").asText().equals("request-title"));
             assertThat(page.eval("document.querySelectorAll('#request-rows tr.request-row').length").asInt()).isEqualTo(1);
@@ -180,7 +180,36 @@ class ReviewPageIT {
             Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> storedVerdicts(sidecar).equals(List.of("rev-key=true_positive")));
             page.press("Escape", false);
             assertThat(page.eval("document.getElementById('request-view').hidden").asBoolean()).isTrue();
-            assertThat(activeLabel(page)).isEqualTo("show every alert of request rev-key");
+            assertThat(activeLabel(page)).isEqualTo("show every decision and alert of request rev-key");
+        }
+    }
+
+    @Test
+    void theRequestViewListsTheRequestsAllowDecisionBesideItsAlert(KafkaBroker kafka) throws Exception {
+        // Given one replica, a request decided allow on its first record (which raises no alert) and then alerted on its
+        // second, and the page open
+        Scenario s = scenario(kafka);
+        try (Sidecar sidecar = Sidecar.start(s.config()); Chromium page = Chromium.start(1400, 900)) {
+            awaitReady(List.of(sidecar));
+            s.produce(s.topic(TopicRole.ACTIVATIONS), "rev-all", s.record("rev-all", firstQuietRecord(s), 0, false));
+            alert(s, "rev-all");
+            String alerted = s.expectedAction(firstFiringRecord(s), 4);
+            awaitListed(sidecar, "rev-all");
+            open(page, sidecar, "rev-all");
+
+            // When the request's view is opened
+            page.eval(row("rev-all") + ".querySelector('button.req').click()");
+
+            // Then it lists the allow decision (seq 0, no review controls) and then the alert (seq 1, with them)
+            String rows = "[...document.querySelectorAll('#request-rows tr.request-row')]"
+                    + ".map(r => r.dataset.kind + ':' + r.dataset.seq + ':' + r.querySelector('td.action').textContent).join(',')";
+            Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> page.eval(rows).asText().equals("decision:0:allow,alert:1:" + alerted));
+            String allowRow = "document.querySelector('#request-rows tr.request-row[data-kind=\"decision\"]')";
+            assertThat(page.eval(allowRow + ".querySelectorAll('button[data-verdict]').length").asInt()).isZero();
+            assertThat(page.eval("document.querySelectorAll('#request-rows tr[data-kind=\"alert\"] button[data-verdict]').length").asInt())
+                    .isEqualTo(3);
+            assertThat(page.eval("document.getElementById('request-note').textContent").asText()).startsWith("2 decisions read back");
+            page.screenshot(Path.of("target", "request-view.png"));
         }
     }
 
@@ -364,6 +393,16 @@ class ReviewPageIT {
                 .header("Authorization", "Bearer " + token).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(r.statusCode()).as("GET %s: %s", path, r.body()).isEqualTo(200);
         return JSON.readTree(r.body());
+    }
+
+    /** The first record start whose reference codes fire nothing at request position 0 (where BOS does not count). */
+    private static int firstQuietRecord(Scenario s) {
+        for (int first = 0; first + Scenario.TOKENS_PER_RECORD <= s.tokens; first += Scenario.TOKENS_PER_RECORD) {
+            if (s.expectedAction(first, 0).equals("allow")) {
+                return first;
+            }
+        }
+        throw new AssertionError("the scenario has no quiet record");
     }
 
     /** The first record start whose reference codes fire the planted detector (at request position 4). */

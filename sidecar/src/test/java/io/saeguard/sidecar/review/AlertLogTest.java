@@ -116,4 +116,23 @@ class AlertLogTest {
             log.close();
         }
     }
+
+    @Test
+    void aRequestsAlertsAreKnownByTheirSeqsAndTheirEarliestTime() {
+        // Given
+        AlertLog log = new AlertLog(TOPIC, consumer, 5, 10, 5);
+        Decision late = Decision.builder("r", 3, Action.FLAG, 12).detector("toxicity").score(0.9).ts(2_000).build();
+        Decision early = Decision.builder("r", 1, Action.FLAG, 4).detector("toxicity").score(0.9).ts(1_000).build();
+
+        // When r's alerts on seq 3 and then on seq 1 are read
+        log.read(new ConsumerRecord<>(TOPIC, 0, 0, "r", CODEC.encode(Alert.forDecision(late).build())));
+        log.read(new ConsumerRecord<>(TOPIC, 0, 1, "r", CODEC.encode(Alert.forDecision(early).build())));
+
+        // Then both seqs are known, with the earlier time, and another request is not
+        assertThat(log.ofRequest("r")).hasValueSatisfying(a -> {
+            assertThat(a.seqs()).containsExactly(1L, 3L);
+            assertThat(a.firstTime()).hasValue(1_000);
+        });
+        assertThat(log.ofRequest("s")).isEmpty();
+    }
 }
