@@ -150,7 +150,8 @@ class CaptureCommandIT {
             float[] acts = f.tensor("activations").orElseThrow().toFloatArray();
             int[] request = f.tensor("request").orElseThrow().toIntArray();
             long[] position = f.tensor("position").orElseThrow().toLongArray();
-            int[] tokenIds = f.tensor("token_ids").orElseThrow().toIntArray();
+            // token_ids is written when a record of the shard carried them (only even requests do), -1 for the others
+            int[] tokenIds = f.tensor("token_ids").map(io.saeguard.topics.safetensors.Tensor::toIntArray).orElse(null);
             for (int t = 0; t < request.length; t++) {
                 String id = requests.get(request[t]);
                 long chunkStart = position[t] / CHUNK * CHUNK;
@@ -159,7 +160,11 @@ class CaptureCommandIT {
                 assertThat(Arrays.copyOfRange(acts, t * D_IN, (t + 1) * D_IN)).as("%s position %d", id, position[t])
                         .containsExactly(Arrays.copyOfRange(expected, row * D_IN, (row + 1) * D_IN));
                 int r = Integer.parseInt(id.substring(4));
-                assertThat(tokenIds[t]).isEqualTo(r % 2 == 0 ? (int) (1000 * (chunkStart / CHUNK) + row) : -1);
+                if (tokenIds != null) {
+                    assertThat(tokenIds[t]).isEqualTo(r % 2 == 0 ? (int) (1000 * (chunkStart / CHUNK) + row) : -1);
+                } else {
+                    assertThat(r % 2).as("a shard without token_ids holds only requests sent without them").isOne();
+                }
                 assertThat(seen.add(id + "@" + position[t])).as("token counted once").isTrue();
             }
         }
