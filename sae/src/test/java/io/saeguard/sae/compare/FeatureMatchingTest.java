@@ -31,20 +31,6 @@ class FeatureMatchingTest {
         return w;
     }
 
-    private static int[] permutation(Random rnd, int n) {
-        int[] p = new int[n];
-        for (int i = 0; i < n; i++) {
-            p[i] = i;
-        }
-        for (int i = n - 1; i > 0; i--) {
-            int j = rnd.nextInt(i + 1);
-            int t = p[i];
-            p[i] = p[j];
-            p[j] = t;
-        }
-        return p;
-    }
-
     /** B's feature perm[i] is A's feature i: columns of codes, rows of the decoder, B's row scaled by 2 (cosine and Pearson ignore scale). */
     private static float[] permuteColumns(float[] codes, int tokens, int width, int[] perm) {
         float[] out = new float[codes.length];
@@ -84,7 +70,7 @@ class FeatureMatchingTest {
         Random rnd = new Random(TestSeed.draw("aPermutedScaledCopyIsMatchedBackToThePermutation"));
         float[] decA = gaussian(rnd, D_SAE * D_IN);
         float[] codesA = codes(rnd, TOKENS, D_SAE);
-        int[] perm = permutation(rnd, D_SAE);
+        int[] perm = Permutations.random(rnd, D_SAE);
         float[] decB = new float[decA.length];
         for (int i = 0; i < D_SAE; i++) {
             for (int k = 0; k < D_IN; k++) {

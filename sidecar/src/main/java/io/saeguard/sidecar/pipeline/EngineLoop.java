@@ -175,7 +175,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
      */
     public void validate(DetectorDefinition definition) {
         try {
-            Pipeline.checkStatus(definition, config);
+            Pipeline.checkAllowed(definition, config);
         } catch (IllegalArgumentException e) {
             throw new InvalidRequestException(e.getMessage(), e);
         }

@@ -104,7 +104,7 @@ public final class Pipeline {
     public static void validate(SidecarConfig config, Map<String, Sae> saes, List<DetectorDefinition> definitions) {
         StateLimits limits = new StateLimits(config.state().requestTtl(), config.state().maxRequests());
         for (DetectorDefinition d : definitions) {
-            checkStatus(d, config);
+            checkAllowed(d, config);
             try {
                 LiveDetectors.check(d, saes, limits);
             } catch (InvalidRequestException e) {
@@ -132,7 +132,7 @@ public final class Pipeline {
      *
      * @throws IllegalArgumentException naming the detector and both ways out
      */
-    static void checkStatus(DetectorDefinition d, SidecarConfig config) {
+    static void checkAllowed(DetectorDefinition d, SidecarConfig config) {
         if (!config.judgeCascade() && d.policy().bands().stream().anyMatch(b -> b.escalation().isPresent())) {
             throw new IllegalArgumentException("detector '" + d.id() + "' has an 'action: escalate' band, but the judge cascade is off: "
                     + "set 'judge_cascade: true' in the config (it consumes saeguard.judge-verdicts with the range assignor; "

@@ -212,8 +212,12 @@ final class PollLoop implements Runnable {
                 commitIfDue(false);
             }
             ConsumerRecords<String, byte[]> records = consumer.poll(POLL);
-            if (!records.isEmpty()) {
-                List<ActivationValidator.Outcome> checked = checkAll(records);
+            if (decodePool == null || records.count() < 2) {
+                for (ConsumerRecord<String, byte[]> r : records) {
+                    handle(r, isActivation(r) ? validator.check(r) : null);
+                }
+            } else {
+                List<ActivationValidator.Outcome> checked = checkInParallel(records);
                 int i = 0;
                 for (ConsumerRecord<String, byte[]> r : records) {
                     handle(r, checked.get(i++));
@@ -244,21 +248,15 @@ final class PollLoop implements Runnable {
     }
 
     /**
-     * Checks a poll's activation records, on the decode threads when there are several ({@code batching.decode_threads};
-     * {@link ActivationValidator} is pure), in the poll's order; a prompt event or a judge's verdict gets {@code null}
-     * (the poll thread handles it). Only the checks run elsewhere: the order, the offsets, the dead letters and the hand-over to the
-     * engine stay on this thread, record by record, in the order Kafka gave them.
+     * Checks a poll's activation records on the decode threads ({@code batching.decode_threads} > 1; {@link ActivationValidator}
+     * is pure), their outcomes in the poll's order; a prompt event or a judge's verdict gets {@code null} (the poll thread
+     * handles it). Only the checks run there: the order, the offsets, the dead letters and the hand-over to the engine stay
+     * on this thread, record by record, in the order Kafka gave them. With one decode thread the poll loop checks each
+     * record inline and builds no lists.
      */
-    private List<ActivationValidator.Outcome> checkAll(ConsumerRecords<String, byte[]> records) {
+    private List<ActivationValidator.Outcome> checkInParallel(ConsumerRecords<String, byte[]> records) {
         List<ConsumerRecord<String, byte[]>> list = new ArrayList<>(records.count());
         records.forEach(list::add);
-        if (decodePool == null || list.size() < 2) {
-            List<ActivationValidator.Outcome> out = new ArrayList<>(list.size());
-            for (ConsumerRecord<String, byte[]> r : list) {
-                out.add(isActivation(r) ? validator.check(r) : null);
-            }
-            return out;
-        }
         ForkJoinTask<List<ActivationValidator.Outcome>> task = decodePool.submit(() -> list.parallelStream()
                 .map(r -> isActivation(r) ? validator.check(r) : null).collect(java.util.stream.Collectors.toList()));
         return task.join();

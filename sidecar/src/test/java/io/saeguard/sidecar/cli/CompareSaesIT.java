@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.saeguard.sae.PythonSaeFixtures;
 import io.saeguard.sae.TestSeed;
+import io.saeguard.sae.compare.Permutations;
 import io.saeguard.sidecar.testing.SaeguardJar;
 import io.saeguard.topics.safetensors.SafetensorsFile;
 import io.saeguard.topics.safetensors.SafetensorsWriter;
@@ -43,7 +44,7 @@ class CompareSaesIT {
         Path c = PythonSaeFixtures.generate(dir.resolve("case"), SEED, "--format", "saelens", "--arch", "jumprelu", "--tokens",
                 Integer.toString(TOKENS));
         Path a = c.resolve("sae");
-        int[] perm = permutation(new Random(SEED), D_SAE);
+        int[] perm = Permutations.random(new Random(SEED), D_SAE);
         Path b = permutedCopy(a, dir.resolve("b"), perm);
         float[] features = SafetensorsFile.open(c.resolve("expected.safetensors")).tensor("features").orElseThrow().toFloatArray();
         int watched = mostFrequent(features);
@@ -137,20 +138,6 @@ class CompareSaesIT {
         }
         out.writeTo(b.resolve("sae_weights.safetensors"));
         return b;
-    }
-
-    private static int[] permutation(Random rnd, int n) {
-        int[] p = new int[n];
-        for (int i = 0; i < n; i++) {
-            p[i] = i;
-        }
-        for (int i = n - 1; i > 0; i--) {
-            int j = rnd.nextInt(i + 1);
-            int t = p[i];
-            p[i] = p[j];
-            p[j] = t;
-        }
-        return p;
     }
 
     private static int mostFrequent(float[] features) {

@@ -36,7 +36,7 @@ class UnverifiedDetectorsTest {
         SidecarConfig defaults = ConfigLoader.load(Optional.empty(), Map.of());
 
         assertThat(defaults.allowUnverifiedDetectors()).isFalse();
-        assertThatThrownBy(() -> Pipeline.checkStatus(pack("status: unverified"), defaults)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> Pipeline.checkAllowed(pack("status: unverified"), defaults)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("detector 'guess'").hasMessageContaining("status: unverified")
                 .hasMessageContaining("allow_unverified_detectors: true").hasMessageContaining("saeguard eval");
     }
@@ -46,9 +46,9 @@ class UnverifiedDetectorsTest {
         SidecarConfig allowing = ConfigLoader.load(Optional.empty(), Map.of("SAEGUARD_ALLOW_UNVERIFIED_DETECTORS", "true"));
         SidecarConfig defaults = ConfigLoader.load(Optional.empty(), Map.of());
 
-        assertThatCode(() -> Pipeline.checkStatus(pack("status: unverified"), allowing)).doesNotThrowAnyException();
-        assertThatCode(() -> Pipeline.checkStatus(pack(""), defaults)).doesNotThrowAnyException();
-        assertThatCode(() -> Pipeline.checkStatus(pack("status: verified"), defaults)).doesNotThrowAnyException();
+        assertThatCode(() -> Pipeline.checkAllowed(pack("status: unverified"), allowing)).doesNotThrowAnyException();
+        assertThatCode(() -> Pipeline.checkAllowed(pack(""), defaults)).doesNotThrowAnyException();
+        assertThatCode(() -> Pipeline.checkAllowed(pack("status: verified"), defaults)).doesNotThrowAnyException();
     }
 
     @Test
@@ -74,8 +74,8 @@ class UnverifiedDetectorsTest {
 
         // Then it is refused by default, naming the key, and accepted with the cascade on
         assertThat(defaults.judgeCascade()).isFalse();
-        assertThatThrownBy(() -> Pipeline.checkStatus(escalating, defaults)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> Pipeline.checkAllowed(escalating, defaults)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("detector 'uncertain'").hasMessageContaining("judge_cascade: true");
-        assertThatCode(() -> Pipeline.checkStatus(escalating, cascading)).doesNotThrowAnyException();
+        assertThatCode(() -> Pipeline.checkAllowed(escalating, cascading)).doesNotThrowAnyException();
     }
 }
