@@ -216,17 +216,25 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
         }
 
         /**
-         * 2 % of tokens encoded whole. Cost: a sampled token costs a full encode in a group of 64 (0.9 ms at 2304x16384
-         * on the quiet 2-core benchmark machine), so 2 % adds ~18 µs per token to the watched encode's ~23 µs, against
-         * ~0.56 ms for encoding every token whole: ~14× less engine time per token (bench/README.md, "Watched-feature
-         * encode"). Noise: with the default 100k-token half-life the rates
-         * and drift rest on ~2,000 recent sampled tokens; at 16k features and ~60 active per token the plug-in JS
-         * divergence's upward bias is about K / (8 N ln 2) ≈ 0.03, well under the drift alert's 0.2.
+         * 1 % of tokens encoded whole. Cost: a sampled token costs a full encode in a group of 256 (~0.56 ms at
+         * 2304x16384 on the quiet 2-core benchmark machine), so 1 % adds ~6 µs of CPU per token (on the metrics
+         * encoder's thread on the CPU) to the watched encode's ~23 µs, against ~0.56 ms for encoding every token whole.
+         * At 2 % and groups of 64 the sample took more CPU than every decision (bench/README.md, "Metrics off the
+         * engine thread"). Noise: with the default 100k-token half-life the rates and drift rest on ~1,000 recent
+         * sampled tokens; the plug-in JS divergence's upward bias (about K / (8 N ln 2)) is then about 0.06 at 16k
+         * features and ~60 active per token, under the drift alert's 0.2.
          */
-        public static final double DEFAULT_FULL_ENCODE_FRACTION = 0.02;
+        public static final double DEFAULT_FULL_ENCODE_FRACTION = 0.01;
+
+        /**
+         * 0.2 % of tokens reconstructed for the FVU metric: a reconstruction costs two full passes (encode and decode),
+         * and 1 % took ~10 % of the engine in the pipeline benchmark. FVU moves slowly; at 1,000 tokens/s a group of
+         * {@value io.saeguard.sidecar.metrics.FvuSampler#ROWS} rows completes about every two minutes.
+         */
+        public static final double DEFAULT_FVU_SAMPLE_RATE = 0.002;
 
         public static MetricsSettings defaults() {
-            return new MetricsSettings(20, Map.of(), 100_000, 1_000_000, 0.01, 100_000, DEFAULT_FULL_ENCODE_FRACTION);
+            return new MetricsSettings(20, Map.of(), 100_000, 1_000_000, DEFAULT_FVU_SAMPLE_RATE, 100_000, DEFAULT_FULL_ENCODE_FRACTION);
         }
     }
 

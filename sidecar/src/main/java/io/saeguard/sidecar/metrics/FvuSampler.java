@@ -12,7 +12,8 @@ import org.slf4j.LoggerFactory;
  * {@value #ROWS} rows, recording each pair in the SAE's {@link FeatureStats}. Sampling happens after a batch's
  * decisions are out, so it never delays them.
  *
- * <p>Not thread-safe: the engine thread owns it (the reconstruction runs on its device).
+ * <p>Not thread-safe: the engine thread owns it; {@link #reconstruct(float[], int, Reconstruction)} of rows it
+ * {@linkplain #take took} may run on any thread ({@link FeatureStats} is).
  */
 public final class FvuSampler {
     private static final Logger LOGGER = LoggerFactory.getLogger(FvuSampler.class);
@@ -22,9 +23,10 @@ public final class FvuSampler {
      * W_enc and W_dec whatever its row count: on 2 cores at 2304x16384 (BF16 encoder GEMM, F32 decode) one call took
      * 40 ms for 32 rows, 59 ms for 64 and 106 ms for 128, i.e. 1.25 against 0.83 ms per row, while the batch encode
      * costs 0.28 ms per token (bench/README.md). At the default 1 % sample rate, 32-row calls cost 4–9 % of the
-     * engine thread in the pipeline benchmark.
+     * engine thread in the pipeline benchmark. On the CPU the calls run on the metrics encoder's thread, where a larger
+     * group delays no decision and costs less per row.
      */
-    public static final int ROWS = 128;
+    public static final int ROWS = 256;
 
     /**
      * When the engine idles, pending rows are reconstructed once the oldest has waited this long (so the metric stays
@@ -75,11 +77,20 @@ public final class FvuSampler {
 
     /** Reconstructs the pending rows (if any) in one call and records them; a failure is logged at DEBUG and the rows dropped. */
     public void reconstruct(Reconstruction reconstruction) {
-        int n = sample.take();
-        if (n == 0) {
-            return;
+        float[] rows = take();
+        if (rows.length > 0) {
+            reconstruct(rows, rows.length / dIn, reconstruction);
         }
-        float[] rows = sample.rows();
+    }
+
+    /** Empties the sample into a copy of its rows ({@code [n, d_in]}; empty when none is pending). */
+    public float[] take() {
+        int n = sample.take();
+        return Arrays.copyOf(sample.rows(), n * dIn);
+    }
+
+    /** Reconstructs {@code n} taken rows and records them, on any thread; a failure is logged at DEBUG and the rows dropped. */
+    public void reconstruct(float[] rows, int n, Reconstruction reconstruction) {
         try {
             float[] rec = reconstruction.reconstruct(rows, n);
             for (int i = 0; i < n; i++) {

@@ -53,6 +53,7 @@ final class EncodeStage {
     private final RequestPartitions requestPartitions;
     private final JudgeCascade judge;
     private final String deviceLabel;
+    private final Optional<MetricsEncoder> metricsEncoder;
     private float[] batchBuffer = new float[0];
 
     /**
@@ -64,11 +65,13 @@ final class EncodeStage {
      * @param prompts      the prompt stage, for prompt events' alert excerpts
      * @param maxRequests  the most requests with detector state (bounds the partition tracking too)
      * @param judge        the pending judge escalations: each decided record may start one
+     * @param metricsEncoder where the full-code sample and the FVU rows are encoded (on the CPU); empty: on this thread
      */
     EncodeStage(Map<String, DeviceSae> loaded, Map<String, FeatureStats> featureStats, double fvuSampleRate, double fullEncodeFraction,
             ChunkEvaluator evaluator, Optional<PromptStage> prompts, EngineOutputs outputs, Metrics metrics, Generation generation, Time time,
-            int maxRequests, String deviceLabel, JudgeCascade judge) {
+            int maxRequests, String deviceLabel, JudgeCascade judge, Optional<MetricsEncoder> metricsEncoder) {
         this.judge = judge;
+        this.metricsEncoder = metricsEncoder;
         this.loaded = Map.copyOf(loaded);
         this.featureStats = Map.copyOf(featureStats);
         Map<String, FvuSampler> samplers = new java.util.LinkedHashMap<>();
@@ -191,7 +194,7 @@ final class EncodeStage {
         answers.forEach(Runnable::run); // after the records' decisions are handed over: a check's full encode never delays them
         long tFvu = time.nanoseconds();
         busy(Metrics.PART_PUBLISH, tFvu - tPublish);
-        sampleForFvu(saeId, sae, items, x, tFvu);
+        sampleForFvu(saeId, items, x, tFvu);
         long tSample = time.nanoseconds();
         busy(Metrics.PART_FVU, tSample - tFvu);
         if (watchedPath && samples.get(saeId).pending() == FullCodeSampler.ROWS) {
@@ -200,14 +203,42 @@ final class EncodeStage {
         }
     }
 
-    /** The pending sampled rows of an SAE encoded whole and recorded; truncations count as on the full path. */
+    /**
+     * The pending sampled rows of an SAE encoded whole and recorded, by the metrics encoder's thread when it has room,
+     * else here; truncations count as on the full path.
+     */
     private void encodeSample(String saeId) {
-        DeviceSae sae = loaded.get(saeId);
-        samples.get(saeId).encode((rows, n) -> sae.encode(saeId, rows, n, true)).ifPresent(c -> {
+        FullCodeSampler sampler = samples.get(saeId);
+        sampler.take().ifPresent(taken -> {
+            boolean queued = metricsEncoder.isPresent() && metricsEncoder.get().submit(saeId,
+                    own -> countTruncated(saeId, sampler.encode(taken, (rows, n) -> own.encode(saeId, rows, n, true))));
+            if (!queued) {
+                DeviceSae sae = loaded.get(saeId);
+                countTruncated(saeId, sampler.encode(taken, (rows, n) -> sae.encode(saeId, rows, n, true)));
+            }
+        });
+    }
+
+    private void countTruncated(String saeId, Optional<SparseCodes> codes) {
+        codes.ifPresent(c -> {
             if (c.truncatedTokens() > 0) {
                 metrics.truncatedTokens.labelValues(saeId).inc(c.truncatedTokens());
             }
         });
+    }
+
+    /** The pending FVU rows of an SAE reconstructed and recorded, by the metrics encoder's thread when it has room, else here. */
+    private void reconstructFvu(String saeId) {
+        FvuSampler sampler = fvu.get(saeId);
+        float[] rows = sampler.take();
+        if (rows.length == 0) {
+            return;
+        }
+        int n = rows.length / loaded.get(saeId).config().dIn();
+        boolean queued = metricsEncoder.isPresent() && metricsEncoder.get().submit(saeId, own -> sampler.reconstruct(rows, n, own::reconstruct));
+        if (!queued) {
+            sampler.reconstruct(rows, n, loaded.get(saeId)::reconstruct);
+        }
     }
 
     /**
@@ -241,7 +272,7 @@ final class EncodeStage {
         long t0 = time.nanoseconds();
         fvu.forEach((id, sampler) -> {
             if (sampler.idleDue(t0)) {
-                sampler.reconstruct(loaded.get(id)::reconstruct);
+                reconstructFvu(id);
             }
         });
         long t1 = time.nanoseconds();
@@ -351,7 +382,7 @@ final class EncodeStage {
     }
 
     /** After the decisions are out (FVU samples never delay them): the records' rows only, HTTP checks' are not sampled. */
-    private void sampleForFvu(String saeId, DeviceSae sae, List<ChunkInput> items, float[] x, long nowNanos) {
+    private void sampleForFvu(String saeId, List<ChunkInput> items, float[] x, long nowNanos) {
         FvuSampler sampler = fvu.get(saeId);
         boolean full = false;
         int from = 0;
@@ -362,7 +393,7 @@ final class EncodeStage {
             from += i.tokens();
         }
         if (full) {
-            sampler.reconstruct(sae::reconstruct);
+            reconstructFvu(saeId);
         }
     }
 

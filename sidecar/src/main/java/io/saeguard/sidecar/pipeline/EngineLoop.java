@@ -59,6 +59,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     private final Time time;
     private final BlockingQueue<EngineTask> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
+    private Optional<MetricsEncoder> metricsEncoder = Optional.empty(); // the engine thread's
     private final CountDownLatch started = new CountDownLatch(1);
     private final Map<String, FeatureStats> featureStats = new LinkedHashMap<>();
     private volatile Throwable startFailure;
@@ -306,12 +307,32 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
         config.saes().forEach(e -> special.put(e.id(), e.specialTokenIds().stream().mapToInt(Integer::intValue).sorted().toArray()));
         detectors = new LiveDetectors(initialDefinitions, saes, limits, config.metrics().watch());
         judge = new JudgeCascade(limits.maxRequests(), id -> detectors.engine().takeSeq(id));
+        metricsEncoder = startMetricsEncoder();
         stage = new EncodeStage(resources.loaded(), featureStats, config.metrics().fvuSampleRate(), config.metrics().fullEncodeFraction(),
-                new ChunkEvaluator(detectors.engine(), special), prompts, outputs, metrics, generation, time, limits.maxRequests(), deviceLabel, judge);
+                new ChunkEvaluator(detectors.engine(), special), prompts, outputs, metrics, generation, time, limits.maxRequests(), deviceLabel, judge,
+                metricsEncoder);
         stage.watch(detectors.watched());
     }
 
+    /**
+     * On the CPU, with any metric sampling on: the thread that runs the metrics' full encodes (the full-code sample and
+     * the FVU reconstructions), so they never hold a decision back ({@link MetricsEncoder}).
+     */
+    private Optional<MetricsEncoder> startMetricsEncoder() throws Exception {
+        if (config.metrics().fvuSampleRate() <= 0 && config.metrics().fullEncodeFraction() <= 0) {
+            return Optional.empty();
+        }
+        Map<String, Sae> all = new LinkedHashMap<>();
+        Map<String, Integer> maxActive = new LinkedHashMap<>();
+        config.saes().forEach(e -> {
+            all.put(e.id(), saes.get(e.id()));
+            maxActive.put(e.id(), e.maxActive());
+        });
+        return MetricsEncoder.start(engineOptions, deviceLabel.equals("cpu"), all, maxActive, Duration.ofMinutes(5));
+    }
+
     private void closeOnThread() {
+        metricsEncoder.ifPresent(MetricsEncoder::close);
         if (resources != null) {
             resources.close();
         }

@@ -1,0 +1,131 @@
+package io.saeguard.sidecar.pipeline;
+
+import io.saeguard.sae.Sae;
+import io.saeguard.sae.engine.DeviceSae;
+import io.saeguard.sae.engine.EngineOptions;
+import io.saeguard.sae.engine.SaeEngine;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The metrics' full encodes (the full-code sample of an SAE on the watched-feature encode, the FVU reconstructions) on a
+ * thread of their own, {@code saeguard-metrics-encode}, with its own engine, so that the engine thread never holds a
+ * decision behind one. A 64-row full encode streams the whole encoder (~50 ms at 2304x16384 on 2 cores) and, on the
+ * engine thread, delayed every decision queued behind it: in the pipeline benchmark of 2026-12-07 the sidecar's p99 at
+ * 25 % of its saturation was 374 ms against a p50 of 10 ms (bench/README.md, "Metrics off the engine thread").
+ *
+ * <p>CPU only. There the second engine's SAEs wrap the same weight memory as the engine thread's (nothing is copied;
+ * its encoder GEMM is F32 even with {@code engine.cpu_bf16}, whose BF16 copy would be a second copy of W_enc). On a GPU
+ * a second engine would hold a second copy in device memory, and a GPU's full encode of 64 rows takes about a
+ * millisecond, so the engine thread keeps them there. At most {@value #QUEUE} jobs wait: when the thread falls behind,
+ * {@link #submit} says no and the engine thread encodes inline as before, so the sample never shrinks below its
+ * fraction.
+ */
+final class MetricsEncoder implements AutoCloseable {
+    private static final Logger LOGGER = LoggerFactory.getLogger(MetricsEncoder.class);
+
+    /** Jobs that may wait for the thread; one more runs. */
+    static final int QUEUE = 2;
+
+    private final ThreadPoolExecutor executor;
+    private final Map<String, DeviceSae> loaded = new LinkedHashMap<>(); // touched on the thread only
+    private SaeEngine engine; // the thread's
+
+    private MetricsEncoder() {
+        this.executor = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(QUEUE), r -> {
+            Thread t = new Thread(r, "saeguard-metrics-encode");
+            t.setDaemon(true);
+            return t;
+        }, new ThreadPoolExecutor.AbortPolicy());
+    }
+
+    /**
+     * Starts the thread and loads {@code saes} on its engine (F32), waiting for that.
+     *
+     * @return empty when the engine is not on the CPU or nothing is to be loaded: the engine thread then encodes the
+     *     metrics' rows itself
+     */
+    static Optional<MetricsEncoder> start(EngineOptions options, boolean onCpu, Map<String, Sae> saes, Map<String, Integer> maxActive,
+            Duration timeout) throws Exception {
+        if (!onCpu || saes.isEmpty()) {
+            return Optional.empty();
+        }
+        EngineOptions f32 = new EngineOptions(options.device(), options.cacheDir(), options.intraOpThreads(), options.interOpThreads(),
+                options.gpuHalfPrecision(), false, options.gpuBf16());
+        MetricsEncoder m = new MetricsEncoder();
+        Future<?> started = m.executor.submit(() -> {
+            m.engine = SaeEngine.start(f32);
+            saes.forEach((id, sae) -> m.loaded.put(id, m.engine.load(sae, maxActive.get(id))));
+            return null;
+        });
+        try {
+            started.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException | TimeoutException | InterruptedException e) {
+            m.close();
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            throw new IllegalStateException("the metrics encoder did not start: " + (e instanceof ExecutionException x ? x.getCause() : e), e);
+        }
+        LOGGER.atInfo().addKeyValue("saes", saes.keySet()).log("metrics' full encodes run on their own thread");
+        return Optional.of(m);
+    }
+
+    /**
+     * Queues {@code job} to run on the thread with its copy of SAE {@code saeId}.
+     *
+     * @return false when the SAE is not loaded there or {@value #QUEUE} jobs already wait (run it inline then)
+     */
+    boolean submit(String saeId, Consumer<DeviceSae> job) {
+        try {
+            executor.execute(() -> {
+                DeviceSae sae = loaded.get(saeId);
+                try {
+                    if (sae != null) {
+                        job.accept(sae);
+                    }
+                } catch (RuntimeException e) { // a metric, never a decision; and the thread must live on: the engine is confined to it
+                    LOGGER.atWarn().addKeyValue("sae", saeId).log("a metrics encode failed: {}", e.toString());
+                }
+            });
+            return true;
+        } catch (RejectedExecutionException e) {
+            return false;
+        }
+    }
+
+    /** Finishes the queued jobs (up to 10 s), then frees the thread's engine. */
+    @Override
+    public void close() {
+        try {
+            // put, not execute: the queue may be full, and the engine must close after the jobs before it, on the thread
+            executor.getQueue().put(() -> {
+                loaded.values().forEach(DeviceSae::close);
+                loaded.clear();
+                if (engine != null) {
+                    engine.close();
+                }
+            });
+            executor.shutdown();
+            if (!executor.awaitTermination(10, TimeUnit.SECONDS)) {
+                LOGGER.atWarn().log("the metrics encoder did not finish its queued jobs in 10 s");
+                executor.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            executor.shutdownNow();
+        }
+    }
+}

@@ -1,0 +1,123 @@
+package io.saeguard.sidecar.pipeline;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.saeguard.sae.PythonSaeFixtures;
+import io.saeguard.sae.Sae;
+import io.saeguard.sae.engine.DeviceSae;
+import io.saeguard.sae.engine.DeviceSpec;
+import io.saeguard.sae.engine.EngineOptions;
+import io.saeguard.sae.engine.SaeEngine;
+import io.saeguard.sae.format.SaeLoader;
+import io.saeguard.topics.codes.SparseCodes;
+import io.saeguard.topics.safetensors.SafetensorsFile;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The metrics' full encodes on their own thread and engine: the same codes as the engine thread's, a bounded queue, an orderly close. */
+class MetricsEncoderIT {
+    private static final String SAE = "sae";
+    // The in-process engine options every IT of this JVM uses (DJL's threads are fixed per process).
+    private static final EngineOptions OPTIONS = new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), 1, 1, false);
+
+    @TempDir
+    Path dir;
+    private Sae sae;
+    private float[] inputs;
+
+    @BeforeEach
+    void sae() throws Exception {
+        PythonSaeFixtures.assumeAvailable();
+        Path c = PythonSaeFixtures.generate(dir.resolve("case"), 77, "--format", "saelens", "--arch", "jumprelu", "--tokens", "16");
+        sae = SaeLoader.load(c.resolve("sae"));
+        inputs = SafetensorsFile.open(c.resolve("input.safetensors")).tensor("activations").orElseThrow().toFloatArray();
+    }
+
+    @Test
+    void aJobRunsOnTheMetricsThreadAndEncodesAsTheEngineThreadDoes() throws Exception {
+        SparseCodes reference;
+        try (SaeEngine engine = SaeEngine.start(OPTIONS); DeviceSae own = engine.load(sae, 64)) {
+            reference = own.encode(SAE, inputs, 16, true);
+        }
+        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Duration.ofMinutes(2)).orElseThrow()) {
+            CompletableFuture<String> thread = new CompletableFuture<>();
+            CompletableFuture<SparseCodes> codes = new CompletableFuture<>();
+            assertThat(m.submit(SAE, s -> {
+                thread.complete(Thread.currentThread().getName());
+                try {
+                    codes.complete(s.encode(SAE, inputs, 16, true));
+                } catch (Exception e) {
+                    codes.completeExceptionally(e);
+                }
+            })).isTrue();
+
+            assertThat(thread.get(30, TimeUnit.SECONDS)).isEqualTo("saeguard-metrics-encode");
+            SparseCodes off = codes.get(30, TimeUnit.SECONDS);
+            for (int t = 0; t < 16; t++) {
+                assertThat(off.activeCount(t)).as("token %d", t).isEqualTo(reference.activeCount(t));
+            }
+            assertThat(off).isEqualTo(reference);
+        }
+    }
+
+    @Test
+    void whenTheQueueIsFullSubmitSaysNoAndCloseStillRunsWhatWasQueued() throws Exception {
+        MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Duration.ofMinutes(2)).orElseThrow();
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch running = new CountDownLatch(1);
+        List<Integer> ran = Collections.synchronizedList(new ArrayList<>());
+        assertThat(m.submit(SAE, s -> {
+            running.countDown();
+            try {
+                release.await(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            ran.add(0);
+        })).isTrue();
+        assertThat(running.await(30, TimeUnit.SECONDS)).isTrue();
+        for (int i = 1; i <= MetricsEncoder.QUEUE; i++) {
+            int n = i;
+            assertThat(m.submit(SAE, s -> ran.add(n))).as("job %d waits", i).isTrue();
+        }
+
+        assertThat(m.submit(SAE, s -> ran.add(-1))).as("one job running and %d waiting: the next is refused", MetricsEncoder.QUEUE).isFalse();
+
+        release.countDown();
+        m.close();
+        assertThat(ran).containsExactly(0, 1, 2);
+    }
+
+    @Test
+    void aFailingJobLeavesTheThreadAndItsEngineUsable() throws Exception {
+        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Duration.ofMinutes(2)).orElseThrow()) {
+            assertThat(m.submit(SAE, s -> {
+                throw new IllegalStateException("boom");
+            })).isTrue();
+            CompletableFuture<SparseCodes> codes = new CompletableFuture<>();
+            m.submit(SAE, s -> {
+                try {
+                    codes.complete(s.encode(SAE, inputs, 16, true));
+                } catch (Exception e) {
+                    codes.completeExceptionally(e);
+                }
+            });
+            assertThat(codes.get(30, TimeUnit.SECONDS).tokens()).isEqualTo(16);
+        }
+    }
+
+    @Test
+    void offTheCpuThereIsNoMetricsEncoder() throws Exception {
+        assertThat(MetricsEncoder.start(OPTIONS, false, Map.of(SAE, sae), Map.of(SAE, 64), Duration.ofMinutes(2))).isEmpty();
+    }
+}
