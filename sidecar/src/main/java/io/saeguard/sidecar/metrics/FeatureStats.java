@@ -48,12 +48,16 @@ public final class FeatureStats {
     private final boolean[] exact;
     private int[] exactIds = null; // the watched set of the last recordWatched; null while every feature is exact
     private final long[] fires;
-    private final double[] recent;
+    private final double[] recent; // in units of scale (see advance)
     // The sample's counts
     private long sampledTokens;
     private double recentSampledTokens;
     private final long[] sampledFires;
-    private final double[] recentSampled;
+    private final double[] recentSampled; // in units of scale
+    // The decayed counts are kept multiplied by scale, which grows by 1/decay per token instead of every count shrinking
+    // by decay per token: a record costs O(its active features), not O(d_sae). At 16k features the per-record decay of
+    // both arrays was 39 % of the engine thread's samples with one token per record (bench/README.md, 2026-12-07).
+    private double scale = 1;
     private final long[] lastFire; // stream index of the last fire seen, exact or sampled
     // FVU accumulators (decayed like the rates, per sampled token)
     private double residualSum;
@@ -118,9 +122,9 @@ public final class FeatureStats {
             for (int j = 0; j < codes.activeCount(t); j++) {
                 int f = codes.featureAt(t, j);
                 fires[f]++;
-                recent[f] += 1;
+                recent[f] += scale;
                 sampledFires[f]++;
-                recentSampled[f] += 1;
+                recentSampled[f] += scale;
                 lastFire[f] = tokens + t;
             }
         }
@@ -153,7 +157,7 @@ public final class FeatureStats {
             for (int j = 0; j < codes.activeCount(t); j++) {
                 int f = codes.featureAt(t, j);
                 fires[f]++;
-                recent[f] += 1;
+                recent[f] += scale;
                 lastFire[f] = tokens + t;
             }
         }
@@ -172,7 +176,7 @@ public final class FeatureStats {
             for (int j = 0; j < codes.activeCount(t); j++) {
                 int f = codes.featureAt(t, j);
                 sampledFires[f]++;
-                recentSampled[f] += w;
+                recentSampled[f] += w * scale;
                 lastFire[f] = Math.max(lastFire[f], positions[t]);
             }
             recentSampledTokens += w;
@@ -186,16 +190,26 @@ public final class FeatureStats {
         recent[f] = recentSampledTokens == 0 ? 0 : recentSampled[f] / recentSampledTokens * recentTokens;
     }
 
-    /** Decays every recent count by {@code n} tokens of the stream. */
+    /**
+     * Decays every recent count by {@code n} tokens of the stream: the unit {@code scale} grows by {@code 1/decay^n}
+     * (the arrays are divided by it when read), and once it passes {@value #RESCALE_AT} the arrays are brought back to
+     * unit scale (every ~50M tokens at the default 100k-token half-life).
+     */
     private void advance(int n) {
         double decay = Math.pow(decayPerToken, n);
-        for (int f = 0; f < dSae; f++) {
-            recent[f] *= decay;
-            recentSampled[f] *= decay;
+        scale /= decay;
+        if (scale > RESCALE_AT) {
+            for (int f = 0; f < dSae; f++) {
+                recent[f] /= scale;
+                recentSampled[f] /= scale;
+            }
+            scale = 1;
         }
         recentTokens = recentTokens * decay + n;
         recentSampledTokens *= decay;
     }
+
+    private static final double RESCALE_AT = 1e150;
 
     private void calibrate() {
         if (baseline == null && calibrationTokens > 0 && tokens >= calibrationTokens && sampledTokens > 0) {
@@ -260,9 +274,9 @@ public final class FeatureStats {
     /** Recent fraction of tokens on which the feature fired: exact for an {@linkplain #exact exact} feature, else the sample's. */
     public synchronized double fireRate(int feature) {
         if (exact[feature]) {
-            return recentTokens == 0 ? 0 : recent[feature] / recentTokens;
+            return recentTokens == 0 ? 0 : recent[feature] / scale / recentTokens;
         }
-        return recentSampledTokens == 0 ? 0 : recentSampled[feature] / recentSampledTokens;
+        return recentSampledTokens == 0 ? 0 : recentSampled[feature] / scale / recentSampledTokens;
     }
 
     public synchronized Optional<Double> baselineDensity(int feature) {

@@ -152,4 +152,25 @@ class FeatureStatsTest {
         assertThat(s.fireRate(0)).isCloseTo(1.0, within(1e-9));
         assertThat(s.deadFeatures()).isZero();
     }
+
+    @Test
+    void decayedRatesStayExactWhenTheDecayedCountsAreRescaled() {
+        // Given a half-life of 2 tokens (the counts' unit grows by sqrt(2) a token and is rescaled past 1e150, i.e. every
+        // ~1,000 tokens) and 3,000 one-token records, feature 1 firing on every third token, feature 2 watched on none
+        FeatureStats s = new FeatureStats("s", 3, Optional.empty(), 2, 1_000_000);
+        double decay = Math.pow(0.5, 0.5);
+        double fired = 0;
+        double seen = 0;
+        for (int t = 0; t < 3_000; t++) {
+            boolean fires = t % 3 == 0;
+            s.recordWatched(SparseCodes.fromPadded("s", 3, 1, 1, new int[] {fires ? 1 : -1}, new float[] {fires ? 1 : 0}, 0), new int[] {1, 2});
+            fired = fired * decay + (fires ? 1 : 0);
+            seen = seen * decay + 1;
+
+            // Then the rate equals the directly decayed one after every record, across the rescales
+            assertThat(s.fireRate(1)).as("token %d", t).isCloseTo(fired / seen, within(1e-9));
+        }
+        assertThat(s.fireRate(2)).isZero();
+        assertThat(s.fires(1)).isEqualTo(1_000);
+    }
 }
