@@ -38,6 +38,18 @@ class Dockerfile:
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
 
+    def image(self, name: str) -> List[Tuple[str, str]]:
+        """The instructions that make the image of target ``name``: those of the stages it is built FROM in this
+        file (first the earliest), then its own."""
+        chain: List[Stage] = []
+        stage = self.stage(name)
+        names = {s.name for s in self.stages}
+        while True:
+            chain.insert(0, stage)
+            if stage.base not in names:
+                return [i for s in chain for i in s.instructions]
+            stage = self.stage(stage.base)
+
     def all(self, instruction: str) -> Iterator[Tuple[Stage, str]]:
         for s in self.stages:
             for ins, arg in s.instructions:
@@ -72,7 +84,7 @@ def parse_dockerfile(path: Path) -> Dockerfile:
             name, _, default = rest.partition("=")
             args[name] = default
         elif ins == "FROM":
-            parts = rest.split()
+            parts = [p for p in rest.split() if not p.startswith("--")]  # --platform=...
             base = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), parts[0])
             name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else str(len(stages))
             stages.append(Stage(base, name))

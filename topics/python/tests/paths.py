@@ -16,6 +16,12 @@ def jar() -> Path:
     return Path(os.environ.get("SAEGUARD_JAR", REPO / "sidecar" / "target" / "saeguard.jar"))
 
 
+def server_jar() -> Path:
+    """The production fat jar (the default image's, without the demo's assets): $SAEGUARD_SERVER_JAR, else
+    saeguard-server.jar beside :func:`jar`."""
+    return Path(os.environ.get("SAEGUARD_SERVER_JAR", jar().parent / "saeguard-server.jar"))
+
+
 def make_sae() -> Path:
     """make_sae.py, the random-SAE generator the Java ITs use: $SAEGUARD_MAKE_SAE, else its source path."""
     return Path(os.environ.get("SAEGUARD_MAKE_SAE", PYTHON_REFERENCE / "make_sae.py"))

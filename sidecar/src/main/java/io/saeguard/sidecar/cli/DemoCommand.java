@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.cli;
 
+import io.saeguard.sae.lm.HiddenStateModel;
 import io.saeguard.sidecar.config.ConfigLoader;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.app.Sidecar;
@@ -126,8 +127,16 @@ public final class DemoCommand implements Callable<Integer> {
     public record Prompt(String label, String text) {
     }
 
+    /** Why the demo cannot run from a jar without its assets, and what to do instead. */
+    static final String ABSENT = "the demo's assets are not in this jar: the production build (saeguard-server.jar, the default "
+            + "container image) leaves the demo's MiniLM model, SAE and texts out. Run the demo with saeguard.jar "
+            + "(java -jar sidecar/target/saeguard.jar demo, or the demo image)";
+
     @Override
     public Integer call() throws Exception {
+        if (!HiddenStateModel.builtinAvailable() || DemoCommand.class.getResource(RESOURCES + "prompts.tsv") == null) {
+            throw new IOException(ABSENT);
+        }
         Summary s = run(Files.createTempDirectory("saeguard-demo"), httpPort, threads == null ? Runtime.getRuntime().availableProcessors() : threads,
                 show, Duration.ofSeconds(timeoutSeconds), System.out, keepRunning);
         return s.decided() == s.prompts() ? 0 : 1;
@@ -201,7 +210,8 @@ public final class DemoCommand implements Callable<Integer> {
     private static byte[] resource(String name) throws IOException {
         try (InputStream in = DemoCommand.class.getResourceAsStream(RESOURCES + name)) {
             if (in == null) {
-                throw new IOException("demo asset " + name + " is missing from the jar (demo/build.sh writes it)");
+                throw new IOException(HiddenStateModel.builtinAvailable() ? "demo asset " + name
+                        + " is missing from the jar (demo/build.sh writes it)" : ABSENT);
             }
             return in.readAllBytes();
         }

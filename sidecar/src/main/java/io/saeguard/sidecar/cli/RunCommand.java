@@ -1,5 +1,6 @@
 package io.saeguard.sidecar.cli;
 
+import io.saeguard.sidecar.config.ConfigException;
 import io.saeguard.sidecar.config.ConfigLoader;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.app.Sidecar;
@@ -26,7 +27,7 @@ final class RunCommand implements Callable<Integer> {
     private static final org.slf4j.Logger LOGGER = org.slf4j.LoggerFactory.getLogger(RunCommand.class);
 
     @Option(names = "--config", description = "YAML config file (default: the built-in MiniLM detector catalog, "
-            + "detectors/catalog/minilm/saeguard.yaml)")
+            + "detectors/catalog/minilm/saeguard.yaml; saeguard.jar only, the production saeguard-server.jar leaves it out)")
     Path config;
 
     @Override
@@ -35,6 +36,9 @@ final class RunCommand implements Callable<Integer> {
         Configurator.setLevel("ai.djl", Level.INFO);
         Path file = config;
         if (file == null) {
+            if (!DefaultCatalog.bundled()) {
+                throw new ConfigException(DefaultCatalog.ABSENT);
+            }
             Path dir = Files.createTempDirectory("saeguard-catalog-");
             file = DefaultCatalog.extract(dir);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir), "saeguard-catalog-cleanup"));

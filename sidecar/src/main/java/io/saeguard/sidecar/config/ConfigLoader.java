@@ -17,6 +17,7 @@ import io.saeguard.sae.hub.PretrainedSae;
 import io.saeguard.sae.hub.SaePuller;
 import io.saeguard.sae.hub.SaeReleases;
 import io.saeguard.sae.hub.SaeSourceException;
+import io.saeguard.sae.lm.HiddenStateModel;
 import io.saeguard.sidecar.config.ConfigFile.AtLeast;
 import io.saeguard.sidecar.config.ConfigFile.Describe;
 import io.saeguard.sidecar.config.ConfigFile.Fraction;
@@ -578,7 +579,10 @@ public final class ConfigLoader {
         }
         String model = text(p.model()).orElseThrow(() -> invalid("prompts.model",
                 "'prompts.model' is required: builtin:all-minilm-l6-v2, a .onnx file or a TorchScript .pt file"));
-        boolean builtin = model.equals("builtin:all-minilm-l6-v2");
+        boolean builtin = model.equals(HiddenStateModel.BUILTIN_MINILM);
+        if (builtin && !HiddenStateModel.builtinAvailable()) {
+            throw invalid("prompts.model", "prompts.model: " + HiddenStateModel.builtinAbsent());
+        }
         if (!builtin) {
             if (model.startsWith("builtin:")) {
                 throw invalid("prompts.model", "unknown built-in prompt model '" + model + "' (available: builtin:all-minilm-l6-v2)");

@@ -29,18 +29,38 @@ public final class SaeguardJar {
     }
 
     /**
+     * The production fat jar, without the demo's assets ({@code -Dsaeguard.server.jar}, set by the failsafe
+     * configuration; built in {@code package} beside {@link #path()}).
+     */
+    public static Path serverPath() {
+        Path jar = Path.of(System.getProperty("saeguard.server.jar", "target/saeguard-server.jar"));
+        assertThat(jar).as("the production fat jar (./mvnw package builds it)").isRegularFile();
+        return jar;
+    }
+
+    /**
      * {@code java -Xmx<maxHeap> -Djava.io.tmpdir=<tmpDir> -jar saeguard.jar <args>} with stdout and
      * stderr going to {@code log}.
      */
     public static ProcessBuilder command(Path tmpDir, String maxHeap, Path log, String... args) {
-        List<String> cmd = new ArrayList<>(List.of(javaBin(), "-Xmx" + maxHeap, "-Djava.io.tmpdir=" + tmpDir, "-jar", path().toString()));
+        return command(path(), tmpDir, maxHeap, log, args);
+    }
+
+    /** {@link #command(Path, String, Path, String...)} with another jar ({@link #serverPath()}). */
+    public static ProcessBuilder command(Path jar, Path tmpDir, String maxHeap, Path log, String... args) {
+        List<String> cmd = new ArrayList<>(List.of(javaBin(), "-Xmx" + maxHeap, "-Djava.io.tmpdir=" + tmpDir, "-jar", jar.toString()));
         cmd.addAll(List.of(args));
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     }
 
     /** Runs a command to its end and returns its exit status and output; a command that hangs fails the test. */
     public static Completed run(Path tmpDir, Path log, String... args) throws IOException, InterruptedException {
-        Process p = command(tmpDir, "256m", log, args).start();
+        return run(path(), tmpDir, log, args);
+    }
+
+    /** {@link #run(Path, Path, String...)} with another jar ({@link #serverPath()}). */
+    public static Completed run(Path jar, Path tmpDir, Path log, String... args) throws IOException, InterruptedException {
+        Process p = command(jar, tmpDir, "256m", log, args).start();
         boolean finished = p.waitFor(COMMAND_TIMEOUT_SECONDS, TimeUnit.SECONDS);
         if (!finished) {
             p.destroyForcibly().waitFor();
