@@ -55,7 +55,8 @@ J activations --threads $T --no-special --format fortune --max-tokens 96 --split
 
 echo "== 3. a TopK SAE on those tokens (10 % of the rows held out for its FVU)"
 rm -rf "$WORK/sae"
-J train --input "$WORK/train" --out "$WORK/sae" --d-sae ${D_SAE:-2048} --k ${K:-32} --epochs ${EPOCHS:-2} --batch 512 --holdout 0.1 \
+# 4096 / k 64: chosen among 2048/k32, 2048/k64 and 4096/k64 on training-side evidence (README.md here, SAE)
+J train --input "$WORK/train" --out "$WORK/sae" --d-sae ${D_SAE:-4096} --k ${K:-64} --epochs ${EPOCHS:-2} --batch 512 --holdout 0.1 \
   --seed 1 --threads $T --model-name all-minilm-l6-v2 --hook blocks.5.hook_resid_post
 fi
 
@@ -127,7 +128,8 @@ print(f"refusal on the {r['n_positive']} partial refusals (all four models; not 
 PY
 
 echo "== 7. copies of ToxiGen and the XSTest prompts (with their licences), and the demo's assets"
-rm -rf "$OUT/data" && mkdir -p "$OUT/data/xstest"
+find "$OUT/data" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true # data/README.md (attribution) is the repository's
+mkdir -p "$OUT/data/xstest"
 cp -r "$DATA/toxigen" "$OUT/data/toxigen"
 cp "$DATA/xstest/xstest_prompts.csv" "$DATA/xstest/LICENSE" "$OUT/data/xstest/"
 cp "$OUT/sae/cfg.json" "$OUT/sae/sae_weights.safetensors" "$DEMO/"
