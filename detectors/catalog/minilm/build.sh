@@ -7,7 +7,8 @@
 #   SAEGUARD_DATA_DIR=/path/to/data detectors/catalog/minilm/build.sh
 #
 # SAEGUARD_DATA_DIR holds toxigen/ and xstest/ (README.md here: what each is, licences). The splits are fixed
-# (prepare.py); each rule is chosen on 5 folds of the training split only; the held-out split tunes nothing.
+# (prepare.py); each rule and each probe's L2 strength is chosen on folds of the training split only (step 4a); the
+# held-out split tunes nothing (steps 4b and 6 read it once, to measure what 4a chose).
 # About 20 min on 2 cores (the SAE's training is most of it; REUSE_SAE=1 keeps the SAE of an earlier run in $WORK).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -26,6 +27,16 @@ SAE_ID=minilm-catalog
 # and XSTest prompts are shorter than that, so only the completions are cut.
 MAX_TOKENS=64
 TOPS=${TOPS:-"20 64 256"}
+# L2 strengths of the probes (standardised inputs): select chooses one per probe kind (the SAE probe and, separately,
+# the dense baseline) by mean AUROC on training folds, inner folds of the training split in the --test-data run.
+L2=${L2:-0.001,0.003,0.01,0.03,0.1,0.3,1}
+# Folds of the training split per task: refusal's training completions come from two system prompts of Llama-2
+# (group llama2orig, llama2new) and its test split is another model, so its choices are made leave-one-group-out
+# (train on one system prompt, score the other); the other tasks' training texts are one population: 5 random folds.
+REFUSAL_FOLDS=${REFUSAL_FOLDS:-group}
+folds_of() { if [ "$1" = refusal ] && [ "$REFUSAL_FOLDS" = group ]; then echo "--folds-by group"; else echo "--folds 5"; fi; }
+# TRAINING_SIDE_ONLY=1: stop after the rule choice on the training folds (steps 1-4a), before anything reads a test
+# split and before anything under $OUT changes: for comparing SAEs and settings on training-side evidence alone.
 J() { java -jar "$JAR" "$@"; }
 [ -f "$F/computers" ] || { echo "needs Debian's fortunes package (apt-get install fortunes)" >&2; exit 1; }
 mkdir -p "$WORK/train" "$OUT/sae"
@@ -44,27 +55,40 @@ J activations --threads $T --no-special --format fortune --max-tokens 96 --split
 
 echo "== 3. a TopK SAE on those tokens (10 % of the rows held out for its FVU)"
 rm -rf "$WORK/sae"
-J train --input "$WORK/train" --out "$WORK/sae" --d-sae ${D_SAE:-2048} --k ${K:-32} --epochs ${EPOCHS:-2} --batch 512 --holdout 0.1 \
+# 4096 / k 64: chosen among 2048/k32, 2048/k64 and 4096/k64 on training-side evidence (README.md here, SAE)
+J train --input "$WORK/train" --out "$WORK/sae" --d-sae ${D_SAE:-4096} --k ${K:-64} --epochs ${EPOCHS:-2} --batch 512 --holdout 0.1 \
   --seed 1 --threads $T --model-name all-minilm-l6-v2 --hook blocks.5.hook_resid_post
 fi
-cp "$WORK/sae/cfg.json" "$WORK/sae/sae_weights.safetensors" "$OUT/sae/"
-[ -f "$WORK/sae/sparsity.safetensors" ] && cp "$WORK/sae/sparsity.safetensors" "$OUT/sae/"
-[ -f "$WORK/sae/saeguard-training.json" ] && sed "s#$WORK/#\$W/#g" "$WORK/sae/saeguard-training.json" > "$OUT/sae/saeguard-training.json"
 
-echo "== 4. per task: the rule chosen on 5 training folds, then written from the whole training split and measured on the test split"
+echo "== 4a. per task: the rule and the probes' L2 strengths chosen on folds of the training split"
 for task in toxicity harmful-request refusal; do
   kw=(); [ $task = refusal ] && kw=(--keywords xstest-refusal)
   folds=()
   for top in $TOPS; do
-    J select --sae "$WORK/sae" --sae-id $SAE_ID --id $task --data "$WORK/$task-train.jsonl" --folds 5 --rule probe --top $top \
-      --max-tokens $MAX_TOKENS --threads $T "${kw[@]}" --out "$WORK/$task-folds-$top.yaml" --json "$WORK/$task-folds-$top.json" > /dev/null
+    J select --sae "$WORK/sae" --sae-id $SAE_ID --id $task --data "$WORK/$task-train.jsonl" $(folds_of $task) --l2 $L2 --rule probe \
+      --top $top --max-tokens $MAX_TOKENS --threads $T "${kw[@]}" --out "$WORK/$task-folds-$top.yaml" --json "$WORK/$task-folds-$top.json" \
+      --report "$WORK/$task-folds-$top.md" > /dev/null
     folds+=("$WORK/$task-folds-$top.json")
   done
-  read -r rule top < <(python3 $OUT/packs.py choose $task "${folds[@]}" 2> "$WORK/$task-choice.txt")
+  python3 $OUT/packs.py choose $task "${folds[@]}" 2> "$WORK/$task-choice.txt" > "$WORK/$task-choice"
   cat "$WORK/$task-choice.txt"
+done
+if [ -n "${TRAINING_SIDE_ONLY:-}" ]; then
+  echo "TRAINING_SIDE_ONLY: stopping before the test splits; nothing under $OUT changed (reports in $WORK)"
+  exit 0
+fi
+
+cp "$WORK/sae/cfg.json" "$WORK/sae/sae_weights.safetensors" "$OUT/sae/"
+[ -f "$WORK/sae/sparsity.safetensors" ] && cp "$WORK/sae/sparsity.safetensors" "$OUT/sae/"
+[ -f "$WORK/sae/saeguard-training.json" ] && sed "s#$WORK/#\$W/#g" "$WORK/sae/saeguard-training.json" > "$OUT/sae/saeguard-training.json"
+
+echo "== 4b. per task: the chosen rule written from the whole training split (L2 chosen again on its inner folds) and measured on the test split"
+for task in toxicity harmful-request refusal; do
+  kw=(); [ $task = refusal ] && kw=(--keywords xstest-refusal)
+  read -r rule top < "$WORK/$task-choice"
   rm -f "$OUT/$task.yaml" "$OUT/$task".*.safetensors
   J select --sae "$WORK/sae" --sae-id $SAE_ID --id $task --data "$WORK/$task-train.jsonl" --test-data "$WORK/$task-test.jsonl" \
-    --rule $rule --top $top --max-tokens $MAX_TOKENS --threads $T "${kw[@]}" \
+    $(folds_of $task) --l2 $L2 --rule $rule --top $top --max-tokens $MAX_TOKENS --threads $T "${kw[@]}" \
     --out "$OUT/$task.yaml" --json "$WORK/$task-select.json" --report "$OUT/$task-select.md" > /dev/null
   sed -i "s#$WORK/#\$W/#g" "$OUT/$task-select.md"
 done
@@ -87,12 +111,13 @@ note_harmful="XSTest prompts, row i of xstest_prompts.csv held out when i % 4 ==
 note_refusal="XSTest completions: trained on Llama-2-70b-chat (llama2orig, llama2new), tested on Mistral-7B-Instruct (mistralguard, mistralinstruct); full refusal vs full compliance, partial refusals left out (prepare.py)."
 for task in toxicity harmful-request refusal; do
   case $task in toxicity) note=$note_toxicity;; harmful-request) note=$note_harmful;; refusal) note=$note_refusal;; esac
-  read -r rule top < <(python3 $OUT/packs.py choose $task "$WORK/$task"-folds-*.json 2> /dev/null)
+  read -r rule top < "$WORK/$task-choice"
   kwarg=""; [ $task = refusal ] && kwarg=" --keywords xstest-refusal"
+  fold_args=$(folds_of $task)
   python3 $OUT/packs.py header "$OUT/$task.yaml" $task "$WORK/$task-select.json" "$WORK/$task-eval.json" "$WORK/$task-choice.txt" "$note" \
     "python3 $OUT/prepare.py \$SAEGUARD_DATA_DIR \$W" \
-    "saeguard select --sae $OUT/sae --sae-id $SAE_ID --id $task --data \$W/$task-train.jsonl --folds 5 --rule probe --top T$kwarg --max-tokens $MAX_TOKENS --json F.json   (T in: $TOPS)" \
-    "saeguard select --sae $OUT/sae --sae-id $SAE_ID --id $task --data \$W/$task-train.jsonl --test-data \$W/$task-test.jsonl --rule $rule --top $top$kwarg --max-tokens $MAX_TOKENS --out $OUT/$task.yaml --report $OUT/$task-select.md" \
+    "saeguard select --sae $OUT/sae --sae-id $SAE_ID --id $task --data \$W/$task-train.jsonl $fold_args --l2 $L2 --rule probe --top T$kwarg --max-tokens $MAX_TOKENS --json F.json   (T in: $TOPS)" \
+    "saeguard select --sae $OUT/sae --sae-id $SAE_ID --id $task --data \$W/$task-train.jsonl --test-data \$W/$task-test.jsonl $fold_args --l2 $L2 --rule $rule --top $top$kwarg --max-tokens $MAX_TOKENS --out $OUT/$task.yaml --report $OUT/$task-select.md" \
     "saeguard eval --config $OUT/saeguard.yaml --data \$W/$task-test.jsonl --out R.json   (this pack's row)"
 done
 python3 - "$WORK" <<'PY'
@@ -103,7 +128,8 @@ print(f"refusal on the {r['n_positive']} partial refusals (all four models; not 
 PY
 
 echo "== 7. copies of ToxiGen and the XSTest prompts (with their licences), and the demo's assets"
-rm -rf "$OUT/data" && mkdir -p "$OUT/data/xstest"
+find "$OUT/data" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true # data/README.md (attribution) is the repository's
+mkdir -p "$OUT/data/xstest"
 cp -r "$DATA/toxigen" "$OUT/data/toxigen"
 cp "$DATA/xstest/xstest_prompts.csv" "$DATA/xstest/LICENSE" "$OUT/data/xstest/"
 cp "$OUT/sae/cfg.json" "$OUT/sae/sae_weights.safetensors" "$DEMO/"

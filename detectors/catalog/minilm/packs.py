@@ -2,9 +2,10 @@
 """Helpers of build.sh for the MiniLM catalog's packs.
 
     packs.py choose TASK FOLDS.json...
-        From `saeguard select --folds K --json` reports on the TRAINING split only (one report per probe
-        --top tried), prints "RULE TOP" for the SAE-based rule with the best mean fold AUROC (probe at each
-        --top, dsg, features; the dense raw-probe is a baseline, never chosen). A larger --top must beat a
+        From `saeguard select --folds K (or --folds-by group) --l2 GRID --json` reports on the TRAINING split
+        only (one report per probe --top tried; each probe's L2 strength chosen by select on the same folds),
+        prints "RULE TOP" for the SAE-based rule with the best mean fold AUROC (probe at each --top, dsg,
+        features; the dense raw-probe is a baseline, never chosen). A larger --top must beat a
         smaller one by more than 0.005 AUROC to be chosen (fewer named features when it is a tie).
         The held-out split plays no part in the choice.
 
@@ -22,23 +23,33 @@ def mean_auroc(report, rule):
     return report["mean"][rule]["auroc"] if "mean" in report else report["folds"][0]["rules"][rule]["auroc"]
 
 
+def l2_of(report, rule):
+    """' (lambda X)' when select chose the rule's L2 strength on the folds (--l2 with several values), else ''."""
+    c = report.get("l2", {}).get(rule)
+    return f" (lambda {c['chosen']:g})" if c and c.get("grid") else ""
+
+
 def choose(task, files):
-    candidates = []  # (auroc, rule, top)
+    candidates = []  # (auroc, rule, top, lambda note)
     for path in files:
         with open(path) as f:
             report = json.load(f)
         top = len(report["folds"][0]["rules"]["probe"]["features"])
-        candidates.append((mean_auroc(report, "probe"), "probe", top))
+        candidates.append((mean_auroc(report, "probe"), "probe", top, l2_of(report, "probe")))
         if path == files[0]:
             for rule in ("dsg", "features"):
-                candidates.append((mean_auroc(report, rule), rule, len(report["folds"][0]["rules"][rule]["features"])))
+                candidates.append((mean_auroc(report, rule), rule, len(report["folds"][0]["rules"][rule]["features"]), ""))
             dense = mean_auroc(report, "raw-probe")
+            dense_l2 = l2_of(report, "raw-probe")
+            scheme = report["folds"][0]["split"]
     candidates.sort(key=lambda c: (c[2], c[1]))
     best = max(candidates, key=lambda c: c[0])
     chosen = min((c for c in candidates if c[0] >= best[0] - 0.005), key=lambda c: c[2])
-    lines = [f"{task}: training-side {len(json.load(open(files[0]))['folds'])}-fold mean AUROC (dense raw-probe {dense:.3f}):"]
-    for a, rule, top in sorted(candidates, key=lambda c: -c[0]):
-        lines.append(f"  {rule}{' top ' + str(top) if rule == 'probe' else ''}: {a:.3f}")
+    n = len(json.load(open(files[0]))['folds'])
+    kind = "leave-one-group-out" if "group" in scheme else "random"
+    lines = [f"{task}: training-side {n}-fold ({kind}) mean AUROC (dense raw-probe {dense:.3f}{dense_l2}):"]
+    for a, rule, top, l2 in sorted(candidates, key=lambda c: -c[0]):
+        lines.append(f"  {rule}{' top ' + str(top) if rule == 'probe' else ''}{l2}: {a:.3f}")
     lines.append(f"  chosen: {chosen[1]} (top {chosen[2]})")
     print("\n".join(lines), file=sys.stderr)
     print(chosen[1], chosen[2])
@@ -90,9 +101,9 @@ def header(pack, task, select_json, eval_json, choice_txt, split_note, commands)
     out.append(f"# gap to the dense probe: {ev['auroc'] - dense['auroc']:+.3f} AUROC")
     if ev["auroc"] < dense["auroc"] - 0.02:
         out.append("# More than 0.02 below the dense probe (README.md here, Gaps): the probe sees only the SAE's codes, which leave part")
-        out.append("#   of MiniLM's state unexplained (held-out FVU in sae/saeguard-training.json), and more features do not help at the")
-        out.append("#   fixed L2 strength. What may close it: more of this task's text in the SAE's corpus (or a residual SAE on it, train")
-        out.append("#   --residual-of), a chosen L2 strength, or a probe kind that adds the SAE's error term.")
+        out.append("#   of MiniLM's state unexplained (held-out FVU in sae/saeguard-training.json); both probes' L2 strengths were chosen")
+        out.append("#   on the training folds. What may close it: more of this task's text in the SAE's corpus (or a residual SAE on it,")
+        out.append("#   train --residual-of), or a probe kind that adds the SAE's error term.")
     out.append("# Rule chosen on the training split only:")
     out += ["#   " + l for l in choice]
     out.append("# Commands (W = the build's work folder, written by prepare.py from SAEGUARD_DATA_DIR):")

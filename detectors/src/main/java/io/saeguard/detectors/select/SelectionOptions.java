@@ -21,7 +21,8 @@ import java.util.OptionalInt;
  *                           activation over negative tokens (1 = the maximum)
  * @param holdoutFraction    fraction of each class's examples held out for evaluation, in (0, 1)
  * @param seed               seed of the held-out split
- * @param l2                 L2 penalty of the raw-probe baseline (standardised inputs)
+ * @param l2                 L2 penalty of the probes (standardised inputs) when one λ is given; {@code select --l2} with
+ *                           several values chooses each probe's on training folds ({@link L2Grid})
  * @param skipFirstToken     whether each example's first token is a BOS to skip
  */
 public record SelectionOptions(String detectorId, String sae, Method method, RuleChoice rule, int topN,
@@ -134,5 +135,10 @@ public record SelectionOptions(String detectorId, String sae, Method method, Rul
     public SelectionOptions withSkipFirstToken(boolean skip) {
         return new SelectionOptions(detectorId, sae, method, rule, topN, ratioPercentile, floorPercentile, randomRateLimit,
                 tauPercentile, window, thresholdQuantile, holdoutFraction, seed, l2, skip);
+    }
+
+    public SelectionOptions withL2(double lambda) {
+        return new SelectionOptions(detectorId, sae, method, rule, topN, ratioPercentile, floorPercentile, randomRateLimit,
+                tauPercentile, window, thresholdQuantile, holdoutFraction, seed, lambda, skipFirstToken);
     }
 }

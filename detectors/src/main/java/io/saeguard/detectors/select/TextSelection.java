@@ -115,6 +115,31 @@ public final class TextSelection {
      */
     public static Outcome run(Examples positive, Examples negative, Optional<ExampleSet> random, TextSplit split,
             SelectionOptions options, double targetFpr, Optional<StringMatch> baseline, String weightsStem) {
+        return run(positive, negative, random, split, options, ProbeL2.both(options.l2()), targetFpr, baseline, weightsStem);
+    }
+
+    /**
+     * The L2 strength λ of each probe kind (standardised inputs), e.g. as {@link L2Grid} chose them on training folds.
+     *
+     * @param probe    λ of the sparse probe on SAE codes
+     * @param rawProbe λ of the dense raw-activation probe
+     */
+    public record ProbeL2(double probe, double rawProbe) {
+        public ProbeL2 {
+            if (!(probe >= 0) || !(rawProbe >= 0)) {
+                throw new IllegalArgumentException("L2 strengths must be >= 0, found " + probe + " and " + rawProbe);
+            }
+        }
+
+        /** One λ for both. */
+        public static ProbeL2 both(double lambda) {
+            return new ProbeL2(lambda, lambda);
+        }
+    }
+
+    /** As {@link #run(Examples, Examples, Optional, TextSplit, SelectionOptions, double, Optional, String)}, each probe with its own λ. */
+    public static Outcome run(Examples positive, Examples negative, Optional<ExampleSet> random, TextSplit split,
+            SelectionOptions options, ProbeL2 l2, double targetFpr, Optional<StringMatch> baseline, String weightsStem) {
         List<int[]> pos = positive.set().groups();
         List<int[]> neg = negative.set().groups();
         boolean[] labels = new boolean[split.positiveTest().length + split.negativeTest().length];
@@ -142,7 +167,8 @@ public final class TextSelection {
                             rows.add(pool(negative.set(), neg.get(e), codes));
                             r++;
                         }
-                        PooledProbe p = codes ? PooledProbe.sparse(rows, y, o.topN(), o.l2()) : PooledProbe.dense(rows, y, o.l2());
+                        double lambda = codes ? l2.probe() : l2.rawProbe();
+                        PooledProbe p = codes ? PooledProbe.sparse(rows, y, o.topN(), lambda) : PooledProbe.dense(rows, y, lambda);
                         probe = Optional.of(p);
                         String file = weightsStem + (codes ? ".probe" : ".raw-probe") + ".safetensors";
                         ProbeWeights w = new ProbeWeights(p.weight(), p.bias());
@@ -151,7 +177,7 @@ public final class TextSelection {
                         uncalibrated = new DetectorDefinition(o.detectorId(), o.sae(), Optional.of(description(kind, o, p)), config,
                                 Aggregation.mean(), SpecialTokens.DEFAULT, Policy.of(1.0, List.of(Policy.Band.of(1.0, Action.FLAG))));
                         note = String.format(Locale.ROOT, "L2 logistic regression (lambda %s, standardised inputs, %d iterations) on "
-                                + "mean-pooled %s of %d + %d fit examples%s", o.l2(), p.iterations(),
+                                + "mean-pooled %s of %d + %d fit examples%s", lambda, p.iterations(),
                                 codes ? "SAE codes" : "raw activations", split.positiveFit().length, split.negativeFit().length,
                                 codes ? ", top " + p.features().length + " features by |mean difference|" : "");
                         named = codes ? p.features() : new int[0];

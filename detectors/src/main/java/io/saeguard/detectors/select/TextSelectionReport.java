@@ -32,6 +32,14 @@ public final class TextSelectionReport {
      * "string_match": {...}}], "mean": {...}}}}; {@code mean} is over folds (equal to the one fold without --folds).
      */
     public static String json(String detectorId, RuleChoice written, List<TextSelection.Outcome> folds) {
+        return json(detectorId, written, folds, List.of());
+    }
+
+    /**
+     * As {@link #json(String, RuleChoice, List)}, plus {@code "l2": {"<kind>": {"chosen", "folds", "grid": [{"lambda",
+     * "mean_auroc", "fold_auroc": [...]}]}}}: each probe's L2 strength and, when folds chose it, every λ's fold AUROCs.
+     */
+    public static String json(String detectorId, RuleChoice written, List<TextSelection.Outcome> folds, List<L2Grid.Choice> l2) {
         Map<String, Object> root = new LinkedHashMap<>();
         root.put("detector", detectorId);
         root.put("written_rule", kindName(written));
@@ -54,6 +62,25 @@ public final class TextSelectionReport {
         }
         root.put("folds", out);
         root.put("mean", mean(folds));
+        Map<String, Object> lambdas = new LinkedHashMap<>();
+        for (L2Grid.Choice c : l2) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("chosen", c.chosen());
+            m.put("folds", c.folds());
+            List<Object> grid = new ArrayList<>();
+            for (int i = 0; c.chosenByFolds() && i < c.lambdas().length; i++) {
+                Map<String, Object> g = new LinkedHashMap<>();
+                g.put("lambda", c.lambdas()[i]);
+                g.put("mean_auroc", c.meanAuroc()[i]);
+                g.put("fold_auroc", c.foldAuroc()[i]);
+                grid.add(g);
+            }
+            m.put("grid", grid);
+            lambdas.put(kindName(c.rule()), m);
+        }
+        if (!lambdas.isEmpty()) {
+            root.put("l2", lambdas);
+        }
         try {
             return JSON.writeValueAsString(root);
         } catch (JsonProcessingException e) {
@@ -97,6 +124,12 @@ public final class TextSelectionReport {
 
     /** Markdown: settings, one comparison table per fold (and their mean), the probe's features, notes. */
     public static String markdown(String detectorId, String sae, RuleChoice written, List<TextSelection.Outcome> folds, String inputs) {
+        return markdown(detectorId, sae, written, folds, inputs, List.of());
+    }
+
+    /** As {@link #markdown(String, String, RuleChoice, List, String)}, plus each probe's L2 strength and its grid. */
+    public static String markdown(String detectorId, String sae, RuleChoice written, List<TextSelection.Outcome> folds, String inputs,
+            List<L2Grid.Choice> l2) {
         StringBuilder md = new StringBuilder(4096);
         TextSelection.Outcome first = folds.get(0);
         double fpr = first.targetFpr();
@@ -120,6 +153,7 @@ public final class TextSelectionReport {
                     m.get("auroc"), m.get("tpr_at_target_fpr"), m.get("precision"), m.get("recall"))));
             md.append('\n');
         }
+        lambdaTable(md, l2);
         md.append("## How each rule was built (").append(folds.size() > 1 ? "fold 1" : "this split").append(")\n\n");
         for (TextSelection.BuiltRule r : first.rules()) {
             md.append("- **").append(kindName(r.rule())).append("**: ").append(r.note());
@@ -141,6 +175,35 @@ public final class TextSelectionReport {
                 + "The dense raw-activation probe is the sparse-probing paper's strong baseline (arXiv 2502.16681); an SAE "
                 + "detector's case is that its features can be read and audited.\n");
         return md.toString();
+    }
+
+    /** Each probe's λ; when folds chose it, the grid's mean (and per-fold) AUROC, the chosen λ in bold. */
+    private static void lambdaTable(StringBuilder md, List<L2Grid.Choice> l2) {
+        List<L2Grid.Choice> chosen = l2.stream().filter(L2Grid.Choice::chosenByFolds).toList();
+        for (L2Grid.Choice c : l2) {
+            if (!c.chosenByFolds()) {
+                md.append(String.format(Locale.ROOT, "L2 strength of %s: lambda %s (one value given).%n%n", kindName(c.rule()), c.chosen()));
+            }
+        }
+        if (chosen.isEmpty()) {
+            return;
+        }
+        md.append("## L2 strength, chosen on training folds\n\n");
+        for (L2Grid.Choice c : chosen) {
+            md.append("**").append(kindName(c.rule())).append("**: lambda ").append(c.chosen()).append(", the best mean AUROC over ")
+                    .append(c.foldAuroc()[0].length).append(" folds (").append(c.folds().replace("|", "\\|")).append(")\n\n");
+            md.append("| lambda | mean AUROC | per fold |\n|---:|---:|---|\n");
+            for (int i = 0; i < c.lambdas().length; i++) {
+                boolean best = c.lambdas()[i] == c.chosen();
+                List<String> per = new ArrayList<>();
+                for (double a : c.foldAuroc()[i]) {
+                    per.add(String.format(Locale.ROOT, "%.3f", a));
+                }
+                md.append(String.format(Locale.ROOT, "| %s%s%s | %.3f | %s |%n", best ? "**" : "", c.lambdas()[i], best ? "**" : "",
+                        c.meanAuroc()[i], String.join(" ", per)));
+            }
+            md.append('\n');
+        }
     }
 
     private static void table(StringBuilder md, TextSelection.Outcome o, double fpr) {

@@ -73,6 +73,75 @@ public record TextSplit(int[] positiveFit, int[] positiveTest, int[] negativeFit
     }
 
     /**
+     * Leave-one-group-out folds ({@code saeguard select --folds-by group}): one fold per distinct group (in sorted
+     * order), holding out every example of that group and fitting on the others, so a choice made on them is made
+     * across groups (e.g. across the system prompts of the training models, as the test is across models); the fit
+     * negatives split as in {@link #holdout} into fit and calibration.
+     *
+     * @param positiveGroups per positive example, its group
+     * @param negativeGroups per negative example, its group
+     * @throws IllegalArgumentException with fewer than 2 groups, or a group without positives or negatives
+     */
+    public static List<TextSplit> byGroup(String[] positiveGroups, String[] negativeGroups, double calibration, long seed) {
+        checkFraction("calibration", calibration);
+        java.util.SortedSet<String> groups = new java.util.TreeSet<>(Arrays.asList(positiveGroups));
+        groups.addAll(Arrays.asList(negativeGroups));
+        if (groups.size() < 2) {
+            throw new IllegalArgumentException("--folds-by group needs at least 2 distinct values of the 'group' field, found "
+                    + groups + "; add a group to each line or use --folds K");
+        }
+        List<TextSplit> out = new ArrayList<>();
+        int fold = 0;
+        for (String g : groups) {
+            boolean[] p = new boolean[positiveGroups.length];
+            boolean[] n = new boolean[negativeGroups.length];
+            for (int i = 0; i < p.length; i++) {
+                p[i] = positiveGroups[i].equals(g);
+            }
+            for (int i = 0; i < n.length; i++) {
+                n[i] = negativeGroups[i].equals(g);
+            }
+            int[][] pp = byFlag(p);
+            int[][] nn = byFlag(n);
+            if (pp[0].length == 0 || nn[0].length == 0) {
+                throw new IllegalArgumentException("--folds-by group: group '" + g + "' has " + pp[0].length + " positive and "
+                        + nn[0].length + " negative examples; every group needs both (leave-one-group-out scores each group "
+                        + "as a fold): merge it into another group or use --folds K");
+            }
+            int[][] nc = cut(shuffle(nn[1], seed + 1), calibration);
+            out.add(new TextSplit(pp[1], pp[0], sorted(nc[1]), sorted(nc[0]), nn[0], String.format(java.util.Locale.ROOT,
+                    "fold %d of %d: group '%s' held out (leave-one-group-out); %s of the other negatives calibrate the policy",
+                    ++fold, groups.size(), g, pct(calibration))));
+        }
+        return out;
+    }
+
+    /**
+     * This split over a subset: each index {@code i} of a positive part becomes {@code positives[i]}, of a negative
+     * part {@code negatives[i]} (e.g. folds made over the training examples alone, named in the whole set's indices).
+     */
+    public TextSplit within(int[] positives, int[] negatives, String what) {
+        return new TextSplit(map(positiveFit, positives), map(positiveTest, positives), map(negativeFit, negatives),
+                map(negativeCalibration, negatives), map(negativeTest, negatives), description + " " + what);
+    }
+
+    /** The examples this split does not hold out: {@code [positives, negatives]}, each sorted. */
+    public int[][] training() {
+        int[] n = Arrays.copyOf(negativeFit, negativeFit.length + negativeCalibration.length);
+        System.arraycopy(negativeCalibration, 0, n, negativeFit.length, negativeCalibration.length);
+        return new int[][] {sorted(positiveFit), sorted(n)};
+    }
+
+    private static int[] map(int[] part, int[] to) {
+        int[] out = new int[part.length];
+        for (int i = 0; i < part.length; i++) {
+            out[i] = to[part[i]];
+        }
+        Arrays.sort(out);
+        return out;
+    }
+
+    /**
      * A split given by the data: the test examples are named (e.g. another model's completions), the rest are fit
      * on, with {@code calibration} of the non-test negatives set aside for calibration.
      */

@@ -26,7 +26,7 @@ class TextSelectionTest {
      * {@code n} examples of 3–9 tokens; each token fires 4 random features of 64 (never the planted one) and, in
      * positive examples, the planted feature on half its tokens; activations: noise plus 2 on column 0 where planted.
      */
-    private static TextSelection.Examples examples(Random rnd, int n, boolean positive) {
+    static TextSelection.Examples examples(Random rnd, int n, boolean positive) {
         List<int[]> idx = new ArrayList<>();
         List<float[]> val = new ArrayList<>();
         List<Integer> example = new ArrayList<>();

@@ -70,6 +70,17 @@ final class SelectCommand implements Callable<Integer> {
     @Option(names = "--folds", description = "K-fold instead of one held-out split: the report gives every fold and the mean; fold 1's detector is written")
     Integer folds;
 
+    @Option(names = "--folds-by", defaultValue = "random",
+            description = "random (--folds K seeded folds) | group: leave-one-group-out folds over the JSONL 'group' field (--data), so "
+                    + "choices are made across groups (default ${DEFAULT-VALUE})")
+    String foldsBy;
+
+    @Option(names = "--l2", split = ",", paramLabel = "LAMBDA",
+            description = "L2 strength of the probes on standardised inputs; a list (0.001,0.01,0.1) is a grid: each of probe and "
+                    + "raw-probe takes the value with the best mean AUROC on training folds (--folds K or --folds-by group; with "
+                    + "--test-data or --holdout, folds of the training part only, 5 unless --folds says) (default 0.01)")
+    List<Double> l2;
+
     @Option(names = "--calibration", defaultValue = "0.25",
             description = "fraction of the non-held-out negatives set aside to calibrate the band (default ${DEFAULT-VALUE})")
     double calibration;
@@ -140,6 +151,12 @@ final class SelectCommand implements Callable<Integer> {
             case "raw-probe" -> SelectionOptions.RuleChoice.RAW_PROBE;
             default -> throw new IllegalArgumentException("--rule must be dsg, features, probe or raw-probe, found '" + rule + "'");
         };
+        if (l2 == null || l2.isEmpty()) {
+            l2 = List.of(0.01);
+        }
+        if (!foldsBy.equals("random") && !foldsBy.equals("group")) {
+            throw new IllegalArgumentException("--folds-by must be random or group, found '" + foldsBy + "'");
+        }
         boolean text = !data.isEmpty();
         if (text == (positive != null || negative != null)) {
             throw new IllegalArgumentException("give either --data (labelled text) or --positive and --negative (activation files)");
@@ -149,6 +166,10 @@ final class SelectCommand implements Callable<Integer> {
         }
         if (text || ruleChoice == SelectionOptions.RuleChoice.PROBE || ruleChoice == SelectionOptions.RuleChoice.RAW_PROBE) {
             return new TextSelectionRun(this, ruleChoice).call();
+        }
+        if (l2.size() > 1) {
+            throw new IllegalArgumentException("--l2 " + l2 + ": a list is chosen on folds for the probe rules; with activation files "
+                    + "and --rule " + rule + " give one value");
         }
         if (ruleChoice == SelectionOptions.RuleChoice.DSG) {
             requireExamples("--positive", positive);
@@ -188,7 +209,8 @@ final class SelectCommand implements Callable<Integer> {
                 .withRule(ruleChoice)
                 .withTopN(top)
                 .withRandomRateLimit(randomLimit)
-                .withHoldout(holdout, seed);
+                .withHoldout(holdout, seed)
+                .withL2(l2.get(0));
         return window != null ? options.withWindow(window) : options;
     }
 

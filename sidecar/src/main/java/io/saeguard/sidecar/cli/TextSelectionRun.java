@@ -5,6 +5,7 @@ import io.saeguard.detectors.DetectorDefinition;
 import io.saeguard.detectors.DetectorDefinitions;
 import io.saeguard.detectors.rules.ProbeWeights;
 import io.saeguard.detectors.select.ExampleSet;
+import io.saeguard.detectors.select.L2Grid;
 import io.saeguard.detectors.select.PooledProbe;
 import io.saeguard.detectors.select.SelectionOptions;
 import io.saeguard.detectors.select.SelectionOptions.RuleChoice;
@@ -51,6 +52,9 @@ final class TextSelectionRun implements Callable<Integer> {
         TextSelection.Examples neg;
         boolean[] posTest;
         boolean[] negTest;
+        String[] posGroups = new String[0];
+        String[] negGroups = new String[0];
+        boolean byGroup = c.foldsBy.equals("group");
         Optional<ExampleSet> random;
         String inputs;
         try (SaeEngine engine = SaeEngine.start(c.engineOptions.options()); DeviceSae device = engine.load(sae, c.maxActive)) {
@@ -70,6 +74,10 @@ final class TextSelectionRun implements Callable<Integer> {
                 }
                 posTest = flags(pt);
                 negTest = flags(nt);
+                if (byGroup) {
+                    posGroups = groups(p);
+                    negGroups = groups(n);
+                }
                 try (HiddenStateModel lm = HiddenStateModel.open(c.model, c.tokenizer, c.maxTokens, c.engineOptions.options().cacheDir())) {
                     System.err.println("positive texts through " + lm.description() + " and the SAE:");
                     pos = LabelledTexts.encode(p, lm, device, sid);
@@ -80,6 +88,9 @@ final class TextSelectionRun implements Callable<Integer> {
                         + " positive, " + n.size() + " negative texts through " + c.model + " (max " + c.maxTokens
                         + " tokens, special tokens not counted)";
             } else {
+                if (byGroup) {
+                    throw new IllegalArgumentException("--folds-by group needs --data (the JSONL 'group' field); activation files have no groups");
+                }
                 SelectCommand.requireExamples("--positive", c.positive);
                 SelectCommand.requireExamples("--negative", c.negative);
                 pos = new TextSelection.Examples(c.examples(device, sid, c.positive), Optional.empty());
@@ -89,20 +100,53 @@ final class TextSelectionRun implements Callable<Integer> {
                 inputs = "activations " + c.positive + " (positive), " + c.negative + " (negative); no texts, so no string match";
             }
         }
-        List<TextSplit> splits;
-        if (!c.testData.isEmpty()) {
-            splits = List.of(TextSplit.given(posTest, negTest, c.calibration, c.seed, "--test-data " + c.testData));
-        } else if (c.folds != null) {
-            splits = TextSplit.folds(posTest.length == 0 ? size(pos) : posTest.length, negTest.length == 0 ? size(neg) : negTest.length,
-                    c.folds, c.calibration, c.seed);
-        } else {
-            splits = List.of(TextSplit.holdout(size(pos), size(neg), c.holdout, c.calibration, c.seed));
+        if (byGroup && c.folds != null) {
+            throw new IllegalArgumentException("--folds " + c.folds + " and --folds-by group: leave-one-group-out makes one fold per "
+                    + "group; drop --folds");
         }
+        // The splits reported, and the folds each probe's L2 strength is chosen on: with --folds (or --folds-by group)
+        // alone these are the same folds; with --test-data or --holdout, folds made over the training part only, so the
+        // examples held out never enter the choice.
+        double[] grid = c.l2.stream().mapToDouble(Double::doubleValue).toArray();
+        List<TextSplit> splits;
+        List<TextSplit> choiceFolds = List.of();
+        String choiceWhat = "";
+        if (c.testData.isEmpty() && (c.folds != null || byGroup)) {
+            splits = byGroup ? TextSplit.byGroup(posGroups, negGroups, c.calibration, c.seed)
+                    : TextSplit.folds(size(pos), size(neg), c.folds, c.calibration, c.seed);
+            choiceFolds = splits;
+            choiceWhat = byGroup ? "leave-one-group-out folds, the report's folds" : c.folds + " random folds, the report's folds";
+        } else {
+            TextSplit outer = !c.testData.isEmpty()
+                    ? TextSplit.given(posTest, negTest, c.calibration, c.seed, "--test-data " + c.testData)
+                    : TextSplit.holdout(size(pos), size(neg), c.holdout, c.calibration, c.seed);
+            splits = List.of(outer);
+        }
+        if (grid.length > 1 && choiceFolds.isEmpty()) {
+            int[][] train = splits.get(0).training();
+            List<TextSplit> inner = byGroup ? TextSplit.byGroup(pick(posGroups, train[0]), pick(negGroups, train[1]), c.calibration, c.seed)
+                    : TextSplit.folds(train[0].length, train[1].length, c.folds != null ? c.folds : 5, c.calibration, c.seed);
+            choiceFolds = inner.stream().map(f -> f.within(train[0], train[1], "(of the training part)")).toList();
+            choiceWhat = (byGroup ? "leave-one-group-out folds" : (c.folds != null ? c.folds : 5) + " random folds")
+                    + " of the training part only (" + train[0].length + " + " + train[1].length + " examples; the held-out part never enters)";
+        }
+        List<L2Grid.Choice> l2 = new ArrayList<>();
+        for (RuleChoice kind : List.of(RuleChoice.PROBE, RuleChoice.RAW_PROBE)) {
+            if (grid.length > 1) {
+                System.err.println("choosing the L2 strength of " + TextSelectionReport.kindName(kind) + " on " + choiceWhat);
+            }
+            L2Grid.Choice choice = L2Grid.choose(kind, pos, neg, choiceFolds, grid, options.topN(), choiceWhat);
+            if (grid.length > 1) {
+                System.err.println("  lambda " + choice.chosen() + " (mean fold AUROC " + java.util.Arrays.toString(choice.meanAuroc()) + ")");
+            }
+            l2.add(choice);
+        }
+        TextSelection.ProbeL2 strengths = new TextSelection.ProbeL2(l2.get(0).chosen(), l2.get(1).chosen());
         String stem = stem(c.out);
         List<TextSelection.Outcome> outcomes = new ArrayList<>();
         for (TextSplit split : splits) {
             System.err.println("building and scoring every rule: " + split.description());
-            outcomes.add(TextSelection.run(pos, neg, random, split, options, c.targetFpr, baseline, stem));
+            outcomes.add(TextSelection.run(pos, neg, random, split, options, strengths, c.targetFpr, baseline, stem));
         }
         TextSelection.BuiltRule chosen = outcomes.get(0).rule(written);
         DetectorDefinition definition = chosen.definition().orElseThrow(() -> new IllegalArgumentException("the "
@@ -113,12 +157,12 @@ final class TextSelectionRun implements Callable<Integer> {
             ProbeWeights.write(dir.resolve(stem + (written == RuleChoice.PROBE ? ".probe" : ".raw-probe") + ".safetensors"), p.weight(), p.bias());
         }
         Files.writeString(c.out, DetectorDefinitions.toYaml(definition));
-        String md = TextSelectionReport.markdown(c.id, sid, written, outcomes, inputs);
+        String md = TextSelectionReport.markdown(c.id, sid, written, outcomes, inputs, l2);
         if (c.report != null) {
             Files.writeString(c.report, md);
         }
         if (c.json != null) {
-            Files.writeString(c.json, TextSelectionReport.json(c.id, written, outcomes));
+            Files.writeString(c.json, TextSelectionReport.json(c.id, written, outcomes, l2));
         }
         if (c.scores != null) {
             writeScores(outcomes.get(0), chosen, pos, neg);
@@ -165,6 +209,25 @@ final class TextSelectionRun implements Callable<Integer> {
 
     private static int size(TextSelection.Examples e) {
         return e.texts().map(List::size).orElseGet(() -> e.set().examples().map(ids -> (int) java.util.Arrays.stream(ids).distinct().count()).orElseThrow());
+    }
+
+    /** Each text's group; --folds-by group needs one on every line. */
+    private static String[] groups(List<io.saeguard.sidecar.eval.LabelledText> texts) {
+        String[] out = new String[texts.size()];
+        for (int i = 0; i < out.length; i++) {
+            io.saeguard.sidecar.eval.LabelledText t = texts.get(i);
+            out[i] = t.group().orElseThrow(() -> new IllegalArgumentException(t.file() + ":" + t.line() + ": no \"group\" field; "
+                    + "--folds-by group makes one fold per group value: add \"group\" to every line or use --folds K"));
+        }
+        return out;
+    }
+
+    private static String[] pick(String[] all, int[] which) {
+        String[] out = new String[which.length];
+        for (int i = 0; i < which.length; i++) {
+            out[i] = all[which[i]];
+        }
+        return out;
     }
 
     private static boolean[] flags(List<Boolean> b) {

@@ -30,7 +30,9 @@ class DemoIT {
     static final Map<String, double[]> FLOORS = Map.of(
             "computers", new double[] {0.80, 0.25},
             "toxicity", new double[] {0.80, 0.12},
-            "harmful-request", new double[] {0.70, 0.25});
+            // harmful-request: the catalog rebuilt with its L2 strength chosen on training folds (issue 17) measures 1.00 / 0.18
+            // (7 of 39 unsafe prompts); the floor allows two fewer
+            "harmful-request", new double[] {0.70, 0.12});
 
     @TempDir
     Path dir;

@@ -123,4 +123,58 @@ class SelectTextIT {
         assertThat(flaggedPositives / (double) positives).isCloseTo(rep.get("recall").asDouble(), within(1e-9));
         assertThat(rep.get("auroc").asDouble()).isGreaterThan(0.9);
     }
+
+    @org.junit.jupiter.api.Test
+    void anL2ListIsChosenOnGroupFoldsOfTheTrainingFileOnlyAndTheReportShowsTheGrid() throws Exception {
+        // Given the demo SAE, 48 training texts in two groups and 16 test texts
+        Path sae = Files.createDirectories(dir.resolve("sae"));
+        for (String f : List.of("cfg.json", "sae_weights.safetensors", "sparsity.safetensors")) {
+            try (InputStream in = DemoCommand.class.getResourceAsStream(DemoCommand.RESOURCES + f)) {
+                Files.copy(in, sae.resolve(f));
+            }
+        }
+        ObjectMapper json = new ObjectMapper();
+        String[] tails = {"", " Again.", " Today, as usual.", " It took an hour.", " Nobody noticed.", " Then it was done."};
+        StringBuilder train = new StringBuilder();
+        StringBuilder test = new StringBuilder();
+        for (int i = 0; i < 64; i++) {
+            boolean label = i % 2 == 0;
+            String[] pool = label ? COMPUTING : KITCHEN;
+            String text = pool[(i / 2) % pool.length] + tails[(i / 16) % tails.length];
+            String group = i < 48 ? (i % 4 < 2 ? "first" : "second") : "third";
+            (i < 48 ? train : test).append(json.writeValueAsString(java.util.Map.of("text", text, "label", label, "group", group))).append('\n');
+        }
+        Path trainFile = Files.writeString(dir.resolve("train.jsonl"), train.toString());
+        Path testFile = Files.writeString(dir.resolve("test.jsonl"), test.toString());
+
+        // When select chooses each probe's L2 strength from a list, on leave-one-group-out folds
+        Path report = dir.resolve("report.json");
+        Path md = dir.resolve("report.md");
+        SaeguardJar.Completed run = SaeguardJar.run(dir, dir.resolve("select.log"), "select", "--sae", sae.toString(), "--sae-id", "demo-sae",
+                "--id", "topic", "--data", trainFile.toString(), "--test-data", testFile.toString(), "--rule", "probe", "--top", "8",
+                "--l2", "0.001,0.1,10", "--folds-by", "group", "--out", dir.resolve("topic.yaml").toString(), "--json", report.toString(),
+                "--report", md.toString(), "--threads", "1");
+        assertThat(run.exitCode()).as(run.output()).isZero();
+
+        // Then each probe kind names its chosen lambda, the best mean over the two training groups' folds
+        JsonNode l2 = json.readTree(report.toFile()).get("l2");
+        for (String kind : List.of("probe", "raw-probe")) {
+            JsonNode k = l2.get(kind);
+            assertThat(k.get("grid")).hasSize(3);
+            double best = -1;
+            double chosenMean = -1;
+            for (JsonNode g : k.get("grid")) {
+                assertThat(g.get("fold_auroc")).as(kind).hasSize(2);
+                best = Math.max(best, g.get("mean_auroc").asDouble());
+                if (g.get("lambda").asDouble() == k.get("chosen").asDouble()) {
+                    chosenMean = g.get("mean_auroc").asDouble();
+                }
+            }
+            assertThat(chosenMean).as(kind).isEqualTo(best);
+            assertThat(k.get("folds").asText()).contains("training part only");
+        }
+        // and the written probe was fitted with it, as the Markdown report says
+        assertThat(Files.readString(md)).contains("## L2 strength, chosen on training folds", "leave-one-group-out folds of the training part only",
+                "lambda " + l2.get("probe").get("chosen").asDouble() + ", standardised inputs");
+    }
 }
