@@ -22,6 +22,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinTask;
 import java.util.concurrent.ForkJoinWorkerThread;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -90,6 +91,8 @@ final class PollLoop implements Runnable {
     private static final EventCodec PROMPT_CODEC = new EventCodec();
     private final OffsetTracker offsets = new OffsetTracker();
     private final ConcurrentLinkedQueue<Source> acks = new ConcurrentLinkedQueue<>();
+    /** Released by every {@link #ack}: a paused loop waits on it instead of in {@code poll}, so it resumes as soon as the acks allow. */
+    private final Semaphore ackSignal = new Semaphore(0);
     private final AtomicLong inflightTokens = new AtomicLong();
     private final AtomicBoolean stopping = new AtomicBoolean();
     private final AtomicBoolean assigned = new AtomicBoolean();
@@ -146,6 +149,7 @@ final class PollLoop implements Runnable {
     /** Where the publishers report finished records (any thread). */
     void ack(Source source) {
         acks.add(source);
+        ackSignal.release();
     }
 
     /** Whether the group assigned this member at least once. */
@@ -211,7 +215,16 @@ final class PollLoop implements Runnable {
                 backpressure();
                 commitIfDue(false);
             }
-            ConsumerRecords<String, byte[]> records = consumer.poll(POLL);
+            ConsumerRecords<String, byte[]> records;
+            if (paused && !rewindPending) {
+                // Paused partitions fetch nothing: poll only for the group's callbacks (and partitions assigned since the
+                // pause), then wait for the acknowledgements that let the loop resume. A poll(50 ms) here held the
+                // resume back by up to 50 ms a cycle while the engine had drained its queue and idled.
+                records = consumer.poll(Duration.ZERO);
+                awaitAck();
+            } else {
+                records = consumer.poll(POLL);
+            }
             if (decodePool == null || records.count() < 2) {
                 for (ConsumerRecord<String, byte[]> r : records) {
                     handle(r, isActivation(r) ? validator.check(r) : null);
@@ -229,6 +242,17 @@ final class PollLoop implements Runnable {
             // Records of this poll may be half handed over: rewind to the committed offsets, as for an output failure.
             LOGGER.error("poll loop iteration failed; recovering: {}", e.toString(), e);
             loopFailed = true;
+        }
+    }
+
+    /** Waits up to {@link #POLL} for an acknowledgement (returns at once when one came since the last wait). */
+    private void awaitAck() {
+        try {
+            if (ackSignal.tryAcquire(POLL.toMillis(), TimeUnit.MILLISECONDS)) {
+                ackSignal.drainPermits();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.MockConsumer;
@@ -449,6 +450,35 @@ class PollLoopTest {
         assertThat(consumer.paused()).isEmpty();
         assertThat(metrics.pausedPartitions.get()).isZero();
         assertThat(engine.handed()).endsWith("1@0/g0");
+    }
+
+    @Test
+    void aPausedLoopWaitsForAnAcknowledgementNotForAPoll() {
+        // Given paused with 10 tokens in flight
+        startDirect(P0, P1);
+        for (long o = 0; o < 5; o++) {
+            add(P0, o);
+        }
+        loop.pollOnce();
+        loop.pollOnce();
+        assertThat(consumer.paused()).hasSize(2);
+
+        // When each paused iteration finds an acknowledgement waiting (one of no record's: nothing leaves the count)
+        long fastest = Long.MAX_VALUE;
+        for (int i = 0; i < 5; i++) {
+            loop.ack(new Source(P0, Source.NO_OFFSET, generation.current(), 0));
+            long t0 = System.nanoTime();
+            loop.pollOnce();
+            fastest = Math.min(fastest, System.nanoTime() - t0);
+        }
+        // Then it returned at once each time (a poll(50 ms) of the paused consumer would not have), still paused
+        assertThat(fastest).isLessThan(TimeUnit.MILLISECONDS.toNanos(25));
+        assertThat(consumer.paused()).hasSize(2);
+
+        // And without one it waits (up to 50 ms) instead of spinning
+        long t0 = System.nanoTime();
+        loop.pollOnce();
+        assertThat(System.nanoTime() - t0).isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(40));
     }
 
     @Test
