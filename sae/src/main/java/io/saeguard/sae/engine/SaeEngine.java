@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.jni.JniUtils;
 import io.saeguard.sae.Sae;
 import java.nio.file.Path;
 import org.slf4j.Logger;
@@ -40,6 +41,41 @@ public final class SaeEngine implements AutoCloseable {
         this.weightType = weightType;
         this.bf16Cache = bf16Cache;
         this.owner = Thread.currentThread();
+    }
+
+    /**
+     * Sets how many threads libtorch's CPU ops use when called from <em>this</em> thread, leaving every other thread's
+     * setting and the one new threads start from as they were. libtorch's CPU build parallelises through OpenMP, whose
+     * thread count is a per-thread setting that each thread takes from a process-wide value the first time it runs an
+     * op; {@code JniUtils.setNumThreads} sets both, so the process-wide value is put back from a short-lived thread.
+     * A background thread (the sidecar's metrics encoder) so never takes more than its share of the cores, however
+     * many the engine thread's GEMMs use: measured on the 2-core benchmark machine, a 256-row full encode at 2304x16384
+     * took 133 ms on 2 cores (1.99 cores busy) and 223 ms on 1 (1.02 cores), the other thread keeping its 2.
+     *
+     * @return the number of threads this thread used before
+     */
+    public static int intraOpThreadsOfThisThread(int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be at least 1: " + threads);
+        }
+        int before = JniUtils.getNumThreads(); // also takes up the process-wide value on this thread's first call
+        if (before == threads) {
+            return before;
+        }
+        JniUtils.setNumThreads(threads);
+        Thread restore = new Thread(() -> JniUtils.setNumThreads(before), "saeguard-torch-threads");
+        restore.start();
+        try {
+            restore.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return before;
+    }
+
+    /** The number of threads libtorch's CPU ops use when called from this thread. */
+    public static int intraOpThreadsHere() {
+        return JniUtils.getNumThreads();
     }
 
     /** Starts DJL (offline) and picks the device. */

@@ -29,12 +29,17 @@ import org.slf4j.LoggerFactory;
  * <p>CPU only. There the second engine's SAEs wrap the same weight memory as the engine thread's (nothing is copied;
  * its encoder GEMM is F32 even with {@code engine.cpu_bf16}, whose BF16 copy would be a second copy of W_enc). On a GPU
  * a second engine would hold a second copy in device memory, and a GPU's full encode of 64 rows takes about a
- * millisecond, so the engine thread keeps them there. At most {@value #QUEUE} jobs wait: when the thread falls behind,
+ * millisecond, so the engine thread keeps them there. The thread's libtorch ops run on {@value #THREADS} core (the
+ * engine thread keeps {@code engine.threads}): a 256-row full encode at 2304x16384 takes ~0.22 s there, so one thread
+ * keeps up with the 1 % default sample up to about 100k tokens/s. At most {@value #QUEUE} jobs wait: when the thread falls behind,
  * {@link #submit} says no and the engine thread encodes inline as before, so the sample never shrinks below its
  * fraction.
  */
 final class MetricsEncoder implements AutoCloseable {
     private static final Logger LOGGER = LoggerFactory.getLogger(MetricsEncoder.class);
+
+    /** libtorch threads of the metrics encoder's thread ({@link SaeEngine#intraOpThreadsOfThisThread(int)}). */
+    static final int THREADS = 1;
 
     /** Jobs that may wait for the thread; one more runs. */
     static final int QUEUE = 2;
@@ -67,6 +72,9 @@ final class MetricsEncoder implements AutoCloseable {
         MetricsEncoder m = new MetricsEncoder();
         Future<?> started = m.executor.submit(() -> {
             m.engine = SaeEngine.start(f32);
+            // One core at most: with the engine thread's intra-op threads a 256-row full encode took every core for
+            // ~0.15 s, and the poll thread, broker and the rest of the pipeline waited behind it.
+            SaeEngine.intraOpThreadsOfThisThread(THREADS);
             saes.forEach((id, sae) -> m.loaded.put(id, m.engine.load(sae, maxActive.get(id))));
             return null;
         });
@@ -81,6 +89,11 @@ final class MetricsEncoder implements AutoCloseable {
         }
         LOGGER.atInfo().addKeyValue("saes", saes.keySet()).log("metrics' full encodes run on their own thread");
         return Optional.of(m);
+    }
+
+    /** The number of libtorch threads the metrics encoder's thread uses (for tests). */
+    int threadsOfItsThread() throws Exception {
+        return executor.submit(SaeEngine::intraOpThreadsHere).get(10, TimeUnit.SECONDS);
     }
 
     /**

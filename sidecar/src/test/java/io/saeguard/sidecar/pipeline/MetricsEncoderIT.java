@@ -62,6 +62,7 @@ class MetricsEncoderIT {
             })).isTrue();
 
             assertThat(thread.get(30, TimeUnit.SECONDS)).isEqualTo("saeguard-metrics-encode");
+            assertThat(m.threadsOfItsThread()).as("libtorch threads of the metrics thread").isEqualTo(MetricsEncoder.THREADS);
             SparseCodes off = codes.get(30, TimeUnit.SECONDS);
             for (int t = 0; t < 16; t++) {
                 assertThat(off.activeCount(t)).as("token %d", t).isEqualTo(reference.activeCount(t));
