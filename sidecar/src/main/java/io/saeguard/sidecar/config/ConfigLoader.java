@@ -603,7 +603,7 @@ public final class ConfigLoader {
                 or(p.maxTokens(), 256), or(p.maxBatchPrompts(), 16), or(p.excerpts(), true), or(p.excerptContextChars(), 60)));
     }
 
-    private SidecarConfig.MetricsSettings metrics(ConfigFile.Metrics m) {
+    private SidecarConfig.MetricsSettings metrics(ConfigFile.Metrics m) throws ConfigException {
         SidecarConfig.MetricsSettings d = SidecarConfig.MetricsSettings.defaults();
         if (m == null) {
             return d;
@@ -612,11 +612,17 @@ public final class ConfigLoader {
         if (m.watch() != null) {
             m.watch().forEach((sae, features) -> watch.put(sae, new TreeSet<>(features)));
         }
+        double fraction = or(m.fullEncodeFraction(), d.fullEncodeFraction());
+        // Unset, the maximum is the default's or the floor, whichever is larger; set below the floor it is an error.
+        double maxFraction = or(m.fullEncodeMaxFraction(), Math.max(fraction, d.fullEncodeMaxFraction()));
+        if (maxFraction < fraction) {
+            throw invalid("metrics.full_encode_max_fraction", "metrics.full_encode_max_fraction (" + maxFraction
+                    + ") must be at least metrics.full_encode_fraction (" + fraction + "); set them equal for a fixed sample");
+        }
         return new SidecarConfig.MetricsSettings(or(m.topFeatures(), d.topFeatures()), watch,
                 m.fireRateHalfLifeTokens() != null ? m.fireRateHalfLifeTokens() : d.halfLifeTokens(),
                 m.deadWindowTokens() != null ? m.deadWindowTokens() : d.deadWindowTokens(), or(m.fvuSampleRate(), d.fvuSampleRate()),
-                m.calibrationTokens() != null ? m.calibrationTokens() : d.calibrationTokens(),
-                or(m.fullEncodeFraction(), d.fullEncodeFraction()));
+                m.calibrationTokens() != null ? m.calibrationTokens() : d.calibrationTokens(), fraction, maxFraction);
     }
 
     /** A path from the file: {@code ~/} is the user's home directory; other relative paths resolve against the file's directory. */

@@ -207,10 +207,13 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
      * @param calibrationTokens for an SAE without {@code sparsity.safetensors}, the firing density over
      *     its first this-many tokens becomes the baseline for drift (0: no baseline)
      * @param fullEncodeFraction for an SAE on the watched-feature encode, the fraction of tokens encoded whole for the
-     *     metrics that need every feature (top-N, unwatched rates, drift, dead features; docs/algorithms.md#feature-metrics)
+     *     metrics that need every feature (top-N, unwatched rates, drift, dead features; docs/algorithms.md#feature-metrics):
+     *     the floor of the sample
+     * @param fullEncodeMaxFraction the most the sample grows to while the machine has CPU to spare
+     *     ({@link io.saeguard.sidecar.metrics.SampleFraction}); equal to {@code fullEncodeFraction}: a fixed sample
      */
     public record MetricsSettings(int topFeatures, Map<String, java.util.Set<Integer>> watch, long halfLifeTokens, long deadWindowTokens,
-            double fvuSampleRate, long calibrationTokens, double fullEncodeFraction) {
+            double fvuSampleRate, long calibrationTokens, double fullEncodeFraction, double fullEncodeMaxFraction) {
         public MetricsSettings {
             watch = Map.copyOf(watch);
         }
@@ -227,6 +230,13 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
         public static final double DEFAULT_FULL_ENCODE_FRACTION = 0.01;
 
         /**
+         * Up to 5 % of tokens encoded whole while the machine's CPU is under half busy: at low traffic the sampled
+         * series rest on five times the tokens (less noise in drift and top-N); at saturation the sample is back at its
+         * floor within seconds, so it takes no CPU from decisions then.
+         */
+        public static final double DEFAULT_FULL_ENCODE_MAX_FRACTION = 0.05;
+
+        /**
          * 0.2 % of tokens reconstructed for the FVU metric: a reconstruction costs two full passes (encode and decode),
          * and 1 % took ~10 % of the engine in the pipeline benchmark. FVU moves slowly; at 1,000 tokens/s a group of
          * {@value io.saeguard.sidecar.metrics.FvuSampler#ROWS} rows completes about every two minutes.
@@ -234,7 +244,8 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
         public static final double DEFAULT_FVU_SAMPLE_RATE = 0.002;
 
         public static MetricsSettings defaults() {
-            return new MetricsSettings(20, Map.of(), 100_000, 1_000_000, DEFAULT_FVU_SAMPLE_RATE, 100_000, DEFAULT_FULL_ENCODE_FRACTION);
+            return new MetricsSettings(20, Map.of(), 100_000, 1_000_000, DEFAULT_FVU_SAMPLE_RATE, 100_000, DEFAULT_FULL_ENCODE_FRACTION,
+                    DEFAULT_FULL_ENCODE_MAX_FRACTION);
         }
     }
 

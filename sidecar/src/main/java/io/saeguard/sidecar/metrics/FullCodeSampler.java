@@ -70,6 +70,11 @@ public final class FullCodeSampler {
         return sample.draw(x, fromRow, tokens, firstPosition, nowNanos);
     }
 
+    /** Samples each token with this probability from now on ({@link SampleFraction}); no effect when created with fraction 0. */
+    public void fraction(double fraction) {
+        sample.rate(fraction);
+    }
+
     /** Rows waiting to be encoded. */
     public int pending() {
         return sample.pending();

@@ -76,6 +76,7 @@ public final class Metrics {
     public final List<CounterDataPoint> engineBusyParts;
     public final Gauge inflightTokens;
     public final Gauge pausedPartitions;
+    public final Gauge featureSampleFraction;
     public final Counter deadletters;
     public final Counter truncatedTokens;
     public final Counter assignments;
@@ -130,6 +131,10 @@ public final class Metrics {
         inflightTokens = Gauge.builder().name("saeguard_inflight_tokens").help("Tokens consumed whose outputs are not acknowledged yet")
                 .register(registry);
         pausedPartitions = Gauge.builder().name("saeguard_paused_partitions").help("Assigned partitions paused by backpressure")
+                .register(registry);
+        featureSampleFraction = Gauge.builder().name("saeguard_feature_sample_fraction")
+                .help("Share of tokens encoded whole for the sampled feature metrics on the watched-feature encode now "
+                        + "(metrics.full_encode_fraction, more while the CPU has room, up to metrics.full_encode_max_fraction)")
                 .register(registry);
         deadletters = Counter.builder().name("saeguard_deadletters_total").help("Records sent to the dead-letter topic, by stage and reason")
                 .labelNames("stage", "reason").register(registry);

@@ -13,7 +13,8 @@ import java.util.Random;
 final class RowSample {
     private final int dIn;
     private final int capacity;
-    private final double rate;
+    private final boolean on;
+    private double rate;
     private final Random random;
     private final float[] rows;
     private final long[] positions;
@@ -25,6 +26,7 @@ final class RowSample {
         this.dIn = dIn;
         this.capacity = capacity;
         this.rate = rate;
+        this.on = rate > 0;
         this.random = Objects.requireNonNull(random, "random");
         this.rows = rate > 0 ? new float[capacity * dIn] : new float[0];
         this.positions = rate > 0 ? new long[capacity] : new long[0];
@@ -50,6 +52,16 @@ final class RowSample {
             }
         }
         return count == capacity;
+    }
+
+    /** Changes the chance each token is drawn from now on; a sample created with rate 0 stays off. */
+    void rate(double newRate) {
+        if (!(newRate > 0 && newRate <= 1)) {
+            throw new IllegalArgumentException("rate must be in (0, 1]: " + newRate);
+        }
+        if (on) {
+            rate = newRate;
+        }
     }
 
     /** Rows pending. */

@@ -8,6 +8,7 @@ import io.saeguard.sidecar.metrics.FeatureStats;
 import io.saeguard.sidecar.metrics.FullCodeSampler;
 import io.saeguard.sidecar.metrics.FvuSampler;
 import io.saeguard.sidecar.metrics.Metrics;
+import io.saeguard.sidecar.metrics.SampleFraction;
 import io.saeguard.topics.codes.SparseCodes;
 import io.saeguard.topics.events.JudgeRequest;
 import java.util.ArrayList;
@@ -54,24 +55,29 @@ final class EncodeStage {
     private final JudgeCascade judge;
     private final String deviceLabel;
     private final Optional<MetricsEncoder> metricsEncoder;
+    private final SampleFraction sampleFraction;
+    private double appliedFraction;
     private float[] batchBuffer = new float[0];
 
     /**
      * @param loaded       the SAEs on the device, by id
      * @param featureStats per SAE, its feature statistics
      * @param fvuSampleRate the fraction of records' tokens sampled for the FVU metric ({@code metrics.fvu_sample_rate})
-     * @param fullEncodeFraction the fraction of records' tokens encoded whole for the sampled feature statistics
-     *                     ({@code metrics.full_encode_fraction}; SAEs on the watched-feature encode only)
+     * @param sampleFraction the fraction of records' tokens encoded whole for the sampled feature statistics
+     *                     ({@code metrics.full_encode_fraction} and more while the CPU has room; SAEs on the watched-feature
+     *                     encode only)
      * @param prompts      the prompt stage, for prompt events' alert excerpts
      * @param maxRequests  the most requests with detector state (bounds the partition tracking too)
      * @param judge        the pending judge escalations: each decided record may start one
      * @param metricsEncoder where the full-code sample and the FVU rows are encoded (on the CPU); empty: on this thread
      */
-    EncodeStage(Map<String, DeviceSae> loaded, Map<String, FeatureStats> featureStats, double fvuSampleRate, double fullEncodeFraction,
+    EncodeStage(Map<String, DeviceSae> loaded, Map<String, FeatureStats> featureStats, double fvuSampleRate, SampleFraction sampleFraction,
             ChunkEvaluator evaluator, Optional<PromptStage> prompts, EngineOutputs outputs, Metrics metrics, Generation generation, Time time,
             int maxRequests, String deviceLabel, JudgeCascade judge, Optional<MetricsEncoder> metricsEncoder) {
         this.judge = judge;
         this.metricsEncoder = metricsEncoder;
+        this.sampleFraction = sampleFraction;
+        this.appliedFraction = sampleFraction.current();
         this.loaded = Map.copyOf(loaded);
         this.featureStats = Map.copyOf(featureStats);
         Map<String, FvuSampler> samplers = new java.util.LinkedHashMap<>();
@@ -79,7 +85,7 @@ final class EncodeStage {
         featureStats.forEach((id, stats) -> {
             int dIn = loaded.get(id).config().dIn();
             samplers.put(id, new FvuSampler(stats, dIn, fvuSampleRate, new java.util.Random()));
-            full.put(id, new FullCodeSampler(stats, dIn, fullEncodeFraction, new java.util.Random()));
+            full.put(id, new FullCodeSampler(stats, dIn, appliedFraction, new java.util.Random()));
         });
         this.fvu = Map.copyOf(samplers);
         this.samples = Map.copyOf(full);
@@ -91,6 +97,7 @@ final class EncodeStage {
         this.time = time;
         this.requestPartitions = new RequestPartitions(maxRequests);
         this.deviceLabel = deviceLabel;
+        metrics.featureSampleFraction.set(appliedFraction);
     }
 
     /**
@@ -213,10 +220,21 @@ final class EncodeStage {
             boolean queued = metricsEncoder.isPresent() && metricsEncoder.get().submit(saeId,
                     own -> countTruncated(saeId, sampler.encode(taken, (rows, n) -> own.encode(saeId, rows, n, true))));
             if (!queued) {
+                sampleFraction.fellBehind(); // the thread is behind: the sample shrinks toward its floor
                 DeviceSae sae = loaded.get(saeId);
                 countTruncated(saeId, sampler.encode(taken, (rows, n) -> sae.encode(saeId, rows, n, true)));
             }
         });
+    }
+
+    /** Reconsiders the full-code sample's fraction (at most once a second) and applies a change to every SAE's sampler. */
+    private void applySampleFraction(long nowNanos) {
+        double f = sampleFraction.update(nowNanos);
+        if (f != appliedFraction && f > 0) {
+            appliedFraction = f;
+            samples.values().forEach(s -> s.fraction(f));
+            metrics.featureSampleFraction.set(f);
+        }
     }
 
     private void countTruncated(String saeId, Optional<SparseCodes> codes) {
@@ -299,6 +317,9 @@ final class EncodeStage {
             return;
         }
         int[] ids = watched.getOrDefault(saeId, new int[0]);
+        if (watchedPath) {
+            applySampleFraction(nowNanos);
+        }
         FullCodeSampler sampler = samples.get(saeId);
         int row = 0;
         for (ChunkInput i : items) {

@@ -9,6 +9,7 @@ import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.FeatureStats;
 import io.saeguard.sidecar.metrics.FvuSampler;
 import io.saeguard.sidecar.metrics.Metrics;
+import io.saeguard.sidecar.metrics.SampleFraction;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -308,7 +309,11 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
         detectors = new LiveDetectors(initialDefinitions, saes, limits, config.metrics().watch());
         judge = new JudgeCascade(limits.maxRequests(), id -> detectors.engine().takeSeq(id));
         metricsEncoder = startMetricsEncoder();
-        stage = new EncodeStage(resources.loaded(), featureStats, config.metrics().fvuSampleRate(), config.metrics().fullEncodeFraction(),
+        // The sample grows while the CPU has room only where its full encodes have a thread of their own (on the CPU).
+        SampleFraction fraction = new SampleFraction(config.metrics().fullEncodeFraction(),
+                metricsEncoder.isPresent() ? config.metrics().fullEncodeMaxFraction() : config.metrics().fullEncodeFraction(),
+                SampleFraction.machineCpuLoad());
+        stage = new EncodeStage(resources.loaded(), featureStats, config.metrics().fvuSampleRate(), fraction,
                 new ChunkEvaluator(detectors.engine(), special), prompts, outputs, metrics, generation, time, limits.maxRequests(), deviceLabel, judge,
                 metricsEncoder);
         stage.watch(detectors.watched());

@@ -224,6 +224,25 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void theFullEncodeSampleGrowsUpToItsMaximumWhichIsNeverBelowItsFloor() throws Exception {
+        // Defaults: 1 % at least, up to 5 %
+        SidecarConfig.MetricsSettings d = ConfigLoader.load(Optional.of(write("http:\n  port: 8080\n")), Map.of()).metrics();
+        assertThat(d.fullEncodeFraction()).isEqualTo(0.01);
+        assertThat(d.fullEncodeMaxFraction()).isEqualTo(0.05);
+        // A floor above the default maximum raises the maximum with it (a fixed sample)
+        SidecarConfig.MetricsSettings high = ConfigLoader.load(Optional.of(write("metrics:\n  full_encode_fraction: 0.2\n")), Map.of()).metrics();
+        assertThat(high.fullEncodeMaxFraction()).isEqualTo(0.2);
+        // Both set
+        SidecarConfig.MetricsSettings both = ConfigLoader.load(Optional.of(write(
+                "metrics:\n  full_encode_fraction: 0.02\n  full_encode_max_fraction: 0.5\n")), Map.of()).metrics();
+        assertThat(both.fullEncodeFraction()).isEqualTo(0.02);
+        assertThat(both.fullEncodeMaxFraction()).isEqualTo(0.5);
+        // A maximum below the floor is an error naming both keys
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("metrics:\n  full_encode_fraction: 0.1\n  full_encode_max_fraction: 0.05\n")),
+                Map.of())).hasMessageContaining("metrics.full_encode_max_fraction (0.05) must be at least metrics.full_encode_fraction (0.1)");
+    }
+
+    @Test
     void anInvalidOverrideIsReportedNamingTheVariableNotTheFile() throws Exception {
         Path f = write("http:\n  port: 8080\n");
 
