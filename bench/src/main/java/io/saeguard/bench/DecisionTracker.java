@@ -62,7 +62,9 @@ final class DecisionTracker implements AutoCloseable {
     DecisionTracker(String bootstrap, String topic) {
         this.consumer = new KafkaConsumer<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
                 ConsumerConfig.CLIENT_ID_CONFIG, "loadgen-decisions-" + UUID.randomUUID().toString().substring(0, 8),
-                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false", ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "5000"),
+                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false", ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "5000",
+                // OS-sized receive buffer, as the sidecar's input consumer: the client's fixed 64 KiB stalled fetches ~200 ms
+                ConsumerConfig.RECEIVE_BUFFER_CONFIG, "-1"),
                 new StringDeserializer(), new ByteArrayDeserializer());
         this.thread = new Thread(() -> run(topic), "loadgen-decisions");
         this.thread.setDaemon(true);

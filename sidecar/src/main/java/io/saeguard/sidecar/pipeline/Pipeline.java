@@ -335,6 +335,11 @@ public final class Pipeline {
         // pipeline benchmark's saturation rose from 11.8k to 18.5k tokens/s at one token per record (bench/README.md,
         // 2026-12-07). An idle sidecar then sends ~50 empty fetches a second per broker. kafka.consumer overrides it.
         p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, "20");
+        // The socket's receive buffer sized by the OS (TCP autotuning), not the Java client's fixed 64 KiB: with 64 KiB a
+        // fetch response of a few hundred KB filled the window and the rest waited for TCP's ~200 ms zero-window probe,
+        // so ~5 % of records arrived 200-250 ms late even at a quarter of saturation; a plain consumer with no work to do
+        // saw the same, and with -1 its p99 fell from ~230 to ~20-40 ms (bench/README.md, 2026-12-07). kafka.consumer overrides it.
+        p.put(ConsumerConfig.RECEIVE_BUFFER_CONFIG, "-1");
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "saeguard-" + UUID.randomUUID().toString().substring(0, 8));
         p.putAll(config.kafka().consumer());
         // Not overridable: delivery guarantees depend on them.

@@ -17,23 +17,26 @@ class ConsumerPropsTest {
     Path dir;
 
     @Test
-    void theInputConsumerWaitsAtMostTwentyMillisecondsPerFetchByDefault() throws Exception {
+    void theInputConsumerWaitsAtMostTwentyMillisecondsPerFetchAndLetsTheOsSizeItsReceiveBufferByDefault() throws Exception {
         SidecarConfig defaults = ConfigLoader.load(Optional.empty(), Map.of());
 
         assertThat(Pipeline.consumerProps(defaults, "localhost:9092")).containsEntry(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, "20")
-                .containsEntry(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+                .containsEntry(ConsumerConfig.RECEIVE_BUFFER_CONFIG, "-1").containsEntry(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     }
 
     @Test
-    void kafkaConsumerSettingsOverrideTheFetchWait() throws Exception {
+    void kafkaConsumerSettingsOverrideTheFetchWaitAndTheReceiveBuffer() throws Exception {
         Path file = dir.resolve("saeguard.yaml");
         Files.writeString(file, """
                 kafka:
                   consumer:
                     fetch.max.wait.ms: 250
+                    receive.buffer.bytes: 1048576
                 """);
         SidecarConfig config = ConfigLoader.load(Optional.of(file), Map.of());
 
-        assertThat(String.valueOf(Pipeline.consumerProps(config, "localhost:9092").get(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG))).isEqualTo("250");
+        Map<String, Object> props = Pipeline.consumerProps(config, "localhost:9092");
+        assertThat(String.valueOf(props.get(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG))).isEqualTo("250");
+        assertThat(String.valueOf(props.get(ConsumerConfig.RECEIVE_BUFFER_CONFIG))).isEqualTo("1048576");
     }
 }
