@@ -35,6 +35,7 @@
 #   system's recent decided rate (at least 2048 tokens; naive.py 4 records) sent and not yet decided.
 #   SAEGUARD_BENCH_KAFKA_YAML: YAML lines inserted into the sidecar's kafka section (indented by two), for client
 #   properties, e.g. $'  producer:\n    linger.ms: 5'.
+#   SAEGUARD_BENCH_BROKER_ARGS: more arguments of `saeguard broker`, e.g. '--set max.incremental.fetch.session.cache.slots=0'.
 #   SAEGUARD_BENCH_JAVA (default java), SAEGUARD_BENCH_CLASSPATH (default bench/target/benchmarks.jar) and
 #   SAEGUARD_BENCH_SIDECAR_CLASSPATH (default sidecar/target/saeguard.jar): another Java and thin class paths in
 #   place of the fat jars, e.g. on a GPU host without a JDK (bench/gpu-pack.sh --pipeline; use with --skip-build).
@@ -56,7 +57,7 @@ while [[ $# -gt 0 ]]; do
     --workloads) workloads=$2; shift ;;
     --systems) systems=$2; shift ;;
     --soak-s) soak_s=$2; shift ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^set /!p}' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -186,7 +187,8 @@ log "SAE $sae_dir, detector $detector"
 kport=$(free_port)
 bjvm=()
 [[ $jfr == 1 ]] && bjvm=("-XX:StartFlightRecording=name=broker,settings=profile")
-"$JAVA" "${bjvm[@]}" -cp "$SG" "$SGMAIN" broker --port "$kport" --no-topics --data "$work/kafka" > "$raw/broker.log" 2>&1 &
+# shellcheck disable=SC2086 # SAEGUARD_BENCH_BROKER_ARGS is a list of words
+"$JAVA" "${bjvm[@]}" -cp "$SG" "$SGMAIN" broker --port "$kport" --no-topics --data "$work/kafka" ${SAEGUARD_BENCH_BROKER_ARGS:-} > "$raw/broker.log" 2>&1 &
 broker=$!; pids+=("$broker")
 await "the broker" 120 grep -q "saeguard broker ready" "$raw/broker.log"
 bootstrap=127.0.0.1:$kport

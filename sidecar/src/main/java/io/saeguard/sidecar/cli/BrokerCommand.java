@@ -28,9 +28,12 @@ final class BrokerCommand implements Callable<Integer> {
     @Option(names = "--no-topics", description = "do not create saeguard's topics")
     boolean noTopics;
 
+    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "a broker property (repeatable), e.g. --set log.retention.check.interval.ms=30000")
+    Map<String, String> properties = new java.util.LinkedHashMap<>();
+
     @Override
     public Integer call() throws Exception {
-        EmbeddedKafka broker = EmbeddedKafka.start(port, Optional.ofNullable(data), Map.of());
+        EmbeddedKafka broker = EmbeddedKafka.start(port, Optional.ofNullable(data), properties);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             broker.close();

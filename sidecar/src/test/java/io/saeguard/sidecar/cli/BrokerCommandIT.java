@@ -14,8 +14,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.common.config.ConfigResource;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -77,6 +82,30 @@ class BrokerCommandIT {
         } finally {
             restarted.destroy();
             assertThat(restarted.waitFor(60, TimeUnit.SECONDS)).as("restarted broker exited after SIGTERM").isTrue();
+        }
+    }
+
+    @Test
+    void setPassesBrokerPropertiesThrough() throws Exception {
+        // Given a broker started with a property the defaults do not set
+        int port = Ports.free();
+        String bootstrap = "127.0.0.1:" + port;
+        Path brokerLog = dir.resolve("broker-set.log");
+        Process broker = startBroker(brokerLog, "--port", Integer.toString(port), "--no-topics", "--set", "log.retention.check.interval.ms=12345");
+        try {
+            awaitReady(broker, brokerLog, bootstrap);
+
+            // When its configuration is read back over the admin API
+            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+                ConfigResource node = new ConfigResource(ConfigResource.Type.BROKER, "1");
+                Config config = admin.describeConfigs(List.of(node)).all().get(60, TimeUnit.SECONDS).get(node);
+
+                // Then the broker runs with it
+                assertThat(config.get("log.retention.check.interval.ms").value()).isEqualTo("12345");
+            }
+        } finally {
+            broker.destroy();
+            assertThat(broker.waitFor(60, TimeUnit.SECONDS)).as("broker exited after SIGTERM").isTrue();
         }
     }
 
