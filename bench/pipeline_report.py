@@ -205,7 +205,7 @@ def report(raw, out_md, readme=None):
              f"`torch.get_num_threads()` = {py.get('torch_threads', '?')}, confluent-kafka, numpy {py.get('numpy', '?')}, device {py.get('device', 'cpu')}; "
              f"encoder GEMM: {'**' if py_bf16 else ''}{py.get('encoder_gemm', 'f32 (x @ W_enc, BLAS)')}{'**' if py_bf16 else ''}"
              f"{'' if py_bf16 == bf16 else ' (**not the sidecar' + chr(39) + 's precision**: `SAEGUARD_BENCH_BF16=sidecar`)'}.")
-    L.append(f"- SAE {sae.get('params', {}).get('shape', '?')} JumpReLU, random weights (`BenchSae`, the JMH benchmark's seed), "
+    L.append(f"- SAE {sae.get('params', {}).get('shape', '?')} {sae.get('architecture', 'JumpReLU')}, random weights (`BenchSae`, the JMH benchmark's seed), "
              f"SAELens layout; detector: feature {sae.get('feature', '?')} ≥ {sae.get('threshold', 0):.4f} flags "
              f"(~{100 * sae.get('params', {}).get('fire_fraction', 0):.0f} % of tokens).")
     for w in present:

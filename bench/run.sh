@@ -35,6 +35,8 @@
 #   system's recent decided rate (at least 2048 tokens; naive.py 4 records) sent and not yet decided.
 #   SAEGUARD_BENCH_KAFKA_YAML: YAML lines inserted into the sidecar's kafka section (indented by two), for client
 #   properties, e.g. $'  producer:\n    linger.ms: 5'.
+#   SAEGUARD_BENCH_SAE_ARCH=topk (SAEGUARD_BENCH_SAE_K, default 64): the TopK row: the same weights read as a TopK SAE,
+#   which every system encodes whole (the sidecar's watched-feature encode and sliced.py's slice do not apply).
 #   SAEGUARD_BENCH_BROKER_ARGS: more arguments of `saeguard broker`, e.g. '--set max.incremental.fetch.session.cache.slots=0'.
 #   SAEGUARD_BENCH_JAVA (default java), SAEGUARD_BENCH_CLASSPATH (default bench/target/benchmarks.jar) and
 #   SAEGUARD_BENCH_SIDECAR_CLASSPATH (default sidecar/target/saeguard.jar): another Java and thin class paths in
@@ -181,6 +183,26 @@ sae_root=${SAEGUARD_BENCH_SAE_DIR:-/tmp/saeguard-bench/sae-2304x16384}
 "$JAVA" -Xmx2g -cp "$JAR" io.saeguard.bench.BenchSae --dir "$sae_root" > "$raw/sae.json"
 sae_dir=$(json_get "$raw/sae.json" '["sae_dir"]')
 detector=$(json_get "$raw/sae.json" '["detector"]')
+case ${SAEGUARD_BENCH_SAE_ARCH:-jumprelu} in
+  jumprelu) ;;
+  topk) # the TopK row: the same weights read as a TopK SAE (every system then encodes every feature)
+    sae_k=${SAEGUARD_BENCH_SAE_K:-64}
+    topk_dir="$sae_root-topk$sae_k/sae"
+    mkdir -p "$topk_dir"
+    ln -sf "$sae_dir/sae_weights.safetensors" "$topk_dir/sae_weights.safetensors"
+    $PY - "$sae_dir/cfg.json" "$topk_dir/cfg.json" "$sae_k" "$raw/sae.json" "$topk_dir" <<'PYEOF'
+import json, sys
+src, dst, k, meta, topk_dir = sys.argv[1:6]
+cfg = json.load(open(src))
+cfg.update({"architecture": "topk", "activation_fn_kwargs": {"k": int(k)}})
+json.dump(cfg, open(dst, "w"), indent=2)
+m = json.load(open(meta))
+m.update({"architecture": f"TopK (k {k})", "sae_dir": topk_dir})
+json.dump(m, open(meta, "w"), indent=2)
+PYEOF
+    sae_dir=$topk_dir ;;
+  *) echo "SAEGUARD_BENCH_SAE_ARCH must be jumprelu or topk" >&2; exit 2 ;;
+esac
 log "SAE $sae_dir, detector $detector"
 
 # --- broker ------------------------------------------------------------------------------------------

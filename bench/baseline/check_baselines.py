@@ -3,7 +3,9 @@
 
 1. sliced.py's encoder (saebaseline.SlicedJumpRelu) gives the full encoder's codes for the watched
    columns, on a random SAELens JumpReLU SAE, with the F32 GEMM and with the BF16 one;
-2. saebaseline.reference_blas tells Debian's reference BLAS from OpenBLAS by the loaded libraries.
+2. on a TopK SAE the baseline's codes are the k largest ReLU'd pre-activations of each token (against a
+   numpy computation), and sliced.py's encoder gives the full encoder's columns;
+3. saebaseline.reference_blas tells Debian's reference BLAS from OpenBLAS by the loaded libraries.
 
     /usr/bin/python3 bench/baseline/check_baselines.py [--seed N]
 
@@ -64,6 +66,28 @@ def sliced_matches_full(directory, bf16, columns, rng):
             "ok": active > 0 and flips <= max(1, full.numel() // 1000) and worst <= tol}
 
 
+def topk_matches_numpy(directory, d_in, d_sae, k, columns, rng):
+    with open(os.path.join(directory, "cfg.json")) as f:
+        cfg = json.load(f)
+    cfg.update({"architecture": "topk", "activation_fn_kwargs": {"k": k}})
+    with open(os.path.join(directory, "cfg.json"), "w") as f:
+        json.dump(cfg, f)
+    sae = sb.JumpReluSae(directory, bf16=False, device=torch.device("cpu"))
+    x = rng.standard_normal((50, d_in)).astype(np.float32)
+    codes = sae.encode(torch.from_numpy(x)).numpy()
+    pre = (x.astype(np.float64) - sae.b_dec.numpy()) @ sae.W_enc.numpy().astype(np.float64) + sae.b_enc.numpy()
+    expected = np.zeros_like(pre)
+    top = np.argsort(-pre, axis=1)[:, :k]
+    rows = np.arange(pre.shape[0])[:, None]
+    expected[rows, top] = np.maximum(pre[rows, top], 0)
+    worst = float(np.abs(codes - expected).max())
+    at_most_k = int(((codes != 0).sum(axis=1) <= k).all())
+    part = sae.sliced(columns).encode(torch.from_numpy(x)).numpy()
+    sliced_equal = bool(np.array_equal(part, codes[:, columns]))
+    return {"k": k, "max_abs_diff": worst, "at_most_k_per_token": bool(at_most_k), "sliced_equals_full_columns": sliced_equal,
+            "ok": worst <= 1e-4 and bool(at_most_k) and sliced_equal}
+
+
 def blas_cases():
     maps = {
         "reference": (["/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0", "/usr/lib/x86_64-linux-gnu/lapack/liblapack.so.3.11.0"], True),
@@ -85,9 +109,10 @@ def main():
         random_sae(d, 96, 768, rng)
         columns = sorted(rng.choice(768, size=5, replace=False).tolist())
         sliced = [sliced_matches_full(d, bf16, cols, rng) for bf16 in (False, True) for cols in ([columns[0]], columns)]
+        topk = topk_matches_numpy(d, 96, 768, 16, columns, rng)
     blas = blas_cases()
-    ok = all(c["ok"] for c in sliced) and all(c["ok"] for c in blas.values())
-    print(json.dumps({"ok": ok, "seed": args.seed, "sliced": sliced, "reference_blas": blas}, indent=2))
+    ok = all(c["ok"] for c in sliced) and topk["ok"] and all(c["ok"] for c in blas.values())
+    print(json.dumps({"ok": ok, "seed": args.seed, "sliced": sliced, "topk": topk, "reference_blas": blas}, indent=2))
     sys.exit(0 if ok else 1)
 
 

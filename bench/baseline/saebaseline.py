@@ -77,8 +77,20 @@ def bench_device():
     return torch.device(f"cuda:{m.group(1) or 0}")
 
 
+def topk_of(cfg):
+    """k of a SAELens TopK cfg (`architecture: topk`, k in `activation_fn_kwargs` or top level), else None."""
+    if cfg.get("architecture") != "topk":
+        return None
+    k = (cfg.get("activation_fn_kwargs") or {}).get("k", cfg.get("k"))
+    if k is None:
+        raise ValueError("a topk SAE needs k (activation_fn_kwargs.k)")
+    return int(k)
+
+
 class JumpReluSae:
-    """A SAELens JumpReLU SAE directory (cfg.json + sae_weights.safetensors), on the CPU in float32.
+    """A SAELens JumpReLU SAE directory (cfg.json + sae_weights.safetensors), on the CPU in float32; also a TopK one
+    (`architecture: topk`: the k largest pre-activations per token, ReLU'd, the rest zero), which bench/run.sh's
+    TopK row uses (SAEGUARD_BENCH_SAE_ARCH=topk).
 
     With bf16 (default: SAEGUARD_BENCH_BF16=1) the GEMM runs as a careful user would write it in
     BF16 and as the sidecar's engine.cpu_bf16 does: a contiguous BF16 copy of W_enc^T, the input
@@ -89,8 +101,9 @@ class JumpReluSae:
         with open(os.path.join(path, "cfg.json")) as f:
             cfg = json.load(f)
         arch = cfg.get("architecture", "standard")
-        if arch != "jumprelu":
-            raise ValueError(f"{path}: this baseline implements jumprelu only, found {arch}")
+        if arch not in ("jumprelu", "topk"):
+            raise ValueError(f"{path}: this baseline implements jumprelu and topk only, found {arch}")
+        self.k = topk_of(cfg)
         if cfg.get("normalize_activations", "none") not in ("none", None):
             raise ValueError(f"{path}: this baseline implements normalize_activations none only")
         with open(os.path.join(path, "sae_weights.safetensors"), "rb") as f:
@@ -104,7 +117,7 @@ class JumpReluSae:
         # W_enc: [d_in, d_sae]; copies own their memory (the file buffer can go)
         self.W_enc = torch.from_numpy(np.ascontiguousarray(w).copy())
         self.b_enc = torch.from_numpy(tensor(buf, header, base, "b_enc").copy())
-        self.threshold = torch.from_numpy(tensor(buf, header, base, "threshold").copy())
+        self.threshold = torch.from_numpy(tensor(buf, header, base, "threshold").copy()) if self.k is None else None
         self.b_dec = torch.from_numpy(tensor(buf, header, base, "b_dec").copy())
         self.apply_b_dec_to_input = bool(cfg.get("apply_b_dec_to_input", True))
         self.bf16 = bf16_requested() if bf16 is None else bf16
@@ -135,11 +148,29 @@ class JumpReluSae:
             pre = torch.nn.functional.linear(x.to(torch.bfloat16), self.W_enc_t).float() + self.b_enc
         else:
             pre = x @ self.W_enc + self.b_enc
+        if self.k is not None:
+            values, idx = torch.topk(pre, self.k, dim=1)
+            return torch.zeros_like(pre).scatter_(1, idx, torch.relu(values))
         return torch.relu(pre) * (pre > self.threshold)
 
     def sliced(self, columns):
-        """The encoder of only these features (sliced.py): each JumpReLU code depends on its own pre-activation."""
+        """The encoder of only these features (sliced.py): each JumpReLU code depends on its own pre-activation.
+        A TopK code depends on the k-th largest pre-activation of all features: the full encode, those columns kept."""
+        if self.k is not None:
+            return FullColumns(self, columns)
         return SlicedJumpRelu(self, columns)
+
+
+class FullColumns:
+    """The full encoder's codes of a few columns (what sliced.py must do on a TopK SAE)."""
+
+    def __init__(self, sae, columns):
+        self.sae = sae
+        self.idx = torch.tensor(columns, dtype=torch.long, device=sae.device)
+        self.sync = sae.sync
+
+    def encode(self, x):
+        return self.sae.encode(x)[:, self.idx]
 
 
 class SlicedJumpRelu:
@@ -149,6 +180,7 @@ class SlicedJumpRelu:
 
     def __init__(self, sae, columns):
         idx = torch.tensor(columns, dtype=torch.long, device=sae.device)
+        self.k = None  # JumpReLU only (a TopK SAE's sliced() is FullColumns)
         self.d_in = sae.d_in
         self.sync = sae.sync
         self.device = sae.device
