@@ -168,6 +168,9 @@ class FullColumns:
         self.sae = sae
         self.idx = torch.tensor(columns, dtype=torch.long, device=sae.device)
         self.sync = sae.sync
+        self.d_in = sae.d_in
+        self.device = sae.device
+        self.bf16 = sae.bf16
 
     def encode(self, x):
         return self.sae.encode(x)[:, self.idx]
