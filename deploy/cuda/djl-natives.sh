@@ -38,6 +38,16 @@ listed() {
 # The library file name of a files.txt entry: its last segment, URL-decoded, without .gz.
 libname() { local n="${1##*/}"; n="${n%.gz}"; printf '%b' "${n//%/\\x}"; }
 
+# Downloads and unpacks every entry of $work/listed into $work/lib, under its library name.
+download_listed() {
+  mkdir -p "$work/lib"
+  while read -r entry; do
+    name=$(libname "$entry")
+    echo "djl-natives: $entry" >&2
+    curl -fsSL "$base/$entry" | gunzip > "$work/lib/$name"
+  done < "$work/listed"
+}
+
 [ $# -ge 2 ] || die "usage: $0 fetch MANIFEST OUT_DIR | $0 jni MANIFEST JAR OUT_DIR | $0 pin MANIFEST"
 mode=$1; manifest=$2
 [ -f "$manifest" ] || die "no manifest $manifest"
@@ -61,12 +71,7 @@ on a machine that reaches $base, review the diff and commit it (see the header o
     cat "$work/names.diff" >&2
     die "files.txt at $base and $manifest name different libraries (- only pinned, + only published): pin again and review"
   fi
-  mkdir -p "$work/lib"
-  while read -r entry; do
-    name=$(libname "$entry")
-    echo "djl-natives: $entry" >&2
-    curl -fsSL "$base/$entry" | gunzip > "$work/lib/$name"
-  done < "$work/listed"
+  download_listed
   (cd "$work/lib" && sha256sum --strict -c "$work/pinned") >&2 || die "SHA-256 mismatch against $manifest: not installing"
   mkdir -p "$out"
   mv "$work/lib/"* "$out/"
@@ -88,12 +93,7 @@ pin)
   [ $# -eq 2 ] || die "usage: $0 pin MANIFEST"
   zip_url="${LIBTORCH_URL:-https://download.pytorch.org/libtorch/${flavor}/libtorch-cxx11-abi-shared-with-deps-${version}%2B${flavor}.zip}"
   listed > "$work/listed"
-  mkdir -p "$work/lib"
-  while read -r entry; do
-    name=$(libname "$entry")
-    echo "djl-natives: $entry" >&2
-    curl -fsSL "$base/$entry" | gunzip > "$work/lib/$name"
-  done < "$work/listed"
+  download_listed
   if [ "$zip_url" != none ]; then
     echo "djl-natives: cross-checking against $zip_url" >&2
     curl -fsSL "$zip_url" -o "$work/libtorch.zip"

@@ -103,6 +103,17 @@ class PollLoopTest {
         consumer.addRecord(new ConsumerRecord<>(tp.topic(), tp.partition(), offset, "req-" + tp.partition(), activations("req-" + tp.partition(), offset * TOKENS)));
     }
 
+    /** P0 and P1 assigned, 5 records of 2 tokens handed over from P0 (10 > max_inflight_tokens 8), and the loop paused. */
+    private void pausedWithTenTokensInFlight() {
+        startDirect(P0, P1);
+        for (long o = 0; o < 5; o++) {
+            add(P0, o);
+        }
+        loop.pollOnce();
+        loop.pollOnce();
+        assertThat(consumer.paused()).hasSize(2);
+    }
+
     private void ack(TopicPartition tp, long offset) {
         Work w = engine.submitted.stream().filter(s -> s.partition().equals(tp) && s.record().offset() == offset).reduce((a, b) -> b).orElseThrow();
         loop.ack(w.source());
@@ -425,13 +436,7 @@ class PollLoopTest {
     @Test
     void backpressureResumesAtResumeInflightTokens() {
         // Given paused with 10 tokens in flight
-        startDirect(P0, P1);
-        for (long o = 0; o < 5; o++) {
-            add(P0, o);
-        }
-        loop.pollOnce();
-        loop.pollOnce();
-        assertThat(consumer.paused()).hasSize(2);
+        pausedWithTenTokensInFlight();
 
         // When 6 tokens remain (above resume_inflight_tokens 4)
         ack(P0, 0);
@@ -455,13 +460,7 @@ class PollLoopTest {
     @Test
     void aPausedLoopWaitsForAnAcknowledgementNotForAPoll() {
         // Given paused with 10 tokens in flight
-        startDirect(P0, P1);
-        for (long o = 0; o < 5; o++) {
-            add(P0, o);
-        }
-        loop.pollOnce();
-        loop.pollOnce();
-        assertThat(consumer.paused()).hasSize(2);
+        pausedWithTenTokensInFlight();
 
         // When each paused iteration finds an acknowledgement waiting (one of no record's: nothing leaves the count)
         long fastest = Long.MAX_VALUE;
