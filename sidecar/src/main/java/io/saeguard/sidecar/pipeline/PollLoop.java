@@ -245,12 +245,10 @@ final class PollLoop implements Runnable {
         }
     }
 
-    /** Waits up to {@link #POLL} for an acknowledgement (returns at once when one came since the last wait). */
+    /** Waits up to {@link #POLL} for an acknowledgement (returns at once when one came since this iteration's drainAcks). */
     private void awaitAck() {
         try {
-            if (ackSignal.tryAcquire(POLL.toMillis(), TimeUnit.MILLISECONDS)) {
-                ackSignal.drainPermits();
-            }
+            ackSignal.tryAcquire(POLL.toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -474,6 +472,9 @@ final class PollLoop implements Runnable {
     }
 
     private void drainAcks() {
+        // The signals of the acknowledgements taken in below: without this the permits (one per record) would pile up
+        // while the loop never pauses, until Semaphore.release overflows after 2^31 records.
+        ackSignal.drainPermits();
         if (transactions.isPresent() && !rewindPending) {
             // Exactly-once: finished records leave the pipeline when their transaction commits.
             inflightTokens.addAndGet(-transactions.get().commit(offsets, consumer));
