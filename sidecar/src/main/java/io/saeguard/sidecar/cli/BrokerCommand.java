@@ -4,6 +4,7 @@ import io.saeguard.sidecar.kafka.EmbeddedKafka;
 import io.saeguard.sidecar.kafka.TopicAdmin;
 import io.saeguard.topics.catalog.TopicCatalog;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -29,7 +30,7 @@ final class BrokerCommand implements Callable<Integer> {
     boolean noTopics;
 
     @Option(names = "--set", paramLabel = "KEY=VALUE", description = "a broker property (repeatable), e.g. --set log.retention.check.interval.ms=30000")
-    Map<String, String> properties = new java.util.LinkedHashMap<>();
+    Map<String, String> properties = new LinkedHashMap<>();
 
     @Override
     public Integer call() throws Exception {

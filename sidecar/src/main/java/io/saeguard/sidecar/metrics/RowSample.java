@@ -13,7 +13,6 @@ import java.util.Random;
 final class RowSample {
     private final int dIn;
     private final int capacity;
-    private final boolean on;
     private double rate;
     private final Random random;
     private final float[] rows;
@@ -26,7 +25,6 @@ final class RowSample {
         this.dIn = dIn;
         this.capacity = capacity;
         this.rate = rate;
-        this.on = rate > 0;
         this.random = Objects.requireNonNull(random, "random");
         this.rows = rate > 0 ? new float[capacity * dIn] : new float[0];
         this.positions = rate > 0 ? new long[capacity] : new long[0];
@@ -59,7 +57,7 @@ final class RowSample {
         if (!(newRate > 0 && newRate <= 1)) {
             throw new IllegalArgumentException("rate must be in (0, 1]: " + newRate);
         }
-        if (on) {
+        if (rows.length > 0) { // allocated only when created on
             rate = newRate;
         }
     }

@@ -8,7 +8,7 @@ import java.util.function.DoubleSupplier;
  * The share of tokens encoded whole for the feature metrics (the full-code sample, {@link FullCodeSampler}): never
  * below {@code metrics.full_encode_fraction}, and more, up to {@code metrics.full_encode_max_fraction}, while the
  * machine has CPU to spare. Once a second it reads the machine's CPU load (the share of all cores busy since the last
- * reading) and whether the full encodes kept up (none had to wait or run inline since then):
+ * reading) and whether the full encodes kept up (no group had to be encoded inline on the engine thread since then):
  * <ul>
  *   <li>load under {@value #SPARE_BELOW} and the encodes keeping up: the fraction doubles (up to the maximum);</li>
  *   <li>load over {@value #BUSY_ABOVE}, the load unknown, or the encodes falling behind: it halves (down to the floor);</li>
@@ -59,7 +59,7 @@ public final class SampleFraction {
         return () -> Double.NaN;
     }
 
-    /** A full encode of the sample had to wait or ran inline on the engine thread: shrink at the next update. */
+    /** A group of the sample was encoded inline on the engine thread (the metrics thread's queue was full): shrink at the next update. */
     public void fellBehind() {
         fellBehind = true;
     }

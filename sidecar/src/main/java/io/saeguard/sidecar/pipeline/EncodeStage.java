@@ -230,7 +230,7 @@ final class EncodeStage {
     /** Reconsiders the full-code sample's fraction (at most once a second) and applies a change to every SAE's sampler. */
     private void applySampleFraction(long nowNanos) {
         double f = sampleFraction.update(nowNanos);
-        if (f != appliedFraction && f > 0) {
+        if (f != appliedFraction) { // never 0 here: a sample off (floor 0) never moves
             appliedFraction = f;
             samples.values().forEach(s -> s.fraction(f));
             metrics.featureSampleFraction.set(f);

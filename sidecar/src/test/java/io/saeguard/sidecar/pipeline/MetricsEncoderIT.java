@@ -2,6 +2,7 @@ package io.saeguard.sidecar.pipeline;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ai.djl.pytorch.jni.JniUtils;
 import io.saeguard.sae.PythonSaeFixtures;
 import io.saeguard.sae.Sae;
 import io.saeguard.sae.engine.DeviceSae;
@@ -49,6 +50,10 @@ class MetricsEncoderIT {
         try (SaeEngine engine = SaeEngine.start(OPTIONS); DeviceSae own = engine.load(sae, 64)) {
             reference = own.encode(SAE, inputs, 16, true);
         }
+        // The process-wide libtorch thread count new threads start from raised to 2 (this JVM's engines use 1) for the
+        // metrics thread's life, so that its own count shows whether it limited itself; put back at the end. Set from
+        // throwaway threads: setting it also sets the calling thread's own count.
+        onThrowawayThread(() -> JniUtils.setNumThreads(2));
         try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Duration.ofMinutes(2)).orElseThrow()) {
             CompletableFuture<String> thread = new CompletableFuture<>();
             CompletableFuture<SparseCodes> codes = new CompletableFuture<>();
@@ -68,7 +73,15 @@ class MetricsEncoderIT {
                 assertThat(off.activeCount(t)).as("token %d", t).isEqualTo(reference.activeCount(t));
             }
             assertThat(off).isEqualTo(reference);
+        } finally {
+            onThrowawayThread(() -> JniUtils.setNumThreads(OPTIONS.intraOpThreads()));
         }
+    }
+
+    private static void onThrowawayThread(Runnable r) throws InterruptedException {
+        Thread t = new Thread(r);
+        t.start();
+        t.join(30_000);
     }
 
     @Test
