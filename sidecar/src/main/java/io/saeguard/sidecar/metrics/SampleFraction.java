@@ -14,6 +14,10 @@ import java.util.function.DoubleSupplier;
  *   <li>load over {@value #BUSY_ABOVE}, the load unknown, or the encodes falling behind: it halves (down to the floor);</li>
  *   <li>in between it holds, so that the sample's own CPU does not make it swing.</li>
  * </ul>
+ * A backlog in the pipeline itself (a batch that filled before its {@code max_delay}: records arrived faster than the
+ * engine took them) puts it back on the floor at once, without waiting for the next reading: a burst after a quiet
+ * spell (a backlog to drain, a traffic spike) otherwise found the sample grown and paid up to four times the floor's
+ * full encodes for the seconds the halving took.
  * A larger sample only lowers the noise of the sampled series (top-N, unwatched rates, drift, dead features): they are
  * rates over sampled tokens, and {@code saeguard_feature_sampled_tokens_total} counts what they were computed on. No
  * decision reads the sample.
@@ -35,6 +39,7 @@ public final class SampleFraction {
     private long lastNanos;
     private boolean started;
     private boolean fellBehind;
+    private boolean backlogged;
 
     /**
      * @param floor       {@code metrics.full_encode_fraction}: the fraction at least sampled (0: no sample, never grows)
@@ -64,9 +69,27 @@ public final class SampleFraction {
         fellBehind = true;
     }
 
-    /** The fraction to sample at now; reconsidered at most once per {@link #INTERVAL_NANOS}. */
+    /** The pipeline has a backlog (a batch filled before its max delay): the next update returns to the floor at once. */
+    public void backlogged() {
+        backlogged = true;
+    }
+
+    /**
+     * The fraction to sample at now; reconsidered at most once per {@link #INTERVAL_NANOS}, except that a backlog
+     * ({@link #backlogged()}) returns it to the floor at the next call and starts a new interval.
+     */
     public double update(long nowNanos) {
         if (max <= floor) {
+            return current;
+        }
+        if (backlogged) {
+            backlogged = false;
+            fellBehind = false;
+            current = floor;
+            if (started) {
+                lastNanos = nowNanos;
+                machineLoad.getAsDouble(); // the next reading covers the time since the drop
+            }
             return current;
         }
         if (!started) {

@@ -227,6 +227,11 @@ final class EncodeStage {
         });
     }
 
+    /** A batch filled before its max delay (the pipeline has a backlog): the full-code sample goes back to its floor. */
+    void backlogged() {
+        sampleFraction.backlogged();
+    }
+
     /** Reconsiders the full-code sample's fraction (at most once a second) and applies a change to every SAE's sampler. */
     private void applySampleFraction(long nowNanos) {
         double f = sampleFraction.update(nowNanos);

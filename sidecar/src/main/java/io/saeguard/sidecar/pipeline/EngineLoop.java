@@ -21,6 +21,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.function.DoubleSupplier;
 import java.util.function.Supplier;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.utils.Time;
@@ -74,6 +75,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     private Optional<PromptStage> prompts = Optional.empty();
     private EncodeStage stage;
     private JudgeCascade judge;
+    private DoubleSupplier machineLoad = SampleFraction.machineCpuLoad();
 
     /**
      * @param saes the SAEs to load (by id), already read from their files
@@ -299,6 +301,12 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
         }
     }
 
+    /** Tests: the machine CPU load the full-code sample's fraction follows ({@link SampleFraction}); before {@link #start}. */
+    EngineLoop machineLoad(DoubleSupplier load) {
+        this.machineLoad = load;
+        return this;
+    }
+
     private void startOnThread() throws Exception {
         resources = EngineResources.open(config, saes, engineOptions, metrics, time);
         deviceLabel = resources.deviceLabel();
@@ -312,7 +320,7 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
         // The sample grows while the CPU has room only where its full encodes have a thread of their own (on the CPU).
         SampleFraction fraction = new SampleFraction(config.metrics().fullEncodeFraction(),
                 metricsEncoder.isPresent() ? config.metrics().fullEncodeMaxFraction() : config.metrics().fullEncodeFraction(),
-                SampleFraction.machineCpuLoad());
+                machineLoad);
         stage = new EncodeStage(resources.loaded(), featureStats, config.metrics().fvuSampleRate(), fraction,
                 new ChunkEvaluator(detectors.engine(), special), prompts, outputs, metrics, generation, time, limits.maxRequests(), deviceLabel, judge,
                 metricsEncoder);
@@ -412,7 +420,10 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     }
 
     private void add(ChunkInput input, long now) {
-        batcher.add(input.sae(), input, now).ifPresent(stage::run);
+        batcher.add(input.sae(), input, now).ifPresent(b -> {
+            stage.backlogged(); // full before its max delay: records arrive faster than the engine takes them
+            stage.run(b);
+        });
     }
 
     private void runDue(long now) {

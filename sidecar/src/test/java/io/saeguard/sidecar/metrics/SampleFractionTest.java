@@ -68,6 +68,23 @@ class SampleFractionTest {
     }
 
     @Test
+    void aBacklogPutsItBackOnTheFloorAtOnceAndTheIntervalRestarts() {
+        for (int i = 0; i <= 3; i++) {
+            fraction.update(i * SECOND);
+        }
+        assertThat(fraction.current()).isEqualTo(0.05);
+
+        // When a batch fills before its max delay, a tenth of a second after the last reading
+        fraction.backlogged();
+
+        // Then the very next call is at the floor, not a second later and not halved
+        assertThat(fraction.update(3 * SECOND + SECOND / 10)).isEqualTo(0.01);
+        // and the interval restarts from the drop: no reading until a second after it, then growth resumes on an idle machine
+        assertThat(fraction.update(4 * SECOND)).isEqualTo(0.01);
+        assertThat(fraction.update(4 * SECOND + SECOND / 10)).isEqualTo(0.02);
+    }
+
+    @Test
     void aFixedOrDisabledSampleNeverMoves() {
         SampleFraction fixed = new SampleFraction(0.01, 0.01, load::get);
         SampleFraction off = new SampleFraction(0, 0.5, load::get);

@@ -180,6 +180,57 @@ class EngineLoopIT {
     }
 
     @Test
+    void aBatchFullBeforeItsDelayPutsTheGrownFullCodeSampleBackOnItsFloorAtOnce() throws Exception {
+        // Given an engine whose sample may grow from 1 % to 5 % on a machine that reads 10 % busy, with batches of
+        // 4 tokens or 50 ms
+        Path config = dir.resolve("sample.yaml");
+        Files.writeString(config, """
+                saes:
+                  - id: %s
+                    path: %s
+                engine:
+                  device: cpu
+                  threads: 1
+                batching:
+                  max_batch_tokens: 4
+                  max_delay_ms: 50
+                metrics:
+                  fvu_sample_rate: 0
+                  full_encode_fraction: 0.01
+                  full_encode_max_fraction: 0.05
+                """.formatted(SAE, dir.resolve("case").resolve("sae")));
+        Metrics own = new Metrics(new PrometheusRegistry());
+        DirectSink sink = new DirectSink(producer, s -> { }, generation);
+        EngineOutputs outputs = new EngineOutputs(new DecisionPublisher(sink, "decisions", "alerts", "shadow", "judge", Optional.empty(), own),
+                new DeadLetterPublisher(sink, "deadletter", own), v -> { }, Runnable::run);
+        EngineLoop sampled = new EngineLoop(ConfigLoader.load(Optional.of(config), Map.of()), saes, List.of(detector("planted", threshold)),
+                new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), 1, 1, false), outputs, own, generation, Time.SYSTEM)
+                .machineLoad(() -> 0.1);
+        sampled.start(Duration.ofMinutes(2));
+        try {
+            // and a token every 100 ms (each batch released by its delay) until the sample has grown to its maximum
+            long offset = 0;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (own.featureSampleFraction.get() < 0.05 && System.nanoTime() < deadline) {
+                sampled.submit(work("slow-" + offset, firingToken(), offset++));
+                Thread.sleep(100);
+            }
+            assertThat(own.featureSampleFraction.get()).as("grown on the idle machine").isEqualTo(0.05);
+
+            // When four tokens arrive at once: a batch full before its delay, a backlog
+            for (int i = 0; i < 4; i++) {
+                sampled.submit(work("burst-" + i, firingToken(), offset++));
+            }
+
+            // Then the sample is back on its floor with that batch, not halved a second later
+            Awaitility.await().atMost(Duration.ofMillis(900)).pollInterval(Duration.ofMillis(10))
+                    .until(() -> own.featureSampleFraction.get() == 0.01);
+        } finally {
+            sampled.close();
+        }
+    }
+
+    @Test
     void anHttpCheckJoinsTheCurrentBatchInsteadOfFlushingIt() throws Exception {
         // Given a record waiting in its SAE's batch (budget 10,000 tokens, 300 ms)
         int t = firingToken();
