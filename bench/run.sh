@@ -5,7 +5,9 @@
 #
 #   bench/run.sh            full run (~25 min on 2 cores): per workload, the three systems run at once on
 #                           their own topics and are measured in rotation (3 saturation rounds, then
-#                           25/50/90 % of each one's saturation), then the ceilings; writes
+#                           25/50/90 % of each one's saturation, then a backlog drain per round: each system
+#                           stopped while ~20 s of its saturation rate (at most 200,000 tokens) is queued, then timed draining it alone),
+#                           then the ceilings; writes
 #                           bench/results/pipeline-<date>.md/.png/ (raw files) and the README table
 #   bench/run.sh --quick    one round, short windows: a smoke run (~11 min); README untouched
 #   bench/run.sh --soak     per workload (--workloads, default both), 10 minutes of the sidecar at 50 % of its
@@ -94,15 +96,16 @@ log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 # Windows (seconds). The full run keeps the whole thing under ~30 minutes on 2 cores.
 if [[ $quick == 1 ]]; then
   W=(--warmup-s 4 --measure-s 10 --rate-warmup-s 3 --rate-measure-s 10 --min-samples 50 --rate-measure-max-s 15 --drain-timeout-s 60)
-  JMH=(-wi 1 -i 3 -w 1 -r 1); PYCEIL=2; KSEC=3; ROUNDS=1
+  JMH=(-wi 1 -i 3 -w 1 -r 1); PYCEIL=2; KSEC=3; ROUNDS=1; DRAIN_S=20
 else
   W=(--warmup-s 6 --measure-s 15 --rate-warmup-s 5 --rate-measure-s 20 --min-samples 200 --rate-measure-max-s 60 --drain-timeout-s 90)
-  JMH=(-wi 2 -i 5 -w 1 -r 1); PYCEIL=5; KSEC=5; ROUNDS=3
+  JMH=(-wi 2 -i 5 -w 1 -r 1); PYCEIL=5; KSEC=5; ROUNDS=3; DRAIN_S=20
 fi
 
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do
+    kill -CONT "$p" 2>/dev/null || true   # a system the load generator left stopped (backlog phase) must see the TERM
     if kill -0 "$p" 2>/dev/null; then kill -TERM "$p" 2>/dev/null || true; fi
   done
   for p in "${pids[@]}"; do
@@ -369,6 +372,14 @@ for wl in ${workloads//,/ }; do
   for pct in 25 50 90; do
     for sys in "${sys_list[@]}"; do
       measure "$sys" "w$wl-$sys-load$pct" "$pct" --saturation "${sat[$sys]}"
+    done
+  done
+  # Backlog drain: each system stopped while ~DRAIN_S seconds of its saturation rate are queued, then timed while it
+  # drains with nothing else producing (LoadGenerator's backlog phase).
+  for r in $(seq 1 "$ROUNDS"); do
+    for i in $(seq 0 $((n - 1))); do
+      sys=${sys_list[$(((i + r - 1) % n))]}
+      measure "$sys" "w$wl-$sys-drain$r" "backlog:$DRAIN_S" --saturation "${sat[$sys]}"
     done
   done
   if [[ -n ${spid[saeguard]:-} ]]; then

@@ -228,6 +228,17 @@ final class DecisionTracker implements AutoCloseable {
         }
     }
 
+    /** Arrival (nanoTime) of the last decision of a record of {@code phaseId}; 0 if none arrived. */
+    synchronized long lastArrival(int phaseId) {
+        long last = 0;
+        for (int i = 0; i < size; i++) {
+            if (phase[i] == phaseId) {
+                last = Math.max(last, arrival[i]);
+            }
+        }
+        return last;
+    }
+
     /** Tokens decided with arrival in {@code [from, to)} (nanoTime). */
     synchronized long tokensArrivedBetween(long from, long to) {
         long n = 0;

@@ -54,6 +54,13 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *       {@code --rate-measure-s} window after {@code --rate-warmup-s} are measured; the window is
  *       lengthened to hold {@code --min-samples} records, up to {@code --rate-measure-max-s}.</li>
  *   <li>{@code rate:X}: open loop at X tokens/s.</li>
+ *   <li>{@code backlog:S}: the system's drain rate with nothing else competing for the cores. The system under
+ *       test ({@code --pid sut=PID}) is stopped with SIGSTOP; S seconds of its saturation rate (at most
+ *       {@code --backlog-max-tokens}) are produced and flushed; it is resumed with SIGCONT, and the result is
+ *       the backlog's tokens over the time from the resume to its last decision. The broker and the generator
+ *       are idle while it drains (the generator only reads decisions), so this is the rate to set beside
+ *       Kafka's own fetch + decode ceiling for the same records. Latency here is queueing time and not
+ *       meaningful. The stop must stay well inside the consumer's session timeout (45 s by default).</li>
  *   <li>{@code soak:P}: P % of saturation for {@code --soak-s}; every {@code --snapshot-s} it records
  *       RSS of the watched processes and, for those named in {@code --jcmd}, heap used after a full
  *       GC ({@code jcmd PID GC.run}, then {@code GC.heap_info}).</li>
@@ -138,6 +145,10 @@ public final class LoadGenerator {
             } else if (spec.startsWith("rate:")) {
                 double rate = Double.parseDouble(spec.substring(5));
                 r = fixedRate(id, "rate-" + spec.substring(5), rate, o.rateWarmupS, measureSeconds(rate), false);
+            } else if (spec.startsWith("backlog:")) {
+                requireSaturation(saturation, spec);
+                long tokens = Math.min(o.backlogMaxTokens, Math.max(o.tokensPerRecord, (long) (saturation * Double.parseDouble(spec.substring(8)))));
+                r = backlog(id, tokens);
             } else if (spec.startsWith("soak:")) {
                 requireSaturation(saturation, spec);
                 double pct = Double.parseDouble(spec.substring(5));
@@ -212,6 +223,51 @@ public final class LoadGenerator {
         Map<String, Object> r = phaseResult(id, "saturation", Double.NaN, decided, mStart, mEnd, a, b, drained);
         r.put("max_backlog_tokens", maxCap);
         return r;
+    }
+
+    /** Stops the system under test, queues {@code tokens} tokens, resumes it and times the drain (see the class comment). */
+    private Map<String, Object> backlog(int id, long tokens) throws Exception {
+        Long sut = pids.get("sut");
+        if (sut == null) {
+            throw new IllegalArgumentException("phase 'backlog' needs the system under test's pid: --pid sut=PID");
+        }
+        long t0 = System.nanoTime();
+        long sent = 0;
+        signal(sut, "STOP");
+        try {
+            while (sent < tokens) {
+                ActivationStream.Next n = stream.next();
+                send(n, System.nanoTime(), id);
+                sent += n.tokens();
+                if ((sent & 1023) == 0) {
+                    tracker.checkHealthy();
+                }
+            }
+            producer.flush();
+        } finally {
+            signal(sut, "CONT");
+        }
+        long resumed = System.nanoTime();
+        Window a = new Window(ProcSnapshot.take(pids), o.metricsUrl == null ? new MetricsScrape(Map.of()) : MetricsScrape.of(o.metricsUrl));
+        boolean drained = tracker.drain(Duration.ofMillis((long) (o.drainTimeoutS * 1000)));
+        long last = tracker.lastArrival(id);
+        Window b = new Window(ProcSnapshot.take(pids), o.metricsUrl == null ? new MetricsScrape(Map.of()) : MetricsScrape.of(o.metricsUrl));
+        long decidedTokens = tracker.tokensArrivedBetween(resumed, Long.MAX_VALUE);
+        double seconds = Math.max(1e-3, (last - resumed) / 1e9);
+        Map<String, Object> r = phaseResult(id, "backlog", Double.NaN, decidedTokens / seconds, t0, resumed, a, b, drained);
+        r.put("window_s", seconds);
+        r.put("window_epoch_ms", List.of(epochMillis(resumed), epochMillis(last)));
+        r.put("backlog_tokens", sent);
+        r.put("stopped_s", (resumed - t0) / 1e9);
+        return r;
+    }
+
+    private static void signal(long pid, String signal) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("kill", "-" + signal, Long.toString(pid)).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        if (!p.waitFor(10, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            throw new IOException("kill -" + signal + " " + pid + " failed: " + out.strip());
+        }
     }
 
     /** Highest decided rate over any 1 s span of the recent history (robust to a short stall). */
@@ -438,12 +494,12 @@ public final class LoadGenerator {
         static final String USAGE = """
                 usage: java -cp bench/target/benchmarks.jar io.saeguard.bench.LoadGenerator
                   --bootstrap HOST:PORT --activations TOPIC --decisions TOPIC
-                  [--label NAME] [--phases saturation,25,50,90 | rate:X | soak:50] [--saturation TOKENS_PER_S]
+                  [--label NAME] [--phases saturation,25,50,90 | rate:X | soak:50 | backlog:S] [--saturation TOKENS_PER_S]
                   [--d-in 2304] [--tokens-per-record 1] [--requests 64] [--request-tokens 256] [--dtype F32|F16|BF16]
                   [--model synthetic] [--hook blocks.0.hook_resid_post] [--pool-tokens 1024] [--seed 42]
                   [--warmup-s 10] [--measure-s 30] [--rate-warmup-s 5] [--rate-measure-s 20] [--min-samples 200]
                   [--rate-measure-max-s 60] [--soak-s 600] [--snapshot-s 60]
-                  [--backlog-s 2] [--min-backlog-tokens 256] [--drain-timeout-s 60]
+                  [--backlog-s 2] [--min-backlog-tokens 256] [--backlog-max-tokens 200000] [--drain-timeout-s 60]
                   [--pid NAME=PID ...] [--jcmd NAME ...] [--metrics-url URL] [--out-json FILE] [--out-csv FILE]
                 """;
 
@@ -473,6 +529,7 @@ public final class LoadGenerator {
         double snapshotS = 60;
         double backlogS = 2;
         long minBacklogTokens = 256;
+        long backlogMaxTokens = 200_000;
         double drainTimeoutS = 60;
         Map<String, Long> pids = new LinkedHashMap<>();
         List<String> jcmd = new ArrayList<>();
@@ -526,6 +583,7 @@ public final class LoadGenerator {
                     case "--snapshot-s" -> o.snapshotS = Double.parseDouble(v);
                     case "--backlog-s" -> o.backlogS = Double.parseDouble(v);
                     case "--min-backlog-tokens" -> o.minBacklogTokens = Long.parseLong(v);
+                    case "--backlog-max-tokens" -> o.backlogMaxTokens = Long.parseLong(v);
                     case "--drain-timeout-s" -> o.drainTimeoutS = Double.parseDouble(v);
                     case "--pid" -> {
                         String[] kv = v.split("=", 2);
