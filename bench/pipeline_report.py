@@ -133,6 +133,11 @@ def efficiency(run):
     return ratio(p["decided_tokens_per_s"], cores)
 
 
+def round_range(values):
+    """' (min–max)' of several rounds, '' for one."""
+    return f" ({fmt(min(values), 0)}–{fmt(max(values), 0)})" if len(values) > 1 else ""
+
+
 def drain_rate(run):
     """Median backlog-drain tokens/s over the drain rounds that drained fully, or None."""
     values = [p["decided_tokens_per_s"] for p in (run or {}).get("drains", []) if p.get("drained")]
@@ -253,9 +258,7 @@ def report(raw, out_md, readme=None):
             kept = "—" if p90 is None else ("yes" if p90.get("kept_up") else f"no ({fmt(p90['decided_tokens_per_s'], 1)} of {fmt(p90['offered_tokens_per_s'], 1)})")
             decided = max(1, r.get("records_sent", 1))
             samples = " / ".join(str((phase(r, ln) or {}).get("latency_ms", {}).get("count", "—")) for ln in LOADS)
-            rounds = r.get("saturation_rounds", [])
-            spread = f" ({fmt(min(rounds), 0)}–{fmt(max(rounds), 0)})" if len(rounds) > 1 else ""
-            L.append(f"| {w} | {s} | {fmt(sat[(w, s)], 1)}{spread} | {fmt(efficiency(runs[(w, s)]), 0)} | {cells[0]} | {cells[1]} | {cells[2]} | "
+            L.append(f"| {w} | {s} | {fmt(sat[(w, s)], 1)}{round_range(r.get('saturation_rounds', []))} | {fmt(efficiency(runs[(w, s)]), 0)} | {cells[0]} | {cells[1]} | {cells[2]} | "
                      f"{kept} | {samples} | {100 * r.get('flagged_decisions', 0) / decided:.1f} % |")
     L.append("")
 
@@ -357,12 +360,10 @@ def report(raw, out_md, readme=None):
                 p = median_drain(r)
                 if not p:
                     continue
-                values = [q["decided_tokens_per_s"] for q in r["drains"] if q.get("drained")]
-                spread = f" ({fmt(min(values), 0)}–{fmt(max(values), 0)})" if len(values) > 1 else ""
                 c = p["cpu"]
                 pc = c["processes_cores"]
                 threads = ", ".join(f"{n} {v:.2f}" for n, v in list(c["threads_cores"].get("sut", {}).items())[:6])
-                L.append(f"| {w} | {s} | {fmt(drain[(w, s)], 0)}{spread} | {fmt(p.get('backlog_tokens'))} | {p['window_s']:.2f} | "
+                L.append(f"| {w} | {s} | {fmt(drain[(w, s)], 0)}{round_range([q['decided_tokens_per_s'] for q in r['drains'] if q.get('drained')])} | {fmt(p.get('backlog_tokens'))} | {p['window_s']:.2f} | "
                          f"{pc.get('sut', 0):.2f} | {pc.get('broker', 0):.2f} | {pc.get('loadgen', 0):.2f} | {c['machine_cores']:.2f} | {threads} |")
         L.append("")
     L.append("### Where the time goes (saturation windows)")

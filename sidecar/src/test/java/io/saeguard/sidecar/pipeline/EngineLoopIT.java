@@ -13,7 +13,6 @@ import io.saeguard.sae.engine.DeviceSpec;
 import io.saeguard.sae.engine.EngineOptions;
 import io.saeguard.sae.format.SaeLoader;
 import io.saeguard.sidecar.config.ConfigLoader;
-import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.Metrics;
 import io.saeguard.topics.activation.ActivationCodec;
 import io.saeguard.topics.events.Action;
@@ -92,7 +91,22 @@ class EngineLoopIT {
                 threshold = min * 0.999f;
             }
         }
-        Path config = dir.resolve("saeguard.yaml");
+        saes = Map.of(SAE, SaeLoader.load(c.resolve("sae")));
+        metrics = new Metrics(new PrometheusRegistry());
+        engine = engine("saeguard.yaml", """
+                batching:
+                  max_batch_tokens: 10000
+                  max_delay_ms: 300
+                metrics:
+                  fvu_sample_rate: 0
+                  full_encode_fraction: 1.0
+                """, metrics);
+        engine.start(Duration.ofMinutes(2));
+    }
+
+    /** An engine on the case's SAE with the planted detector, publishing to the mock producer; {@code tail}: the config's other sections. */
+    private EngineLoop engine(String file, String tail, Metrics m) throws Exception {
+        Path config = dir.resolve(file);
         Files.writeString(config, """
                 saes:
                   - id: %s
@@ -100,22 +114,12 @@ class EngineLoopIT {
                 engine:
                   device: cpu
                   threads: 1
-                batching:
-                  max_batch_tokens: 10000
-                  max_delay_ms: 300
-                metrics:
-                  fvu_sample_rate: 0
-                  full_encode_fraction: 1.0
-                """.formatted(SAE, c.resolve("sae")));
-        SidecarConfig cfg = ConfigLoader.load(Optional.of(config), Map.of());
-        saes = Map.of(SAE, SaeLoader.load(c.resolve("sae")));
-        metrics = new Metrics(new PrometheusRegistry());
+                """.formatted(SAE, dir.resolve("case").resolve("sae")) + tail);
         DirectSink sink = new DirectSink(producer, s -> { }, generation);
-        EngineOutputs outputs = new EngineOutputs(new DecisionPublisher(sink, "decisions", "alerts", "shadow", "judge", Optional.empty(), metrics),
-                new DeadLetterPublisher(sink, "deadletter", metrics), v -> { }, Runnable::run);
-        engine = new EngineLoop(cfg, saes, List.of(detector("planted", threshold)), new EngineOptions(DeviceSpec.CPU,
-                EngineOptions.defaultCacheDir(), 1, 1, false), outputs, metrics, generation, Time.SYSTEM);
-        engine.start(Duration.ofMinutes(2));
+        EngineOutputs outputs = new EngineOutputs(new DecisionPublisher(sink, "decisions", "alerts", "shadow", "judge", Optional.empty(), m),
+                new DeadLetterPublisher(sink, "deadletter", m), v -> { }, Runnable::run);
+        return new EngineLoop(ConfigLoader.load(Optional.of(config), Map.of()), saes, List.of(detector("planted", threshold)),
+                new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), 1, 1, false), outputs, m, generation, Time.SYSTEM);
     }
 
     @AfterEach
@@ -183,14 +187,8 @@ class EngineLoopIT {
     void aBatchFullBeforeItsDelayPutsTheGrownFullCodeSampleBackOnItsFloorAtOnce() throws Exception {
         // Given an engine whose sample may grow from 1 % to 5 % on a machine that reads 10 % busy, with batches of
         // 4 tokens or 50 ms
-        Path config = dir.resolve("sample.yaml");
-        Files.writeString(config, """
-                saes:
-                  - id: %s
-                    path: %s
-                engine:
-                  device: cpu
-                  threads: 1
+        Metrics own = new Metrics(new PrometheusRegistry());
+        EngineLoop sampled = engine("sample.yaml", """
                 batching:
                   max_batch_tokens: 4
                   max_delay_ms: 50
@@ -198,14 +196,7 @@ class EngineLoopIT {
                   fvu_sample_rate: 0
                   full_encode_fraction: 0.01
                   full_encode_max_fraction: 0.05
-                """.formatted(SAE, dir.resolve("case").resolve("sae")));
-        Metrics own = new Metrics(new PrometheusRegistry());
-        DirectSink sink = new DirectSink(producer, s -> { }, generation);
-        EngineOutputs outputs = new EngineOutputs(new DecisionPublisher(sink, "decisions", "alerts", "shadow", "judge", Optional.empty(), own),
-                new DeadLetterPublisher(sink, "deadletter", own), v -> { }, Runnable::run);
-        EngineLoop sampled = new EngineLoop(ConfigLoader.load(Optional.of(config), Map.of()), saes, List.of(detector("planted", threshold)),
-                new EngineOptions(DeviceSpec.CPU, EngineOptions.defaultCacheDir(), 1, 1, false), outputs, own, generation, Time.SYSTEM)
-                .machineLoad(() -> 0.1);
+                """, own).machineLoad(() -> 0.1);
         sampled.start(Duration.ofMinutes(2));
         try {
             // and a token every 100 ms (each batch released by its delay) until the sample has grown to its maximum
