@@ -250,7 +250,8 @@ public final class LoadGenerator {
         long resumed = System.nanoTime();
         Window a = new Window(ProcSnapshot.take(pids), o.metricsUrl == null ? new MetricsScrape(Map.of()) : MetricsScrape.of(o.metricsUrl));
         boolean drained = tracker.drain(Duration.ofMillis((long) (o.drainTimeoutS * 1000)));
-        long last = tracker.lastArrival(id);
+        // Drained: up to the last decision. Not (the drain timed out): over the whole wait, and the report leaves it out.
+        long last = drained ? tracker.lastArrival(id) : System.nanoTime();
         Window b = new Window(ProcSnapshot.take(pids), o.metricsUrl == null ? new MetricsScrape(Map.of()) : MetricsScrape.of(o.metricsUrl));
         long decidedTokens = tracker.tokensArrivedBetween(resumed, Long.MAX_VALUE);
         double seconds = Math.max(1e-3, (last - resumed) / 1e9);
