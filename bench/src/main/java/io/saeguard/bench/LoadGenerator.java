@@ -235,11 +235,11 @@ public final class LoadGenerator {
         long sent = 0;
         signal(sut, "STOP");
         try {
-            while (sent < tokens) {
+            for (long k = 0; sent < tokens; k++) {
                 ActivationStream.Next n = stream.next();
                 send(n, System.nanoTime(), id);
                 sent += n.tokens();
-                if ((sent & 1023) == 0) {
+                if ((k & 63) == 0) {
                     tracker.checkHealthy();
                 }
             }
@@ -248,11 +248,11 @@ public final class LoadGenerator {
             signal(sut, "CONT");
         }
         long resumed = System.nanoTime();
-        Window a = new Window(ProcSnapshot.take(pids), o.metricsUrl == null ? new MetricsScrape(Map.of()) : MetricsScrape.of(o.metricsUrl));
+        Window a = captureNow();
         boolean drained = tracker.drain(Duration.ofMillis((long) (o.drainTimeoutS * 1000)));
         // Drained: up to the last decision. Not (the drain timed out): over the whole wait, and the report leaves it out.
         long last = drained ? tracker.lastArrival(id) : System.nanoTime();
-        Window b = new Window(ProcSnapshot.take(pids), o.metricsUrl == null ? new MetricsScrape(Map.of()) : MetricsScrape.of(o.metricsUrl));
+        Window b = captureNow();
         long decidedTokens = tracker.tokensArrivedBetween(resumed, Long.MAX_VALUE);
         double seconds = Math.max(1e-3, (last - resumed) / 1e9);
         Map<String, Object> r = phaseResult(id, "backlog", Double.NaN, decidedTokens / seconds, t0, resumed, a, b, drained);
@@ -410,8 +410,11 @@ public final class LoadGenerator {
     }
 
     private CompletableFuture<Window> captureAt(long nanos) {
-        return CompletableFuture.supplyAsync(() -> new Window(ProcSnapshot.take(pids),
-                o.metricsUrl == null ? new MetricsScrape(Map.of()) : MetricsScrape.of(o.metricsUrl)), delayedExecutor(nanos));
+        return CompletableFuture.supplyAsync(this::captureNow, delayedExecutor(nanos));
+    }
+
+    private Window captureNow() {
+        return new Window(ProcSnapshot.take(pids), o.metricsUrl == null ? new MetricsScrape(Map.of()) : MetricsScrape.of(o.metricsUrl));
     }
 
     private java.util.concurrent.Executor delayedExecutor(long atNanos) {
