@@ -112,7 +112,9 @@ def merged_run(raw, w, s):
         if r and phase(r, f"load-{pct}"):
             phases.append(phase(r, f"load-{pct}"))
             parts.append(r)
-    drains = [phase(r, "backlog") for r in (load(f) for f in sorted(glob.glob(os.path.join(raw, f"w{w}-{s}-drain*.json")))) if r and phase(r, "backlog")]
+    # Drain rounds that drained before the timeout (the others have no rate to compare), slowest first.
+    drains = [phase(r, "backlog") for r in (load(f) for f in sorted(glob.glob(os.path.join(raw, f"w{w}-{s}-drain*.json"))))
+              if r and phase(r, "backlog") and phase(r, "backlog").get("drained")]
     return {"phases": phases, "saturation_rounds": values, "efficiency_median": statistics.median(effs) if effs else None,
             "drains": sorted(drains, key=lambda p: p["decided_tokens_per_s"]),
             "workload": rounds[0].get("workload", {}),
@@ -138,16 +140,20 @@ def round_range(values):
     return f" ({fmt(min(values), 0)}–{fmt(max(values), 0)})" if len(values) > 1 else ""
 
 
+def drain_rates(run):
+    """Backlog-drain tokens/s of the drained rounds, slowest first."""
+    return [p["decided_tokens_per_s"] for p in (run or {}).get("drains", [])]
+
+
 def drain_rate(run):
-    """Median backlog-drain tokens/s over the drain rounds that drained fully, or None."""
-    values = [p["decided_tokens_per_s"] for p in (run or {}).get("drains", []) if p.get("drained")]
+    """Median backlog-drain tokens/s over the drained rounds, or None."""
+    values = drain_rates(run)
     return statistics.median(values) if values else None
 
 
-def median_drain(run):
-    """The median drain round's phase (the lower middle one for an even count), or None."""
-    drains = [p for p in (run or {}).get("drains", []) if p.get("drained")]
-    return drains[(len(drains) - 1) // 2] if drains else None
+def busiest_threads(cpu, n=6):
+    """'name cores, ...' of the system under test's busiest threads in one window's CPU record."""
+    return ", ".join(f"{name} {v:.2f}" for name, v in list(cpu["threads_cores"].get("sut", {}).items())[:n])
 
 
 def jmh(path):
@@ -356,15 +362,14 @@ def report(raw, out_md, readme=None):
         L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for w in present:
             for s in SYSTEMS:
-                r = runs[(w, s)]
-                p = median_drain(r)
-                if not p:
+                drains = (runs[(w, s)] or {}).get("drains", [])
+                if not drains:
                     continue
+                p = drains[(len(drains) - 1) // 2]  # the median round (the lower middle one for an even count)
                 c = p["cpu"]
                 pc = c["processes_cores"]
-                threads = ", ".join(f"{n} {v:.2f}" for n, v in list(c["threads_cores"].get("sut", {}).items())[:6])
-                L.append(f"| {w} | {s} | {fmt(drain[(w, s)], 0)}{round_range([q['decided_tokens_per_s'] for q in r['drains'] if q.get('drained')])} | {fmt(p.get('backlog_tokens'))} | {p['window_s']:.2f} | "
-                         f"{pc.get('sut', 0):.2f} | {pc.get('broker', 0):.2f} | {pc.get('loadgen', 0):.2f} | {c['machine_cores']:.2f} | {threads} |")
+                L.append(f"| {w} | {s} | {fmt(drain[(w, s)], 0)}{round_range(drain_rates(runs[(w, s)]))} | {fmt(p.get('backlog_tokens'))} | {p['window_s']:.2f} | "
+                         f"{pc.get('sut', 0):.2f} | {pc.get('broker', 0):.2f} | {pc.get('loadgen', 0):.2f} | {c['machine_cores']:.2f} | {busiest_threads(c)} |")
         L.append("")
     L.append("### Where the time goes (saturation windows)")
     L.append("")
@@ -381,7 +386,7 @@ def report(raw, out_md, readme=None):
                 continue
             c = p["cpu"]
             pc = c["processes_cores"]
-            th = ", ".join(f"{n} {v:.2f}" for n, v in list(c["threads_cores"].get("sut", {}).items())[:6])
+            th = busiest_threads(c)
             idle = sum(v for k, v in pc.items() if k.startswith("idle-"))
             L.append(f"| {w} | {s} | {c['machine_cores']:.2f} | {pc.get('sut', 0):.2f} | {idle:.2f} | {pc.get('broker', 0):.2f} | "
                      f"{pc.get('loadgen', 0):.2f} | {c['others_cores']:.2f} | {th} |")
