@@ -23,7 +23,7 @@
 #   runs anyway, and the report then withholds every ratio against a baseline.
 # Environment: SAEGUARD_BENCH_SAE_DIR (default /tmp/saeguard-bench/sae-2304x16384; written once, ~300 MB);
 #   SAEGUARD_BENCH_ENGINE_THREADS (the sidecar's engine.threads and JMH's threads) and SAEGUARD_BENCH_PY_THREADS
-#   (the baselines' torch.set_num_threads), both default: one per core; SAEGUARD_BENCH_BF16=1 runs every
+#   (the baselines' torch.set_num_threads and OPENBLAS_NUM_THREADS), both default: one per core; SAEGUARD_BENCH_BF16=1 runs every
 #   encoder GEMM in BF16: the sidecar with engine.cpu_bf16, the JMH ceiling with -p precision=bf16, and the
 #   baselines (saebaseline.py) with torch's BF16 linear (oneDNN); the report says which.
 #   SAEGUARD_BENCH_BF16=sidecar: BF16 for the sidecar and its JMH ceiling only, the baselines stay F32
@@ -75,6 +75,9 @@ SGMAIN=io.saeguard.sidecar.cli.Main
 cores=$(nproc)
 eth=${SAEGUARD_BENCH_ENGINE_THREADS:-$cores}
 pth=${SAEGUARD_BENCH_PY_THREADS:-$cores}
+# torch.set_num_threads does not bound a pthreads OpenBLAS (Debian's torch BLAS), which starts one thread per core:
+# with SAEGUARD_BENCH_PY_THREADS=1 the baselines' GEMM would still use every core (bench/README.md, the F32 GEMM table).
+export OPENBLAS_NUM_THREADS=$pth
 cpu_bf16=false; precision=f32
 case "${SAEGUARD_BENCH_BF16:-0}" in
   1) cpu_bf16=true; precision=bf16; export SAEGUARD_BENCH_BF16=1 ;;
