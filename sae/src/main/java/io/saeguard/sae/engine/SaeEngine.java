@@ -73,6 +73,11 @@ public final class SaeEngine implements AutoCloseable {
         return before;
     }
 
+    /** Whether this CPU runs BF16 GEMMs natively (AVX512-BF16 or AMX-BF16), so that {@link EngineOptions#cpuBf16()} pays off. */
+    public static boolean cpuHasNativeBf16() {
+        return CpuFeatures.hasNativeBf16();
+    }
+
     /** The number of threads libtorch's CPU ops use when called from this thread. */
     public static int intraOpThreadsHere() {
         return JniUtils.getNumThreads();

@@ -62,7 +62,8 @@ record ConfigFile(Kafka kafka, @Describe("a mapping of roles to topic names") Ma
     record Metrics(@AtLeast(0) Integer topFeatures,
             @Describe("a mapping of SAE ids to lists of feature ids, e.g. {my-sae: [12, 345]}") @Ids("feature ids") Map<String, List<Integer>> watch,
             @AtLeast(1) Integer fireRateHalfLifeTokens, @AtLeast(1) Integer deadWindowTokens, @Fraction Double fvuSampleRate,
-            @AtLeast(0) Integer calibrationTokens, @Fraction Double fullEncodeFraction, @Fraction Double fullEncodeMaxFraction) {
+            @AtLeast(0) Integer calibrationTokens, @Fraction Double fullEncodeFraction, @Fraction Double fullEncodeMaxFraction,
+            String samplePrecision) {
     }
 
     record Prompts(String model, String tokenizer, String modelName, String hook, @AtLeast(2) Integer maxTokens,

@@ -619,10 +619,18 @@ public final class ConfigLoader {
             throw invalid("metrics.full_encode_max_fraction", "metrics.full_encode_max_fraction (" + maxFraction
                     + ") must be at least metrics.full_encode_fraction (" + fraction + "); set them equal for a fixed sample");
         }
+        String precisionText = text(m.samplePrecision()).orElse(d.samplePrecision().wireName());
+        SidecarConfig.MetricsSettings.SamplePrecision precision = switch (precisionText) {
+            case "auto" -> SidecarConfig.MetricsSettings.SamplePrecision.AUTO;
+            case "f32" -> SidecarConfig.MetricsSettings.SamplePrecision.F32;
+            case "bf16" -> SidecarConfig.MetricsSettings.SamplePrecision.BF16;
+            default -> throw invalid("metrics.sample_precision", "metrics.sample_precision must be auto, f32 or bf16, found '"
+                    + precisionText + "'");
+        };
         return new SidecarConfig.MetricsSettings(or(m.topFeatures(), d.topFeatures()), watch,
                 m.fireRateHalfLifeTokens() != null ? m.fireRateHalfLifeTokens() : d.halfLifeTokens(),
                 m.deadWindowTokens() != null ? m.deadWindowTokens() : d.deadWindowTokens(), or(m.fvuSampleRate(), d.fvuSampleRate()),
-                m.calibrationTokens() != null ? m.calibrationTokens() : d.calibrationTokens(), fraction, maxFraction);
+                m.calibrationTokens() != null ? m.calibrationTokens() : d.calibrationTokens(), fraction, maxFraction, precision);
     }
 
     /** A path from the file: {@code ~/} is the user's home directory; other relative paths resolve against the file's directory. */

@@ -211,11 +211,35 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
      *     the floor of the sample
      * @param fullEncodeMaxFraction the most the sample grows to while the machine has CPU to spare
      *     ({@link io.saeguard.sidecar.metrics.SampleFraction}); equal to {@code fullEncodeFraction}: a fixed sample
+     * @param samplePrecision the encoder GEMM of the full-code sample on the metrics encoder's thread (CPU)
      */
     public record MetricsSettings(int topFeatures, Map<String, java.util.Set<Integer>> watch, long halfLifeTokens, long deadWindowTokens,
-            double fvuSampleRate, long calibrationTokens, double fullEncodeFraction, double fullEncodeMaxFraction) {
+            double fvuSampleRate, long calibrationTokens, double fullEncodeFraction, double fullEncodeMaxFraction,
+            SamplePrecision samplePrecision) {
         public MetricsSettings {
             watch = Map.copyOf(watch);
+            java.util.Objects.requireNonNull(samplePrecision, "samplePrecision");
+        }
+
+        /**
+         * {@code metrics.sample_precision}: the encoder GEMM of the full-code sample where the metrics encoder has a
+         * thread of its own (CPU). The sample only feeds statistics (top-N, unwatched rates, drift, dead features),
+         * never a decision, so BF16's error (0.4 % of active features flip at their threshold, codes move ~0.1 % of a
+         * token's scale; bench/README.md) is far below the sample's own noise, and on the benchmark machine a 256-row
+         * BF16 encode on one core took 111 ms against 252 ms in F32. The price is a BF16 copy of {@code W_enc} per
+         * SAE on the watched-feature encode ({@code 2·d_in·d_sae} bytes: 75 MB at 2304x16384). The FVU rows stay F32:
+         * they measure the SAE's own reconstruction.
+         */
+        public enum SamplePrecision {
+            /** BF16 where the CPU has AVX512-BF16 or AMX (oneDNN runs it natively), else F32. */
+            AUTO,
+            F32,
+            BF16;
+
+            /** The config's spelling. */
+            public String wireName() {
+                return name().toLowerCase(java.util.Locale.ROOT);
+            }
         }
 
         /**
@@ -245,7 +269,7 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
 
         public static MetricsSettings defaults() {
             return new MetricsSettings(20, Map.of(), 100_000, 1_000_000, DEFAULT_FVU_SAMPLE_RATE, 100_000, DEFAULT_FULL_ENCODE_FRACTION,
-                    DEFAULT_FULL_ENCODE_MAX_FRACTION);
+                    DEFAULT_FULL_ENCODE_MAX_FRACTION, SamplePrecision.AUTO);
         }
     }
 

@@ -217,7 +217,7 @@ final class EncodeStage {
     private void encodeSample(String saeId) {
         FullCodeSampler sampler = samples.get(saeId);
         sampler.take().ifPresent(taken -> {
-            boolean queued = metricsEncoder.isPresent() && metricsEncoder.get().submit(saeId,
+            boolean queued = metricsEncoder.isPresent() && metricsEncoder.get().submitSample(saeId,
                     own -> countTruncated(saeId, sampler.encode(taken, (rows, n) -> own.encode(saeId, rows, n, true))));
             if (!queued) {
                 sampleFraction.fellBehind(); // the thread is behind: the sample shrinks toward its floor

@@ -5,6 +5,7 @@ import io.saeguard.detectors.RequestSnapshot;
 import io.saeguard.detectors.StateLimits;
 import io.saeguard.sae.Sae;
 import io.saeguard.sae.engine.EngineOptions;
+import io.saeguard.sae.engine.SaeEngine;
 import io.saeguard.sidecar.config.SidecarConfig;
 import io.saeguard.sidecar.metrics.FeatureStats;
 import io.saeguard.sidecar.metrics.FvuSampler;
@@ -301,6 +302,14 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
         }
     }
 
+    /**
+     * Tests: the full-code sample's encoder GEMM on the metrics encoder's thread ({@code f32} or {@code bf16}), or
+     * {@code none} where there is no such thread (GPU, or no metric sampling); after {@link #start}.
+     */
+    String samplePrecision() {
+        return metricsEncoder.map(MetricsEncoder::samplePrecision).orElse("none");
+    }
+
     /** Tests: the machine CPU load the full-code sample's fraction follows ({@link SampleFraction}); before {@link #start}. */
     EngineLoop machineLoad(DoubleSupplier load) {
         this.machineLoad = load;
@@ -341,7 +350,25 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
             all.put(e.id(), saes.get(e.id()));
             maxActive.put(e.id(), e.maxActive());
         });
-        return MetricsEncoder.start(engineOptions, deviceLabel.equals("cpu"), all, maxActive, Duration.ofMinutes(5));
+        // Only SAEs on the watched-feature encode have a full-code sample; with BF16 it gets an encoder of its own.
+        Set<String> bf16Sample = new java.util.LinkedHashSet<>();
+        if (config.metrics().fullEncodeFraction() > 0 && sampleInBf16(config.metrics().samplePrecision())) {
+            resources.loaded().forEach((id, sae) -> {
+                if (sae.encodesWatchedAlone()) {
+                    bf16Sample.add(id);
+                }
+            });
+        }
+        return MetricsEncoder.start(engineOptions, deviceLabel.equals("cpu"), all, maxActive, bf16Sample, Duration.ofMinutes(5));
+    }
+
+    /** {@code metrics.sample_precision}: {@code auto} is BF16 where this CPU runs it natively. */
+    private static boolean sampleInBf16(SidecarConfig.MetricsSettings.SamplePrecision precision) {
+        return switch (precision) {
+            case BF16 -> true;
+            case F32 -> false;
+            case AUTO -> SaeEngine.cpuHasNativeBf16();
+        };
     }
 
     private void closeOnThread() {

@@ -27,13 +27,20 @@ import org.slf4j.LoggerFactory;
  * 25 % of its saturation was 374 ms against a p50 of 10 ms (bench/README.md, "Metrics off the engine thread").
  *
  * <p>CPU only. There the second engine's SAEs wrap the same weight memory as the engine thread's (nothing is copied;
- * its encoder GEMM is F32 even with {@code engine.cpu_bf16}, whose BF16 copy would be a second copy of W_enc). On a GPU
+ * its encoder GEMM is F32 even with {@code engine.cpu_bf16}, whose BF16 copy would be a second copy of W_enc; a BF16
+ * sample, below, is that copy, made on purpose). On a GPU
  * a second engine would hold a second copy in device memory, and a GPU's full encode of 64 rows takes about a
  * millisecond, so the engine thread keeps them there. The thread's libtorch ops run on {@value #THREADS} core (the
  * engine thread keeps {@code engine.threads}): a 256-row full encode at 2304x16384 takes ~0.22 s there, so one thread
  * keeps up with the 1 % default sample up to about 100k tokens/s. At most {@value #QUEUE} jobs wait: when the thread falls behind,
  * {@link #submit} says no and the engine thread encodes inline as before, so the sample never shrinks below its
  * fraction.
+ *
+ * <p>With a BF16 sample ({@code metrics.sample_precision}; by default where the CPU runs BF16 natively) the thread
+ * starts a second engine whose encoder GEMM is BF16 and loads there the SAEs whose full-code sample it encodes
+ * ({@link #submitSample}): one BF16 copy of {@code W_enc} each. On the 2-core benchmark machine (AVX512-BF16) a 256-row
+ * encode at 2304x16384 on one core took 111 ms in BF16 against 252 ms in F32 (JMH {@code EncodeBenchmark}). The FVU
+ * reconstructions ({@link #submit}) stay on the F32 engine.
  */
 final class MetricsEncoder implements AutoCloseable {
     private static final Logger LOGGER = LoggerFactory.getLogger(MetricsEncoder.class);
@@ -46,7 +53,10 @@ final class MetricsEncoder implements AutoCloseable {
 
     private final ThreadPoolExecutor executor;
     private final Map<String, DeviceSae> loaded = new LinkedHashMap<>(); // touched on the thread only
+    private final Map<String, DeviceSae> sampleLoaded = new LinkedHashMap<>(); // BF16 copies for the sample; touched on the thread only
     private SaeEngine engine; // the thread's
+    private SaeEngine bf16Engine; // the thread's, with a BF16 sample only
+    private volatile String samplePrecision = "f32";
 
     private MetricsEncoder() {
         this.executor = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(QUEUE), r -> {
@@ -57,13 +67,26 @@ final class MetricsEncoder implements AutoCloseable {
     }
 
     /**
-     * Starts the thread and loads {@code saes} on its engine (F32), waiting for that.
+     * Starts the thread and loads {@code saes} on its engine (F32), waiting for that; no BF16 sample.
      *
      * @return empty when the engine is not on the CPU or nothing is to be loaded: the engine thread then encodes the
      *     metrics' rows itself
      */
     static Optional<MetricsEncoder> start(EngineOptions options, boolean onCpu, Map<String, Sae> saes, Map<String, Integer> maxActive,
             Duration timeout) throws Exception {
+        return start(options, onCpu, saes, maxActive, java.util.Set.of(), timeout);
+    }
+
+    /**
+     * Starts the thread and loads {@code saes} on its engine (F32), and the SAEs of {@code bf16Sample} once more on an
+     * engine whose encoder GEMM is BF16, for their full-code sample; waits for that.
+     *
+     * @param bf16Sample ids of {@code saes} whose sample is encoded in BF16 (empty: every sample in F32)
+     * @return empty when the engine is not on the CPU or nothing is to be loaded: the engine thread then encodes the
+     *     metrics' rows itself
+     */
+    static Optional<MetricsEncoder> start(EngineOptions options, boolean onCpu, Map<String, Sae> saes, Map<String, Integer> maxActive,
+            java.util.Set<String> bf16Sample, Duration timeout) throws Exception {
         if (!onCpu || saes.isEmpty()) {
             return Optional.empty();
         }
@@ -76,6 +99,12 @@ final class MetricsEncoder implements AutoCloseable {
             // ~0.15 s, and the poll thread, broker and the rest of the pipeline waited behind it.
             SaeEngine.intraOpThreadsOfThisThread(THREADS);
             saes.forEach((id, sae) -> m.loaded.put(id, m.engine.load(sae, maxActive.get(id))));
+            if (!bf16Sample.isEmpty()) {
+                m.bf16Engine = SaeEngine.start(new EngineOptions(options.device(), options.cacheDir(), options.intraOpThreads(),
+                        options.interOpThreads(), false, true, false));
+                bf16Sample.forEach(id -> m.sampleLoaded.put(id, m.bf16Engine.load(saes.get(id), maxActive.get(id))));
+                m.samplePrecision = "bf16";
+            }
             return null;
         });
         try {
@@ -87,7 +116,8 @@ final class MetricsEncoder implements AutoCloseable {
             }
             throw new IllegalStateException("the metrics encoder did not start: " + (e instanceof ExecutionException x ? x.getCause() : e), e);
         }
-        LOGGER.atInfo().addKeyValue("saes", saes.keySet()).log("metrics' full encodes run on their own thread");
+        LOGGER.atInfo().addKeyValue("saes", saes.keySet()).addKeyValue("bf16Sample", bf16Sample)
+                .log("metrics' full encodes run on their own thread");
         return Optional.of(m);
     }
 
@@ -96,15 +126,33 @@ final class MetricsEncoder implements AutoCloseable {
         return executor.submit(SaeEngine::intraOpThreadsHere).get(10, TimeUnit.SECONDS);
     }
 
+    /** The sample's encoder GEMM: {@code bf16} when a BF16 engine was started for it, else {@code f32}. */
+    String samplePrecision() {
+        return samplePrecision;
+    }
+
     /**
-     * Queues {@code job} to run on the thread with its copy of SAE {@code saeId}.
+     * Queues {@code job} to run on the thread with its F32 copy of SAE {@code saeId} (the FVU reconstructions).
      *
-     * @return false when the SAE is not loaded there or {@value #QUEUE} jobs already wait (run it inline then)
+     * @return false when {@value #QUEUE} jobs already wait (run it inline then)
      */
     boolean submit(String saeId, Consumer<DeviceSae> job) {
+        return submit(saeId, job, false);
+    }
+
+    /**
+     * Queues a full-code sample's {@code job}: with SAE {@code saeId}'s BF16 copy where it has one, else its F32 copy.
+     *
+     * @return false when {@value #QUEUE} jobs already wait (run it inline then)
+     */
+    boolean submitSample(String saeId, Consumer<DeviceSae> job) {
+        return submit(saeId, job, true);
+    }
+
+    private boolean submit(String saeId, Consumer<DeviceSae> job, boolean sample) {
         try {
             executor.execute(() -> {
-                DeviceSae sae = loaded.get(saeId);
+                DeviceSae sae = sample && sampleLoaded.containsKey(saeId) ? sampleLoaded.get(saeId) : loaded.get(saeId);
                 try {
                     if (sae != null) {
                         job.accept(sae);
@@ -127,6 +175,11 @@ final class MetricsEncoder implements AutoCloseable {
             executor.getQueue().put(() -> {
                 loaded.values().forEach(DeviceSae::close);
                 loaded.clear();
+                sampleLoaded.values().forEach(DeviceSae::close);
+                sampleLoaded.clear();
+                if (bf16Engine != null) {
+                    bf16Engine.close();
+                }
                 if (engine != null) {
                     engine.close();
                 }

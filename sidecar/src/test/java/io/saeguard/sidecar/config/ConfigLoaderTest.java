@@ -224,6 +224,19 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void theSamplePrecisionIsAutoUnlessSetAndAnUnknownOneNamesTheChoices() throws Exception {
+        // Given / When / Then
+        assertThat(ConfigLoader.load(Optional.of(write("http:\n  port: 8080\n")), Map.of()).metrics().samplePrecision())
+                .isEqualTo(SidecarConfig.MetricsSettings.SamplePrecision.AUTO);
+        assertThat(ConfigLoader.load(Optional.of(write("metrics:\n  sample_precision: f32\n")), Map.of()).metrics().samplePrecision())
+                .isEqualTo(SidecarConfig.MetricsSettings.SamplePrecision.F32);
+        assertThat(ConfigLoader.load(Optional.empty(), Map.of("SAEGUARD_METRICS_SAMPLE_PRECISION", "bf16")).metrics().samplePrecision())
+                .isEqualTo(SidecarConfig.MetricsSettings.SamplePrecision.BF16);
+        assertThatThrownBy(() -> ConfigLoader.load(Optional.of(write("metrics:\n  sample_precision: f16\n")), Map.of()))
+                .hasMessageContaining("metrics.sample_precision must be auto, f32 or bf16, found 'f16'");
+    }
+
+    @Test
     void theFullEncodeSampleGrowsUpToItsMaximumWhichIsNeverBelowItsFloor() throws Exception {
         // Defaults: 1 % at least, up to 5 %
         SidecarConfig.MetricsSettings d = ConfigLoader.load(Optional.of(write("http:\n  port: 8080\n")), Map.of()).metrics();

@@ -34,13 +34,14 @@ class EnvironmentOverridesTest {
     @Test
     void theSidecarsOverridableKeysAreTheScalarKeysItAlwaysHad() {
         // Given: the hand-written list these overrides replace (ConfigLoader.SCALARS), plus the HTTP auth and TLS keys and
-        // metrics.full_encode_fraction and full_encode_max_fraction, allow_unverified_detectors, batching.decode_threads and judge_cascade since
+        // metrics.full_encode_fraction, full_encode_max_fraction and sample_precision, allow_unverified_detectors, batching.decode_threads and
+        // judge_cascade since
         List<String> before = List.of("kafka.bootstrap", "kafka.group", "kafka.instance_id", "engine.device", "engine.threads",
                 "engine.djl_cache", "engine.gpu_f16", "engine.cpu_bf16", "engine.gpu_bf16", "batching.max_batch_tokens", "batching.max_delay_ms",
                 "batching.max_inflight_tokens", "batching.resume_inflight_tokens", "batching.max_record_tokens", "batching.decode_threads", "delivery", "http.host",
                 "http.port", "state.request_ttl_ms", "state.max_requests", "shutdown.drain_timeout_ms", "metrics.top_features",
                 "metrics.fire_rate_half_life_tokens", "metrics.dead_window_tokens", "metrics.fvu_sample_rate", "metrics.calibration_tokens",
-                "metrics.full_encode_fraction", "metrics.full_encode_max_fraction",
+                "metrics.full_encode_fraction", "metrics.full_encode_max_fraction", "metrics.sample_precision",
                 "prompts.model", "prompts.tokenizer", "prompts.model_name", "prompts.hook", "prompts.max_tokens", "prompts.max_batch_prompts",
                 "prompts.excerpts", "prompts.excerpt_context_chars", "http.auth.mode", "http.auth.metrics", "http.tls.cert", "http.tls.key",
                 "http.tls.client_ca", "allow_unverified_detectors", "judge_cascade");

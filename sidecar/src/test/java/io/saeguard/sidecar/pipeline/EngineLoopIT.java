@@ -100,6 +100,7 @@ class EngineLoopIT {
                 metrics:
                   fvu_sample_rate: 0
                   full_encode_fraction: 1.0
+                  sample_precision: f32
                 """, metrics);
         engine.start(Duration.ofMinutes(2));
     }
@@ -181,6 +182,37 @@ class EngineLoopIT {
 
     private HistogramSnapshot.HistogramDataPointSnapshot batchTokens() {
         return metrics.batchTokens.collect().getDataPoints().get(0);
+    }
+
+    @Test
+    void aBf16SampleGetsAnEncoderOfItsOwnAndStillFeedsTheFeatureMetrics() throws Exception {
+        // Given an engine whose every token is sampled, in BF16 (the tests' default engine samples in F32)
+        assertThat(engine.samplePrecision()).isEqualTo("f32");
+        Metrics own = new Metrics(new PrometheusRegistry());
+        EngineLoop bf16 = engine("bf16.yaml", """
+                batching:
+                  max_batch_tokens: 10000
+                  max_delay_ms: 50
+                metrics:
+                  fvu_sample_rate: 0
+                  full_encode_fraction: 1.0
+                  sample_precision: bf16
+                """, own);
+        bf16.start(Duration.ofMinutes(2));
+        try {
+            // When three records are decided
+            for (int t = 0; t < 3; t++) {
+                bf16.submit(work("b" + t, t, t));
+            }
+
+            // Then the sample was encoded by the BF16 encoder, and its tokens reached the feature statistics
+            assertThat(bf16.samplePrecision()).isEqualTo("bf16");
+            io.saeguard.sidecar.metrics.FeatureStats stats = bf16.featureStats().get(0);
+            Awaitility.await().atMost(Duration.ofSeconds(20)).until(() -> stats.sampledTokens() == 3);
+            assertThat(stats.topFeatures(10)).hasSizeGreaterThan(1);
+        } finally {
+            bf16.close();
+        }
     }
 
     @Test

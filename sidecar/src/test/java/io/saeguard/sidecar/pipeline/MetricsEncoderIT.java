@@ -78,6 +78,64 @@ class MetricsEncoderIT {
         }
     }
 
+    @Test
+    void aBf16SampleIsEncodedInBf16WhileTheFvuRowsStayF32() throws Exception {
+        // Given: the engine thread's F32 codes
+        SparseCodes reference;
+        try (SaeEngine engine = SaeEngine.start(OPTIONS); DeviceSae own = engine.load(sae, 64)) {
+            reference = own.encode(SAE, inputs, 16, true);
+        }
+        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), java.util.Set.of(SAE),
+                Duration.ofMinutes(2)).orElseThrow()) {
+            // When
+            CompletableFuture<SparseCodes> sampled = new CompletableFuture<>();
+            CompletableFuture<SparseCodes> fvu = new CompletableFuture<>();
+            assertThat(m.submitSample(SAE, s -> encodeInto(s, sampled))).isTrue();
+            assertThat(m.submit(SAE, s -> encodeInto(s, fvu))).isTrue();
+
+            // Then: the FVU's engine is the F32 one, bit for bit
+            assertThat(m.samplePrecision()).isEqualTo("bf16");
+            assertThat(fvu.get(30, TimeUnit.SECONDS)).isEqualTo(reference);
+            // and the sample's carries BF16's error: the input rounded to 8 significant bits moves every code a little
+            // (at most ~1 % of the token's largest code; Bf16EncodeIT bounds it against float64), and a few features
+            // at their threshold or at the max_active cut flip
+            SparseCodes bf16 = sampled.get(30, TimeUnit.SECONDS);
+            float[] f32 = reference.toDense();
+            float[] half = bf16.toDense();
+            int dSae = reference.dSae();
+            double worst = 0;
+            int moved = 0;
+            int flipped = 0;
+            for (int t = 0; t < 16; t++) {
+                float largest = 0;
+                for (int f = 0; f < dSae; f++) {
+                    largest = Math.max(largest, Math.abs(f32[t * dSae + f]));
+                }
+                for (int f = 0; f < dSae; f++) {
+                    float a = f32[t * dSae + f];
+                    float b = half[t * dSae + f];
+                    if ((a == 0) != (b == 0)) {
+                        flipped++;
+                    } else if (a != b) {
+                        moved++;
+                        worst = Math.max(worst, Math.abs(a - b) / largest);
+                    }
+                }
+            }
+            assertThat(moved).as("codes that BF16 moved").isPositive();
+            assertThat(worst).as("largest change of a code active in both / the token's largest code").isLessThan(0.02);
+            assertThat(flipped).as("features active in one encode only").isLessThanOrEqualTo(reference.nonZeros() / 20);
+        }
+    }
+
+    private void encodeInto(DeviceSae s, CompletableFuture<SparseCodes> codes) {
+        try {
+            codes.complete(s.encode(SAE, inputs, 16, true));
+        } catch (Exception e) {
+            codes.completeExceptionally(e);
+        }
+    }
+
     private static void onThrowawayThread(Runnable r) throws InterruptedException {
         Thread t = new Thread(r);
         t.start();
