@@ -192,6 +192,18 @@ def verdict(value, target, higher_is_better=True):
     return "**met**" if ok else "**missed**"
 
 
+def sample_gemm(raw):
+    """The metrics encoder's full-code sample GEMM from the sidecar's start-up log line: BF16 when its bf16Sample names an
+    SAE, F32 when it names none (or the line predates the key); None without a metrics encoder (GPU, sampling off)."""
+    for name in sorted(os.listdir(raw)):
+        if name.endswith("-saeguard.log"):
+            with open(os.path.join(raw, name), errors="replace") as f:
+                for line in f:
+                    if "metrics' full encodes run on their own thread" in line:
+                        return "BF16" if "bf16Sample=[" in line and "bf16Sample=[]" not in line else "F32"
+    return None
+
+
 def report(raw, out_md, readme=None):
     env = load(os.path.join(raw, "env.json")) or {}
     sae = load(os.path.join(raw, "sae.json")) or {}
@@ -217,6 +229,9 @@ def report(raw, out_md, readme=None):
     py_bf16 = str(py.get("encoder_gemm", "")).startswith("bf16")
     gemm = ("**BF16 encoder GEMM** (`engine.cpu_bf16: true`; W_enc held in BF16, F32 after the GEMM)" if bf16
             else "F32 weights and GEMM")
+    sample = sample_gemm(raw)
+    if sample:
+        gemm += f" (every decision; the metrics' full-code sample, off the decision path: {sample}, `metrics.sample_precision`)"
     L.append(f"- **saeguard**: `saeguard run` (JDK: {env.get('java', '?')}), libtorch {env.get('libtorch', '2.7.1')} via DJL 0.35, {env.get('device', 'cpu').upper()}, {gemm}, "
              f"`engine.threads: {env.get('sidecar_engine_threads', '?')}` (intra-op; 1 inter-op), defaults otherwise "
              "(`max_batch_tokens` 512, `max_delay_ms` 5, `max_active` 256, at-least-once).")
