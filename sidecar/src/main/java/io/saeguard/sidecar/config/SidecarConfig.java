@@ -228,7 +228,8 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
          * token's scale; bench/README.md) is far below the sample's own noise, and on the benchmark machine a 256-row
          * BF16 encode on one core took 111 ms against 252 ms in F32. The price is a BF16 copy of {@code W_enc} per
          * SAE on the watched-feature encode ({@code 2·d_in·d_sae} bytes: 75 MB at 2304x16384). The FVU rows stay F32:
-         * they measure the SAE's own reconstruction.
+         * they measure the SAE's own reconstruction. A BF16 encoder that cannot be set up leaves the sample in F32, with
+         * a warning (a metric never stops the sidecar).
          */
         public enum SamplePrecision {
             /** BF16 where the CPU has AVX512-BF16 or AMX (oneDNN runs it natively), else F32. */

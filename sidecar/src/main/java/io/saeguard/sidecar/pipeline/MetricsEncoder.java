@@ -100,10 +100,7 @@ final class MetricsEncoder implements AutoCloseable {
             SaeEngine.intraOpThreadsOfThisThread(THREADS);
             saes.forEach((id, sae) -> m.loaded.put(id, m.engine.load(sae, maxActive.get(id))));
             if (!bf16Sample.isEmpty()) {
-                m.bf16Engine = SaeEngine.start(new EngineOptions(options.device(), options.cacheDir(), options.intraOpThreads(),
-                        options.interOpThreads(), false, true, false));
-                bf16Sample.forEach(id -> m.sampleLoaded.put(id, m.bf16Engine.load(saes.get(id), maxActive.get(id))));
-                m.samplePrecision = "bf16";
+                m.startBf16Sample(options, saes, maxActive, bf16Sample);
             }
             return null;
         });
@@ -119,6 +116,35 @@ final class MetricsEncoder implements AutoCloseable {
         LOGGER.atInfo().addKeyValue("saes", saes.keySet()).addKeyValue("bf16Sample", bf16Sample)
                 .log("metrics' full encodes run on their own thread");
         return Optional.of(m);
+    }
+
+    /**
+     * On the thread: the BF16 engine and the sampled SAEs' BF16 copies. A metric must never stop the sidecar, so a
+     * failure (e.g. a read-only cache directory where the BF16 module is written) leaves the sample in F32, with a
+     * warning.
+     */
+    private void startBf16Sample(EngineOptions options, Map<String, Sae> saes, Map<String, Integer> maxActive, java.util.Set<String> ids) {
+        try {
+            bf16Engine = SaeEngine.start(new EngineOptions(options.device(), options.cacheDir(), options.intraOpThreads(),
+                    options.interOpThreads(), false, true, false));
+            for (String id : ids) {
+                Sae sae = saes.get(id);
+                if (sae == null) {
+                    throw new IllegalArgumentException("SAE '" + id + "' is not among the metrics encoder's SAEs " + saes.keySet());
+                }
+                sampleLoaded.put(id, bf16Engine.load(sae, maxActive.get(id)));
+            }
+            samplePrecision = "bf16";
+        } catch (RuntimeException e) {
+            sampleLoaded.values().forEach(DeviceSae::close);
+            sampleLoaded.clear();
+            if (bf16Engine != null) {
+                bf16Engine.close();
+                bf16Engine = null;
+            }
+            LOGGER.atWarn().addKeyValue("saes", ids).log("the full-code sample stays F32: its BF16 encoder could not be set up ({})",
+                    e.toString());
+        }
     }
 
     /** The number of libtorch threads the metrics encoder's thread uses (for tests). */

@@ -128,6 +128,21 @@ class MetricsEncoderIT {
         }
     }
 
+    @Test
+    void aBf16SampleThatCannotBeSetUpLeavesTheSampleInF32AndTheEncoderRunning() throws Exception {
+        // Given a BF16 sample asked for an SAE the encoder was not given (its set-up fails on the thread)
+        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), java.util.Set.of(SAE, "missing"),
+                Duration.ofMinutes(2)).orElseThrow()) {
+            // When a sample job runs
+            CompletableFuture<SparseCodes> sampled = new CompletableFuture<>();
+            assertThat(m.submitSample(SAE, s -> encodeInto(s, sampled))).isTrue();
+
+            // Then it ran on the F32 engine: the encoder started, in F32
+            assertThat(sampled.get(30, TimeUnit.SECONDS).tokens()).isEqualTo(16);
+            assertThat(m.samplePrecision()).isEqualTo("f32");
+        }
+    }
+
     private void encodeInto(DeviceSae s, CompletableFuture<SparseCodes> codes) {
         try {
             codes.complete(s.encode(SAE, inputs, 16, true));
