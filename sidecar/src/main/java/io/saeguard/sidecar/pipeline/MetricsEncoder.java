@@ -67,17 +67,6 @@ final class MetricsEncoder implements AutoCloseable {
     }
 
     /**
-     * Starts the thread and loads {@code saes} on its engine (F32), waiting for that; no BF16 sample.
-     *
-     * @return empty when the engine is not on the CPU or nothing is to be loaded: the engine thread then encodes the
-     *     metrics' rows itself
-     */
-    static Optional<MetricsEncoder> start(EngineOptions options, boolean onCpu, Map<String, Sae> saes, Map<String, Integer> maxActive,
-            Duration timeout) throws Exception {
-        return start(options, onCpu, saes, maxActive, java.util.Set.of(), timeout);
-    }
-
-    /**
      * Starts the thread and loads {@code saes} on its engine (F32), and the SAEs of {@code bf16Sample} once more on an
      * engine whose encoder GEMM is BF16, for their full-code sample; waits for that.
      *
@@ -178,7 +167,7 @@ final class MetricsEncoder implements AutoCloseable {
     private boolean submit(String saeId, Consumer<DeviceSae> job, boolean sample) {
         try {
             executor.execute(() -> {
-                DeviceSae sae = sample && sampleLoaded.containsKey(saeId) ? sampleLoaded.get(saeId) : loaded.get(saeId);
+                DeviceSae sae = sample ? sampleLoaded.getOrDefault(saeId, loaded.get(saeId)) : loaded.get(saeId);
                 try {
                     if (sae != null) {
                         job.accept(sae);

@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -54,7 +55,7 @@ class MetricsEncoderIT {
         // metrics thread's life, so that its own count shows whether it limited itself; put back at the end. Set from
         // throwaway threads: setting it also sets the calling thread's own count.
         onThrowawayThread(() -> JniUtils.setNumThreads(2));
-        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Duration.ofMinutes(2)).orElseThrow()) {
+        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Set.of(), Duration.ofMinutes(2)).orElseThrow()) {
             CompletableFuture<String> thread = new CompletableFuture<>();
             CompletableFuture<SparseCodes> codes = new CompletableFuture<>();
             assertThat(m.submit(SAE, s -> {
@@ -85,7 +86,7 @@ class MetricsEncoderIT {
         try (SaeEngine engine = SaeEngine.start(OPTIONS); DeviceSae own = engine.load(sae, 64)) {
             reference = own.encode(SAE, inputs, 16, true);
         }
-        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), java.util.Set.of(SAE),
+        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Set.of(SAE),
                 Duration.ofMinutes(2)).orElseThrow()) {
             // When
             CompletableFuture<SparseCodes> sampled = new CompletableFuture<>();
@@ -131,7 +132,7 @@ class MetricsEncoderIT {
     @Test
     void aBf16SampleThatCannotBeSetUpLeavesTheSampleInF32AndTheEncoderRunning() throws Exception {
         // Given a BF16 sample asked for an SAE the encoder was not given (its set-up fails on the thread)
-        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), java.util.Set.of(SAE, "missing"),
+        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Set.of(SAE, "missing"),
                 Duration.ofMinutes(2)).orElseThrow()) {
             // When a sample job runs
             CompletableFuture<SparseCodes> sampled = new CompletableFuture<>();
@@ -159,7 +160,7 @@ class MetricsEncoderIT {
 
     @Test
     void whenTheQueueIsFullSubmitSaysNoAndCloseStillRunsWhatWasQueued() throws Exception {
-        MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Duration.ofMinutes(2)).orElseThrow();
+        MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Set.of(), Duration.ofMinutes(2)).orElseThrow();
         CountDownLatch release = new CountDownLatch(1);
         CountDownLatch running = new CountDownLatch(1);
         List<Integer> ran = Collections.synchronizedList(new ArrayList<>());
@@ -187,7 +188,7 @@ class MetricsEncoderIT {
 
     @Test
     void aFailingJobLeavesTheThreadAndItsEngineUsable() throws Exception {
-        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Duration.ofMinutes(2)).orElseThrow()) {
+        try (MetricsEncoder m = MetricsEncoder.start(OPTIONS, true, Map.of(SAE, sae), Map.of(SAE, 64), Set.of(), Duration.ofMinutes(2)).orElseThrow()) {
             assertThat(m.submit(SAE, s -> {
                 throw new IllegalStateException("boom");
             })).isTrue();
@@ -205,6 +206,6 @@ class MetricsEncoderIT {
 
     @Test
     void offTheCpuThereIsNoMetricsEncoder() throws Exception {
-        assertThat(MetricsEncoder.start(OPTIONS, false, Map.of(SAE, sae), Map.of(SAE, 64), Duration.ofMinutes(2))).isEmpty();
+        assertThat(MetricsEncoder.start(OPTIONS, false, Map.of(SAE, sae), Map.of(SAE, 64), Set.of(), Duration.ofMinutes(2))).isEmpty();
     }
 }
