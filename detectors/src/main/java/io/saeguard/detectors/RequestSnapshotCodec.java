@@ -9,7 +9,9 @@ import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
+import java.io.UTFDataFormatException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -51,53 +53,93 @@ public final class RequestSnapshotCodec {
         }
     }
 
+    /**
+     * Writes a snapshot: one array of the exact size, filled by a big-endian {@link ByteBuffer}; the bytes are those
+     * {@link DataOutputStream} writes for the layout above. The engine thread writes one per decided record (the
+     * request's {@code nextSeq} moves with each), and going through {@link DataOutputStream} over a growing
+     * {@link ByteArrayOutputStream} cost a stream write per field.
+     *
+     * @throws UncheckedIOException (of a {@link UTFDataFormatException}) for an id whose modified UTF-8 form is over
+     *     65,535 bytes, as {@link DataOutputStream#writeUTF} refuses it
+     */
     public static byte[] encode(RequestSnapshot s) {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream(128);
-        try (DataOutputStream out = new DataOutputStream(bytes)) {
-            out.write(MAGIC);
-            out.writeByte(VERSION);
-            out.writeUTF(s.requestId());
-            out.writeLong(s.nextSeq());
-            out.writeLong(s.lastSeenMillis());
-            out.writeInt(s.saes().size());
-            for (SaeProgress p : s.saes()) {
-                out.writeUTF(p.sae());
-                out.writeBoolean(p.finished());
-            }
-            out.writeInt(s.detectors().size());
-            for (DetectorSnapshot d : s.detectors()) {
-                out.writeUTF(d.detector());
-                out.writeLong(d.fingerprint());
-                Positions p = d.positions();
-                long[] ranges = p.ranges();
-                out.writeLong(p.below());
-                out.writeLong(p.givenUp());
-                out.writeInt(ranges.length / 2);
-                for (long v : ranges) {
-                    out.writeLong(v);
-                }
-                out.writeLong(d.counted());
-                out.writeLong(d.fired());
-                out.writeDouble(d.max());
-                out.writeDouble(d.sum());
-                double[] ring = d.ring();
-                out.writeInt(ring.length);
-                for (double v : ring) {
-                    out.writeDouble(v);
-                }
-                out.writeInt(d.ringPos());
-                out.writeInt(d.ringFill());
-                out.writeInt(d.windowFired());
-                out.writeDouble(d.bestRate());
-                out.writeInt(d.latchedBand());
-                out.writeInt(d.alertedLevel());
-                out.writeInt(d.lastTopFeature());
-                out.writeDouble(d.lastMeanNorm());
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e); // a ByteArrayOutputStream does not throw
+        List<SaeProgress> saes = s.saes();
+        List<DetectorSnapshot> detectors = s.detectors();
+        int size = MAGIC.length + 1 + utfSize(s.requestId()) + 8 + 8 + 4 + 4;
+        for (SaeProgress p : saes) {
+            size += utfSize(p.sae()) + 1;
         }
-        return bytes.toByteArray();
+        long[][] ranges = new long[detectors.size()][];
+        double[][] rings = new double[detectors.size()][];
+        for (int i = 0; i < detectors.size(); i++) {
+            DetectorSnapshot d = detectors.get(i);
+            ranges[i] = d.positions().ranges();
+            rings[i] = d.ring();
+            size += utfSize(d.detector()) + DETECTOR_FIXED_BYTES + 8 * ranges[i].length + 8 * rings[i].length;
+        }
+        ByteBuffer out = ByteBuffer.allocate(size); // big-endian, as DataOutputStream
+        out.put(MAGIC).put((byte) VERSION);
+        putUtf(out, s.requestId());
+        out.putLong(s.nextSeq()).putLong(s.lastSeenMillis()).putInt(saes.size());
+        for (SaeProgress p : saes) {
+            putUtf(out, p.sae());
+            out.put((byte) (p.finished() ? 1 : 0));
+        }
+        out.putInt(detectors.size());
+        for (int i = 0; i < detectors.size(); i++) {
+            DetectorSnapshot d = detectors.get(i);
+            putUtf(out, d.detector());
+            Positions p = d.positions();
+            out.putLong(d.fingerprint()).putLong(p.below()).putLong(p.givenUp()).putInt(ranges[i].length / 2);
+            for (long v : ranges[i]) {
+                out.putLong(v);
+            }
+            out.putLong(d.counted()).putLong(d.fired()).putDouble(d.max()).putDouble(d.sum()).putInt(rings[i].length);
+            for (double v : rings[i]) {
+                out.putDouble(v);
+            }
+            out.putInt(d.ringPos()).putInt(d.ringFill()).putInt(d.windowFired()).putDouble(d.bestRate()).putInt(d.latchedBand())
+                    .putInt(d.alertedLevel()).putInt(d.lastTopFeature()).putDouble(d.lastMeanNorm());
+        }
+        if (out.hasRemaining()) {
+            throw new IllegalStateException("request snapshot: sized " + size + " bytes, wrote " + out.position());
+        }
+        return out.array();
+    }
+
+    /**
+     * A detector's bytes besides its id, ranges and ring: fingerprint, below, givenUp (8 each), range count (4), counted,
+     * fired, max, sum (8 each), ring length (4), ringPos, ringFill, windowFired (4 each), bestRate (8), latchedBand,
+     * alertedLevel, lastTopFeature (4 each), lastMeanNorm (8).
+     */
+    private static final int DETECTOR_FIXED_BYTES = 8 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 4 + 4 + 8 + 4 + 4 + 4 + 8;
+
+    /** The bytes {@link DataOutputStream#writeUTF} writes for {@code s}: a 2-byte length and modified UTF-8. */
+    private static int utfSize(String s) {
+        int n = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            n += c >= 0x0001 && c <= 0x007F ? 1 : c <= 0x07FF ? 2 : 3;
+        }
+        if (n > 65535) {
+            throw new UncheckedIOException(new UTFDataFormatException("encoded string too long: " + n + " bytes"));
+        }
+        return 2 + n;
+    }
+
+    /** Modified UTF-8 as {@link DataOutputStream#writeUTF}: U+0000 in two bytes, each UTF-16 unit on its own. */
+    private static void putUtf(ByteBuffer out, String s) {
+        out.putShort((short) (utfSize(s) - 2));
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c >= 0x0001 && c <= 0x007F) {
+                out.put((byte) c);
+            } else if (c <= 0x07FF) {
+                out.put((byte) (0xC0 | (c >> 6))).put((byte) (0x80 | (c & 0x3F)));
+            } else {
+                out.put((byte) (0xE0 | (c >> 12))).put((byte) (0x80 | ((c >> 6) & 0x3F))).put((byte) (0x80 | (c & 0x3F)));
+            }
+        }
     }
 
     /**

@@ -157,6 +157,72 @@ class RequestSnapshotTest {
     }
 
     @Test
+    void theBytesAreDataOutputStreamsForTheDocumentedLayout() throws Exception {
+        // Given: ids with one-, two- and three-byte characters, U+0000 and a surrogate pair (modified UTF-8's cases)
+        RequestSnapshot s = new RequestSnapshot("req-\u00e9-\u0000-\u4e2d-\ud83d\ude00", 7, 1_700_000_000_123L,
+                List.of(new SaeProgress("sae-\u00fc", true), new SaeProgress("b", false)),
+                List.of(new DetectorSnapshot("tox-\u4e2d", 0x1234_5678_9abc_def0L, new Positions(40, 3, new long[] {45, 50, 60, 61}), 38,
+                                5, 4.5, 17.25, new double[] {1, 0, 1, 1}, 2, 4, 3, 0.75, 1, 2, 17, 3.5),
+                        new DetectorSnapshot("quiet", -1, new Positions(0, 0, new long[0]), 0, 0, Double.NEGATIVE_INFINITY, 0,
+                                new double[0], 0, 0, 0, 0, -1, -1, -1, Double.NaN)));
+
+        // When
+        byte[] bytes = RequestSnapshotCodec.encode(s);
+
+        // Then: the layout in RequestSnapshotCodec's comment, written field by field with DataOutputStream
+        java.io.ByteArrayOutputStream expected = new java.io.ByteArrayOutputStream();
+        try (java.io.DataOutputStream out = new java.io.DataOutputStream(expected)) {
+            out.write(new byte[] {'S', 'G', 'S', 1});
+            out.writeUTF(s.requestId());
+            out.writeLong(s.nextSeq());
+            out.writeLong(s.lastSeenMillis());
+            out.writeInt(s.saes().size());
+            for (SaeProgress p : s.saes()) {
+                out.writeUTF(p.sae());
+                out.writeBoolean(p.finished());
+            }
+            out.writeInt(s.detectors().size());
+            for (DetectorSnapshot d : s.detectors()) {
+                out.writeUTF(d.detector());
+                out.writeLong(d.fingerprint());
+                out.writeLong(d.positions().below());
+                out.writeLong(d.positions().givenUp());
+                out.writeInt(d.positions().ranges().length / 2);
+                for (long v : d.positions().ranges()) {
+                    out.writeLong(v);
+                }
+                out.writeLong(d.counted());
+                out.writeLong(d.fired());
+                out.writeDouble(d.max());
+                out.writeDouble(d.sum());
+                out.writeInt(d.ring().length);
+                for (double v : d.ring()) {
+                    out.writeDouble(v);
+                }
+                out.writeInt(d.ringPos());
+                out.writeInt(d.ringFill());
+                out.writeInt(d.windowFired());
+                out.writeDouble(d.bestRate());
+                out.writeInt(d.latchedBand());
+                out.writeInt(d.alertedLevel());
+                out.writeInt(d.lastTopFeature());
+                out.writeDouble(d.lastMeanNorm());
+            }
+        }
+        assertThat(bytes).isEqualTo(expected.toByteArray());
+        assertThat(RequestSnapshotCodec.decode(bytes)).isEqualTo(s);
+    }
+
+    @Test
+    void anIdTooLongForModifiedUtf8IsRefusedAsWriteUtfRefusesIt() {
+        String id = "\u4e2d".repeat(21_846); // 65,538 bytes in modified UTF-8
+        RequestSnapshot s = new RequestSnapshot(id, 1, 2, List.of(), List.of());
+
+        assertThatThrownBy(() -> RequestSnapshotCodec.encode(s)).isInstanceOf(java.io.UncheckedIOException.class)
+                .hasCauseInstanceOf(java.io.UTFDataFormatException.class);
+    }
+
+    @Test
     void countedPositionsWithGapsSurviveASnapshot() {
         // Given
         CountedPositions p = new CountedPositions();
