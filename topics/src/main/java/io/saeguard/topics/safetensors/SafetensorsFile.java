@@ -15,8 +15,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Collection;
 import java.util.Collections;
+import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -55,11 +57,15 @@ public final class SafetensorsFile {
         long headerLength = readHeaderLength(buf, total);
         int headerStart = 8;
         int dataStart = Math.toIntExact(headerStart + headerLength);
-        ObjectNode header = parseHeader(buf, headerStart, (int) headerLength);
         long dataLength = total - dataStart;
         ByteBuffer data = buf.duplicate().position(dataStart).slice().order(ByteOrder.LITTLE_ENDIAN);
-        return build(header, dataLength, (begin, end) -> data.duplicate()
-                .position(Math.toIntExact(begin)).limit(Math.toIntExact(end)).slice());
+        IoFunction slicer = (begin, end) -> data.duplicate().position(Math.toIntExact(begin)).limit(Math.toIntExact(end)).slice();
+        Header fast = buf.hasArray() ? FastHeader.read(buf.array(), buf.arrayOffset() + headerStart, (int) headerLength, dataLength) : null;
+        try {
+            return slice(fast != null ? fast : readHeader(parseHeader(buf, headerStart, (int) headerLength), dataLength), slicer);
+        } catch (IOException e) {
+            throw new IllegalStateException("slicing a heap buffer failed", e); // a view of memory cannot fail to be read
+        }
     }
 
     /**
@@ -75,14 +81,11 @@ public final class SafetensorsFile {
             long headerLength = readHeaderLength(prefix, total);
             ByteBuffer headerBytes = ByteBuffer.allocate((int) headerLength);
             readFully(ch, headerBytes, 8);
-            ObjectNode header = parseHeader(headerBytes.flip(), 0, (int) headerLength);
+            headerBytes.flip();
             long dataStart = 8 + headerLength;
-            IoFunction mapper = (begin, end) -> ch.map(FileChannel.MapMode.READ_ONLY, dataStart + begin, end - begin);
-            try {
-                return build(header, total - dataStart, mapper);
-            } catch (MapFailure e) {
-                throw e.getCause();
-            }
+            Header fast = FastHeader.read(headerBytes.array(), 0, (int) headerLength, total - dataStart);
+            Header header = fast != null ? fast : readHeader(parseHeader(headerBytes, 0, (int) headerLength), total - dataStart);
+            return slice(header, (begin, end) -> ch.map(FileChannel.MapMode.READ_ONLY, dataStart + begin, end - begin));
         } catch (DecodeException e) {
             throw new DecodeException(e.reason(), path + ": " + e.getMessage(), e);
         }
@@ -113,7 +116,7 @@ public final class SafetensorsFile {
         return n;
     }
 
-    private static ObjectNode parseHeader(ByteBuffer buf, int offset, int length) throws DecodeException {
+    static ObjectNode parseHeader(ByteBuffer buf, int offset, int length) throws DecodeException {
         byte[] json = new byte[length];
         buf.duplicate().position(offset).get(json);
         JsonNode node;
@@ -137,36 +140,31 @@ public final class SafetensorsFile {
         ByteBuffer slice(long begin, long end) throws IOException;
     }
 
-    private static final class MapFailure extends RuntimeException {
-        private static final long serialVersionUID = 1L;
-
-        MapFailure(IOException cause) {
-            super(cause);
-        }
-
-        @Override
-        public synchronized IOException getCause() {
-            return (IOException) super.getCause();
-        }
+    /** A header read and checked against the data section: its metadata and tensor entries, in header order. */
+    record Header(Map<String, String> metadata, List<TensorEntry> entries) {
     }
 
-    private static SafetensorsFile build(ObjectNode header, long dataLength, IoFunction slicer) throws DecodeException {
-        Map<String, String> metadata = new LinkedHashMap<>();
+    private static SafetensorsFile slice(Header header, IoFunction slicer) throws IOException {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
+        for (TensorEntry t : header.entries()) {
+            tensors.put(t.name, new Tensor(t.name, t.dtype, t.shape, slicer.slice(t.begin, t.end)));
+        }
+        return new SafetensorsFile(header.metadata(), tensors);
+    }
+
+    /** The header from its JSON tree: every check, and the error a defect gets ({@link FastHeader} defers to it). */
+    static Header readHeader(ObjectNode header, long dataLength) throws DecodeException {
+        Map<String, String> metadata = new LinkedHashMap<>();
+        List<TensorEntry> entries = new ArrayList<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             if (METADATA_KEY.equals(e.getKey())) {
                 readMetadata(e.getValue(), metadata);
                 continue;
             }
-            TensorEntry t = readEntry(e.getKey(), e.getValue(), dataLength);
-            try {
-                tensors.put(t.name, new Tensor(t.name, t.dtype, t.shape, slicer.slice(t.begin, t.end)));
-            } catch (IOException io) {
-                throw new MapFailure(io);
-            }
+            entries.add(readEntry(e.getKey(), e.getValue(), dataLength));
         }
-        return new SafetensorsFile(metadata, tensors);
+        return new Header(metadata, entries);
     }
 
     private static void readMetadata(JsonNode node, Map<String, String> out) throws DecodeException {
@@ -184,7 +182,20 @@ public final class SafetensorsFile {
         }
     }
 
-    private record TensorEntry(String name, DType dtype, long[] shape, long begin, long end) {
+    record TensorEntry(String name, DType dtype, long[] shape, long begin, long end) {
+        /** Whether the entry fits a data section of {@code dataLength} bytes and its byte range is its shape's size. */
+        boolean fits(long dataLength) {
+            return begin >= 0 && end >= begin && end <= dataLength && expectedBytes(dtype, shape) == end - begin;
+        }
+    }
+
+    /** {@code product(shape) x dtype.bytes()}, or -1 when that overflows a long. */
+    static long expectedBytes(DType dtype, long[] shape) {
+        try {
+            return Math.multiplyExact(Tensor.product(shape), dtype.bytes());
+        } catch (ArithmeticException overflow) {
+            return -1;
+        }
     }
 
     private static TensorEntry readEntry(String name, JsonNode node, long dataLength) throws DecodeException {
@@ -221,12 +232,7 @@ public final class SafetensorsFile {
             throw new DecodeException(Reason.SIZE_MISMATCH, where + ": data_offsets [" + begin + ", " + end
                     + "] fall outside the data section of " + dataLength + " bytes");
         }
-        long expected;
-        try {
-            expected = Math.multiplyExact(Tensor.product(shape), dtype.bytes());
-        } catch (ArithmeticException overflow) {
-            expected = -1;
-        }
+        long expected = expectedBytes(dtype, shape);
         if (expected != end - begin) {
             throw new DecodeException(Reason.SIZE_MISMATCH, where + ": shape " + java.util.Arrays.toString(shape)
                     + " x " + dtype + " (" + dtype.bytes() + " bytes) = " + (expected < 0 ? "overflow" : expected + " bytes")
