@@ -39,6 +39,7 @@
 #   properties, e.g. $'  producer:\n    linger.ms: 5'.
 #   SAEGUARD_BENCH_SAE_ARCH=topk (SAEGUARD_BENCH_SAE_K, default 64): the TopK row: the same weights read as a TopK SAE,
 #   which every system encodes whole (the sidecar's watched-feature encode and sliced.py's slice do not apply).
+#   SAEGUARD_BENCH_SIDECAR_JVM: JVM options for the sidecar, space-separated, e.g. '-XX:G1HeapRegionSize=32m'.
 #   SAEGUARD_BENCH_BROKER_ARGS: more arguments of `saeguard broker`, e.g. '--set max.incremental.fetch.session.cache.slots=0'.
 #   SAEGUARD_BENCH_JAVA (default java), SAEGUARD_BENCH_CLASSPATH (default bench/target/benchmarks.jar) and
 #   SAEGUARD_BENCH_SIDECAR_CLASSPATH (default sidecar/target/saeguard.jar): another Java and thin class paths in
@@ -265,7 +266,8 @@ ${SAEGUARD_BENCH_SIDECAR_YAML:-}
 EOF
   cp "$cfg" "$raw/$prefix.saeguard.yaml"
   local jvm=()
-  [[ $jfr == 1 ]] && jvm=("-XX:StartFlightRecording=filename=${3%.log}.jfr,settings=profile,dumponexit=true")
+  [[ -n ${SAEGUARD_BENCH_SIDECAR_JVM:-} ]] && read -r -a jvm <<< "$SAEGUARD_BENCH_SIDECAR_JVM"
+  [[ $jfr == 1 ]] && jvm+=("-XX:StartFlightRecording=filename=${3%.log}.jfr,settings=profile,dumponexit=true")
   "$JAVA" "${jvm[@]}" -cp "$SG" "$SGMAIN" run --config "$cfg" > "$3" 2>&1 &
   sut=$!; pids+=("$sut")
   for _ in $(seq 1 900); do # 180 s, but give up at once when the sidecar has exited (e.g. no GPU for device: gpu)
