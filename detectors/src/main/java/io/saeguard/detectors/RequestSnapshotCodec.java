@@ -127,9 +127,14 @@ public final class RequestSnapshotCodec {
         return 2 + n;
     }
 
-    /** Modified UTF-8 as {@link DataOutputStream#writeUTF}: U+0000 in two bytes, each UTF-16 unit on its own. */
+    /**
+     * Modified UTF-8 as {@link DataOutputStream#writeUTF}: U+0000 in two bytes, each UTF-16 unit on its own. The length
+     * (already checked by {@link #utfSize} when the array was sized) is written after the characters, in the two bytes
+     * kept for it, so the string is scanned once here.
+     */
     private static void putUtf(ByteBuffer out, String s) {
-        out.putShort((short) (utfSize(s) - 2));
+        int lengthAt = out.position();
+        out.putShort((short) 0);
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
             if (c >= 0x0001 && c <= 0x007F) {
@@ -140,6 +145,7 @@ public final class RequestSnapshotCodec {
                 out.put((byte) (0xE0 | (c >> 12))).put((byte) (0x80 | ((c >> 6) & 0x3F))).put((byte) (0x80 | (c & 0x3F)));
             }
         }
+        out.putShort(lengthAt, (short) (out.position() - lengthAt - 2));
     }
 
     /**

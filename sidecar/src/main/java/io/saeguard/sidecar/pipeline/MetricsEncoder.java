@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
@@ -75,7 +76,7 @@ final class MetricsEncoder implements AutoCloseable {
      *     metrics' rows itself
      */
     static Optional<MetricsEncoder> start(EngineOptions options, boolean onCpu, Map<String, Sae> saes, Map<String, Integer> maxActive,
-            java.util.Set<String> bf16Sample, Duration timeout) throws Exception {
+            Set<String> bf16Sample, Duration timeout) throws Exception {
         if (!onCpu || saes.isEmpty()) {
             return Optional.empty();
         }
@@ -112,7 +113,7 @@ final class MetricsEncoder implements AutoCloseable {
      * failure (e.g. a read-only cache directory where the BF16 module is written) leaves the sample in F32, with a
      * warning.
      */
-    private void startBf16Sample(EngineOptions options, Map<String, Sae> saes, Map<String, Integer> maxActive, java.util.Set<String> ids) {
+    private void startBf16Sample(EngineOptions options, Map<String, Sae> saes, Map<String, Integer> maxActive, Set<String> ids) {
         try {
             bf16Engine = SaeEngine.start(new EngineOptions(options.device(), options.cacheDir(), options.intraOpThreads(),
                     options.interOpThreads(), false, true, false));
