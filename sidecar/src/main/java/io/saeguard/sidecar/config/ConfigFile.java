@@ -35,7 +35,8 @@ record ConfigFile(Kafka kafka, @Describe("a mapping of roles to topic names") Ma
     }
 
     record Batching(@AtLeast(1) Integer maxBatchTokens, @AtLeast(0) Integer maxDelayMs, @AtLeast(1) Integer maxInflightTokens,
-            @AtLeast(0) Integer resumeInflightTokens, @AtLeast(1) Integer maxRecordTokens, @AtLeast(1) Integer decodeThreads) {
+            @AtLeast(0) Integer resumeInflightTokens, @AtLeast(1) Integer maxRecordTokens, @AtLeast(1) Integer decodeThreads,
+            Boolean flushOnIdle) {
     }
 
     record Http(String host, @AtLeast(0) Integer port, Auth auth, Tls tls) {

@@ -423,7 +423,7 @@ public final class ConfigLoader {
             throw invalid("engine.gpu_f16", "'engine.gpu_f16' and 'engine.gpu_bf16' exclude each other; set one");
         }
 
-        ConfigFile.Batching b = f.batching() != null ? f.batching() : new ConfigFile.Batching(null, null, null, null, null, null);
+        ConfigFile.Batching b = f.batching() != null ? f.batching() : new ConfigFile.Batching(null, null, null, null, null, null, null);
         int maxBatch = or(b.maxBatchTokens(), 512);
         // Kafka is the buffer: the sidecar holds only enough to keep the engine fed (8 batches by default), which bounds
         // the activations it holds (16384 tokens, the old default, are 537 MB of F32 at d_in 8192). See bench/README.md,
@@ -435,7 +435,7 @@ public final class ConfigLoader {
                     + maxInflight + ")");
         }
         SidecarConfig.Batching batching = new SidecarConfig.Batching(maxBatch, Duration.ofMillis(or(b.maxDelayMs(), 5)), maxInflight, resume,
-                or(b.maxRecordTokens(), 8192), or(b.decodeThreads(), SidecarConfig.Batching.defaultDecodeThreads()));
+                or(b.maxRecordTokens(), 8192), or(b.decodeThreads(), SidecarConfig.Batching.defaultDecodeThreads()), or(b.flushOnIdle(), true));
 
         String deliveryText = text(f.delivery()).orElse("at-least-once");
         SidecarConfig.Delivery delivery = switch (deliveryText) {

@@ -74,14 +74,20 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
 
     /**
      * Micro-batching and backpressure: flush a batch at {@code maxBatchTokens} or {@code maxDelay}
-     * after its first token; pause the partitions above {@code maxInflightTokens}, resume below
-     * {@code resumeInflightTokens}.
+     * after its first token, or (with {@code flushOnIdle}) as soon as the engine has nothing more queued after a poll's
+     * records; pause the partitions above {@code maxInflightTokens}, resume below {@code resumeInflightTokens}.
      */
     public record Batching(int maxBatchTokens, Duration maxDelay, int maxInflightTokens, int resumeInflightTokens, int maxRecordTokens,
-            int decodeThreads) {
-        /** With the default decode threads ({@link #defaultDecodeThreads}). */
+            int decodeThreads, boolean flushOnIdle) {
+        /** With the default decode threads ({@link #defaultDecodeThreads}), flushing on idle. */
         public Batching(int maxBatchTokens, Duration maxDelay, int maxInflightTokens, int resumeInflightTokens, int maxRecordTokens) {
             this(maxBatchTokens, maxDelay, maxInflightTokens, resumeInflightTokens, maxRecordTokens, defaultDecodeThreads());
+        }
+
+        /** Flushing on idle. */
+        public Batching(int maxBatchTokens, Duration maxDelay, int maxInflightTokens, int resumeInflightTokens, int maxRecordTokens,
+                int decodeThreads) {
+            this(maxBatchTokens, maxDelay, maxInflightTokens, resumeInflightTokens, maxRecordTokens, decodeThreads, true);
         }
 
         /**

@@ -27,6 +27,13 @@ interface EngineIntake {
     void submitVerdict(VerdictWork work);
 
     /**
+     * Says that every record of one poll was submitted: the engine may encode what it has batched without waiting for
+     * {@code max_delay} when nothing else is queued ({@code batching.flush_on_idle}). Called only after a poll that
+     * submitted something.
+     */
+    void pollEnd();
+
+    /**
      * Drops the per-request state of requests last seen on these partitions: they were revoked or
      * lost, or rewound by a recovery, so their records will be processed again (here or elsewhere).
      */

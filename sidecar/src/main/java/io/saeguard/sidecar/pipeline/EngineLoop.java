@@ -130,6 +130,13 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
     }
 
     @Override
+    public void pollEnd() {
+        if (config.batching().flushOnIdle()) {
+            queue.add(EngineTask.PollEnd.INSTANCE);
+        }
+    }
+
+    @Override
     public void forget(Set<TopicPartition> partitions) {
         queue.add(new EngineTask.Forget(Set.copyOf(partitions)));
     }
@@ -399,6 +406,12 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
             r.removed().complete(removed);
         } else if (task instanceof EngineTask.Verdict v) {
             verdict(v.work());
+        } else if (task instanceof EngineTask.PollEnd) {
+            if (queue.isEmpty()) {
+                // Nothing more to batch with: waiting for max_delay would only hold the decisions back. Under load the queue
+                // is not empty here and batches fill as before.
+                flushAll();
+            }
         } else if (task instanceof EngineTask.Forget f) {
             flushAll(); // decide what was queued before the revocation with the state it had
             stage.forget(f.partitions());

@@ -51,6 +51,14 @@ sealed interface EngineTask {
     record Barrier(Supplier<Object> body, CompletableFuture<Object> result) implements EngineTask {
     }
 
+    /**
+     * The poll loop handed over every record of one poll: with {@code batching.flush_on_idle}, the batches are encoded now
+     * if nothing else waits in the queue, instead of at their {@code max_delay}.
+     */
+    record PollEnd() implements EngineTask {
+        static final PollEnd INSTANCE = new PollEnd();
+    }
+
     /** Decide what is queued, then stop the thread. */
     record Stop() implements EngineTask {
     }

@@ -102,6 +102,8 @@ final class PollLoop implements Runnable {
     private long lastPauseLog; // when a pause was last logged at INFO
     private long pausesNotLogged; // pauses logged at DEBUG since then
     private long lastCommit;
+    /** This poll handed something to the engine: it gets a {@link EngineIntake#pollEnd} after the poll's last record. */
+    private boolean handedOver;
     /** A recovery started and has not completed: partitions stay paused, nothing is committed. */
     private volatile boolean rewindPending;
     /** An unexpected exception in the loop: recover as for an output failure. */
@@ -236,6 +238,10 @@ final class PollLoop implements Runnable {
                     handle(r, checked.get(i++));
                 }
             }
+            if (handedOver) {
+                handedOver = false;
+                engine.pollEnd();
+            }
         } catch (WakeupException e) {
             throw e;
         } catch (RuntimeException e) {
@@ -311,6 +317,7 @@ final class PollLoop implements Runnable {
         inflightTokens.addAndGet(a.chunk().tokens());
         metrics.inflightTokens.set(inflightTokens.get());
         engine.submit(new Work(r, generation.current(), a.chunk(), a.sae(), a.norms()));
+        handedOver = true;
     }
 
     /** A prompt event: JSON per topics/schemas, keyed by its request id, with text; the engine runs the prompt model. */
@@ -342,6 +349,7 @@ final class PollLoop implements Runnable {
         inflightTokens.addAndGet(counted);
         metrics.inflightTokens.set(inflightTokens.get());
         engine.submitPrompt(new PromptWork(r, generation.current(), event, prompts.get().sae(), counted));
+        handedOver = true;
     }
 
     /** Dead-letters a record whose reply partition the decisions topic lacks; true when it did. */
@@ -375,6 +383,7 @@ final class PollLoop implements Runnable {
             return;
         }
         engine.submitVerdict(new VerdictWork(r, generation.current(), verdict));
+        handedOver = true;
     }
 
     private void deadLetter(ConsumerRecord<String, byte[]> r, FailureReason reason, Throwable error) {

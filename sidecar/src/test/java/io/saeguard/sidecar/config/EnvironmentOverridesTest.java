@@ -34,11 +34,11 @@ class EnvironmentOverridesTest {
     @Test
     void theSidecarsOverridableKeysAreTheScalarKeysItAlwaysHad() {
         // Given: the hand-written list these overrides replace (ConfigLoader.SCALARS), plus the HTTP auth and TLS keys and
-        // metrics.full_encode_fraction, full_encode_max_fraction and sample_precision, allow_unverified_detectors, batching.decode_threads and
+        // metrics.full_encode_fraction, full_encode_max_fraction and sample_precision, allow_unverified_detectors, batching.decode_threads, batching.flush_on_idle and
         // judge_cascade since
         List<String> before = List.of("kafka.bootstrap", "kafka.group", "kafka.instance_id", "engine.device", "engine.threads",
                 "engine.djl_cache", "engine.gpu_f16", "engine.cpu_bf16", "engine.gpu_bf16", "batching.max_batch_tokens", "batching.max_delay_ms",
-                "batching.max_inflight_tokens", "batching.resume_inflight_tokens", "batching.max_record_tokens", "batching.decode_threads", "delivery", "http.host",
+                "batching.max_inflight_tokens", "batching.resume_inflight_tokens", "batching.max_record_tokens", "batching.decode_threads", "batching.flush_on_idle", "delivery", "http.host",
                 "http.port", "state.request_ttl_ms", "state.max_requests", "shutdown.drain_timeout_ms", "metrics.top_features",
                 "metrics.fire_rate_half_life_tokens", "metrics.dead_window_tokens", "metrics.fvu_sample_rate", "metrics.calibration_tokens",
                 "metrics.full_encode_fraction", "metrics.full_encode_max_fraction", "metrics.sample_precision",

@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -250,6 +251,80 @@ class EngineLoopIT {
                     .until(() -> own.featureSampleFraction.get() == 0.01);
         } finally {
             sampled.close();
+        }
+    }
+
+    @Test
+    void atTheEndOfAPollWithNothingElseQueuedTheBatchIsEncodedWithoutWaitingForItsMaxDelay() throws Exception {
+        // Given an engine whose batches would wait ten minutes, held still while two polls of one record each are queued
+        Metrics own = new Metrics(new PrometheusRegistry());
+        EngineLoop idle = engine("idle.yaml", """
+                batching:
+                  max_batch_tokens: 10000
+                  max_delay_ms: 600000
+                metrics:
+                  fvu_sample_rate: 0
+                  full_encode_fraction: 0
+                """, own);
+        idle.start(Duration.ofMinutes(2));
+        try {
+            CountDownLatch held = new CountDownLatch(1);
+            idle.call(() -> {
+                awaitQuietly(held);
+                return null;
+            });
+            int t = firingToken();
+            idle.submit(work("r1", t, 0));
+            idle.pollEnd(); // the second poll is already queued behind it: no flush here
+            idle.submit(work("r2", t, 1));
+            idle.pollEnd(); // nothing queued behind it: flush
+
+            // When the engine goes on
+            held.countDown();
+
+            // Then both records are decided in one batch of 2 tokens, long before the max delay
+            Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> own.batchTokens.collect().getDataPoints().get(0).getCount() == 1);
+            assertThat(own.batchTokens.collect().getDataPoints().get(0).getSum()).isEqualTo(2.0);
+        } finally {
+            idle.close();
+        }
+    }
+
+    @Test
+    void withoutFlushOnIdleTheBatchWaitsForItsMaxDelayAfterAPoll() throws Exception {
+        // Given an engine that does not flush on idle and whose batches would wait ten minutes
+        Metrics own = new Metrics(new PrometheusRegistry());
+        EngineLoop waiting = engine("waiting.yaml", """
+                batching:
+                  max_batch_tokens: 10000
+                  max_delay_ms: 600000
+                  flush_on_idle: false
+                metrics:
+                  fvu_sample_rate: 0
+                  full_encode_fraction: 0
+                """, own);
+        waiting.start(Duration.ofMinutes(2));
+        try {
+            // When one poll of one record ends
+            waiting.submit(work("r1", firingToken(), 0));
+            waiting.pollEnd();
+            Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> waiting.queued() == 0);
+            Thread.sleep(500);
+
+            // Then nothing was encoded yet
+            assertThat(own.batchTokens.collect().getDataPoints()).allSatisfy(p -> assertThat(p.getCount()).isZero());
+        } finally {
+            waiting.close();
+        }
+        // And closing decides it
+        assertThat(own.batchTokens.collect().getDataPoints().get(0).getCount()).isEqualTo(1);
+    }
+
+    private static void awaitQuietly(CountDownLatch latch) {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

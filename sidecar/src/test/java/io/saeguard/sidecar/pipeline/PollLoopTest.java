@@ -185,6 +185,25 @@ class PollLoopTest {
     }
 
     @Test
+    void aPollThatHandedRecordsOverEndsWithOnePollEndAfterItsLastRecord() {
+        // Given a poll of three records, then an empty poll, then a poll whose only record is dead-lettered
+        startDirect(P0);
+        for (long o = 0; o < 3; o++) {
+            add(P0, o);
+        }
+
+        // When
+        loop.pollOnce();
+        loop.pollOnce();
+        consumer.addRecord(new ConsumerRecord<>(TOPIC, 0, 3, "req-0", "garbage".getBytes(StandardCharsets.UTF_8)));
+        loop.pollOnce();
+
+        // Then the engine heard of the end of the first poll only, after its three records
+        assertThat(engine.pollEnds).containsExactly(3);
+        assertThat(producer.history()).hasSize(1);
+    }
+
+    @Test
     void onSeveralDecodeThreadsRecordsKeepTheirPartitionsOrderAndBadOnesAreDeadLettered() {
         // Given four decode threads, room for every record, and 60 records over two partitions with a bad one every 7th
         batching = new SidecarConfig.Batching(64, Duration.ofMillis(5), 10_000, 5_000, 16, 4);

@@ -15,6 +15,8 @@ final class RecordingEngine implements EngineIntake {
     final List<String> restored = new ArrayList<>();
     /** Submits and restores in the order they came: "submit partition@offset", "restore partition:snapshots". */
     final List<String> events = new ArrayList<>();
+    /** Submissions so far at each {@link #pollEnd}. */
+    final List<Integer> pollEnds = new ArrayList<>();
 
     @Override
     public void submit(Work work) {
@@ -30,6 +32,11 @@ final class RecordingEngine implements EngineIntake {
     @Override
     public void submitVerdict(VerdictWork work) {
         verdicts.add(work);
+    }
+
+    @Override
+    public void pollEnd() {
+        pollEnds.add(submitted.size() + prompts.size() + verdicts.size());
     }
 
     @Override
