@@ -40,6 +40,7 @@
 #   SAEGUARD_BENCH_SAE_ARCH=topk (SAEGUARD_BENCH_SAE_K, default 64): the TopK row: the same weights read as a TopK SAE,
 #   which every system encodes whole (the sidecar's watched-feature encode and sliced.py's slice do not apply).
 #   SAEGUARD_BENCH_SIDECAR_JVM: JVM options for the sidecar, space-separated, e.g. '-XX:G1HeapRegionSize=32m'.
+#   SAEGUARD_BENCH_LOADGEN_JVM: JVM options added to each load generator's, e.g. '-Xlog:gc:file=/tmp/lg-%p.log'.
 #   SAEGUARD_BENCH_BROKER_ARGS: more arguments of `saeguard broker`, e.g. '--set max.incremental.fetch.session.cache.slots=0'.
 #   SAEGUARD_BENCH_JAVA (default java), SAEGUARD_BENCH_CLASSPATH (default bench/target/benchmarks.jar) and
 #   SAEGUARD_BENCH_SIDECAR_CLASSPATH (default sidecar/target/saeguard.jar): another Java and thin class paths in
@@ -287,9 +288,11 @@ start_python() { # start_python SCRIPT PREFIX OUT ERR -> sets sut
 
 loadgen() { # loadgen LABEL PREFIX TOKENS_PER_RECORD REQUEST_TOKENS PHASES EXTRA...
   local label=$1 prefix=$2 tpr=$3 rt=$4 phases=$5; shift 5
+  local jvm=()
+  [[ -n ${SAEGUARD_BENCH_LOADGEN_JVM:-} ]] && read -r -a jvm <<< "$SAEGUARD_BENCH_LOADGEN_JVM"
   # C1 only: a fresh generator JVM per phase otherwise spends 0.12-0.35 cores on C2 compiles inside the window
   # (2026-11-22 19:27 run), taking them from the system under test on a 2-core machine.
-  "$JAVA" -Xmx1g -XX:TieredStopAtLevel=1 -cp "$JAR" io.saeguard.bench.LoadGenerator --bootstrap "$bootstrap" \
+  "$JAVA" -Xmx1g -XX:TieredStopAtLevel=1 "${jvm[@]}" -cp "$JAR" io.saeguard.bench.LoadGenerator --bootstrap "$bootstrap" \
     --activations "$prefix.saeguard.activations" --decisions "$prefix.saeguard.decisions" --label "$label" \
     --d-in 2304 --tokens-per-record "$tpr" --requests 64 --request-tokens "$rt" --phases "$phases" \
     --pid "sut=$sut" --pid "broker=$broker" --out-json "$raw/$label.json" --out-csv "$raw/$label.csv" "$@" \
