@@ -14,8 +14,9 @@ import java.util.function.DoubleSupplier;
  *   <li>load over {@value #BUSY_ABOVE}, the load unknown, or the encodes falling behind: it halves (down to the floor);</li>
  *   <li>in between it holds, so that the sample's own CPU does not make it swing.</li>
  * </ul>
- * A backlog in the pipeline itself (a batch that filled before its {@code max_delay}: records arrived faster than the
- * engine took them) puts it back on the floor at once, without waiting for the next reading: a burst after a quiet
+ * A backlog in the pipeline itself (a batch that filled before its {@code max_delay}, or, with
+ * {@code batching.flush_on_idle}, a poll's end that found the next poll's records already queued: records arrived faster
+ * than the engine took them) puts it back on the floor at once, without waiting for the next reading: a burst after a quiet
  * spell (a backlog to drain, a traffic spike) otherwise found the sample grown and paid up to four times the floor's
  * full encodes for the seconds the halving took.
  * A larger sample only lowers the noise of the sampled series (top-N, unwatched rates, drift, dead features): they are

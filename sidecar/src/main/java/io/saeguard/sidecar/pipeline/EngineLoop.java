@@ -411,6 +411,10 @@ public final class EngineLoop implements AutoCloseable, EngineIntake {
                 // Nothing more to batch with: waiting for max_delay would only hold the decisions back. Under load the queue
                 // is not empty here and batches fill as before.
                 flushAll();
+            } else {
+                // The next poll's records came before this poll's were encoded: a backlog, as a batch filling before its
+                // max delay is (with flushes at each poll end a batch may never fill while Kafka has a backlog).
+                stage.backlogged();
             }
         } else if (task instanceof EngineTask.Forget f) {
             flushAll(); // decide what was queued before the revocation with the state it had

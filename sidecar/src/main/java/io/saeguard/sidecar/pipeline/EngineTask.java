@@ -53,7 +53,8 @@ sealed interface EngineTask {
 
     /**
      * The poll loop handed over every record of one poll: with {@code batching.flush_on_idle}, the batches are encoded now
-     * if nothing else waits in the queue, instead of at their {@code max_delay}.
+     * if nothing else waits in the queue, instead of at their {@code max_delay}; if something does, the pipeline has a
+     * backlog (the full-code sample goes back to its floor).
      */
     record PollEnd() implements EngineTask {
         static final PollEnd INSTANCE = new PollEnd();

@@ -320,6 +320,50 @@ class EngineLoopIT {
         assertThat(own.batchTokens.collect().getDataPoints().get(0).getCount()).isEqualTo(1);
     }
 
+    @Test
+    void aPollEndThatFindsTheNextPollQueuedPutsTheSampleBackOnItsFloor() throws Exception {
+        // Given an idle machine, batches that never fill (10,000 tokens) and a sample grown to its maximum
+        Metrics own = new Metrics(new PrometheusRegistry());
+        EngineLoop sampled = engine("poll-backlog.yaml", """
+                batching:
+                  max_batch_tokens: 10000
+                  max_delay_ms: 50
+                metrics:
+                  fvu_sample_rate: 0
+                  full_encode_fraction: 0.01
+                  full_encode_max_fraction: 0.05
+                """, own).machineLoad(() -> 0.1);
+        sampled.start(Duration.ofMinutes(2));
+        try {
+            long offset = 0;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (own.featureSampleFraction.get() < 0.05 && System.nanoTime() < deadline) {
+                sampled.submit(work("slow-" + offset, firingToken(), offset++));
+                sampled.pollEnd();
+                Thread.sleep(100);
+            }
+            assertThat(own.featureSampleFraction.get()).as("grown on the idle machine").isEqualTo(0.05);
+
+            // When a poll ends while the next poll's record is already queued behind it
+            CountDownLatch held = new CountDownLatch(1);
+            sampled.call(() -> {
+                awaitQuietly(held);
+                return null;
+            });
+            sampled.submit(work("burst-0", firingToken(), offset++));
+            sampled.pollEnd();
+            sampled.submit(work("burst-1", firingToken(), offset++));
+            sampled.pollEnd();
+            held.countDown();
+
+            // Then the sample is back on its floor at once, not halved a second later
+            Awaitility.await().atMost(Duration.ofMillis(900)).pollInterval(Duration.ofMillis(10))
+                    .until(() -> own.featureSampleFraction.get() == 0.01);
+        } finally {
+            sampled.close();
+        }
+    }
+
     private static void awaitQuietly(CountDownLatch latch) {
         try {
             latch.await();
