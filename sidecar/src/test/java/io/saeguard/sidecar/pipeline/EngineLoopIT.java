@@ -221,25 +221,10 @@ class EngineLoopIT {
         // Given an engine whose sample may grow from 1 % to 5 % on a machine that reads 10 % busy, with batches of
         // 4 tokens or 50 ms
         Metrics own = new Metrics(new PrometheusRegistry());
-        EngineLoop sampled = engine("sample.yaml", """
-                batching:
-                  max_batch_tokens: 4
-                  max_delay_ms: 50
-                metrics:
-                  fvu_sample_rate: 0
-                  full_encode_fraction: 0.01
-                  full_encode_max_fraction: 0.05
-                """, own).machineLoad(() -> 0.1);
-        sampled.start(Duration.ofMinutes(2));
+        EngineLoop sampled = sampleEngine("sample.yaml", 4, own);
         try {
             // and a token every 100 ms (each batch released by its delay) until the sample has grown to its maximum
-            long offset = 0;
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (own.featureSampleFraction.get() < 0.05 && System.nanoTime() < deadline) {
-                sampled.submit(work("slow-" + offset, firingToken(), offset++));
-                Thread.sleep(100);
-            }
-            assertThat(own.featureSampleFraction.get()).as("grown on the idle machine").isEqualTo(0.05);
+            long offset = growSample(sampled, own, false);
 
             // When four tokens arrive at once: a batch full before its delay, a backlog
             for (int i = 0; i < 4; i++) {
@@ -324,25 +309,9 @@ class EngineLoopIT {
     void aPollEndThatFindsTheNextPollQueuedPutsTheSampleBackOnItsFloor() throws Exception {
         // Given an idle machine, batches that never fill (10,000 tokens) and a sample grown to its maximum
         Metrics own = new Metrics(new PrometheusRegistry());
-        EngineLoop sampled = engine("poll-backlog.yaml", """
-                batching:
-                  max_batch_tokens: 10000
-                  max_delay_ms: 50
-                metrics:
-                  fvu_sample_rate: 0
-                  full_encode_fraction: 0.01
-                  full_encode_max_fraction: 0.05
-                """, own).machineLoad(() -> 0.1);
-        sampled.start(Duration.ofMinutes(2));
+        EngineLoop sampled = sampleEngine("poll-backlog.yaml", 10_000, own);
         try {
-            long offset = 0;
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (own.featureSampleFraction.get() < 0.05 && System.nanoTime() < deadline) {
-                sampled.submit(work("slow-" + offset, firingToken(), offset++));
-                sampled.pollEnd();
-                Thread.sleep(100);
-            }
-            assertThat(own.featureSampleFraction.get()).as("grown on the idle machine").isEqualTo(0.05);
+            long offset = growSample(sampled, own, true);
 
             // When a poll ends while the next poll's record is already queued behind it
             CountDownLatch held = new CountDownLatch(1);
@@ -362,6 +331,36 @@ class EngineLoopIT {
         } finally {
             sampled.close();
         }
+    }
+
+    /** A started engine whose sample may grow from 1 % to 5 % on a machine that reads 10 % busy; batches of {@code maxTokens} or 50 ms. */
+    private EngineLoop sampleEngine(String file, int maxTokens, Metrics own) throws Exception {
+        EngineLoop e = engine(file, """
+                batching:
+                  max_batch_tokens: %d
+                  max_delay_ms: 50
+                metrics:
+                  fvu_sample_rate: 0
+                  full_encode_fraction: 0.01
+                  full_encode_max_fraction: 0.05
+                """.formatted(maxTokens), own).machineLoad(() -> 0.1);
+        e.start(Duration.ofMinutes(2));
+        return e;
+    }
+
+    /** Sends a token every 100 ms (each a poll of its own when {@code pollEnds}) until the sample reached 5 %; the next offset. */
+    private long growSample(EngineLoop e, Metrics own, boolean pollEnds) throws Exception {
+        long offset = 0;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (own.featureSampleFraction.get() < 0.05 && System.nanoTime() < deadline) {
+            e.submit(work("slow-" + offset, firingToken(), offset++));
+            if (pollEnds) {
+                e.pollEnd();
+            }
+            Thread.sleep(100);
+        }
+        assertThat(own.featureSampleFraction.get()).as("grown on the idle machine").isEqualTo(0.05);
+        return offset;
     }
 
     private static void awaitQuietly(CountDownLatch latch) {
