@@ -81,13 +81,7 @@ public record SidecarConfig(Kafka kafka, Map<TopicRole, String> topics, List<Sae
             int decodeThreads, boolean flushOnIdle) {
         /** With the default decode threads ({@link #defaultDecodeThreads}), flushing on idle. */
         public Batching(int maxBatchTokens, Duration maxDelay, int maxInflightTokens, int resumeInflightTokens, int maxRecordTokens) {
-            this(maxBatchTokens, maxDelay, maxInflightTokens, resumeInflightTokens, maxRecordTokens, defaultDecodeThreads());
-        }
-
-        /** Flushing on idle. */
-        public Batching(int maxBatchTokens, Duration maxDelay, int maxInflightTokens, int resumeInflightTokens, int maxRecordTokens,
-                int decodeThreads) {
-            this(maxBatchTokens, maxDelay, maxInflightTokens, resumeInflightTokens, maxRecordTokens, decodeThreads, true);
+            this(maxBatchTokens, maxDelay, maxInflightTokens, resumeInflightTokens, maxRecordTokens, defaultDecodeThreads(), true);
         }
 
         /**

@@ -243,15 +243,7 @@ class EngineLoopIT {
     void atTheEndOfAPollWithNothingElseQueuedTheBatchIsEncodedWithoutWaitingForItsMaxDelay() throws Exception {
         // Given an engine whose batches would wait ten minutes, held still while two polls of one record each are queued
         Metrics own = new Metrics(new PrometheusRegistry());
-        EngineLoop idle = engine("idle.yaml", """
-                batching:
-                  max_batch_tokens: 10000
-                  max_delay_ms: 600000
-                metrics:
-                  fvu_sample_rate: 0
-                  full_encode_fraction: 0
-                """, own);
-        idle.start(Duration.ofMinutes(2));
+        EngineLoop idle = tenMinuteBatches("idle.yaml", true, own);
         try {
             CountDownLatch held = new CountDownLatch(1);
             idle.call(() -> {
@@ -279,16 +271,7 @@ class EngineLoopIT {
     void withoutFlushOnIdleTheBatchWaitsForItsMaxDelayAfterAPoll() throws Exception {
         // Given an engine that does not flush on idle and whose batches would wait ten minutes
         Metrics own = new Metrics(new PrometheusRegistry());
-        EngineLoop waiting = engine("waiting.yaml", """
-                batching:
-                  max_batch_tokens: 10000
-                  max_delay_ms: 600000
-                  flush_on_idle: false
-                metrics:
-                  fvu_sample_rate: 0
-                  full_encode_fraction: 0
-                """, own);
-        waiting.start(Duration.ofMinutes(2));
+        EngineLoop waiting = tenMinuteBatches("waiting.yaml", false, own);
         try {
             // When one poll of one record ends
             waiting.submit(work("r1", firingToken(), 0));
@@ -331,6 +314,21 @@ class EngineLoopIT {
         } finally {
             sampled.close();
         }
+    }
+
+    /** A started engine without a metrics sample whose batches wait ten minutes for tokens that never fill them. */
+    private EngineLoop tenMinuteBatches(String file, boolean flushOnIdle, Metrics own) throws Exception {
+        EngineLoop e = engine(file, """
+                batching:
+                  max_batch_tokens: 10000
+                  max_delay_ms: 600000
+                  flush_on_idle: %s
+                metrics:
+                  fvu_sample_rate: 0
+                  full_encode_fraction: 0
+                """.formatted(flushOnIdle), own);
+        e.start(Duration.ofMinutes(2));
+        return e;
     }
 
     /** A started engine whose sample may grow from 1 % to 5 % on a machine that reads 10 % busy; batches of {@code maxTokens} or 50 ms. */

@@ -206,7 +206,7 @@ class PollLoopTest {
     @Test
     void onSeveralDecodeThreadsRecordsKeepTheirPartitionsOrderAndBadOnesAreDeadLettered() {
         // Given four decode threads, room for every record, and 60 records over two partitions with a bad one every 7th
-        batching = new SidecarConfig.Batching(64, Duration.ofMillis(5), 10_000, 5_000, 16, 4);
+        batching = new SidecarConfig.Batching(64, Duration.ofMillis(5), 10_000, 5_000, 16, 4, true);
         startDirect(P0, P1);
         List<String> expected = new ArrayList<>();
         for (long o = 0; o < 30; o++) {

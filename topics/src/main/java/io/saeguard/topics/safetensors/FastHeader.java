@@ -21,7 +21,8 @@ import java.util.Map;
  * anything else, malformed or merely unusual (a shape written {@code 2.0}, an extra field in an entry, an escape or a
  * non-ASCII character in a string), it answers {@code null} and {@link SafetensorsFile} reads the header through the
  * JSON tree, which then gives the same result or the error with its reason and message. So both paths give the same
- * answer for every header, and only the tree's errors are ever shown. Thread-safe (stateless).
+ * answer for every header, and only the tree's errors are ever shown. Thread-safe: each {@link #read} scans with a
+ * scanner of its own.
  */
 final class FastHeader {
     /** More tensors than this defer to the tree (duplicate names are checked by a scan of those read so far). */
@@ -36,6 +37,8 @@ final class FastHeader {
     private final byte[] b;
     private final int end;
     private int i;
+    /** Where the text of the string {@link #string} last read ends (its closing quote). */
+    private int stringEnd;
 
     private FastHeader(byte[] json, int offset, int length) {
         this.b = json;
@@ -60,34 +63,16 @@ final class FastHeader {
         List<TensorEntry> entries = new ArrayList<>(2);
         if (!skipTo('}')) {
             do {
-                int nameStart = string();
-                int nameEnd = i - 1;
-                if (nameStart < 0 || !skipTo(':')) {
+                int name = field();
+                if (name < 0) {
                     return null;
                 }
-                if (equals(nameStart, nameEnd, METADATA)) {
-                    if (metadata != null) {
-                        return null; // a duplicate field: the tree's error
+                if (equals(name, stringEnd, METADATA)) {
+                    if (metadata != null || (metadata = metadata()) == null) {
+                        return null; // given twice (the tree's duplicate-field error), or not an object of strings
                     }
-                    metadata = metadata();
-                    if (metadata == null) {
-                        return null;
-                    }
-                } else {
-                    if (entries.size() == MAX_ENTRIES) {
-                        return null;
-                    }
-                    String name = ascii(nameStart, nameEnd);
-                    for (TensorEntry e : entries) {
-                        if (e.name().equals(name)) {
-                            return null;
-                        }
-                    }
-                    TensorEntry t = entry(name);
-                    if (t == null || !t.fits(dataLength)) {
-                        return null;
-                    }
-                    entries.add(t);
+                } else if (!addEntry(entries, ascii(name, stringEnd), dataLength)) {
+                    return null;
                 }
             } while (skipTo(','));
             if (!skipTo('}')) {
@@ -96,6 +81,20 @@ final class FastHeader {
         }
         skipWhitespace();
         return i == end ? new Header(metadata != null ? metadata : new LinkedHashMap<>(), entries) : null;
+    }
+
+    /** Reads the entry called {@code name} into {@code entries}; false when the tree must decide. */
+    private boolean addEntry(List<TensorEntry> entries, String name, long dataLength) {
+        if (entries.size() == MAX_ENTRIES) {
+            return false;
+        }
+        for (TensorEntry e : entries) {
+            if (e.name().equals(name)) {
+                return false;
+            }
+        }
+        TensorEntry t = entry(name);
+        return t != null && t.fits(dataLength) && entries.add(t);
     }
 
     /** {@code {"key": "value", ...}} of strings; null for anything else or a duplicate key. */
@@ -108,16 +107,13 @@ final class FastHeader {
             return out;
         }
         do {
-            int keyStart = string();
+            int keyStart = field();
             if (keyStart < 0) {
                 return null;
             }
-            String key = ascii(keyStart, i - 1);
-            if (!skipTo(':')) {
-                return null;
-            }
+            String key = ascii(keyStart, stringEnd);
             int valueStart = string();
-            if (valueStart < 0 || out.put(key, ascii(valueStart, i - 1)) != null) {
+            if (valueStart < 0 || out.put(key, ascii(valueStart, stringEnd)) != null) {
                 return null;
             }
         } while (skipTo(','));
@@ -132,18 +128,12 @@ final class FastHeader {
         DType dtype = null;
         long[] shape = null;
         long[] offsets = null;
-        if (skipTo('}')) {
-            return null;
-        }
         do {
-            int fieldStart = string();
+            int fieldStart = field();
             if (fieldStart < 0) {
-                return null;
+                return null; // also an empty entry: the tree's "no dtype"
             }
-            int fieldEnd = i - 1;
-            if (!skipTo(':')) {
-                return null;
-            }
+            int fieldEnd = stringEnd;
             if (equals(fieldStart, fieldEnd, DTYPE) && dtype == null) {
                 dtype = dtype();
                 if (dtype == null) {
@@ -180,7 +170,7 @@ final class FastHeader {
             return null;
         }
         for (int d = 0; d < DTYPES.length; d++) {
-            if (equals(start, i - 1, DTYPE_NAMES[d])) {
+            if (equals(start, stringEnd, DTYPE_NAMES[d])) {
                 return DTYPES[d];
             }
         }
@@ -246,6 +236,7 @@ final class FastHeader {
         while (i < end) {
             byte c = b[i++];
             if (c == '"') {
+                stringEnd = i - 1;
                 return start;
             }
             if (c < 0x20 || c > 0x7e || c == '\\') {
@@ -253,6 +244,12 @@ final class FastHeader {
             }
         }
         return -1;
+    }
+
+    /** A field name and its colon: where the name's text starts ({@link #stringEnd} its end), or -1. */
+    private int field() {
+        int start = string();
+        return start >= 0 && skipTo(':') ? start : -1;
     }
 
     /** Skips whitespace and then {@code c} if it comes next (true); otherwise stops after the whitespace (false). */
