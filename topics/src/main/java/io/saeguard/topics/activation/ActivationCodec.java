@@ -212,6 +212,22 @@ public final class ActivationCodec {
             return this;
         }
 
+        /**
+         * Sets {@code activations} {@code [tokens, dIn]} from row-major little-endian bytes already in {@code dtype} (F32,
+         * F16 or BF16), as a server that holds the tensor in its own dtype has them: no conversion, and the bytes are
+         * copied once, when the record is encoded. {@code littleEndian}'s remaining bytes must be exactly the tensor's.
+         */
+        public Builder activations(DType dtype, int tokens, int dIn, ByteBuffer littleEndian) {
+            if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) {
+                throw new IllegalArgumentException("activations must be F32, F16 or BF16, not " + dtype);
+            }
+            if (tokens < 1 || dIn < 1) {
+                throw new IllegalArgumentException("activations: tokens and d_in must be >= 1, got " + tokens + " x " + dIn);
+            }
+            writer.add(ACTIVATIONS, dtype, new long[] {tokens, dIn}, littleEndian);
+            return this;
+        }
+
         public Builder tokenIds(int[] ids) {
             writer.addI32(TOKEN_IDS, new long[] {ids.length}, ids);
             return this;

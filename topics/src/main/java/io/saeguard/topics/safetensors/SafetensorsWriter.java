@@ -1,8 +1,7 @@
 package io.saeguard.topics.safetensors;
 
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -104,34 +103,45 @@ public final class SafetensorsWriter {
     }
 
     private byte[] header() {
-        ObjectNode root = JSON.createObjectNode();
-        if (!metadata.isEmpty()) {
-            ObjectNode md = root.putObject(SafetensorsFile.METADATA_KEY);
-            metadata.forEach(md::put);
-        }
-        long offset = 0;
-        for (Entry e : entries) {
-            ObjectNode t = root.putObject(e.name);
-            t.put("dtype", e.dtype.name());
-            ArrayNode shape = t.putArray("shape");
-            for (long d : e.shape) {
-                shape.add(d);
+        // Written with Jackson's streaming generator (the same bytes a tree of the header gives, without building the tree):
+        // a load generator writes one of these per record.
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream(128 + 96 * entries.size() + 64 * metadata.size());
+        try (JsonGenerator g = JSON.getFactory().createGenerator(bytes)) {
+            g.writeStartObject();
+            if (!metadata.isEmpty()) {
+                g.writeObjectFieldStart(SafetensorsFile.METADATA_KEY);
+                for (Map.Entry<String, String> m : metadata.entrySet()) {
+                    g.writeStringField(m.getKey(), m.getValue());
+                }
+                g.writeEndObject();
             }
-            long end = offset + e.bytes.remaining();
-            t.putArray("data_offsets").add(offset).add(end);
-            offset = end;
-        }
-        byte[] json;
-        try {
-            json = JSON.writeValueAsBytes(root);
+            long offset = 0;
+            for (Entry e : entries) {
+                g.writeObjectFieldStart(e.name);
+                g.writeStringField("dtype", e.dtype.name());
+                g.writeArrayFieldStart("shape");
+                for (long d : e.shape) {
+                    g.writeNumber(d);
+                }
+                g.writeEndArray();
+                long end = offset + e.bytes.remaining();
+                g.writeArrayFieldStart("data_offsets");
+                g.writeNumber(offset);
+                g.writeNumber(end);
+                g.writeEndArray();
+                g.writeEndObject();
+                offset = end;
+            }
+            g.writeEndObject();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        int padded = (json.length + 7) & ~7;
-        byte[] out = new byte[padded];
-        System.arraycopy(json, 0, out, 0, json.length);
-        java.util.Arrays.fill(out, json.length, padded, (byte) ' ');
-        return out;
+        int length = bytes.size();
+        int padded = (length + 7) & ~7;
+        for (int i = length; i < padded; i++) {
+            bytes.write(' ');
+        }
+        return bytes.toByteArray();
     }
 
     /** Serialises the container. */

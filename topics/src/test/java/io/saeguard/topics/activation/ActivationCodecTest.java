@@ -3,10 +3,15 @@ package io.saeguard.topics.activation;
 import io.saeguard.topics.events.Phase;
 import static io.saeguard.topics.DecodeAssertions.assertDecodeError;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.saeguard.topics.DecodeException.Reason;
 import io.saeguard.topics.safetensors.DType;
+import io.saeguard.topics.safetensors.HalfFloats;
 import io.saeguard.topics.safetensors.SafetensorsWriter;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 class ActivationCodecTest {
@@ -62,6 +67,47 @@ class ActivationCodecTest {
     }
 
     @Test
+    void rawBytesInTheWireDtypeEncodeTheSameRecordAsFloats() throws Exception {
+        Random rnd = new Random(7);
+        float[] values = new float[3 * 5];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = (float) rnd.nextGaussian();
+        }
+        for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            // Given the rows as little-endian bytes in the dtype, inside a larger buffer (a pool), positioned past a prefix
+            int width = dtype.bytes();
+            ByteBuffer pool = ByteBuffer.allocate(11 + values.length * width + 13).order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < values.length; i++) {
+                int at = 11 + i * width;
+                switch (dtype) {
+                    case F32 -> pool.putFloat(at, values[i]);
+                    case F16 -> pool.putShort(at, HalfFloats.floatToF16(values[i]));
+                    default -> pool.putShort(at, HalfFloats.floatToBf16(values[i]));
+                }
+            }
+            ByteBuffer rows = pool.duplicate().position(11).limit(11 + values.length * width);
+
+            // When encoded from the bytes and from the floats
+            byte[] fromBytes = ActivationCodec.builder("r").position(4).activations(dtype, 3, 5, rows).encode();
+            byte[] fromFloats = ActivationCodec.builder("r").position(4).activations(dtype, 3, 5, values).encode();
+
+            // Then the records are byte for byte the same, and the caller's buffer was not consumed
+            assertThat(fromBytes).as(dtype.name()).isEqualTo(fromFloats);
+            assertThat(rows.position()).isEqualTo(11);
+        }
+    }
+
+    @Test
+    void rawBytesOfTheWrongLengthOrDtypeAreRefused() {
+        ByteBuffer sixFloats = ByteBuffer.allocate(24);
+
+        assertThatThrownBy(() -> ActivationCodec.builder("r").activations(DType.F32, 2, 4, sixFloats))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("needs 32 bytes, got 24");
+        assertThatThrownBy(() -> ActivationCodec.builder("r").activations(DType.I32, 2, 3, sixFloats))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("F32, F16 or BF16, not I32");
+    }
+
+    @Test
     void missingActivationsTensorListsWhatWasFound() {
         byte[] bytes = new SafetensorsWriter().metadata("request_id", "r").addF32("acts", new long[] {1, 1}, new float[] {1}).toBytes();
 
@@ -114,7 +160,7 @@ class ActivationCodecTest {
                 .specialMask(new boolean[] {true, false, true}).encode();
         byte[] asBool = new SafetensorsWriter().metadata("request_id", "r")
                 .addF32("activations", new long[] {3, 1}, new float[] {1, 2, 3})
-                .add("special_mask", DType.BOOL, new long[] {3}, java.nio.ByteBuffer.wrap(new byte[] {0, 1, 0})).toBytes();
+                .add("special_mask", DType.BOOL, new long[] {3}, ByteBuffer.wrap(new byte[] {0, 1, 0})).toBytes();
 
         assertThat(ActivationCodec.decode(built).specialMask().orElseThrow().toLongArray()).containsExactly(1, 0, 1);
         assertThat(ActivationCodec.decode(asBool).specialMask().orElseThrow().toLongArray()).containsExactly(0, 1, 0);
