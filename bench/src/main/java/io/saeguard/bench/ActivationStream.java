@@ -3,6 +3,9 @@ package io.saeguard.bench;
 import io.saeguard.topics.activation.ActivationCodec;
 import io.saeguard.topics.events.Phase;
 import io.saeguard.topics.safetensors.DType;
+import io.saeguard.topics.safetensors.HalfFloats;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * The records an LLM server would publish for {@code requests} concurrent requests: each request is a
@@ -13,8 +16,11 @@ import io.saeguard.topics.safetensors.DType;
  * start and end in the same step.
  *
  * <p>Token rows are taken cyclically from a fixed pool of N(0, 1) rows ({@link SyntheticJumpRelu#input}
- * with the same seed {@link BenchSae} used to pick the detector threshold), so generating a record
- * costs a copy, not random numbers. Not thread-safe: one producer thread owns it.
+ * with the same seed {@link BenchSae} used to pick the detector threshold). The pool is encoded once in the
+ * wire dtype, with its first {@code tokensPerRecord - 1} rows repeated at its end so that every record's rows
+ * are one contiguous slice: generating a record costs its header and one copy of its bytes, not random
+ * numbers, conversions or intermediate arrays (the generator shares the cores with the system it measures).
+ * Not thread-safe: one producer thread owns it.
  */
 final class ActivationStream {
     /** One record to send. */
@@ -23,7 +29,8 @@ final class ActivationStream {
 
     private final Workload workload;
     private final String runId;
-    private final float[] pool;
+    private final ByteBuffer pool; // little-endian rows in the wire dtype: poolTokens + tokensPerRecord - 1 of them
+    private final int rowBytes;
     private final int poolTokens;
     private final String[] requestIds;
     private final long[] positions;
@@ -36,7 +43,9 @@ final class ActivationStream {
         this.workload = workload;
         this.runId = runId;
         this.poolTokens = poolTokens;
-        this.pool = new SyntheticJumpRelu(new SaeShape(workload.dIn(), 1), 0).input(poolTokens, poolSeed);
+        this.rowBytes = workload.dIn() * workload.dtype().bytes();
+        this.pool = encodePool(new SyntheticJumpRelu(new SaeShape(workload.dIn(), 1), 0).input(poolTokens, poolSeed), workload,
+                poolTokens);
         this.requestIds = new String[workload.requests()];
         this.positions = new long[workload.requests()];
         this.lengths = new long[workload.requests()];
@@ -55,24 +64,40 @@ final class ActivationStream {
             started++;
         }
         int n = workload.tokensPerRecord();
-        int dIn = workload.dIn();
         long position = positions[s];
         boolean isFinal = position + n >= lengths[s];
-        // rows: [n, d_in], taken cyclically from the pool
-        float[] rows = new float[n * dIn];
-        for (int t = 0; t < n; t++) {
-            System.arraycopy(pool, poolCursor * dIn, rows, t * dIn, dIn);
-            poolCursor = (poolCursor + 1) % poolTokens;
-        }
+        // rows: [n, d_in], the pool's rows poolCursor .. poolCursor + n - 1 (contiguous: the pool's head repeats at its end)
+        ByteBuffer rows = pool.slice(poolCursor * rowBytes, n * rowBytes);
+        poolCursor = (poolCursor + n) % poolTokens;
         String id = requestIds[s];
         byte[] value = ActivationCodec.builder(id).model(workload.model()).hook(workload.hook()).position(position)
-                .phase(workload.phase()).isFinal(isFinal).activations(workload.dtype(), n, dIn, rows).encode();
+                .phase(workload.phase()).isFinal(isFinal).activations(workload.dtype(), n, workload.dIn(), rows).encode();
         if (isFinal) {
             requestIds[s] = null;
         } else {
             positions[s] = position + n;
         }
         return new Next(id, position, n, value);
+    }
+
+    /** {@code rows} ({@code [poolTokens, d_in]}) in the workload's dtype, then its first {@code tokensPerRecord - 1} rows again. */
+    static ByteBuffer encodePool(float[] rows, Workload workload, int poolTokens) {
+        int dIn = workload.dIn();
+        int total = poolTokens + workload.tokensPerRecord() - 1;
+        ByteBuffer out = ByteBuffer.allocate(Math.multiplyExact(total, dIn * workload.dtype().bytes())).order(ByteOrder.LITTLE_ENDIAN);
+        for (int r = 0; r < total; r++) {
+            int from = (r % poolTokens) * dIn;
+            for (int j = 0; j < dIn; j++) {
+                float v = rows[from + j];
+                switch (workload.dtype()) {
+                    case F32 -> out.putFloat(v);
+                    case F16 -> out.putShort(HalfFloats.floatToF16(v));
+                    case BF16 -> out.putShort(HalfFloats.floatToBf16(v));
+                    default -> throw new IllegalArgumentException("activations must be F32, F16 or BF16, not " + workload.dtype());
+                }
+            }
+        }
+        return out.flip();
     }
 
     /**
