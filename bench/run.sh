@@ -292,7 +292,10 @@ loadgen() { # loadgen LABEL PREFIX TOKENS_PER_RECORD REQUEST_TOKENS PHASES EXTRA
   [[ -n ${SAEGUARD_BENCH_LOADGEN_JVM:-} ]] && read -r -a jvm <<< "$SAEGUARD_BENCH_LOADGEN_JVM"
   # C1 only: a fresh generator JVM per phase otherwise spends 0.12-0.35 cores on C2 compiles inside the window
   # (2026-11-22 19:27 run), taking them from the system under test on a 2-core machine.
-  "$JAVA" -Xmx1g -XX:TieredStopAtLevel=1 "${jvm[@]}" -cp "$JAR" io.saeguard.bench.LoadGenerator --bootstrap "$bootstrap" \
+  # 4 MiB regions: with the 1 GiB heap's default 1 MiB, each 590 KB record of workload 2 (and the producer's buffer for
+  # it) was a humongous allocation, and G1's concurrent marking took 0.17-0.19 cores of the generator in workload 2's
+  # saturation and 90 % windows (2026-12-08 02:08 run; 0.04 with 4 MiB regions, quick run 02:40).
+  "$JAVA" -Xmx1g -XX:TieredStopAtLevel=1 -XX:G1HeapRegionSize=4m "${jvm[@]}" -cp "$JAR" io.saeguard.bench.LoadGenerator --bootstrap "$bootstrap" \
     --activations "$prefix.saeguard.activations" --decisions "$prefix.saeguard.decisions" --label "$label" \
     --d-in 2304 --tokens-per-record "$tpr" --requests 64 --request-tokens "$rt" --phases "$phases" \
     --pid "sut=$sut" --pid "broker=$broker" --out-json "$raw/$label.json" --out-csv "$raw/$label.csv" "$@" \
@@ -422,6 +425,11 @@ for wl in ${workloads//,/ }; do
           > "$raw/w$wl-$sys.encode.json" ;;
     esac
   done
+  # The workload's topics go now: their logs (up to 256 MiB a partition with the broker arguments of the full runs,
+  # ~9 GB for three systems) would otherwise hold the page cache through the next workload, whose saturation windows
+  # then ran with < 1 GB free and the kernel reclaiming and compacting memory (2026-12-08 02:08 run, /proc/vmstat).
+  "$JAVA" -cp "$JAR" io.saeguard.bench.DeleteTopics --bootstrap "$bootstrap" $(for sys in "${sys_list[@]}"; do echo --prefix "${sprefix[$sys]}"; done) \
+    > "$work/delete-w$wl.out" 2>&1 || log "w$wl: deleting the workload's topics failed (see $work/delete-w$wl.out); continuing"
   unset spid sprefix shttp sat
 done
 
