@@ -207,7 +207,7 @@ public final class ActivationCodec {
                 case F32 -> writer.addF32(ACTIVATIONS, shape, rowMajor);
                 case F16 -> writer.addF16(ACTIVATIONS, shape, rowMajor);
                 case BF16 -> writer.addBF16(ACTIVATIONS, shape, rowMajor);
-                default -> throw new IllegalArgumentException("activations must be F32, F16 or BF16, not " + dtype);
+                default -> throw notAnActivationDtype(dtype);
             }
             return this;
         }
@@ -219,13 +219,17 @@ public final class ActivationCodec {
          */
         public Builder activations(DType dtype, int tokens, int dIn, ByteBuffer littleEndian) {
             if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) {
-                throw new IllegalArgumentException("activations must be F32, F16 or BF16, not " + dtype);
+                throw notAnActivationDtype(dtype);
             }
             if (tokens < 1 || dIn < 1) {
                 throw new IllegalArgumentException("activations: tokens and d_in must be >= 1, got " + tokens + " x " + dIn);
             }
             writer.add(ACTIVATIONS, dtype, new long[] {tokens, dIn}, littleEndian);
             return this;
+        }
+
+        private static IllegalArgumentException notAnActivationDtype(DType dtype) {
+            return new IllegalArgumentException("activations must be F32, F16 or BF16, not " + dtype);
         }
 
         public Builder tokenIds(int[] ids) {

@@ -2,6 +2,7 @@ package io.saeguard.topics.safetensors;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -105,7 +106,7 @@ public final class SafetensorsWriter {
     private byte[] header() {
         // Written with Jackson's streaming generator (the same bytes a tree of the header gives, without building the tree):
         // a load generator writes one of these per record.
-        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream(128 + 96 * entries.size() + 64 * metadata.size());
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream(128 + 96 * entries.size() + 64 * metadata.size());
         try (JsonGenerator g = JSON.getFactory().createGenerator(bytes)) {
             g.writeStartObject();
             if (!metadata.isEmpty()) {
